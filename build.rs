@@ -1,0 +1,36 @@
+//! Builds the original C sender into the zerowin binary, and embeds the shipped
+//! scenarios so that an installed binary can list and run them.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn main() {
+    // The C sender keeps its own `main`, so `gcc c-server/original.c` still builds the
+    // standalone 2014 server; inside zerowin it is renamed and called by `zerowin serve`.
+    println!("cargo:rerun-if-changed=c-server/original.c");
+    cc::Build::new()
+        .file("c-server/original.c")
+        .define("main", "zerowin_original_main")
+        .flag_if_supported("-Wall")
+        .flag_if_supported("-Wextra")
+        .compile("zerowin_original");
+
+    // Shipped scenarios are compiled in, so `cargo install` users get them too.
+    println!("cargo:rerun-if-changed=scenarios");
+    let mut names: Vec<String> = std::fs::read_dir("scenarios")
+        .expect("scenarios/ must exist next to Cargo.toml")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".toml"))
+        .collect();
+    names.sort();
+    let mut out = String::from("/// (file name, contents) of every file in scenarios/.\n");
+    out.push_str("pub const SHIPPED: &[(&str, &str)] = &[\n");
+    for n in &names {
+        let abs = Path::new("scenarios").join(n).canonicalize().unwrap();
+        writeln!(out, "    ({n:?}, include_str!({:?})),", abs.display()).unwrap();
+    }
+    out.push_str("];\n");
+    let dest = Path::new(&std::env::var("OUT_DIR").unwrap()).join("shipped.rs");
+    std::fs::write(dest, out).unwrap();
+}

@@ -1,0 +1,184 @@
+//! The command line, parsed by clap into raw structs. Values are checked here, so a
+//! wrong one is reported against its flag with exit code 2, as clap does.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::record::Outcome;
+use crate::scenario::{BUF_RANGE, RECV_RANGE, TRIALS_RANGE, parse_duration};
+use crate::sender::ClosePolicy;
+use crate::strategy::{self, Strategy};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "zerowin",
+    version,
+    about = "Reproduces, explains and compares client strategies against the TCP zero-window / connection-reset failure",
+    after_help = "Exit codes: 0 every expectation held, 1 one did not, 2 harness or input error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run scenario files (or every .toml in a directory) and check their [expect].
+    Run(RunArgs),
+    /// Run one scenario with several strategies side by side.
+    Compare(CompareArgs),
+    /// Run the original C sender alone, for any external client.
+    Serve(ServeArgs),
+    /// Run one client strategy against any server.
+    Client(ClientArgs),
+    /// List the strategies, the senders and the shipped scenarios.
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct Overrides {
+    /// Run this many trials of each scenario instead of its run.trials.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(TRIALS_RANGE.0..=TRIALS_RANGE.1))]
+    pub trials: Option<u32>,
+    /// Use this duration instead of the scenario's run.duration (the deadline moves with it).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Write every trial's full record as JSON to FILE ("-" = stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Scenario files, directories of them, or names of shipped scenarios.
+    #[arg(required = true, value_name = "FILE|DIR")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// Print only the verdicts and the summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The scenario to run with each strategy.
+    pub file: PathBuf,
+    /// The strategies, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "naive,drain", value_parser = parse_strategy)]
+    pub strategies: Vec<&'static dyn Strategy>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Port to listen on; 0 picks an ephemeral one (printed as `zerowin-port N`).
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to listen on. The original listened on every address.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: String,
+    /// SO_SNDBUF for each connection, in bytes (the kernel doubles it).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(BUF_RANGE.0 as u64..=BUF_RANGE.1 as u64))]
+    pub sndbuf: Option<u64>,
+    /// What to do when send() fails: close (the original), linger0, shutdown-drain.
+    #[arg(long, default_value = "close", value_parser = parse_close_policy)]
+    pub close_policy: ClosePolicy,
+    /// Log every message to PATH, as the original's server.log (hundreds of MB at full rate).
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<String>,
+    /// Bound on shutdown-drain's read-until-EOF, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub drain_timeout_ms: u64,
+}
+
+#[derive(Args, Debug)]
+pub struct ClientArgs {
+    /// The strategy: naive or drain.
+    #[arg(value_parser = parse_strategy)]
+    pub strategy: &'static dyn Strategy,
+    /// The server to connect to.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub connect: String,
+    /// Bytes per recv() for naive.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(RECV_RANGE.0 as u64..=RECV_RANGE.1 as u64))]
+    pub recv_size: u64,
+    /// Bytes per recv() for drain.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(RECV_RANGE.0 as u64..=RECV_RANGE.1 as u64))]
+    pub chunk: u64,
+    /// The reply; the strategy's default when absent, "" for none.
+    #[arg(long)]
+    pub reply: Option<String>,
+    /// Processing time per read (naive) or per batch (drain).
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub delay: Duration,
+    /// SO_RCVBUF in bytes, set before connect (the kernel doubles it).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(BUF_RANGE.0 as u64..=BUF_RANGE.1 as u64))]
+    pub rcvbuf: Option<u64>,
+    /// How long to read before counting as survived.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// When the whole client run is a timeout; default: duration + 5s.
+    #[arg(long, value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+    /// Longest wait of any single blocking call.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub call_timeout: Duration,
+    /// Exit 1 unless the outcome is this one.
+    #[arg(long, value_parser = |s: &str| s.parse::<Outcome>())]
+    pub expect: Option<Outcome>,
+    /// Write the full record as JSON to FILE ("-" = stdout).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+fn parse_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
+    strategy::by_name(s.trim())
+        .ok_or_else(|| format!("unknown strategy `{s}`; known: {}", strategy::names()))
+}
+
+fn parse_close_policy(s: &str) -> Result<ClosePolicy, String> {
+    s.parse()
+}
+
+impl std::fmt::Debug for dyn Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn compare_splits_strategies() {
+        let cli = Cli::try_parse_from([
+            "zerowin",
+            "compare",
+            "x.toml",
+            "--strategies",
+            "naive,drain",
+        ])
+        .unwrap();
+        let Command::Compare(c) = cli.command else {
+            panic!()
+        };
+        assert_eq!(
+            c.strategies.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            ["naive", "drain"]
+        );
+        let e = Cli::try_parse_from(["zerowin", "compare", "x.toml", "--strategies", "naive,fast"])
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown strategy `fast`"), "{e}");
+    }
+}

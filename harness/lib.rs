@@ -1,0 +1,22 @@
+//! zerowin: reproduces the TCP zero-window / connection-reset failure with the real
+//! 2014 C sender and the real kernel, and records which call got which errno.
+//!
+//! The data moves one way: scenario → trial → record → report.
+//! - [`scenario`] reads and checks scenario files;
+//! - [`sender`] and [`strategy`] are the two sides of a connection, one module per kind;
+//! - [`trial`] runs one trial and [`runner`] runs a scenario's trials and checks them;
+//! - [`record`] holds what a trial leaves behind and classifies it;
+//! - [`report`] prints and exports records;
+//! - [`process`] keeps child processes from outliving the harness;
+//! - [`sys`] is the one place that talks to the kernel below std and socket2.
+
+pub mod cli;
+pub mod process;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod scenario;
+pub mod sender;
+pub mod strategy;
+pub mod sys;
+pub mod trial;

@@ -1,0 +1,476 @@
+//! What a trial leaves behind: the outcome classes, the client's and the sender's
+//! records, and the classification that turns them into one [`Outcome`].
+//! Nothing here runs or observes anything; `trial` fills these in and `report` reads them.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use crate::sys::errno_name;
+
+/// How a trial ended, from the client's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// ECONNRESET came first: the peer's kernel answered with an RST.
+    Reset,
+    /// EPIPE came first: the connection was already shut for sending.
+    BrokenPipe,
+    /// ENOTCONN came first.
+    NotConnected,
+    /// The peer closed cleanly: recv() returned 0.
+    Eof,
+    /// The full duration passed with no failure.
+    Survived,
+    /// A call or the trial passed its deadline.
+    Timeout,
+    /// Anything else.
+    Error,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Outcome::Reset,
+        Outcome::BrokenPipe,
+        Outcome::NotConnected,
+        Outcome::Eof,
+        Outcome::Survived,
+        Outcome::Timeout,
+        Outcome::Error,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Reset => "reset",
+            Outcome::BrokenPipe => "broken-pipe",
+            Outcome::NotConnected => "not-connected",
+            Outcome::Eof => "eof",
+            Outcome::Survived => "survived",
+            Outcome::Timeout => "timeout",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// The outcome class of a first failing call's errno.
+    pub fn from_errno(errno: i32) -> Outcome {
+        match errno {
+            libc::ECONNRESET => Outcome::Reset,
+            libc::EPIPE => Outcome::BrokenPipe,
+            libc::ENOTCONN => Outcome::NotConnected,
+            // The kernel gave up retransmitting (tcp_retries2) or probing.
+            libc::ETIMEDOUT => Outcome::Timeout,
+            // EAGAIN here is a full send buffer on a non-blocking socket: an error.
+            // A blocking call whose SO_RCVTIMEO expired is reported by the strategy
+            // as Ending::Timeout, never as a failure.
+            _ => Outcome::Error,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Outcome {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Outcome::ALL
+            .into_iter()
+            .find(|o| o.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
+                format!(
+                    "unknown outcome `{s}`; expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// One failed system call, as the client saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SyscallError {
+    /// The call: recv, send, poll, shutdown, getpeername, connect.
+    pub call: String,
+    /// "main" for the strategy's loop, "postmortem" for the fixed probe after it.
+    pub phase: &'static str,
+    /// The errno's symbolic name, e.g. ECONNRESET.
+    pub name: String,
+    /// The errno's number, e.g. 104.
+    pub errno: i32,
+    /// Microseconds since the connection was established.
+    pub at_us: u64,
+}
+
+impl SyscallError {
+    pub fn new(call: &str, phase: &'static str, errno: i32, at_us: u64) -> Self {
+        SyscallError {
+            call: call.to_string(),
+            phase,
+            name: errno_name(errno),
+            errno,
+            at_us,
+        }
+    }
+}
+
+impl fmt::Display for SyscallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}() → {} ({})", self.call, self.name, self.errno)
+    }
+}
+
+/// Why the strategy's main loop stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Ending {
+    /// A call failed; the error is also the last entry of the main-phase errors.
+    Failed { error: SyscallError },
+    /// recv() returned 0.
+    Eof { at_us: u64 },
+    /// The duration passed.
+    Survived { at_us: u64 },
+    /// A call waited its full timeout, or the trial reached its deadline.
+    Timeout { call: String, at_us: u64 },
+}
+
+impl Ending {
+    /// Microseconds from connect to the first failure, when there was one.
+    pub fn failure_at_us(&self) -> Option<u64> {
+        match self {
+            Ending::Failed { error } => Some(error.at_us),
+            Ending::Eof { at_us } => Some(*at_us),
+            Ending::Timeout { at_us, .. } => Some(*at_us),
+            Ending::Survived { .. } => None,
+        }
+    }
+
+    /// Microseconds from connect to the end of the strategy's loop, whatever ended it.
+    pub fn at_us(&self) -> u64 {
+        match self {
+            Ending::Failed { error } => error.at_us,
+            Ending::Eof { at_us } | Ending::Survived { at_us } | Ending::Timeout { at_us, .. } => {
+                *at_us
+            }
+        }
+    }
+
+    /// The outcome class. This is the only place an ending becomes an outcome.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Ending::Failed { error } => Outcome::from_errno(error.errno),
+            Ending::Eof { .. } => Outcome::Eof,
+            Ending::Survived { .. } => Outcome::Survived,
+            Ending::Timeout { .. } => Outcome::Timeout,
+        }
+    }
+}
+
+/// The result of one call of the post-mortem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProbeResult {
+    /// The call, e.g. "send".
+    pub call: &'static str,
+    /// The call's return value when it succeeded (bytes, or 0).
+    pub value: Option<i64>,
+    /// The errno's name when it failed, e.g. EPIPE.
+    pub error: Option<String>,
+    /// The errno's number when it failed.
+    pub errno: Option<i32>,
+}
+
+impl ProbeResult {
+    pub fn ok(call: &'static str, value: i64) -> Self {
+        ProbeResult {
+            call,
+            value: Some(value),
+            error: None,
+            errno: None,
+        }
+    }
+    pub fn err(call: &'static str, errno: i32) -> Self {
+        ProbeResult {
+            call,
+            value: None,
+            error: Some(errno_name(errno)),
+            errno: Some(errno),
+        }
+    }
+}
+
+impl fmt::Display for ProbeResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.error, self.value) {
+            (Some(e), _) => write!(f, "{}() → {e}", self.call),
+            (None, Some(v)) => write!(f, "{}() → {v}", self.call),
+            (None, None) => write!(f, "{}() → ok", self.call),
+        }
+    }
+}
+
+/// The fixed probe run after the first failure, so a result shows which call gives
+/// which errno once the connection is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PostMortem {
+    /// Bytes recv() still returned from the receive queue after the first failure.
+    pub recv_bytes: u64,
+    /// How the recv loop ended: "eof", "empty" (would block) or an errno name.
+    pub recv_end: ProbeResult,
+    /// One send() of the reply.
+    pub send: ProbeResult,
+    /// shutdown(SHUT_RDWR).
+    pub shutdown: ProbeResult,
+    /// getpeername().
+    pub getpeername: ProbeResult,
+    /// The pending error SO_ERROR returned (value 0 = none), as a probe result.
+    pub so_error: ProbeResult,
+}
+
+/// Everything the client strategy recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClientRecord {
+    /// The strategy's name.
+    pub strategy: String,
+    /// CLOCK_MONOTONIC nanoseconds when connect() completed: the zero of every `at_us`.
+    pub connect_ns: u64,
+    /// Microseconds connect() took.
+    pub connect_us: u64,
+    /// The receive buffer the kernel actually gave (SO_RCVBUF read back), in bytes.
+    pub rcvbuf_effective: usize,
+    /// Bytes read by the strategy's loop, before the post-mortem.
+    pub bytes_read: u64,
+    /// recv() calls that returned data.
+    pub reads: u64,
+    /// Replies sent, and their bytes.
+    pub replies: u64,
+    pub reply_bytes: u64,
+    /// Microseconds from connect to the first reply send() that succeeded.
+    pub first_reply_us: Option<u64>,
+    /// Why the loop stopped.
+    pub ending: Ending,
+    /// Every failed call, main loop and post-mortem, in order.
+    pub errors: Vec<SyscallError>,
+    /// The post-mortem, when there was a failure to examine.
+    pub postmortem: Option<PostMortem>,
+}
+
+impl ClientRecord {
+    /// Bytes read including the post-mortem's.
+    pub fn total_read(&self) -> u64 {
+        self.bytes_read + self.postmortem.as_ref().map_or(0, |p| p.recv_bytes)
+    }
+}
+
+/// The sender's own account, from its `zerowin-summary` line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SenderSummary {
+    /// The forked child that served the connection.
+    pub pid: i32,
+    /// Messages send() accepted before the failed one.
+    pub messages: u64,
+    /// Bytes send() accepted: the sum of its return values.
+    pub bytes: u64,
+    /// Sends that accepted only part of a 13-byte message (the buffer was nearly full):
+    /// the client then receives a truncated last message.
+    pub partial: u64,
+    /// The errno of the failed send (11 = EAGAIN), and its name.
+    pub errno: i32,
+    pub errno_name: String,
+    /// The send buffer the kernel gave the connection (SO_SNDBUF read back).
+    pub sndbuf_effective: i64,
+    /// CLOCK_MONOTONIC ns of the failed send and of the close.
+    pub fail_ns: u64,
+    pub close_ns: u64,
+    /// The close policy used.
+    pub policy: String,
+    /// Bytes read and discarded by shutdown-drain before the close.
+    pub drained: u64,
+}
+
+impl SenderSummary {
+    /// Parses `zerowin-summary key=value ...`; None if the line is not a summary.
+    pub fn parse(line: &str) -> Option<SenderSummary> {
+        let rest = line.strip_prefix("zerowin-summary ")?;
+        let mut s = SenderSummary {
+            pid: 0,
+            messages: 0,
+            bytes: 0,
+            partial: 0,
+            errno: 0,
+            errno_name: String::new(),
+            sndbuf_effective: 0,
+            fail_ns: 0,
+            close_ns: 0,
+            policy: String::new(),
+            drained: 0,
+        };
+        for kv in rest.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            match k {
+                "pid" => s.pid = v.parse().ok()?,
+                "messages" => s.messages = v.parse().ok()?,
+                "bytes" => s.bytes = v.parse().ok()?,
+                "partial" => s.partial = v.parse().ok()?,
+                "errno" => s.errno = v.parse().ok()?,
+                "sndbuf" => s.sndbuf_effective = v.parse().ok()?,
+                "fail_ns" => s.fail_ns = v.parse().ok()?,
+                "close_ns" => s.close_ns = v.parse().ok()?,
+                "policy" => s.policy = v.to_string(),
+                "drained" => s.drained = v.parse().ok()?,
+                _ => {} // newer senders may say more
+            }
+        }
+        s.errno_name = errno_name(s.errno);
+        Some(s)
+    }
+}
+
+/// One trial, complete: the unit of every export.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrialRecord {
+    /// The scenario's name (its file stem).
+    pub scenario: String,
+    /// 1-based trial number within the scenario.
+    pub trial: u32,
+    /// The client strategy and the sender kind used.
+    pub strategy: String,
+    pub sender: String,
+    /// The sender's close policy.
+    pub close_policy: String,
+    /// How the trial ended.
+    pub outcome: Outcome,
+    /// Microseconds from connect to the first failure (None when it survived).
+    pub time_to_failure_us: Option<u64>,
+    /// Bytes the client read, post-mortem included.
+    pub bytes_read: u64,
+    /// Bytes the sender's send() accepted, from its summary (None without one).
+    pub bytes_sent: Option<u64>,
+    /// bytes_sent - bytes_read: what send() accepted that never reached the client.
+    pub bytes_lost: Option<i64>,
+    /// Microseconds from connect to the sender's close(), on the shared clock.
+    pub sender_close_at_us: Option<i64>,
+    /// Microseconds from connect to the end of the client's loop.
+    pub active_us: u64,
+    /// bytes_read / active time, in MB/s (10^6 bytes).
+    pub read_mb_s: f64,
+    /// bytes_sent / active time, in MB/s (10^6 bytes).
+    pub sent_mb_s: Option<f64>,
+    /// Microseconds from sender start to teardown, the whole trial.
+    pub trial_us: u64,
+    /// The client's full record.
+    pub client: ClientRecord,
+    /// The sender's summary, when it gave one before teardown.
+    pub sender_summary: Option<SenderSummary>,
+}
+
+impl TrialRecord {
+    /// Joins the client's and the sender's records into one trial record.
+    pub fn assemble(
+        scenario: &str,
+        trial: u32,
+        sender: &str,
+        close_policy: &str,
+        client: ClientRecord,
+        summary: Option<SenderSummary>,
+        trial_us: u64,
+    ) -> TrialRecord {
+        let bytes_read = client.total_read();
+        let bytes_sent = summary.as_ref().map(|s| s.bytes);
+        let sender_close_at_us = summary
+            .as_ref()
+            .filter(|s| s.close_ns > 0)
+            .map(|s| (s.close_ns as i64 - client.connect_ns as i64) / 1000);
+        let active_us = client.ending.at_us().max(1);
+        let rate = |bytes: u64| bytes as f64 / active_us as f64;
+        TrialRecord {
+            active_us,
+            read_mb_s: rate(bytes_read),
+            sent_mb_s: bytes_sent.map(rate),
+            scenario: scenario.to_string(),
+            trial,
+            strategy: client.strategy.clone(),
+            sender: sender.to_string(),
+            close_policy: close_policy.to_string(),
+            outcome: client.ending.outcome(),
+            time_to_failure_us: client.ending.failure_at_us(),
+            bytes_read,
+            bytes_sent,
+            bytes_lost: bytes_sent.map(|s| s as i64 - bytes_read as i64),
+            sender_close_at_us,
+            trial_us,
+            client,
+            sender_summary: summary,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(call: &str, errno: i32) -> Ending {
+        Ending::Failed {
+            error: SyscallError::new(call, "main", errno, 10),
+        }
+    }
+
+    #[test]
+    fn classifies_each_errno_of_the_failure() {
+        assert_eq!(failed("send", libc::ECONNRESET).outcome(), Outcome::Reset);
+        assert_eq!(failed("recv", libc::ECONNRESET).outcome(), Outcome::Reset);
+        assert_eq!(failed("send", libc::EPIPE).outcome(), Outcome::BrokenPipe);
+        assert_eq!(
+            failed("recv", libc::ENOTCONN).outcome(),
+            Outcome::NotConnected
+        );
+        assert_eq!(failed("recv", libc::EBADF).outcome(), Outcome::Error);
+    }
+
+    #[test]
+    fn a_full_send_buffer_is_an_error_not_a_timeout() {
+        assert_eq!(failed("send", libc::EAGAIN).outcome(), Outcome::Error);
+        assert_eq!(failed("recv", libc::ETIMEDOUT).outcome(), Outcome::Timeout);
+    }
+
+    #[test]
+    fn classifies_clean_endings() {
+        assert_eq!(Ending::Eof { at_us: 5 }.outcome(), Outcome::Eof);
+        assert_eq!(Ending::Survived { at_us: 5 }.outcome(), Outcome::Survived);
+        let t = Ending::Timeout {
+            call: "deadline".into(),
+            at_us: 5,
+        };
+        assert_eq!(t.outcome(), Outcome::Timeout);
+        assert_eq!(Ending::Survived { at_us: 5 }.failure_at_us(), None);
+        assert_eq!(failed("send", libc::EPIPE).failure_at_us(), Some(10));
+    }
+
+    #[test]
+    fn outcome_names_round_trip() {
+        for o in Outcome::ALL {
+            assert_eq!(o.as_str().parse::<Outcome>().unwrap(), o);
+        }
+        let err = "resett".parse::<Outcome>().unwrap_err();
+        assert!(
+            err.contains("resett") && err.contains("broken-pipe"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn parses_the_sender_summary_line() {
+        let s = SenderSummary::parse(
+            "zerowin-summary pid=42 messages=10 bytes=130 errno=11 sndbuf=8192 fail_ns=5 close_ns=7 policy=close drained=0",
+        )
+        .unwrap();
+        assert_eq!((s.pid, s.messages, s.bytes, s.errno), (42, 10, 130, 11));
+        assert_eq!(s.errno_name, "EAGAIN");
+        assert_eq!((s.sndbuf_effective, s.fail_ns, s.close_ns), (8192, 5, 7));
+        assert_eq!(s.policy, "close");
+        assert!(SenderSummary::parse("server: got connection").is_none());
+        assert!(SenderSummary::parse("zerowin-summary messages=x").is_none());
+    }
+}

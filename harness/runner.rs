@@ -1,0 +1,180 @@
+//! Runs scenarios trial by trial and checks each scenario's `[expect]` claim.
+
+use anyhow::Result;
+
+use crate::record::TrialRecord;
+use crate::scenario::{Expect, Scenario};
+use crate::trial;
+
+/// A scenario and its trials.
+pub struct ScenarioResult {
+    pub scenario: Scenario,
+    pub records: Vec<TrialRecord>,
+    /// One line per trial that broke the expectation; empty = it held.
+    pub violations: Vec<String>,
+}
+
+impl ScenarioResult {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// Runs every trial of `sc`; `each` sees every record as it is made (for progress).
+pub fn run_scenario(sc: &Scenario, mut each: impl FnMut(&TrialRecord)) -> Result<ScenarioResult> {
+    let mut records = Vec::with_capacity(sc.trials as usize);
+    for n in 1..=sc.trials {
+        let r = trial::run(sc, n)?;
+        each(&r);
+        records.push(r);
+    }
+    let violations = check(&sc.expect, &records);
+    Ok(ScenarioResult {
+        scenario: sc.clone(),
+        records,
+        violations,
+    })
+}
+
+/// The expectation holds when every trial meets it.
+pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in records {
+        if r.outcome != expect.outcome {
+            out.push(format!(
+                "trial {}: outcome {}, expected {}",
+                r.trial, r.outcome, expect.outcome
+            ));
+            continue;
+        }
+        if let Some(within) = expect.within {
+            match r.time_to_failure_us {
+                Some(us) if us as u128 <= within.as_micros() => {}
+                Some(us) => out.push(format!(
+                    "trial {}: {} after {:.1} ms, expected within {within:?}",
+                    r.trial,
+                    r.outcome,
+                    us as f64 / 1000.0
+                )),
+                None => out.push(format!(
+                    "trial {}: no failure time, expected one within {within:?}",
+                    r.trial
+                )),
+            }
+        }
+        if let Some(want) = expect.bytes_lost {
+            match r.bytes_lost {
+                Some(lost) if lost == want => {}
+                Some(lost) => out.push(format!(
+                    "trial {}: {lost} bytes lost, expected {want}",
+                    r.trial
+                )),
+                None => out.push(format!(
+                    "trial {}: bytes lost unknown (no sender summary), expected {want}",
+                    r.trial
+                )),
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{ClientRecord, Ending, Outcome, SenderSummary, SyscallError};
+    use std::time::Duration;
+
+    fn record(ending: Ending, sent: Option<u64>, read: u64) -> TrialRecord {
+        let client = ClientRecord {
+            strategy: "naive".into(),
+            connect_ns: 1_000,
+            connect_us: 1,
+            rcvbuf_effective: 8192,
+            bytes_read: read,
+            reads: 1,
+            replies: 0,
+            reply_bytes: 0,
+            first_reply_us: None,
+            ending,
+            errors: vec![],
+            postmortem: None,
+        };
+        let summary = sent.map(|b| SenderSummary {
+            pid: 1,
+            messages: b / 13,
+            bytes: b,
+            partial: 0,
+            errno: 11,
+            errno_name: "EAGAIN".into(),
+            sndbuf_effective: 8192,
+            fail_ns: 2_000,
+            close_ns: 3_000,
+            policy: "close".into(),
+            drained: 0,
+        });
+        TrialRecord::assemble("s", 1, "original", "close", client, summary, 10)
+    }
+
+    fn reset_at(us: u64) -> Ending {
+        Ending::Failed {
+            error: SyscallError::new("send", "main", libc::ECONNRESET, us),
+        }
+    }
+
+    fn expect(outcome: Outcome) -> Expect {
+        Expect {
+            outcome,
+            within: None,
+            bytes_lost: None,
+        }
+    }
+
+    #[test]
+    fn holds_when_every_trial_matches() {
+        let rs = vec![
+            record(reset_at(10), Some(130), 100),
+            record(reset_at(20), None, 5),
+        ];
+        assert!(check(&expect(Outcome::Reset), &rs).is_empty());
+    }
+
+    #[test]
+    fn a_single_other_outcome_breaks_it() {
+        let rs = vec![
+            record(reset_at(10), None, 0),
+            record(Ending::Eof { at_us: 3 }, None, 0),
+        ];
+        let v = check(&expect(Outcome::Reset), &rs);
+        assert_eq!(v, vec!["trial 1: outcome eof, expected reset"]);
+    }
+
+    #[test]
+    fn within_is_checked_against_the_time_to_failure() {
+        let mut e = expect(Outcome::Reset);
+        e.within = Some(Duration::from_millis(1));
+        assert!(check(&e, &[record(reset_at(1000), None, 0)]).is_empty());
+        let v = check(&e, &[record(reset_at(1001), None, 0)]);
+        assert_eq!(v.len(), 1);
+        assert!(v[0].contains("expected within 1ms"), "{}", v[0]);
+    }
+
+    #[test]
+    fn bytes_lost_must_be_exact_and_known() {
+        let mut e = expect(Outcome::Eof);
+        e.bytes_lost = Some(0);
+        let eof = || Ending::Eof { at_us: 5 };
+        assert!(check(&e, &[record(eof(), Some(130), 130)]).is_empty());
+        assert_eq!(check(&e, &[record(eof(), Some(130), 117)]).len(), 1);
+        assert!(check(&e, &[record(eof(), None, 130)])[0].contains("unknown"));
+    }
+
+    #[test]
+    fn the_record_computes_loss_and_close_time() {
+        let r = record(reset_at(10), Some(130), 117);
+        assert_eq!(r.bytes_lost, Some(13));
+        assert_eq!(r.sender_close_at_us, Some(2));
+        assert_eq!(r.outcome, Outcome::Reset);
+        assert_eq!(r.time_to_failure_us, Some(10));
+    }
+}

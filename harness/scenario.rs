@@ -1,0 +1,666 @@
+//! Scenario files: the user's interface. A scenario is TOML with four sections,
+//! `[sender]`, `[client]`, `[run]` and `[expect]`; README has the reference table.
+//!
+//! Parsing is two steps: serde reads the text into raw structs that keep each value's
+//! position (`Spanned`), then [`Scenario::from_raw`] checks every value and fills in
+//! defaults. Every error names the file, the line and the key.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::record::Outcome;
+use crate::sender::{self, ClosePolicy, Sender, SenderConfig};
+use crate::strategy::{self, ClientParams, Strategy};
+
+/// A scenario error: file, line, key and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    pub path: PathBuf,
+    /// 1-based; 0 when the error is about the whole file.
+    pub line: usize,
+    /// The key as `section.key`, when the error is about one key.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if self.line > 0 {
+            write!(f, ":{}", self.line)?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": {k}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawScenario {
+    description: Option<String>,
+    sender: Option<RawSender>,
+    client: Spanned<RawClient>,
+    run: Option<RawRun>,
+    expect: Spanned<RawExpect>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSender {
+    kind: Option<Spanned<String>>,
+    sndbuf: Option<Spanned<i64>>,
+    close_policy: Option<Spanned<String>>,
+    drain_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawClient {
+    strategy: Spanned<String>,
+    recv_size: Option<Spanned<i64>>,
+    chunk: Option<Spanned<i64>>,
+    reply: Option<Spanned<String>>,
+    delay: Option<Spanned<String>>,
+    rcvbuf: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRun {
+    duration: Option<Spanned<String>>,
+    trials: Option<Spanned<i64>>,
+    deadline: Option<Spanned<String>>,
+    call_timeout: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExpect {
+    outcome: Spanned<String>,
+    within: Option<Spanned<String>>,
+    bytes_lost: Option<Spanned<i64>>,
+}
+
+/// What a scenario claims about every one of its trials.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expect {
+    pub outcome: Outcome,
+    /// The first failure comes no later than this after connect.
+    pub within: Option<Duration>,
+    /// bytes_sent - bytes_read equals this exactly.
+    pub bytes_lost: Option<i64>,
+}
+
+/// A checked scenario, ready to run.
+#[derive(Clone)]
+pub struct Scenario {
+    /// The file stem.
+    pub name: String,
+    pub path: PathBuf,
+    pub description: String,
+    pub sender: &'static dyn Sender,
+    pub sender_config: SenderConfig,
+    pub strategy: &'static dyn Strategy,
+    /// True when `reply` was set; otherwise the strategy's default is used.
+    pub reply_set: bool,
+    pub client: ClientParams,
+    pub trials: u32,
+    pub expect: Expect,
+}
+
+impl fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scenario")
+            .field("name", &self.name)
+            .field("sender", &self.sender.name())
+            .field("strategy", &self.strategy.name())
+            .field("client", &self.client)
+            .field("trials", &self.trials)
+            .field("expect", &self.expect)
+            .finish()
+    }
+}
+
+/// Limits of each numeric key, inclusive.
+pub const BUF_RANGE: (i64, i64) = (1024, 64 << 20);
+pub const RECV_RANGE: (i64, i64) = (1, 1 << 20);
+pub const TRIALS_RANGE: (i64, i64) = (1, 10_000);
+const MAX_DELAY: Duration = Duration::from_secs(60);
+const MAX_DURATION: Duration = Duration::from_secs(3600);
+
+/// Defaults for keys a scenario leaves out.
+pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
+pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_DEADLINE_SLACK: Duration = Duration::from_secs(5);
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Parses "10ms", "2s", "1m 30s". Bare numbers are refused: the unit must be said.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("`{s}` is not a duration like \"10ms\" or \"2s\" ({e})"))
+}
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn line_of(&self, offset: usize) -> usize {
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
+    }
+
+    fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ScenarioError {
+        ScenarioError {
+            path: self.path.to_path_buf(),
+            line: self.line_of(span.start),
+            key: Some(key.to_string()),
+            message: message.into(),
+        }
+    }
+
+    fn int(&self, v: &Spanned<i64>, key: &str, (lo, hi): (i64, i64)) -> Result<i64, ScenarioError> {
+        let n = *v.get_ref();
+        if n < lo || n > hi {
+            return Err(self.err(
+                v.span(),
+                key,
+                format!("{n} is out of range; it must be between {lo} and {hi}"),
+            ));
+        }
+        Ok(n)
+    }
+
+    fn duration(
+        &self,
+        v: &Spanned<String>,
+        key: &str,
+        min: Duration,
+        max: Duration,
+    ) -> Result<Duration, ScenarioError> {
+        let d = parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), key, m))?;
+        if d < min || d > max {
+            return Err(self.err(
+                v.span(),
+                key,
+                format!(
+                    "{} is out of range; it must be between {min:?} and {max:?}",
+                    v.get_ref()
+                ),
+            ));
+        }
+        Ok(d)
+    }
+
+    /// The `[section]` header above a byte offset, for serde errors that name no section.
+    fn section_at(&self, offset: usize) -> Option<String> {
+        self.text[..offset.min(self.text.len())]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('[') && l.ends_with(']'))
+            .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
+    }
+
+    /// Turns a TOML/serde error into one that names the file, line and key.
+    fn toml_error(&self, e: toml::de::Error) -> ScenarioError {
+        let msg = e.message().trim().to_string();
+        let (line, section) = match e.span() {
+            Some(s) => (self.line_of(s.start), self.section_at(s.start)),
+            None => (0, None),
+        };
+        // serde names the key in backticks: "unknown field `recv_sze`, expected ...".
+        let key = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.contains("field"))
+            .map(|k| match &section {
+                Some(s) if !msg.starts_with("missing") => format!("{s}.{k}"),
+                _ => k.to_string(),
+            });
+        let message = if msg.starts_with("unknown field") {
+            msg.replacen("unknown field", "unknown key", 1)
+                .replace("expected one of", "known keys are")
+        } else if msg.starts_with("missing field") {
+            msg.replacen("missing field", "missing key", 1)
+        } else {
+            msg
+        };
+        ScenarioError {
+            path: self.path.to_path_buf(),
+            line,
+            key,
+            message,
+        }
+    }
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path, exe: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            path: path.to_path_buf(),
+            line: 0,
+            key: None,
+            message: format!("cannot read the scenario: {e}"),
+        })?;
+        Scenario::parse(path, &text, exe)
+    }
+
+    /// Checks scenario text; `path` is only used to name it.
+    pub fn parse(path: &Path, text: &str, exe: &Path) -> Result<Scenario, ScenarioError> {
+        let cx = Ctx { path, text };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        Scenario::from_raw(&cx, raw, exe)
+    }
+
+    fn from_raw(cx: &Ctx, raw: RawScenario, exe: &Path) -> Result<Scenario, ScenarioError> {
+        let s = raw.sender.unwrap_or_default();
+        let sender = match &s.kind {
+            None => sender::by_name("original").expect("original exists"),
+            Some(k) => sender::by_name(k.get_ref()).ok_or_else(|| {
+                cx.err(
+                    k.span(),
+                    "sender.kind",
+                    format!(
+                        "unknown sender `{}`; known: {}",
+                        k.get_ref(),
+                        sender::names()
+                    ),
+                )
+            })?,
+        };
+        let sndbuf = s
+            .sndbuf
+            .as_ref()
+            .map(|v| cx.int(v, "sender.sndbuf", BUF_RANGE))
+            .transpose()?;
+        let close_policy = match &s.close_policy {
+            None => ClosePolicy::Close,
+            Some(p) => p
+                .get_ref()
+                .parse()
+                .map_err(|m| cx.err(p.span(), "sender.close_policy", m))?,
+        };
+        let drain_timeout = match &s.drain_timeout {
+            None => DEFAULT_DRAIN_TIMEOUT,
+            Some(d) => cx.duration(
+                d,
+                "sender.drain_timeout",
+                Duration::from_millis(1),
+                MAX_DURATION,
+            )?,
+        };
+
+        let c = raw.client.get_ref();
+        let strategy = strategy::by_name(c.strategy.get_ref()).ok_or_else(|| {
+            cx.err(
+                c.strategy.span(),
+                "client.strategy",
+                format!(
+                    "unknown strategy `{}`; known: {}",
+                    c.strategy.get_ref(),
+                    strategy::names()
+                ),
+            )
+        })?;
+        let recv_size = match &c.recv_size {
+            Some(v) => cx.int(v, "client.recv_size", RECV_RANGE)?,
+            None => 10,
+        };
+        let chunk = match &c.chunk {
+            Some(v) => cx.int(v, "client.chunk", RECV_RANGE)?,
+            None => 1024,
+        };
+        let delay = match &c.delay {
+            Some(v) => cx.duration(v, "client.delay", Duration::ZERO, MAX_DELAY)?,
+            None => Duration::ZERO,
+        };
+        let rcvbuf = c
+            .rcvbuf
+            .as_ref()
+            .map(|v| cx.int(v, "client.rcvbuf", BUF_RANGE))
+            .transpose()?;
+        let reply = match &c.reply {
+            Some(r) if r.get_ref().len() > 65536 => {
+                return Err(cx.err(r.span(), "client.reply", "is longer than 65536 bytes"));
+            }
+            Some(r) => r.get_ref().clone(),
+            None => strategy.default_reply().to_string(),
+        };
+
+        let r = raw.run.unwrap_or_default();
+        let duration = match &r.duration {
+            Some(v) => cx.duration(v, "run.duration", Duration::from_millis(1), MAX_DURATION)?,
+            None => DEFAULT_DURATION,
+        };
+        let trials = match &r.trials {
+            Some(v) => cx.int(v, "run.trials", TRIALS_RANGE)? as u32,
+            None => 1,
+        };
+        let call_timeout = match &r.call_timeout {
+            Some(v) => cx.duration(
+                v,
+                "run.call_timeout",
+                Duration::from_millis(1),
+                MAX_DURATION,
+            )?,
+            None => DEFAULT_CALL_TIMEOUT,
+        };
+        let deadline = match &r.deadline {
+            Some(v) => {
+                let d = cx.duration(
+                    v,
+                    "run.deadline",
+                    Duration::from_millis(1),
+                    2 * MAX_DURATION,
+                )?;
+                if d <= duration {
+                    return Err(cx.err(
+                        v.span(),
+                        "run.deadline",
+                        format!(
+                            "{} must be longer than run.duration ({duration:?})",
+                            v.get_ref()
+                        ),
+                    ));
+                }
+                d
+            }
+            None => duration + DEFAULT_DEADLINE_SLACK,
+        };
+
+        let e = raw.expect.get_ref();
+        let outcome = e
+            .outcome
+            .get_ref()
+            .parse()
+            .map_err(|m| cx.err(e.outcome.span(), "expect.outcome", m))?;
+        let within = e
+            .within
+            .as_ref()
+            .map(|v| cx.duration(v, "expect.within", Duration::ZERO, deadline))
+            .transpose()?;
+        let bytes_lost = e.bytes_lost.as_ref().map(|v| *v.get_ref());
+
+        let name = cx
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "scenario".into());
+        Ok(Scenario {
+            name,
+            path: cx.path.to_path_buf(),
+            description: raw.description.unwrap_or_default(),
+            sender,
+            sender_config: SenderConfig {
+                exe: exe.to_path_buf(),
+                sndbuf: sndbuf.map(|v| v as usize),
+                close_policy,
+                bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                start_timeout: Duration::from_secs(5),
+                drain_timeout,
+            },
+            strategy,
+            reply_set: c.reply.is_some(),
+            client: ClientParams {
+                recv_size: recv_size as usize,
+                chunk: chunk as usize,
+                reply: reply.into_bytes(),
+                delay,
+                rcvbuf: rcvbuf.map(|v| v as usize),
+                duration,
+                deadline,
+                call_timeout,
+            },
+            trials,
+            expect: Expect {
+                outcome,
+                within,
+                bytes_lost,
+            },
+        })
+    }
+
+    /// The same scenario with another strategy (for `compare`). A reply the scenario
+    /// did not set follows the new strategy's default.
+    pub fn with_strategy(&self, s: &'static dyn Strategy) -> Scenario {
+        let mut out = self.clone();
+        out.strategy = s;
+        if !self.reply_set {
+            out.client.reply = s.default_reply().as_bytes().to_vec();
+        }
+        out
+    }
+
+    /// Overrides from the command line. The deadline keeps its slack over the duration.
+    pub fn with_overrides(&self, trials: Option<u32>, duration: Option<Duration>) -> Scenario {
+        let mut out = self.clone();
+        if let Some(t) = trials {
+            out.trials = t;
+        }
+        if let Some(d) = duration {
+            let slack = self.client.deadline.saturating_sub(self.client.duration);
+            out.client.duration = d;
+            out.client.deadline = d + slack;
+        }
+        out
+    }
+}
+
+/// The scenario files shipped in scenarios/, compiled in by build.rs.
+pub mod shipped {
+    include!(concat!(env!("OUT_DIR"), "/shipped.rs"));
+
+    /// The text of a shipped scenario by name (with or without `.toml`).
+    pub fn get(name: &str) -> Option<(&'static str, &'static str)> {
+        let want = name.strip_suffix(".toml").unwrap_or(name);
+        SHIPPED
+            .iter()
+            .copied()
+            .find(|(file, _)| file.strip_suffix(".toml") == Some(want))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+description = "test"
+[sender]
+sndbuf = 4096
+[client]
+strategy = "naive"
+rcvbuf = 4096
+delay = "1ms"
+[run]
+duration = "2s"
+trials = 3
+[expect]
+outcome = "reset"
+within = "1s"
+"#;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(Path::new("x.toml"), text, Path::new("/bin/false"))
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_a_full_scenario_with_defaults() {
+        let s = parse(GOOD).unwrap();
+        assert_eq!(s.name, "x");
+        assert_eq!(s.sender.name(), "original");
+        assert_eq!(s.sender_config.sndbuf, Some(4096));
+        assert_eq!(s.sender_config.close_policy, ClosePolicy::Close);
+        assert_eq!(s.strategy.name(), "naive");
+        assert_eq!(s.client.recv_size, 10);
+        assert_eq!(s.client.chunk, 1024);
+        assert_eq!(s.client.reply, b"Hi i got the data");
+        assert_eq!(s.client.delay, Duration::from_millis(1));
+        assert_eq!(s.client.duration, Duration::from_secs(2));
+        assert_eq!(s.client.deadline, Duration::from_secs(7));
+        assert_eq!(s.trials, 3);
+        assert_eq!(s.expect.outcome, Outcome::Reset);
+        assert_eq!(s.expect.within, Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("10ms").unwrap(), Duration::from_millis(10));
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert!(parse_duration("10").unwrap_err().contains("`10`"));
+        assert!(parse_duration("fast").is_err());
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = error_of(
+            "[client]\nstrategy = \"naive\"\nrecv_sze = 10\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:3: client.recv_sze: unknown key"),
+            "{e}"
+        );
+        assert!(e.contains("recv_size"), "lists the known keys: {e}");
+    }
+
+    #[test]
+    fn out_of_range_values_name_file_line_and_key() {
+        let e = error_of(
+            "[client]\nstrategy = \"naive\"\nrecv_size = 0\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:3: client.recv_size: 0 is out of range"),
+            "{e}"
+        );
+        let e = error_of(
+            "[sender]\nsndbuf = 1\n[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(e.starts_with("x.toml:2: sender.sndbuf:"), "{e}");
+        let e = error_of(
+            "[client]\nstrategy = \"naive\"\n[run]\ntrials = 0\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(e.starts_with("x.toml:4: run.trials:"), "{e}");
+    }
+
+    #[test]
+    fn bad_durations_name_the_key() {
+        let e = error_of(
+            "[client]\nstrategy = \"naive\"\ndelay = \"soon\"\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:3: client.delay: `soon` is not a duration"),
+            "{e}"
+        );
+        let e = error_of(
+            "[client]\nstrategy = \"naive\"\n[run]\nduration = \"2s\"\ndeadline = \"1s\"\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:5: run.deadline: 1s must be longer"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let e = error_of("[client]\nstrategy = \"fast\"\n[expect]\noutcome = \"reset\"\n");
+        assert!(
+            e.starts_with(
+                "x.toml:2: client.strategy: unknown strategy `fast`; known: naive, drain"
+            ),
+            "{e}"
+        );
+        let e = error_of("[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"boom\"\n");
+        assert!(
+            e.starts_with("x.toml:4: expect.outcome: unknown outcome `boom`"),
+            "{e}"
+        );
+        let e = error_of(
+            "[sender]\nkind = \"nginx\"\n[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"eof\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:2: sender.kind: unknown sender `nginx`"),
+            "{e}"
+        );
+        let e = error_of(
+            "[sender]\nclose_policy = \"rst\"\n[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"eof\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:2: sender.close_policy: unknown close policy"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_sections_and_wrong_types_are_errors() {
+        let e = error_of("[client]\nstrategy = \"naive\"\n");
+        assert!(e.contains("missing key `expect`"), "{e}");
+        let e = error_of(
+            "[client]\nstrategy = \"naive\"\nrecv_size = \"ten\"\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(e.starts_with("x.toml:3:"), "{e}");
+        let e = error_of("[client\n");
+        assert!(e.starts_with("x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_file_is_a_clear_error() {
+        let e =
+            Scenario::load(Path::new("/nonexistent/s.toml"), Path::new("/bin/false")).unwrap_err();
+        assert_eq!(e.line, 0);
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/s.toml: cannot read the scenario"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn compare_swaps_the_default_reply_but_keeps_a_set_one() {
+        let s = parse(GOOD).unwrap();
+        let d = s.with_strategy(strategy::by_name("drain").unwrap());
+        assert!(d.client.reply.is_empty());
+        let set = parse(&GOOD.replace("delay", "reply = \"ok\"\ndelay")).unwrap();
+        assert_eq!(
+            set.with_strategy(strategy::by_name("drain").unwrap())
+                .client
+                .reply,
+            b"ok"
+        );
+    }
+
+    #[test]
+    fn overrides_keep_the_deadline_slack() {
+        let s = parse(GOOD)
+            .unwrap()
+            .with_overrides(Some(9), Some(Duration::from_secs(10)));
+        assert_eq!(s.trials, 9);
+        assert_eq!(s.client.deadline, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn every_shipped_scenario_parses() {
+        assert!(!shipped::SHIPPED.is_empty());
+        for (file, text) in shipped::SHIPPED {
+            parse(text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        }
+    }
+}

@@ -1,0 +1,243 @@
+//! Senders: the servers a client strategy is tested against. Each kind lives in its
+//! own module behind [`Sender`]; [`by_name`] is the one place a name picks one.
+//! A started sender is a [`RunningSender`]: a process group, the address it listens
+//! on, and the lines it prints (its port, then one summary per connection).
+
+pub mod original;
+
+use std::fmt;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::str::FromStr;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::process::Group;
+use crate::record::SenderSummary;
+
+/// A server to test clients against.
+pub trait Sender: Send + Sync {
+    /// The name scenario files use in `[sender] kind`.
+    fn name(&self) -> &'static str;
+    /// One line for `zerowin list`.
+    fn summary(&self) -> &'static str;
+    /// Starts the sender, listening on an ephemeral port, and waits until it listens.
+    fn start(&self, cfg: &SenderConfig) -> Result<RunningSender>;
+}
+
+static ORIGINAL: original::Original = original::Original;
+
+/// Every sender kind, in the order `list` shows them.
+pub fn all() -> [&'static dyn Sender; 1] {
+    [&ORIGINAL]
+}
+
+/// The sender kind with this name.
+pub fn by_name(name: &str) -> Option<&'static dyn Sender> {
+    all().into_iter().find(|s| s.name() == name)
+}
+
+/// The sender kinds' names, comma-separated, for error messages.
+pub fn names() -> String {
+    all().map(|s| s.name()).join(", ")
+}
+
+/// What the sender does when its send() first fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClosePolicy {
+    /// The original: close(). With the client's replies unread, the kernel sends RST.
+    #[default]
+    Close,
+    /// SO_LINGER 0 then close(): always an RST.
+    Linger0,
+    /// shutdown(SHUT_WR), read and discard until EOF, then close(): a clean FIN.
+    ShutdownDrain,
+}
+
+impl ClosePolicy {
+    pub const ALL: [ClosePolicy; 3] = [
+        ClosePolicy::Close,
+        ClosePolicy::Linger0,
+        ClosePolicy::ShutdownDrain,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClosePolicy::Close => "close",
+            ClosePolicy::Linger0 => "linger0",
+            ClosePolicy::ShutdownDrain => "shutdown-drain",
+        }
+    }
+}
+
+impl fmt::Display for ClosePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ClosePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ClosePolicy::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown close policy `{s}`; expected one of close, linger0, shutdown-drain"
+                )
+            })
+    }
+}
+
+/// How to start a sender.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    /// The zerowin executable that holds the C sender (`zerowin serve`).
+    pub exe: PathBuf,
+    /// SO_SNDBUF for each connection; None = kernel default (autotuned).
+    pub sndbuf: Option<usize>,
+    pub close_policy: ClosePolicy,
+    /// The address to listen on, with port 0.
+    pub bind: IpAddr,
+    /// How long the sender may take to print its port.
+    pub start_timeout: Duration,
+    /// Bound on shutdown-drain's read-until-EOF.
+    pub drain_timeout: Duration,
+}
+
+/// A started sender. Dropping it kills and reaps its whole process group.
+pub struct RunningSender {
+    group: Group,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    lines: Receiver<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl RunningSender {
+    /// Spawns `cmd` in its own process group and waits for its `zerowin-port N` line.
+    pub fn spawn(mut cmd: Command, bind: IpAddr, start_timeout: Duration) -> Result<Self> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut group = Group::spawn(&mut cmd)?;
+        let stdout = group.child_mut().stdout.take().expect("stdout is piped");
+        let stderr_pipe = group.child_mut().stderr.take().expect("stderr is piped");
+        let (tx, lines) = mpsc::channel();
+        // Reader threads end at EOF, which comes when the group is killed.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut pipe = stderr_pipe;
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
+                if s.len() < 64 * 1024 {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            }
+        });
+        let mut sender = RunningSender {
+            group,
+            addr: SocketAddr::new(bind, 0),
+            lines,
+            stderr,
+        };
+        let until = Instant::now() + start_timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match sender.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(port) = line.strip_prefix("zerowin-port ") {
+                        sender.addr.set_port(port.trim().parse()?);
+                        return Ok(sender);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    sender.group.stop()?;
+                    bail!(
+                        "the sender printed no port within {start_timeout:?}{}",
+                        sender.stderr_note()
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    sender.group.stop()?;
+                    bail!("the sender exited before listening{}", sender.stderr_note());
+                }
+            }
+        }
+    }
+
+    fn stderr_note(&self) -> String {
+        // The stderr thread may still be copying the last bytes.
+        std::thread::sleep(Duration::from_millis(20));
+        let s = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+        if s.trim().is_empty() {
+            String::new()
+        } else {
+            format!("; it said: {}", s.trim())
+        }
+    }
+
+    /// Waits up to `timeout` for the summary of a finished connection.
+    pub fn summary(&mut self, timeout: Duration) -> Option<SenderSummary> {
+        let until = Instant::now() + timeout;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(s) = SenderSummary::parse(&line) {
+                        return Some(s);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Kills and reaps the sender and every child it forked.
+    pub fn stop(mut self) -> Result<()> {
+        self.group.stop()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_policies_round_trip() {
+        for p in ClosePolicy::ALL {
+            assert_eq!(p.as_str().parse::<ClosePolicy>().unwrap(), p);
+        }
+        assert!(
+            "lingerzero"
+                .parse::<ClosePolicy>()
+                .unwrap_err()
+                .contains("lingerzero")
+        );
+    }
+
+    #[test]
+    fn every_sender_is_found_by_its_name() {
+        assert_eq!(by_name("original").unwrap().name(), "original");
+        assert!(by_name("nope").is_none());
+    }
+}

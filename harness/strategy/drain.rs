@@ -1,0 +1,68 @@
+//! `drain`: the 2014 fix. A non-blocking socket; poll() for readability, then
+//! recv(chunk) until EAGAIN, so the receive queue is emptied on every wake-up; then
+//! process the whole batch once and, if `reply` is set, reply once per batch.
+
+use super::{Conn, Strategy, interrupted, would_block};
+use crate::record::Ending;
+use crate::sys;
+
+pub struct Drain;
+
+impl Strategy for Drain {
+    fn name(&self) -> &'static str {
+        "drain"
+    }
+
+    fn summary(&self) -> &'static str {
+        "the 2014 fix: non-blocking, poll(), recv(1024) until EAGAIN, process per batch"
+    }
+
+    /// The 2014 fixed client sent nothing back.
+    fn default_reply(&self) -> &'static str {
+        ""
+    }
+
+    fn run(&self, c: &mut Conn) -> Ending {
+        if let Err(e) = c.sock.set_nonblocking(true) {
+            return c.fail("fcntl", e);
+        }
+        let mut buf = vec![0u8; c.params.chunk];
+        loop {
+            if let Some(end) = c.time_is_up() {
+                return end;
+            }
+            let until_end = c.until_end();
+            let wait = until_end.min(c.params.call_timeout);
+            match sys::poll_readable(c.fd(), wait) {
+                Ok(true) => {}
+                // Nothing before the end of the duration: the next check says survived.
+                Ok(false) if wait == until_end => continue,
+                Ok(false) => return c.timeout("poll"),
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return c.fail("poll", e),
+            }
+            let mut batch = 0usize;
+            loop {
+                match sys::recv(c.fd(), &mut buf, 0) {
+                    Ok(0) => return c.eof(),
+                    Ok(n) => {
+                        c.got(n);
+                        batch += n;
+                    }
+                    Err(e) if would_block(&e) => break,
+                    Err(e) if interrupted(&e) => continue,
+                    Err(e) => return c.fail("recv", e),
+                }
+            }
+            if batch == 0 {
+                continue;
+            }
+            c.process();
+            // Non-blocking: EAGAIN here means our own send buffer is full because the
+            // peer never reads our replies. That is a failure of its own, not a timeout.
+            if let Err(e) = c.reply(0) {
+                return c.fail("send", e);
+            }
+        }
+    }
+}

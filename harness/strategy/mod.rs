@@ -1,0 +1,272 @@
+//! Client strategies: how a client reads from the sender. Each strategy lives in its
+//! own module behind [`Strategy`]; [`by_name`] is the one place a name picks one.
+//!
+//! The shared frame is here: [`run_client`] creates and connects the socket, hands it
+//! to the strategy's loop through a [`Conn`], then runs the fixed [`postmortem`].
+
+pub mod drain;
+pub mod naive;
+pub mod postmortem;
+
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use socket2::{Domain, Protocol, Socket, Type};
+
+use crate::record::{ClientRecord, Ending, SyscallError};
+use crate::sys;
+
+/// A way of reading from the sender.
+pub trait Strategy: Send + Sync {
+    /// The name scenario files and the CLI use.
+    fn name(&self) -> &'static str;
+    /// One line for `zerowin list`.
+    fn summary(&self) -> &'static str;
+    /// The reply sent when a scenario does not set `reply`.
+    fn default_reply(&self) -> &'static str;
+    /// Reads until the first failure, EOF, the end of the duration or the deadline.
+    /// Every failing call is recorded through [`Conn::fail`] or [`Conn::timeout`].
+    fn run(&self, conn: &mut Conn) -> Ending;
+}
+
+static NAIVE: naive::Naive = naive::Naive;
+static DRAIN: drain::Drain = drain::Drain;
+
+/// Every strategy, in the order `list` shows them.
+pub fn all() -> [&'static dyn Strategy; 2] {
+    [&NAIVE, &DRAIN]
+}
+
+/// The strategy with this name.
+pub fn by_name(name: &str) -> Option<&'static dyn Strategy> {
+    all().into_iter().find(|s| s.name() == name)
+}
+
+/// The strategies' names, comma-separated, for error messages.
+pub fn names() -> String {
+    all().map(|s| s.name()).join(", ")
+}
+
+/// What a client does, whatever its strategy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientParams {
+    /// Bytes per recv() for `naive`.
+    pub recv_size: usize,
+    /// Bytes per recv() for `drain`.
+    pub chunk: usize,
+    /// The reply after each read (naive) or batch (drain); empty = no reply.
+    pub reply: Vec<u8>,
+    /// Processing time per read (naive) or per batch (drain).
+    pub delay: Duration,
+    /// SO_RCVBUF to set before connect(); None = kernel default (autotuned).
+    pub rcvbuf: Option<usize>,
+    /// How long the client reads before it counts as survived.
+    pub duration: Duration,
+    /// Time from the start of connect() after which the trial is a timeout.
+    pub deadline: Duration,
+    /// Longest wait of any single blocking call.
+    pub call_timeout: Duration,
+}
+
+/// Counters the strategy's loop keeps.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub bytes_read: u64,
+    pub reads: u64,
+    pub replies: u64,
+    pub reply_bytes: u64,
+    pub first_reply_us: Option<u64>,
+}
+
+/// A connected socket and the clock and counters a strategy's loop works with.
+pub struct Conn<'a> {
+    pub sock: &'a Socket,
+    pub params: &'a ClientParams,
+    pub counters: Counters,
+    pub errors: Vec<SyscallError>,
+    connected: Instant,
+    end: Instant,
+    deadline: Instant,
+}
+
+impl<'a> Conn<'a> {
+    fn new(sock: &'a Socket, params: &'a ClientParams, started: Instant) -> Self {
+        let connected = Instant::now();
+        Conn {
+            sock,
+            params,
+            counters: Counters::default(),
+            errors: Vec::new(),
+            connected,
+            end: connected + params.duration,
+            deadline: started + params.deadline,
+        }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    /// Microseconds since connect() completed.
+    pub fn elapsed_us(&self) -> u64 {
+        self.connected.elapsed().as_micros() as u64
+    }
+
+    /// Time left until the duration ends (zero once it has).
+    pub fn until_end(&self) -> Duration {
+        self.end.saturating_duration_since(Instant::now())
+    }
+
+    /// Some(ending) once the deadline or the end of the duration has passed.
+    pub fn time_is_up(&self) -> Option<Ending> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            Some(self.timeout("deadline"))
+        } else if now >= self.end {
+            Some(Ending::Survived {
+                at_us: self.elapsed_us(),
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Records a failed call of the main loop and ends it there.
+    pub fn fail(&mut self, call: &str, err: std::io::Error) -> Ending {
+        let error = SyscallError::new(
+            call,
+            "main",
+            err.raw_os_error().unwrap_or(0),
+            self.elapsed_us(),
+        );
+        self.errors.push(error.clone());
+        Ending::Failed { error }
+    }
+
+    /// Records a failed call of the post-mortem.
+    pub fn note(&mut self, call: &str, errno: i32) {
+        let e = SyscallError::new(call, "postmortem", errno, self.elapsed_us());
+        self.errors.push(e);
+    }
+
+    /// A call waited its whole timeout: the trial is a timeout.
+    pub fn timeout(&self, call: &str) -> Ending {
+        Ending::Timeout {
+            call: call.to_string(),
+            at_us: self.elapsed_us(),
+        }
+    }
+
+    pub fn eof(&self) -> Ending {
+        Ending::Eof {
+            at_us: self.elapsed_us(),
+        }
+    }
+
+    /// Whether the trial's deadline has passed.
+    pub fn past_deadline(&self) -> bool {
+        Instant::now() >= self.deadline
+    }
+
+    /// The processing time of one read or batch, cut short by the deadline.
+    pub fn process(&self) {
+        let d = self.params.delay;
+        if !d.is_zero() {
+            std::thread::sleep(d.min(self.deadline.saturating_duration_since(Instant::now())));
+        }
+    }
+
+    /// Sends the reply once, as the 2014 client's single send() did: no retry of a
+    /// short write. Returns Err with the errno when send() fails.
+    pub fn reply(&mut self, flags: i32) -> Result<(), std::io::Error> {
+        if self.params.reply.is_empty() {
+            return Ok(());
+        }
+        let n = sys::send(self.fd(), &self.params.reply, flags)?;
+        if self.counters.replies == 0 {
+            self.counters.first_reply_us = Some(self.elapsed_us());
+        }
+        self.counters.replies += 1;
+        self.counters.reply_bytes += n as u64;
+        Ok(())
+    }
+
+    pub fn got(&mut self, n: usize) {
+        self.counters.bytes_read += n as u64;
+        self.counters.reads += 1;
+    }
+}
+
+/// Connects to `addr`, runs `strategy` and the post-mortem, and returns the record.
+/// Fails only if the connection cannot be made at all.
+pub fn run_client(
+    strategy: &dyn Strategy,
+    addr: SocketAddr,
+    params: &ClientParams,
+) -> Result<ClientRecord> {
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+        .context("creating the client socket")?;
+    if let Some(size) = params.rcvbuf {
+        // Before connect(), so the window scale in the SYN matches the buffer.
+        sock.set_recv_buffer_size(size)
+            .context("setting SO_RCVBUF")?;
+    }
+    let rcvbuf_effective = sock.recv_buffer_size().context("reading SO_RCVBUF")?;
+    let started = Instant::now();
+    let connect_timeout = params.call_timeout.min(params.deadline);
+    sock.connect_timeout(&addr.into(), connect_timeout)
+        .with_context(|| format!("connecting to {addr}"))?;
+    let connect_ns = sys::monotonic_ns();
+    let connect_us = started.elapsed().as_micros() as u64;
+
+    let mut conn = Conn::new(&sock, params, started);
+    let ending = strategy.run(&mut conn);
+    let postmortem = match ending {
+        Ending::Failed { .. } | Ending::Eof { .. } => Some(postmortem::run(&mut conn)),
+        Ending::Survived { .. } | Ending::Timeout { .. } => None,
+    };
+    let Conn {
+        counters, errors, ..
+    } = conn;
+    drop(sock);
+    Ok(ClientRecord {
+        strategy: strategy.name().to_string(),
+        connect_ns,
+        connect_us,
+        rcvbuf_effective,
+        bytes_read: counters.bytes_read,
+        reads: counters.reads,
+        replies: counters.replies,
+        reply_bytes: counters.reply_bytes,
+        first_reply_us: counters.first_reply_us,
+        ending,
+        errors,
+        postmortem,
+    })
+}
+
+/// Whether an io::Error is EAGAIN/EWOULDBLOCK.
+pub fn would_block(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+}
+
+/// Whether an io::Error is EINTR.
+pub fn interrupted(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::Interrupted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_strategy_is_found_by_its_name() {
+        for s in all() {
+            assert_eq!(by_name(s.name()).unwrap().name(), s.name());
+        }
+        assert!(by_name("nope").is_none());
+        assert_eq!(names(), "naive, drain");
+    }
+}

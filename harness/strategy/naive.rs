@@ -1,0 +1,62 @@
+//! `naive`: the 2014 client. A blocking socket; recv(recv_size) (10 bytes by
+//! default); process; send a reply; repeat. Each recv() takes a few bytes off a queue
+//! the sender fills far faster, so the receive window closes and stays closed.
+
+use super::{Conn, Strategy, interrupted, would_block};
+use crate::record::Ending;
+use crate::sys;
+
+pub struct Naive;
+
+impl Strategy for Naive {
+    fn name(&self) -> &'static str {
+        "naive"
+    }
+
+    fn summary(&self) -> &'static str {
+        "the 2014 client: blocking recv(10), process, reply after every read"
+    }
+
+    fn default_reply(&self) -> &'static str {
+        "Hi i got the data"
+    }
+
+    fn run(&self, c: &mut Conn) -> Ending {
+        // Blocking, as in the post; SO_RCVTIMEO/SO_SNDTIMEO bound every call.
+        let timeout = Some(c.params.call_timeout);
+        if let Err(e) = c.sock.set_nonblocking(false) {
+            return c.fail("fcntl", e);
+        }
+        if let Err(e) = c.sock.set_read_timeout(timeout) {
+            return c.fail("setsockopt(SO_RCVTIMEO)", e);
+        }
+        if let Err(e) = c.sock.set_write_timeout(timeout) {
+            return c.fail("setsockopt(SO_SNDTIMEO)", e);
+        }
+        let mut buf = vec![0u8; c.params.recv_size];
+        loop {
+            if let Some(end) = c.time_is_up() {
+                return end;
+            }
+            match sys::recv(c.fd(), &mut buf, 0) {
+                Ok(0) => return c.eof(),
+                Ok(n) => c.got(n),
+                Err(e) if interrupted(&e) => continue,
+                Err(e) if would_block(&e) => {
+                    // SO_RCVTIMEO expired: silent until the end is survival, else a timeout.
+                    match c.time_is_up() {
+                        Some(end) => return end,
+                        None => return c.timeout("recv"),
+                    }
+                }
+                Err(e) => return c.fail("recv", e),
+            }
+            c.process();
+            match c.reply(0) {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => return c.timeout("send"),
+                Err(e) => return c.fail("send", e),
+            }
+        }
+    }
+}

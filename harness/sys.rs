@@ -1,0 +1,122 @@
+//! The one place that talks to the kernel below `std` and socket2: raw clock reads,
+//! errno naming and process-reaping prctl. Every libc call goes through [`cvt`],
+//! which turns -1 into `io::Error::last_os_error()` so the errno survives intact.
+//! For zerowin the errno *is* the data: it stays raw until it becomes a record.
+
+use std::io;
+use std::os::fd::RawFd;
+
+/// Turns a libc return value of -1 into the current errno, untouched.
+pub fn cvt<T: PartialEq + From<i8>>(ret: T) -> io::Result<T> {
+    if ret == T::from(-1) {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// recv(2) on a raw fd, with flags (MSG_DONTWAIT, ...). Returns the byte count; 0 is EOF.
+pub fn recv(fd: RawFd, buf: &mut [u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: buf is valid for writes of buf.len() bytes for the duration of the call.
+    cvt(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) }).map(|n| n as usize)
+}
+
+/// send(2) on a raw fd. MSG_NOSIGNAL is always added: an EPIPE is data, not a signal.
+pub fn send(fd: RawFd, buf: &[u8], flags: i32) -> io::Result<usize> {
+    // SAFETY: buf is valid for reads of buf.len() bytes for the duration of the call.
+    cvt(unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            flags | libc::MSG_NOSIGNAL,
+        )
+    })
+    .map(|n| n as usize)
+}
+
+/// shutdown(2) with SHUT_RDWR.
+pub fn shutdown_both(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain syscall on an fd number; a bad fd only yields EBADF.
+    cvt(unsafe { libc::shutdown(fd, libc::SHUT_RDWR) }).map(|_| ())
+}
+
+/// poll(2) for readability (or an error/hangup) with a timeout. Ok(false) = timed out.
+pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: p is one valid pollfd.
+    cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|n| n > 0)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the one time axis shared by the harness and the
+/// C sender, which stamps its EAGAIN and close() with the same clock.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// The symbolic name of an errno ("ECONNRESET"), or "E<n>" for one nix does not know.
+pub fn errno_name(errno: i32) -> String {
+    let e = nix::errno::Errno::from_raw(errno);
+    if e == nix::errno::Errno::UnknownErrno {
+        format!("E{errno}")
+    } else {
+        format!("{e:?}")
+    }
+}
+
+/// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
+///
+/// # Notes
+/// The C sender forks a child per connection. When the harness kills the sender's
+/// process group, those children are reparented; with this flag they come to us, so
+/// the harness can reap them instead of leaving zombies for an init that may not wait.
+pub fn become_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes one integer argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) }).map(|_| ())
+}
+
+/// Asks the kernel to SIGKILL the calling process when its parent thread exits
+/// (PR_SET_PDEATHSIG). Only async-signal-safe: meant for `pre_exec`.
+pub fn die_with_parent() -> io::Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes one integer argument.
+    cvt(unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) }).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_the_errnos_of_this_failure() {
+        assert_eq!(errno_name(libc::ECONNRESET), "ECONNRESET");
+        assert_eq!(errno_name(libc::EPIPE), "EPIPE");
+        assert_eq!(errno_name(libc::ENOTCONN), "ENOTCONN");
+        assert_eq!(errno_name(libc::EAGAIN), "EAGAIN");
+        assert_eq!(errno_name(9999), "E9999");
+    }
+
+    #[test]
+    fn monotonic_clock_moves_forward() {
+        let a = monotonic_ns();
+        let b = monotonic_ns();
+        assert!(b >= a && a > 0);
+    }
+
+    #[test]
+    fn cvt_keeps_the_errno() {
+        // SAFETY: closing an fd that is certainly not open only sets errno.
+        let err = cvt(unsafe { libc::close(-1) }).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EBADF));
+    }
+}

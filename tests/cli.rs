@@ -1,0 +1,322 @@
+//! The command line, driven as a user would: exit codes, messages for bad input,
+//! and no process left behind after a run or a Ctrl-C.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::Command as StdCommand;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn zerowin() -> Command {
+    Command::cargo_bin("zerowin").unwrap()
+}
+
+fn scenario_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    p
+}
+
+const QUICK_RESET: &str = r#"
+[sender]
+sndbuf = 4096
+[client]
+strategy = "naive"
+rcvbuf = 4096
+[run]
+duration = "5s"
+trials = 2
+[expect]
+outcome = "reset"
+"#;
+
+#[test]
+fn a_missing_file_exits_2_and_names_it() {
+    zerowin()
+        .args(["run", "no/such/scenario.toml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no/such/scenario.toml: cannot read the scenario",
+        ))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+#[test]
+fn an_unknown_key_exits_2_with_file_line_and_key() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "bad.toml",
+        "[client]\nstrategy = \"naive\"\nrecv_sze = 10\n[expect]\noutcome = \"reset\"\n",
+    );
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "bad.toml:3: client.recv_sze: unknown key",
+        ));
+}
+
+#[test]
+fn a_bad_duration_exits_2_and_names_the_key() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "bad.toml",
+        "[client]\nstrategy = \"naive\"\n[run]\nduration = \"ten seconds\"\n[expect]\noutcome = \"reset\"\n",
+    );
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "bad.toml:4: run.duration: `ten seconds` is not a duration",
+        ));
+    zerowin()
+        .args(["run", "scenarios/repro-4k.toml", "--duration", "soon"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--duration"));
+}
+
+#[test]
+fn an_unknown_strategy_exits_2_everywhere() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "bad.toml",
+        "[client]\nstrategy = \"fast\"\n[expect]\noutcome = \"reset\"\n",
+    );
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "bad.toml:2: client.strategy: unknown strategy `fast`; known: naive, drain",
+        ));
+    zerowin()
+        .args(["client", "fast", "--connect", "127.0.0.1:1"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown strategy `fast`"));
+    zerowin()
+        .args([
+            "compare",
+            "scenarios/repro-4k.toml",
+            "--strategies",
+            "naive,fast",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown strategy `fast`"));
+}
+
+#[test]
+fn a_malformed_file_exits_2_without_a_backtrace() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(d.path(), "broken.toml", "[client\nstrategy = \n");
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .env("RUST_BACKTRACE", "1")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("broken.toml:1:"))
+        .stderr(predicate::str::contains("backtrace").not());
+}
+
+#[test]
+fn a_bad_json_path_fails_before_any_trial() {
+    zerowin()
+        .args([
+            "run",
+            "scenarios/repro-4k.toml",
+            "--json",
+            "/nonexistent-dir/x.json",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent-dir/x.json"))
+        .stderr(predicate::str::contains("running").not());
+}
+
+#[test]
+fn a_broken_expectation_exits_1() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "wrong.toml",
+        &QUICK_RESET.replace("\"reset\"", "\"survived\""),
+    );
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("FAIL expected survived"))
+        .stdout(predicate::str::contains("0 passed, 1 failed"));
+}
+
+#[test]
+fn run_prints_the_table_explains_and_writes_json() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(d.path(), "quick.toml", QUICK_RESET);
+    let json = d.path().join("out.json");
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ECONNRESET (104)"))
+        .stdout(predicate::str::contains("What happened in trial 1"))
+        .stdout(predicate::str::contains("PASS expected reset"))
+        .stdout(predicate::str::contains("1 passed, 0 failed"));
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let trials = v["scenarios"][0]["trials"].as_array().unwrap();
+    assert_eq!(trials.len(), 2);
+    assert_eq!(trials[0]["outcome"], "reset");
+    assert_eq!(trials[0]["client"]["errors"][0]["name"], "ECONNRESET");
+    assert_eq!(trials[0]["sender_summary"]["errno_name"], "EAGAIN");
+    assert_eq!(v["scenarios"][0]["passed"], true);
+}
+
+#[test]
+fn compare_runs_each_strategy_side_by_side() {
+    zerowin()
+        .args([
+            "compare",
+            "scenarios/repro-4k.toml",
+            "--strategies",
+            "naive,drain",
+            "--trials",
+            "2",
+            "--duration",
+            "300ms",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"(?m)^\s*naive\s+2 reset").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^\s*drain\s+2 \w+").unwrap());
+}
+
+#[test]
+fn list_names_strategies_senders_and_scenarios() {
+    zerowin()
+        .arg("list")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("naive"))
+        .stdout(predicate::str::contains("drain"))
+        .stdout(predicate::str::contains("original"))
+        .stdout(predicate::str::contains("scenarios/repro-4k.toml"));
+}
+
+/// `serve` alone, then `client` against it, the way a user points the client at
+/// any server.
+#[test]
+fn client_against_serve_reproduces_the_reset() {
+    let mut serve = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"))
+        .args(["serve", "--port", "0", "--sndbuf", "4096"])
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(serve.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("zerowin-port ")
+        .expect("the port line")
+        .to_string();
+    let result = zerowin()
+        .args([
+            "client",
+            "naive",
+            "--connect",
+            &format!("127.0.0.1:{port}"),
+            "--rcvbuf",
+            "4096",
+            "--expect",
+            "reset",
+        ])
+        .timeout(Duration::from_secs(20))
+        .assert();
+    // The forked child may still be around: kill the whole group before asserting.
+    unsafe { libc::killpg(serve.id() as i32, libc::SIGKILL) };
+    serve.wait().unwrap();
+    result
+        .success()
+        .stdout(predicate::str::contains("ECONNRESET"));
+}
+
+/// Processes whose environment carries `tag`: the harness's children inherit it.
+fn processes_tagged(tag: &str) -> Vec<i32> {
+    let needle = format!("ZEROWIN_TEST_TAG={tag}");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+#[test]
+fn no_process_is_left_behind_after_a_run() {
+    let tag = format!("run-{}", std::process::id());
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(d.path(), "quick.toml", QUICK_RESET);
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .env("ZEROWIN_TEST_TAG", &tag)
+        .assert()
+        .success();
+    assert_eq!(processes_tagged(&tag), Vec::<i32>::new());
+}
+
+#[test]
+fn ctrl_c_stops_every_sender() {
+    let tag = format!("sigint-{}", std::process::id());
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"))
+        .args(["run", "scenarios/drain-survives.toml", "--duration", "30s"])
+        .env("ZEROWIN_TEST_TAG", &tag)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the sender and its forked child exist: zerowin + serve + child.
+    let until = Instant::now() + Duration::from_secs(10);
+    while processes_tagged(&tag).len() < 3 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(processes_tagged(&tag).len() >= 3, "the trial started");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let until = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < until, "zerowin exits after Ctrl-C");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(processes_tagged(&tag), Vec::<i32>::new());
+}
+
+use std::os::unix::process::CommandExt as _;

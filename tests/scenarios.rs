@@ -1,0 +1,92 @@
+//! Every file in scenarios/ is an executable claim about the kernel: run each one
+//! with its own trials and assert its [expect] block. The trials run one after the
+//! other, so scenarios do not compete for the machine's two cores.
+
+use std::path::{Path, PathBuf};
+
+use zerowin::record::Outcome;
+use zerowin::runner;
+use zerowin::scenario::Scenario;
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_zerowin"))
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_shipped_scenario_meets_its_expectation() {
+    let files = scenario_files();
+    assert!(files.len() >= 5, "the five required scenarios are shipped");
+    let mut failures = Vec::new();
+    for f in &files {
+        let sc = Scenario::load(f, exe()).unwrap_or_else(|e| panic!("{e}"));
+        let res =
+            runner::run_scenario(&sc, |_| {}).unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
+        assert_eq!(res.records.len(), sc.trials as usize);
+        eprintln!(
+            "{}: {} ({})",
+            sc.name,
+            if res.passed() { "PASS" } else { "FAIL" },
+            zerowin::report::stats::outcome_counts(&res.records)
+        );
+        if !res.passed() {
+            failures.push(format!("{}: {}", sc.name, res.violations.join("; ")));
+        }
+    }
+    assert!(
+        zerowin::process::live_count() == 0,
+        "every sender was stopped"
+    );
+    assert!(
+        failures.is_empty(),
+        "expectations broken:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The reset scenario's records carry the full story: the sender failed with EAGAIN
+/// and closed, the client's first failure is ECONNRESET after that close, and the
+/// post-mortem shows the later calls failing too.
+#[test]
+fn the_4k_reproduction_records_the_whole_chain() {
+    let sc = Scenario::load(Path::new("scenarios/repro-4k.toml"), exe())
+        .unwrap()
+        .with_overrides(Some(3), None);
+    let res = runner::run_scenario(&sc, |_| {}).unwrap();
+    for r in &res.records {
+        assert_eq!(r.outcome, Outcome::Reset, "{r:#?}");
+        let s = r.sender_summary.as_ref().expect("the sender reported");
+        assert_eq!(s.errno_name, "EAGAIN");
+        assert_eq!(s.policy, "close");
+        assert!(
+            s.sndbuf_effective >= 4096,
+            "SO_SNDBUF read back: {}",
+            s.sndbuf_effective
+        );
+        let close_at = r.sender_close_at_us.unwrap();
+        let fail_at = r.time_to_failure_us.unwrap() as i64;
+        assert!(
+            close_at <= fail_at,
+            "the close ({close_at} us) precedes the client's error ({fail_at} us)"
+        );
+        let first = &r.client.errors[0];
+        assert_eq!((first.errno, first.phase), (libc::ECONNRESET, "main"));
+        let pm = r.client.postmortem.as_ref().expect("a post-mortem ran");
+        assert_eq!(pm.send.error.as_deref(), Some("EPIPE"), "{pm:#?}");
+        assert_eq!(pm.getpeername.error.as_deref(), Some("ENOTCONN"), "{pm:#?}");
+        assert!(
+            r.bytes_lost.unwrap() > 0,
+            "an RST discards what was still queued"
+        );
+    }
+}
