@@ -214,8 +214,10 @@ static void serve_connection(int new_sd, const struct options *o) {
             send_errno = errno;
             eagain_ns = monotonic_ns();
             if (logfile) {
+                /* DIFF: the errno is added to the original's line. */
                 fprintf(logfile, "Kernel sending buffer is full."
-                        "Closing the connection.: %lld %d\n", count, numbytes);
+                        "Closing the connection.: %lld %d errno=%d\n", count, numbytes,
+                        send_errno);
             }
             break;
         }
@@ -227,6 +229,9 @@ static void serve_connection(int new_sd, const struct options *o) {
         count++;
     }
     long long drained = 0;
+    /* On loopback the RST is delivered to the client inside close(), so the close is
+     * stamped both when it starts and when it has returned. */
+    long long close_start_ns = monotonic_ns();
     long long close_ns = close_with_policy(new_sd, o, &drained);
     if (logfile) fclose(logfile);
 
@@ -234,9 +239,9 @@ static void serve_connection(int new_sd, const struct options *o) {
      * before the failed one; a non-blocking send may take only part of a message
      * when the buffer is nearly full, so the bytes are summed, not multiplied. */
     printf("zerowin-summary pid=%d messages=%lld bytes=%lld partial=%lld errno=%d sndbuf=%d "
-           "fail_ns=%lld close_ns=%lld policy=%s drained=%lld\n",
+           "fail_ns=%lld close_start_ns=%lld close_ns=%lld policy=%s drained=%lld\n",
            (int)getpid(), count - 1, bytes_accepted, partial, send_errno, sndbuf_effective,
-           eagain_ns, close_ns, policy_name(o->policy), drained);
+           eagain_ns, close_start_ns, close_ns, policy_name(o->policy), drained);
     fflush(stdout);
 }
 

@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use crate::sys::errno_name;
 
+/// Length of the sender's message, "Hello World!\0".
+pub const MESSAGE_LEN: u64 = 13;
+
 /// How a trial ended, from the client's side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -242,6 +245,8 @@ pub struct ClientRecord {
     pub rcvbuf_effective: usize,
     /// Bytes read by the strategy's loop, before the post-mortem.
     pub bytes_read: u64,
+    /// Complete 13-byte messages among them.
+    pub messages_read: u64,
     /// recv() calls that returned data.
     pub reads: u64,
     /// Replies sent, and their bytes.
@@ -281,8 +286,11 @@ pub struct SenderSummary {
     pub errno_name: String,
     /// The send buffer the kernel gave the connection (SO_SNDBUF read back).
     pub sndbuf_effective: i64,
-    /// CLOCK_MONOTONIC ns of the failed send and of the close.
+    /// CLOCK_MONOTONIC ns of the failed send.
     pub fail_ns: u64,
+    /// CLOCK_MONOTONIC ns when the close policy began (before close() or shutdown()).
+    pub close_start_ns: u64,
+    /// CLOCK_MONOTONIC ns when close() had returned.
     pub close_ns: u64,
     /// The close policy used.
     pub policy: String,
@@ -303,6 +311,7 @@ impl SenderSummary {
             errno_name: String::new(),
             sndbuf_effective: 0,
             fail_ns: 0,
+            close_start_ns: 0,
             close_ns: 0,
             policy: String::new(),
             drained: 0,
@@ -317,6 +326,7 @@ impl SenderSummary {
                 "errno" => s.errno = v.parse().ok()?,
                 "sndbuf" => s.sndbuf_effective = v.parse().ok()?,
                 "fail_ns" => s.fail_ns = v.parse().ok()?,
+                "close_start_ns" => s.close_start_ns = v.parse().ok()?,
                 "close_ns" => s.close_ns = v.parse().ok()?,
                 "policy" => s.policy = v.to_string(),
                 "drained" => s.drained = v.parse().ok()?,
@@ -346,11 +356,14 @@ pub struct TrialRecord {
     pub time_to_failure_us: Option<u64>,
     /// Bytes the client read, post-mortem included.
     pub bytes_read: u64,
+    /// Complete 13-byte messages the client read, post-mortem included.
+    pub messages_read: u64,
     /// Bytes the sender's send() accepted, from its summary (None without one).
     pub bytes_sent: Option<u64>,
     /// bytes_sent - bytes_read: what send() accepted that never reached the client.
     pub bytes_lost: Option<i64>,
-    /// Microseconds from connect to the sender's close(), on the shared clock.
+    /// Microseconds from connect to the start of the sender's close (close() or, for
+    /// shutdown-drain, shutdown()), on the shared clock.
     pub sender_close_at_us: Option<i64>,
     /// Microseconds from connect to the end of the client's loop.
     pub active_us: u64,
@@ -381,8 +394,8 @@ impl TrialRecord {
         let bytes_sent = summary.as_ref().map(|s| s.bytes);
         let sender_close_at_us = summary
             .as_ref()
-            .filter(|s| s.close_ns > 0)
-            .map(|s| (s.close_ns as i64 - client.connect_ns as i64) / 1000);
+            .filter(|s| s.close_start_ns > 0)
+            .map(|s| (s.close_start_ns as i64 - client.connect_ns as i64) / 1000);
         let active_us = client.ending.at_us().max(1);
         let rate = |bytes: u64| bytes as f64 / active_us as f64;
         TrialRecord {
@@ -397,6 +410,7 @@ impl TrialRecord {
             outcome: client.ending.outcome(),
             time_to_failure_us: client.ending.failure_at_us(),
             bytes_read,
+            messages_read: bytes_read / MESSAGE_LEN,
             bytes_sent,
             bytes_lost: bytes_sent.map(|s| s as i64 - bytes_read as i64),
             sender_close_at_us,
@@ -463,12 +477,15 @@ mod tests {
     #[test]
     fn parses_the_sender_summary_line() {
         let s = SenderSummary::parse(
-            "zerowin-summary pid=42 messages=10 bytes=130 errno=11 sndbuf=8192 fail_ns=5 close_ns=7 policy=close drained=0",
+            "zerowin-summary pid=42 messages=10 bytes=130 errno=11 sndbuf=8192 fail_ns=5 close_start_ns=6 close_ns=7 policy=close drained=0",
         )
         .unwrap();
         assert_eq!((s.pid, s.messages, s.bytes, s.errno), (42, 10, 130, 11));
         assert_eq!(s.errno_name, "EAGAIN");
-        assert_eq!((s.sndbuf_effective, s.fail_ns, s.close_ns), (8192, 5, 7));
+        assert_eq!(
+            (s.sndbuf_effective, s.fail_ns, s.close_start_ns, s.close_ns),
+            (8192, 5, 6, 7)
+        );
         assert_eq!(s.policy, "close");
         assert!(SenderSummary::parse("server: got connection").is_none());
         assert!(SenderSummary::parse("zerowin-summary messages=x").is_none());

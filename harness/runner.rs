@@ -92,6 +92,7 @@ mod tests {
             connect_us: 1,
             rcvbuf_effective: 8192,
             bytes_read: read,
+            messages_read: read / 13,
             reads: 1,
             replies: 0,
             reply_bytes: 0,
@@ -109,7 +110,8 @@ mod tests {
             errno_name: "EAGAIN".into(),
             sndbuf_effective: 8192,
             fail_ns: 2_000,
-            close_ns: 3_000,
+            close_start_ns: 3_000,
+            close_ns: 3_500,
             policy: "close".into(),
             drained: 0,
         });

@@ -74,9 +74,8 @@ pub fn trial_table(records: &[TrialRecord]) -> String {
     for r in records {
         let sender = match &r.sender_summary {
             Some(s) => format!(
-                "{} after {} msgs, close at {}",
+                "{}; close at {}",
                 s.errno_name,
-                s.messages,
                 r.sender_close_at_us
                     .map_or("?".into(), |u| ms(u.max(0) as u64))
             ),
@@ -100,7 +99,21 @@ pub fn trial_table(records: &[TrialRecord]) -> String {
 /// The chain of events of one trial, in plain words, from the records alone.
 pub fn explain(r: &TrialRecord) -> String {
     let mut out = Vec::new();
-    if let Some(s) = &r.sender_summary {
+    let client_left_first = matches!(
+        r.client.ending,
+        Ending::Survived { .. } | Ending::Timeout { .. }
+    );
+    if let Some(s) = r.sender_summary.as_ref().filter(|_| client_left_first) {
+        // The sender never filled up: the client ended the connection, and the
+        // sender's next send() found it gone.
+        out.push(format!(
+            "the sender's send() accepted {} messages ({} B) and never returned EAGAIN; after the client ended the connection at {}, its next send() got {}",
+            s.messages,
+            s.bytes,
+            ms(r.client.ending.at_us()),
+            s.errno_name
+        ));
+    } else if let Some(s) = &r.sender_summary {
         let mut line = format!(
             "the sender's send() accepted {} messages ({} B) into a {} B send buffer, then returned {}",
             s.messages, s.bytes, s.sndbuf_effective, s.errno_name
@@ -142,8 +155,12 @@ pub fn explain(r: &TrialRecord) -> String {
             ));
         }
         out.push(line);
+    } else if r.sender == "external" {
+        out.push("the server is external: zerowin does not know what its send() accepted, so bytes lost are unknown".into());
     } else {
-        out.push("the sender gave no summary (it had not failed when the trial ended)".into());
+        out.push(
+            "the sender gave no summary (its send() had not failed when the trial ended)".into(),
+        );
     }
     let c = &r.client;
     out.push(match &c.ending {

@@ -165,6 +165,15 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// The wait a blocking call may take now: the call timeout, or less near the deadline.
+    pub fn call_timeout_now(&self) -> Duration {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        self.params
+            .call_timeout
+            .min(left)
+            .max(Duration::from_millis(1))
+    }
+
     /// Whether the trial's deadline has passed.
     pub fn past_deadline(&self) -> bool {
         Instant::now() >= self.deadline
@@ -237,6 +246,7 @@ pub fn run_client(
         connect_us,
         rcvbuf_effective,
         bytes_read: counters.bytes_read,
+        messages_read: counters.bytes_read / crate::record::MESSAGE_LEN,
         reads: counters.reads,
         replies: counters.replies,
         reply_bytes: counters.reply_bytes,

@@ -22,21 +22,26 @@ impl Strategy for Naive {
     }
 
     fn run(&self, c: &mut Conn) -> Ending {
-        // Blocking, as in the post; SO_RCVTIMEO/SO_SNDTIMEO bound every call.
-        let timeout = Some(c.params.call_timeout);
         if let Err(e) = c.sock.set_nonblocking(false) {
             return c.fail("fcntl", e);
         }
-        if let Err(e) = c.sock.set_read_timeout(timeout) {
-            return c.fail("setsockopt(SO_RCVTIMEO)", e);
-        }
-        if let Err(e) = c.sock.set_write_timeout(timeout) {
-            return c.fail("setsockopt(SO_SNDTIMEO)", e);
-        }
         let mut buf = vec![0u8; c.params.recv_size];
+        let mut timeout = None;
         loop {
             if let Some(end) = c.time_is_up() {
                 return end;
+            }
+            // Blocking, as in the post; SO_RCVTIMEO/SO_SNDTIMEO bound every call, and
+            // shrink near the deadline so no call outlives it. Set only when it changes.
+            let now = c.call_timeout_now();
+            if timeout != Some(now) {
+                timeout = Some(now);
+                if let Err(e) = c.sock.set_read_timeout(timeout) {
+                    return c.fail("setsockopt(SO_RCVTIMEO)", e);
+                }
+                if let Err(e) = c.sock.set_write_timeout(timeout) {
+                    return c.fail("setsockopt(SO_SNDTIMEO)", e);
+                }
             }
             match sys::recv(c.fd(), &mut buf, 0) {
                 Ok(0) => return c.eof(),
