@@ -2,6 +2,7 @@
 //! and no process left behind after a run or a Ctrl-C.
 
 use std::io::Write;
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
@@ -225,43 +226,60 @@ fn list_names_strategies_senders_and_scenarios() {
         .stdout(predicate::str::contains("scenarios/repro-4k.toml"));
 }
 
-/// `serve` alone, then `client` against it, the way a user points the client at
-/// any server.
-#[test]
-fn client_against_serve_reproduces_the_reset() {
-    let mut serve = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"))
-        .args(["serve", "--port", "0", "--sndbuf", "4096"])
+/// Starts a server in its own process group, reads its port from the first stdout
+/// line (`PREFIX PORT`), runs `zerowin client naive` against it with 4 KiB buffers
+/// expecting a reset, then kills the server's whole group (forked children too).
+fn naive_client_against(server: &mut StdCommand, prefix: &str) -> assert_cmd::assert::Assert {
+    let mut child = server
         .stdout(std::process::Stdio::piped())
         .process_group(0)
         .spawn()
-        .unwrap();
-    let mut out = std::io::BufReader::new(serve.stdout.take().unwrap());
+        .expect("the server starts (python3 is installed by .ci/run)");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     std::io::BufRead::read_line(&mut out, &mut line).unwrap();
     let port = line
         .trim()
-        .strip_prefix("zerowin-port ")
+        .strip_prefix(prefix)
         .expect("the port line")
         .to_string();
     let result = zerowin()
-        .args([
-            "client",
-            "naive",
-            "--connect",
-            &format!("127.0.0.1:{port}"),
-            "--rcvbuf",
-            "4096",
-            "--expect",
-            "reset",
-        ])
+        .args(["client", "naive", "--connect", &format!("127.0.0.1:{port}")])
+        .args(["--rcvbuf", "4096", "--expect", "reset"])
         .timeout(Duration::from_secs(20))
         .assert();
-    // The forked child may still be around: kill the whole group before asserting.
-    unsafe { libc::killpg(serve.id() as i32, libc::SIGKILL) };
-    serve.wait().unwrap();
+    // SAFETY: plain kill of the process group we created.
+    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
     result
+}
+
+/// `serve` alone, then `client` against it, the way a user points the client at
+/// any server.
+#[test]
+fn client_against_serve_reproduces_the_reset() {
+    let mut serve = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"));
+    serve.args(["serve", "--port", "0", "--sndbuf", "4096"]);
+    naive_client_against(&mut serve, "zerowin-port ")
         .success()
         .stdout(predicate::str::contains("ECONNRESET"));
+}
+
+/// The reset is not an artefact of zerowin's own sender: an independent non-blocking
+/// sender written in Python (scripts/nonblocking_sender.py) gives it too.
+#[test]
+fn client_reproduces_the_reset_against_an_independent_python_sender() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nonblocking_sender.py");
+    let mut py = StdCommand::new("python3");
+    py.arg(&script)
+        .args(["--port", "0", "--sndbuf", "4096", "--accept-timeout", "20"]);
+    naive_client_against(&mut py, "port ")
+        .success()
+        .stdout(
+            predicate::str::contains("send() → ECONNRESET (104)")
+                .or(predicate::str::contains("recv() → ECONNRESET (104)")),
+        )
+        .stdout(predicate::str::contains("the server is external"));
 }
 
 /// Processes whose environment carries `tag`: the harness's children inherit it.
@@ -319,49 +337,4 @@ fn ctrl_c_stops_every_sender() {
     };
     assert_eq!(status.code(), Some(130));
     assert_eq!(processes_tagged(&tag), Vec::<i32>::new());
-}
-
-use std::os::unix::process::CommandExt as _;
-
-/// The reset is not an artefact of zerowin's own sender: an independent non-blocking
-/// sender written in Python (scripts/nonblocking_sender.py) gives it too.
-#[test]
-fn client_reproduces_the_reset_against_an_independent_python_sender() {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nonblocking_sender.py");
-    let mut py = StdCommand::new("python3")
-        .arg(&script)
-        .args(["--port", "0", "--sndbuf", "4096", "--accept-timeout", "20"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 is installed by .ci/run");
-    let mut out = std::io::BufReader::new(py.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut out, &mut line).unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("port ")
-        .expect("the port line")
-        .to_string();
-    let result = zerowin()
-        .args([
-            "client",
-            "naive",
-            "--connect",
-            &format!("127.0.0.1:{port}"),
-            "--rcvbuf",
-            "4096",
-            "--expect",
-            "reset",
-        ])
-        .timeout(Duration::from_secs(20))
-        .assert();
-    let _ = py.kill();
-    py.wait().unwrap();
-    result
-        .success()
-        .stdout(
-            predicate::str::contains("send() → ECONNRESET (104)")
-                .or(predicate::str::contains("recv() → ECONNRESET (104)")),
-        )
-        .stdout(predicate::str::contains("the server is external"));
 }
