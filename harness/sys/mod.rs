@@ -1,7 +1,20 @@
 //! The one place that talks to the kernel below `std` and socket2: raw clock reads,
-//! errno naming and process-reaping prctl. Every libc call goes through [`cvt`],
-//! which turns -1 into `io::Error::last_os_error()` so the errno survives intact.
-//! For zerowin the errno *is* the data: it stays raw until it becomes a record.
+//! errno naming, process-reaping prctl, raw socket calls, and in submodules the
+//! kernel structs and protocols the observers read:
+//! - [`netns`]: network namespaces, the loopback's flags, per-namespace sysctls and
+//!   the TcpExt counters;
+//! - [`tcpinfo`]: `struct tcp_info`, read by the length the kernel returns;
+//! - [`diag`]: sock_diag/inet_diag netlink, to read another process's socket as `ss` does;
+//! - [`packet`]: an AF_PACKET socket on the loopback, with kernel timestamps.
+//!
+//! Every libc call goes through [`cvt`], which turns -1 into
+//! `io::Error::last_os_error()` so the errno survives intact. For zerowin the errno
+//! *is* the data: it stays raw until it becomes a record.
+
+pub mod diag;
+pub mod netns;
+pub mod packet;
+pub mod tcpinfo;
 
 use std::io;
 use std::os::fd::RawFd;
@@ -62,6 +75,17 @@ pub fn monotonic_ns() -> u64 {
     };
     // SAFETY: ts is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_REALTIME in nanoseconds, for pcap timestamps (which are wall-clock).
+pub fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
