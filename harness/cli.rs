@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::observe::{IsolationMode, ObserveOptions};
 use crate::record::Outcome;
-use crate::scenario::{BUF_RANGE, RECV_RANGE, TRIALS_RANGE, parse_duration};
+use crate::scenario::{BUF_RANGE, RECV_RANGE, TRIALS_RANGE, parse_duration, parse_sample};
 use crate::sender::ClosePolicy;
 use crate::strategy::{self, Strategy};
 
@@ -48,6 +49,57 @@ pub struct Overrides {
     /// Write every trial's full record as JSON to FILE ("-" = stdout).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    #[command(flatten)]
+    pub observe: ObserveArgs,
+}
+
+/// `--sample`: an interval, or None for "off". A newtype, because clap gives
+/// `Option<Option<T>>` a meaning of its own (a flag whose value is optional).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sample(pub Option<Duration>);
+
+#[derive(Args, Debug)]
+pub struct ObserveArgs {
+    /// Where trials run: a fresh network namespace each (netns), the host's loopback
+    /// (host), or a namespace when allowed (auto).
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<IsolationMode>())]
+    pub isolation: IsolationMode,
+    /// TCP_INFO sampling interval of both ends ("1ms"), or "off"; overrides run.sample.
+    #[arg(long, value_name = "D|off", value_parser = |s: &str| parse_sample(s).map(Sample))]
+    pub sample: Option<Sample>,
+    /// Do not capture packets (the wire columns then stay empty).
+    #[arg(long)]
+    pub no_capture: bool,
+    /// Write one pcap per trial into DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub pcap: Option<PathBuf>,
+    /// Draw one SVG timeline per trial into DIR (created if missing).
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+}
+
+impl ObserveArgs {
+    /// The observer options; output directories are created here, before any trial.
+    pub fn options(&self) -> anyhow::Result<ObserveOptions> {
+        use anyhow::Context;
+        for (flag, dir) in [("--pcap", &self.pcap), ("--plot", &self.plot)] {
+            if let Some(d) = dir {
+                std::fs::create_dir_all(d).with_context(|| {
+                    format!("{flag} {}: cannot create the directory", d.display())
+                })?;
+            }
+        }
+        if self.plot.is_some() && self.sample == Some(Sample(None)) {
+            anyhow::bail!("--plot needs the TCP_INFO timeline, but --sample is off");
+        }
+        Ok(ObserveOptions {
+            isolation: self.isolation,
+            sample: self.sample.map(|s| s.0),
+            capture: !self.no_capture,
+            pcap_dir: self.pcap.clone(),
+            plot_dir: self.plot.clone(),
+        })
+    }
 }
 
 #[derive(Args, Debug)]

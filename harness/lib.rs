@@ -11,6 +11,7 @@
 //! - [`sys`] is the one place that talks to the kernel below std and socket2.
 
 pub mod cli;
+pub mod observe;
 pub mod process;
 pub mod record;
 pub mod report;

@@ -10,9 +10,10 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use zerowin::cli::{Cli, ClientArgs, Command, CompareArgs, RunArgs, ServeArgs};
+use zerowin::observe::{ObserveOptions, isolation};
 use zerowin::record::TrialRecord;
 use zerowin::report::json::{Export, JsonSink};
-use zerowin::report::text;
+use zerowin::report::{plot, text};
 use zerowin::runner::{self, ScenarioResult};
 use zerowin::scenario::{Scenario, shipped};
 use zerowin::sender::original::{self, ServeArgs as CServeArgs};
@@ -21,6 +22,12 @@ use zerowin::{process, sender};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Before any thread exists: an unprivileged user may need a user namespace.
+    if let Command::Run(RunArgs { overrides, .. })
+    | Command::Compare(CompareArgs { overrides, .. }) = &cli.command
+    {
+        isolation::prepare_process(overrides.observe.isolation);
+    }
     match dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -99,11 +106,25 @@ fn load_scenarios(paths: &[PathBuf], exe: &Path) -> Result<Vec<Scenario>> {
     Ok(out)
 }
 
-fn run_all(scenarios: &[Scenario], quiet: bool, checked: bool) -> Result<Vec<ScenarioResult>> {
+fn run_all(
+    scenarios: &[Scenario],
+    opts: &ObserveOptions,
+    quiet: bool,
+    checked: bool,
+) -> Result<Vec<ScenarioResult>> {
     let mut results = Vec::new();
     for sc in scenarios {
         eprintln!("running {} ({} trial(s))...", sc.name, sc.trials);
-        let res = runner::run_scenario(sc, |_| {})?;
+        let res = runner::run_scenario(sc, opts, |r| {
+            if let Some(dir) = &opts.plot_dir {
+                let path = dir.join(format!("{}-{}-{:03}.svg", r.scenario, r.strategy, r.trial));
+                plot::draw(r, &path)?;
+                if let Some(o) = r.observation.as_mut() {
+                    o.plot_file = Some(path);
+                }
+            }
+            Ok(())
+        })?;
         if quiet || !checked {
             if checked {
                 println!("{}: {}", sc.name, text::verdict(&res));
@@ -128,7 +149,8 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         .as_deref()
         .map(JsonSink::create)
         .transpose()?;
-    let results = run_all(&scenarios, a.quiet, true)?;
+    let opts = a.overrides.observe.options()?;
+    let results = run_all(&scenarios, &opts, a.quiet, true)?;
     println!("\nSummary");
     println!("{}", text::summary_table(&results));
     let failed = results.iter().filter(|r| !r.passed()).count();
@@ -153,13 +175,14 @@ fn compare(a: CompareArgs) -> Result<ExitCode> {
         .as_deref()
         .map(JsonSink::create)
         .transpose()?;
+    let opts = a.overrides.observe.options()?;
     let variants: Vec<Scenario> = a
         .strategies
         .iter()
         .map(|s| base.with_strategy(*s))
         .collect();
     println!("compare {}: {}", base.name, text::setup(&base));
-    let results = run_all(&variants, true, false)?;
+    let results = run_all(&variants, &opts, true, false)?;
     println!("{}", text::compare_table(&results));
     for r in &results {
         if let Some(first) = r.records.first() {
@@ -211,7 +234,7 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         call_timeout: a.call_timeout,
     };
     let started = Instant::now();
-    let rec = strategy::run_client(a.strategy, addr, &params)?;
+    let rec = strategy::run_client(a.strategy, addr, &params, &mut strategy::NoHooks)?;
     let r = TrialRecord::assemble(
         "client",
         1,

@@ -377,6 +377,8 @@ pub struct TrialRecord {
     pub client: ClientRecord,
     /// The sender's summary, when it gave one before teardown.
     pub sender_summary: Option<SenderSummary>,
+    /// What the observers saw: isolation, counters, timeline, wire, events.
+    pub observation: Option<crate::observe::Observation>,
 }
 
 impl TrialRecord {
@@ -417,6 +419,7 @@ impl TrialRecord {
             trial_us,
             client,
             sender_summary: summary,
+            observation: None,
         }
     }
 }

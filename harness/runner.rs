@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+use crate::observe::ObserveOptions;
 use crate::record::TrialRecord;
 use crate::scenario::{Expect, Scenario};
 use crate::trial;
@@ -20,12 +21,17 @@ impl ScenarioResult {
     }
 }
 
-/// Runs every trial of `sc`; `each` sees every record as it is made (for progress).
-pub fn run_scenario(sc: &Scenario, mut each: impl FnMut(&TrialRecord)) -> Result<ScenarioResult> {
+/// Runs every trial of `sc`; `each` sees every record as it is made, and may add to
+/// it (the CLI draws plots there).
+pub fn run_scenario(
+    sc: &Scenario,
+    opts: &ObserveOptions,
+    mut each: impl FnMut(&mut TrialRecord) -> Result<()>,
+) -> Result<ScenarioResult> {
     let mut records = Vec::with_capacity(sc.trials as usize);
     for n in 1..=sc.trials {
-        let r = trial::run(sc, n)?;
-        each(&r);
+        let mut r = trial::run(sc, n, opts)?;
+        each(&mut r)?;
         records.push(r);
     }
     let violations = check(&sc.expect, &records);

@@ -5,6 +5,7 @@
 //! position (`Spanned`), then [`Scenario::from_raw`] checks every value and fills in
 //! defaults. Every error names the file, the line and the key.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
@@ -51,7 +52,21 @@ struct RawScenario {
     sender: Option<RawSender>,
     client: Spanned<RawClient>,
     run: Option<RawRun>,
+    sysctl: Option<Spanned<RawSysctl>>,
     expect: Spanned<RawExpect>,
+}
+
+/// Per-namespace kernel settings (net.ipv4.*), applied inside the trial's namespace.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSysctl {
+    tcp_rmem: Option<Spanned<String>>,
+    tcp_wmem: Option<Spanned<String>>,
+    tcp_shrink_window: Option<Spanned<i64>>,
+    tcp_retries2: Option<Spanned<i64>>,
+    tcp_keepalive_time: Option<Spanned<i64>>,
+    tcp_keepalive_intvl: Option<Spanned<i64>>,
+    tcp_keepalive_probes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -81,6 +96,7 @@ struct RawRun {
     trials: Option<Spanned<i64>>,
     deadline: Option<Spanned<String>>,
     call_timeout: Option<Spanned<String>>,
+    sample: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -115,6 +131,12 @@ pub struct Scenario {
     pub reply_set: bool,
     pub client: ClientParams,
     pub trials: u32,
+    /// TCP_INFO sampling interval; None = off.
+    pub sample: Option<Duration>,
+    /// net.ipv4.* settings for the trial's namespace, by key (e.g. "tcp_rmem").
+    pub sysctls: BTreeMap<String, String>,
+    /// The line of the `[sysctl]` header, for errors about it.
+    pub sysctl_line: usize,
     pub expect: Expect,
 }
 
@@ -143,6 +165,39 @@ pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_DEADLINE_SLACK: Duration = Duration::from_secs(5);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_SAMPLE: Duration = Duration::from_millis(1);
+
+/// "1ms", or "off" for no sampling.
+pub fn parse_sample(s: &str) -> Result<Option<Duration>, String> {
+    if s.trim() == "off" {
+        return Ok(None);
+    }
+    let d = parse_duration(s)?;
+    if d < Duration::from_micros(100) || d > Duration::from_secs(10) {
+        return Err(format!(
+            "{s} is out of range; it must be \"off\" or between 100µs and 10s"
+        ));
+    }
+    Ok(Some(d))
+}
+
+/// "4096 87380 6291456": three byte counts, min <= default <= max.
+fn parse_mem_triple(s: &str) -> Result<String, String> {
+    let v: Vec<u64> = s
+        .split_whitespace()
+        .map(|x| x.parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{s}` is not three byte counts like \"4096 131072 6291456\""))?;
+    match v.as_slice() {
+        [a, b, c] if a <= b && b <= c && *a >= 1024 && *c <= 1 << 30 => Ok(format!("{a} {b} {c}")),
+        [_, _, _] => Err(format!(
+            "`{s}`: need 1024 <= min <= default <= max <= 1073741824"
+        )),
+        _ => Err(format!(
+            "`{s}` is not three byte counts like \"4096 131072 6291456\""
+        )),
+    }
+}
 
 /// Parses "10ms", "2s", "1m 30s". Bare numbers are refused: the unit must be said.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -383,6 +438,37 @@ impl Scenario {
             None => duration + DEFAULT_DEADLINE_SLACK,
         };
 
+        let sample = match &r.sample {
+            Some(v) => parse_sample(v.get_ref()).map_err(|m| cx.err(v.span(), "run.sample", m))?,
+            None => Some(DEFAULT_SAMPLE),
+        };
+
+        let mut sysctls = BTreeMap::new();
+        let mut sysctl_line = 0;
+        if let Some(sy) = &raw.sysctl {
+            sysctl_line = cx.line_of(sy.span().start);
+            let s = sy.get_ref();
+            for (key, v) in [("tcp_rmem", &s.tcp_rmem), ("tcp_wmem", &s.tcp_wmem)] {
+                if let Some(v) = v {
+                    let val = parse_mem_triple(v.get_ref())
+                        .map_err(|m| cx.err(v.span(), &format!("sysctl.{key}"), m))?;
+                    sysctls.insert(key.to_string(), val);
+                }
+            }
+            for (key, v, range) in [
+                ("tcp_shrink_window", &s.tcp_shrink_window, (0, 1)),
+                ("tcp_retries2", &s.tcp_retries2, (1, 255)),
+                ("tcp_keepalive_time", &s.tcp_keepalive_time, (1, 32767)),
+                ("tcp_keepalive_intvl", &s.tcp_keepalive_intvl, (1, 32767)),
+                ("tcp_keepalive_probes", &s.tcp_keepalive_probes, (1, 127)),
+            ] {
+                if let Some(v) = v {
+                    let n = cx.int(v, &format!("sysctl.{key}"), range)?;
+                    sysctls.insert(key.to_string(), n.to_string());
+                }
+            }
+        }
+
         let e = raw.expect.get_ref();
         let outcome = e
             .outcome
@@ -427,6 +513,9 @@ impl Scenario {
                 call_timeout,
             },
             trials,
+            sample,
+            sysctls,
+            sysctl_line,
             expect: Expect {
                 outcome,
                 within,
@@ -654,6 +743,34 @@ within = "1s"
             .with_overrides(Some(9), Some(Duration::from_secs(10)));
         assert_eq!(s.trials, 9);
         assert_eq!(s.client.deadline, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn sysctls_and_sampling_are_checked() {
+        let base = "[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n";
+        let s = parse(&format!(
+            "{base}[sysctl]\ntcp_rmem = \"4096 8192 16384\"\ntcp_shrink_window = 1\n"
+        ))
+        .unwrap();
+        assert_eq!(s.sysctls.get("tcp_rmem").unwrap(), "4096 8192 16384");
+        assert_eq!(s.sysctls.get("tcp_shrink_window").unwrap(), "1");
+        assert_eq!(s.sysctl_line, 5);
+        assert_eq!(s.sample, Some(DEFAULT_SAMPLE));
+        let e = error_of(&format!("{base}[sysctl]\ntcp_rmem = \"16384 8192 4096\"\n"));
+        assert!(e.starts_with("x.toml:6: sysctl.tcp_rmem:"), "{e}");
+        let e = error_of(&format!("{base}[sysctl]\ntcp_retries2 = 0\n"));
+        assert!(
+            e.starts_with("x.toml:6: sysctl.tcp_retries2: 0 is out of range"),
+            "{e}"
+        );
+        let e = error_of(&format!("{base}[sysctl]\ntcp_mem = \"1 2 3\"\n"));
+        assert!(
+            e.starts_with("x.toml:6: sysctl.tcp_mem: unknown key"),
+            "{e}"
+        );
+        let off = parse(&base.replace("[expect]", "[run]\nsample = \"off\"\n[expect]")).unwrap();
+        assert_eq!(off.sample, None);
+        assert!(parse_sample("10ns").is_err());
     }
 
     #[test]

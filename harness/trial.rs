@@ -1,33 +1,171 @@
-//! Running one trial: start the sender, run the client strategy against it, collect
-//! the sender's summary, tear everything down, and assemble one [`TrialRecord`].
+//! Running one trial: on a thread of its own, enter the trial's isolation, start the
+//! observers and the sender, run the client strategy, collect the sender's summary,
+//! tear everything down, and assemble one [`TrialRecord`] with its [`Observation`].
 //! This module runs things; it does not judge or print them.
 
+use std::net::{SocketAddr, SocketAddrV4};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
+use socket2::Socket;
 
-use crate::record::TrialRecord;
+use crate::observe::capture::Capture;
+use crate::observe::timeline::{Sampler, Timeline};
+use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
+use crate::record::{Ending, TrialRecord};
 use crate::scenario::Scenario;
-use crate::strategy;
+use crate::strategy::{self, ClientHooks};
+use crate::sys::{self, diag::Diag};
 
 /// How long to wait for the sender's summary after the client is done. The sender
 /// prints it right after its close(), which the client's error already followed.
 const SUMMARY_WAIT: Duration = Duration::from_secs(1);
 
-/// Runs trial number `n` (1-based) of a scenario.
-pub fn run(sc: &Scenario, n: u32) -> Result<TrialRecord> {
+/// Runs trial number `n` (1-based) of a scenario, on a thread of its own so that a
+/// network namespace entered for it holds for it alone.
+pub fn run(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord> {
+    std::thread::scope(|s| {
+        std::thread::Builder::new()
+            .name(format!("trial-{n}"))
+            .spawn_scoped(s, || run_here(sc, n, opts))
+            .context("starting the trial thread")?
+            .join()
+            .map_err(|_| anyhow!("the trial thread panicked"))?
+    })
+}
+
+fn v4(a: SocketAddr) -> Result<SocketAddrV4> {
+    match a {
+        SocketAddr::V4(a) => Ok(a),
+        SocketAddr::V6(_) => Err(anyhow!("only IPv4 is observed")),
+    }
+}
+
+/// Starts the TCP_INFO sampler once the client is connected, stops it before close.
+struct Hooks {
+    interval: Option<Duration>,
+    diag: Option<Diag>,
+    sender: SocketAddrV4,
+    client: Option<SocketAddrV4>,
+    sampler: Option<Sampler>,
+    timeline: Option<Timeline>,
+}
+
+impl ClientHooks for Hooks {
+    fn connected(&mut self, sock: &Socket, connect_ns: u64) {
+        use std::os::fd::AsRawFd;
+        self.client = sock
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .and_then(|a| v4(a).ok());
+        if let (Some(interval), Some(client), Some(diag)) =
+            (self.interval, self.client, self.diag.take())
+        {
+            self.sampler = Some(Sampler::start(
+                sock.as_raw_fd(),
+                client,
+                self.sender,
+                connect_ns,
+                interval,
+                diag,
+            ));
+        }
+    }
+
+    fn closing(&mut self) {
+        if let Some(s) = self.sampler.take() {
+            self.timeline = Some(s.stop());
+        }
+    }
+}
+
+fn rel_us(t_ns: u64, zero_ns: u64) -> i64 {
+    (t_ns as i64 - zero_ns as i64) / 1000
+}
+
+fn file_for(dir: &Option<PathBuf>, sc: &Scenario, n: u32, ext: &str) -> Option<PathBuf> {
+    dir.as_ref()
+        .map(|d| d.join(format!("{}-{}-{n:03}.{ext}", sc.name, sc.strategy.name())))
+}
+
+fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord> {
     let started = Instant::now();
+    let iso = isolation::enter(opts.isolation, &sc.sysctls)
+        .with_context(|| format!("{}: isolating the trial", sc.path.display()))?;
+    // CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet timestamps on the shared axis.
+    let offset_ns = sys::realtime_ns() as i64 - sys::monotonic_ns() as i64;
+    let before = counters::snapshot().ok();
+    let pcap_file = file_for(&opts.pcap_dir, sc, n, "pcap");
+    let capture = if opts.capture || pcap_file.is_some() {
+        Some(Capture::start(offset_ns, pcap_file.clone())?)
+    } else {
+        None
+    };
+    let interval = opts.sample.unwrap_or(sc.sample);
+
     let mut sender = sc
         .sender
         .start(&sc.sender_config)
         .with_context(|| format!("starting the `{}` sender", sc.sender.name()))?;
-    let client = strategy::run_client(sc.strategy, sender.addr, &sc.client)?;
+    if let Some(c) = &capture {
+        c.watch(sender.addr.port());
+    }
+    let mut hooks = Hooks {
+        interval,
+        diag: match interval {
+            Some(_) => Some(Diag::open().context("opening the sock_diag netlink socket")?),
+            None => None,
+        },
+        sender: v4(sender.addr)?,
+        client: None,
+        sampler: None,
+        timeline: None,
+    };
+    let client = strategy::run_client(sc.strategy, sender.addr, &sc.client, &mut hooks)?;
     // The client socket is closed by now: a sender still sending hits the closed
     // connection, fails its send() and prints its summary too.
     let summary = sender.summary(SUMMARY_WAIT);
     sender.stop()?;
     let trial_us = started.elapsed().as_micros() as u64;
-    Ok(TrialRecord::assemble(
+
+    let counters = before.and_then(|b| b.delta(iso.isolated()).ok());
+    let wire = capture.map(Capture::stop).transpose()?;
+
+    let connect_ns = client.connect_ns;
+    let events = Events {
+        first_zero_window_us: wire
+            .as_ref()
+            .and_then(|w| w.first_zero_window_ns)
+            .map(|t| rel_us(t, connect_ns))
+            .or_else(|| {
+                hooks
+                    .timeline
+                    .as_ref()
+                    .and_then(|t| t.first_zero_window_us)
+                    .map(|t| t as i64)
+            }),
+        sender_send_failed_us: summary
+            .as_ref()
+            .filter(|s| s.fail_ns > 0)
+            .map(|s| rel_us(s.fail_ns, connect_ns)),
+        sender_close_us: summary
+            .as_ref()
+            .filter(|s| s.close_start_ns > 0)
+            .map(|s| rel_us(s.close_start_ns, connect_ns)),
+        rst_us: wire
+            .as_ref()
+            .and_then(|w| w.first_rst_ns)
+            .map(|t| rel_us(t, connect_ns)),
+        client_first_error_us: match &client.ending {
+            Ending::Failed { .. } | Ending::Eof { .. } => {
+                client.ending.failure_at_us().map(|t| t as i64)
+            }
+            _ => None,
+        },
+    };
+    let mut record = TrialRecord::assemble(
         &sc.name,
         n,
         sc.sender.name(),
@@ -35,5 +173,15 @@ pub fn run(sc: &Scenario, n: u32) -> Result<TrialRecord> {
         client,
         summary,
         trial_us,
-    ))
+    );
+    record.observation = Some(Observation {
+        isolation: iso,
+        counters,
+        timeline: hooks.timeline,
+        wire,
+        pcap_file,
+        plot_file: None,
+        events,
+    });
+    Ok(record)
 }

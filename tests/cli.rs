@@ -338,3 +338,70 @@ fn ctrl_c_stops_every_sender() {
     assert_eq!(status.code(), Some(130));
     assert_eq!(processes_tagged(&tag), Vec::<i32>::new());
 }
+
+#[test]
+fn host_mode_runs_and_says_so() {
+    zerowin()
+        .args([
+            "run",
+            "scenarios/repro-4k.toml",
+            "--trials",
+            "1",
+            "--isolation",
+            "host",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "isolation: host (--isolation host)",
+        ))
+        .stdout(predicate::str::contains(
+            "kernel counters (host: not isolated)",
+        ))
+        .stdout(predicate::str::is_match(r"(?m)^\s*1\s+reset\s.*\shost\s").unwrap());
+}
+
+#[test]
+fn host_mode_refuses_a_scenario_with_sysctls() {
+    zerowin()
+        .args([
+            "run",
+            "scenarios/sysctl-small-rmem.toml",
+            "--isolation",
+            "host",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("sysctl-small-rmem.toml"))
+        .stderr(predicate::str::contains(
+            "sets [sysctl], which needs a network namespace",
+        ));
+}
+
+#[test]
+fn a_bad_isolation_or_sample_value_exits_2() {
+    zerowin()
+        .args(["run", "scenarios/repro-4k.toml", "--isolation", "jail"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown isolation `jail`"));
+    zerowin()
+        .args(["run", "scenarios/repro-4k.toml", "--sample", "fast"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--sample"));
+    zerowin()
+        .args([
+            "run",
+            "scenarios/repro-4k.toml",
+            "--sample",
+            "off",
+            "--plot",
+            "/tmp",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--plot needs the TCP_INFO timeline",
+        ));
+}

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use zerowin::observe::ObserveOptions;
 use zerowin::record::Outcome;
 use zerowin::runner;
 use zerowin::scenario::Scenario;
@@ -30,8 +31,8 @@ fn every_shipped_scenario_meets_its_expectation() {
     let mut failures = Vec::new();
     for f in &files {
         let sc = Scenario::load(f, exe()).unwrap_or_else(|e| panic!("{e}"));
-        let res =
-            runner::run_scenario(&sc, |_| {}).unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
+        let res = runner::run_scenario(&sc, &ObserveOptions::default(), |_| Ok(()))
+            .unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
         assert_eq!(res.records.len(), sc.trials as usize);
         eprintln!(
             "{}: {} ({})",
@@ -62,7 +63,7 @@ fn the_4k_reproduction_records_the_whole_chain() {
     let sc = Scenario::load(Path::new("scenarios/repro-4k.toml"), exe())
         .unwrap()
         .with_overrides(Some(3), None);
-    let res = runner::run_scenario(&sc, |_| {}).unwrap();
+    let res = runner::run_scenario(&sc, &ObserveOptions::default(), |_| Ok(())).unwrap();
     for r in &res.records {
         assert_eq!(r.outcome, Outcome::Reset, "{r:#?}");
         let s = r.sender_summary.as_ref().expect("the sender reported");

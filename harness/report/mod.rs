@@ -3,5 +3,6 @@
 //! [`stats`] holds the arithmetic the comparisons share.
 
 pub mod json;
+pub mod plot;
 pub mod stats;
 pub mod text;

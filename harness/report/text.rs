@@ -4,6 +4,7 @@
 use comfy_table::{Table, presets};
 
 use super::stats::{median_of, outcome_counts};
+use crate::observe::Observation;
 use crate::record::{Ending, TrialRecord};
 use crate::runner::ScenarioResult;
 use crate::scenario::Scenario;
@@ -69,6 +70,9 @@ pub fn trial_table(records: &[TrialRecord]) -> String {
         "sent B",
         "lost B",
         "sender",
+        "zero win",
+        "RST",
+        "iso",
         "trial",
     ]);
     for r in records {
@@ -90,10 +94,109 @@ pub fn trial_table(records: &[TrialRecord]) -> String {
             r.bytes_sent.map_or("?".into(), |b| b.to_string()),
             r.bytes_lost.map_or("?".into(), |b| b.to_string()),
             sender,
+            zero_windows(r),
+            r.observation
+                .as_ref()
+                .and_then(|o| o.wire.as_ref())
+                .map_or("-".into(), |w| w.rst_direction.to_string()),
+            r.observation
+                .as_ref()
+                .map_or("-".into(), |o| o.isolation.mode.to_string()),
             ms(r.trial_us),
         ]);
     }
     t.to_string()
+}
+
+/// Zero-window advertisements from the client: counted on the wire when there is a
+/// capture, else the kernel's TCPToZeroWindowAdv (marked `*` outside a namespace,
+/// where other traffic moves it too).
+fn zero_windows(r: &TrialRecord) -> String {
+    let Some(o) = &r.observation else {
+        return "-".into();
+    };
+    match (&o.wire, &o.counters) {
+        (Some(w), _) => w.from_client.zero_windows.to_string(),
+        (None, Some(c)) => format!(
+            "{}{}",
+            c.get("TCPToZeroWindowAdv"),
+            if c.isolated { "" } else { "*" }
+        ),
+        (None, None) => "-".into(),
+    }
+}
+
+/// What the observers saw, as lines of the explanation.
+fn evidence(o: &Observation) -> Vec<String> {
+    let mut out = vec![format!(
+        "isolation: {} ({})",
+        o.isolation.mode, o.isolation.reason
+    )];
+    if !o.isolation.sysctls.is_empty() {
+        let s: Vec<String> = o
+            .isolation
+            .sysctls
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
+        out.push(format!("sysctls in the namespace: {}", s.join(", ")));
+    }
+    if let Some(w) = &o.wire {
+        out.push(format!(
+            "on the wire: the client advertised a zero window {} time(s) and the sender {}; window updates {}/{} (client/sender); zero-window probes {}/{}; RST {} ({} from the sender, {} from the client); FIN {}/{}{}",
+            w.from_client.zero_windows,
+            w.from_sender.zero_windows,
+            w.from_client.window_updates,
+            w.from_sender.window_updates,
+            w.from_sender.zero_window_probes,
+            w.from_client.zero_window_probes,
+            w.rst_direction,
+            w.from_sender.rsts,
+            w.from_client.rsts,
+            w.from_client.fins,
+            w.from_sender.fins,
+            if w.dropped_frames > 0 {
+                format!("; {} frames dropped by the capture", w.dropped_frames)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    if let Some(c) = &o.counters {
+        let moved: Vec<String> = c
+            .story
+            .iter()
+            .filter(|(_, v)| **v > 0)
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        out.push(format!(
+            "kernel counters{}: {}",
+            if c.isolated {
+                ""
+            } else {
+                " (host: not isolated)"
+            },
+            if moved.is_empty() {
+                "none of the story's moved".into()
+            } else {
+                moved.join(", ")
+            }
+        ));
+    }
+    let ev = o.events.ordered();
+    if !ev.is_empty() {
+        let s: Vec<String> = ev
+            .iter()
+            .map(|(n, t)| format!("{n} {:.2} ms", *t as f64 / 1000.0))
+            .collect();
+        out.push(format!("timeline: {}", s.join(" → ")));
+    }
+    for (what, f) in [("pcap", &o.pcap_file), ("plot", &o.plot_file)] {
+        if let Some(p) = f {
+            out.push(format!("{what}: {}", p.display()));
+        }
+    }
+    out
 }
 
 /// The chain of events of one trial, in plain words, from the records alone.
@@ -200,6 +303,9 @@ pub fn explain(r: &TrialRecord) -> String {
             p.getpeername,
             p.so_error.error.as_deref().unwrap_or("0"),
         ));
+    }
+    if let Some(o) = &r.observation {
+        out.extend(evidence(o));
     }
     if let Some(lost) = r.bytes_lost {
         out.push(format!(

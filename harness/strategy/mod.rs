@@ -92,8 +92,12 @@ pub struct Conn<'a> {
 }
 
 impl<'a> Conn<'a> {
-    fn new(sock: &'a Socket, params: &'a ClientParams, started: Instant) -> Self {
-        let connected = Instant::now();
+    fn new(
+        sock: &'a Socket,
+        params: &'a ClientParams,
+        started: Instant,
+        connected: Instant,
+    ) -> Self {
         Conn {
             sock,
             params,
@@ -208,12 +212,25 @@ impl<'a> Conn<'a> {
     }
 }
 
+/// Lets an observer watch the client's socket without being part of the strategy.
+pub trait ClientHooks {
+    /// Right after connect() completed.
+    fn connected(&mut self, _sock: &Socket, _connect_ns: u64) {}
+    /// Right before the socket is closed.
+    fn closing(&mut self) {}
+}
+
+/// No observer.
+pub struct NoHooks;
+impl ClientHooks for NoHooks {}
+
 /// Connects to `addr`, runs `strategy` and the post-mortem, and returns the record.
 /// Fails only if the connection cannot be made at all.
 pub fn run_client(
     strategy: &dyn Strategy,
     addr: SocketAddr,
     params: &ClientParams,
+    hooks: &mut dyn ClientHooks,
 ) -> Result<ClientRecord> {
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
         .context("creating the client socket")?;
@@ -227,10 +244,14 @@ pub fn run_client(
     let connect_timeout = params.call_timeout.min(params.deadline);
     sock.connect_timeout(&addr.into(), connect_timeout)
         .with_context(|| format!("connecting to {addr}"))?;
+    // Both clocks at the same moment: every `at_us` counts from here, and connect_ns
+    // puts it on the axis the sender and the capture share.
+    let connected = Instant::now();
     let connect_ns = sys::monotonic_ns();
-    let connect_us = started.elapsed().as_micros() as u64;
+    let connect_us = connected.duration_since(started).as_micros() as u64;
+    hooks.connected(&sock, connect_ns);
 
-    let mut conn = Conn::new(&sock, params, started);
+    let mut conn = Conn::new(&sock, params, started, connected);
     let ending = strategy.run(&mut conn);
     let postmortem = match ending {
         Ending::Failed { .. } | Ending::Eof { .. } => Some(postmortem::run(&mut conn)),
@@ -239,6 +260,7 @@ pub fn run_client(
     let Conn {
         counters, errors, ..
     } = conn;
+    hooks.closing();
     drop(sock);
     Ok(ClientRecord {
         strategy: strategy.name().to_string(),

@@ -144,7 +144,7 @@ impl PacketSocket {
         data.truncate(n.min(snaplen));
         Ok(Some(Frame {
             realtime_ns,
-            outgoing: sll.sll_pkttype == libc::PACKET_OUTGOING as u8,
+            outgoing: sll.sll_pkttype == libc::PACKET_OUTGOING,
             orig_len: n as u32,
             data,
         }))

@@ -1,0 +1,113 @@
+//! Packet capture of a trial: an AF_PACKET socket on the namespace's `lo`, read on a
+//! thread of its own. Each packet is kept once, analysed as it arrives
+//! ([`wire::Analyzer`]) and, with `--pcap`, written straight to a pcap file that tshark
+//! and Wireshark read. Nothing is held in memory, so a trial of millions of segments
+//! costs no more memory than one of ten.
+//!
+//! # Notes
+//! Of the two copies `lo` shows, the arriving one (PACKET_HOST) is kept: it is
+//! stamped with CLOCK_REALTIME when the receive path takes it. The leaving copy
+//! carries TCP's departure time (EDT) or no stamp at all, so its times come late.
+//! Only segments to or from the sender's port are kept: in host mode `lo` carries
+//! other traffic too.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::{DataLink, Endianness, TsResolution};
+
+use super::wire::{self, Analyzer, Wire};
+use crate::sys::packet::PacketSocket;
+
+/// Bytes kept of each frame: Ethernet 14 + IPv4 up to 60 + TCP up to 60.
+pub const SNAPLEN: usize = 134;
+
+/// A running capture.
+pub struct Capture {
+    stop: Arc<AtomicBool>,
+    port: Arc<AtomicU16>,
+    handle: JoinHandle<Result<Wire>>,
+}
+
+impl Capture {
+    /// Opens the socket on the calling thread (so in its namespace) and starts
+    /// reading. `offset_ns` is CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet times
+    /// on the monotonic axis. Segments are kept once [`Capture::watch`] names the port.
+    pub fn start(offset_ns: i64, pcap: Option<PathBuf>) -> Result<Capture> {
+        let sock = PacketSocket::open_loopback().context("opening an AF_PACKET socket on lo")?;
+        let mut writer = match &pcap {
+            Some(p) => {
+                let file = File::create(p).with_context(|| format!("creating {}", p.display()))?;
+                let header = PcapHeader {
+                    snaplen: SNAPLEN as u32,
+                    datalink: DataLink::ETHERNET,
+                    ts_resolution: TsResolution::NanoSecond,
+                    endianness: Endianness::native(),
+                    ..PcapHeader::default()
+                };
+                Some(PcapWriter::with_header(BufWriter::new(file), header)?)
+            }
+            None => None,
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let port = Arc::new(AtomicU16::new(0));
+        let (flag, watched) = (Arc::clone(&stop), Arc::clone(&port));
+        let handle = std::thread::spawn(move || -> Result<Wire> {
+            let mut analyzer = Analyzer::default();
+            loop {
+                let stopping = flag.load(Ordering::Acquire);
+                // Once stopping, drain what is queued without waiting.
+                let wait = if stopping {
+                    Duration::ZERO
+                } else {
+                    Duration::from_millis(20)
+                };
+                let frame = match sock.recv(SNAPLEN, wait)? {
+                    Some(f) if !f.outgoing => f,
+                    Some(_) => continue,
+                    None if stopping => break,
+                    None => continue,
+                };
+                let port = watched.load(Ordering::Acquire);
+                let mono = (frame.realtime_ns as i64 - offset_ns).max(0) as u64;
+                let Some(seg) = wire::segment(&frame.data, mono, port).filter(|_| port != 0) else {
+                    continue;
+                };
+                analyzer.push(&seg);
+                if let Some(w) = writer.as_mut() {
+                    let ts = Duration::from_nanos(frame.realtime_ns);
+                    w.write_packet(&PcapPacket::new(ts, frame.orig_len, &frame.data))?;
+                }
+            }
+            if let Some(w) = writer {
+                use std::io::Write;
+                w.into_writer().flush().context("writing the pcap")?;
+            }
+            let mut wire = analyzer.finish();
+            wire.dropped_frames = sock.stats()?.1 as u64;
+            Ok(wire)
+        });
+        Ok(Capture { stop, port, handle })
+    }
+
+    /// Keeps the segments to and from this port (the sender's) from now on.
+    pub fn watch(&self, sender_port: u16) {
+        self.port.store(sender_port, Ordering::Release);
+    }
+
+    /// Stops reading and returns the connection's analysis.
+    pub fn stop(self) -> Result<Wire> {
+        self.stop.store(true, Ordering::Release);
+        self.handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("the capture thread panicked"))?
+            .context("capturing packets")
+    }
+}

@@ -1,0 +1,127 @@
+//! The kernel's own TCP counters for a trial: deltas of /proc/net/netstat (TcpExt) and
+//! /proc/net/snmp (Tcp) across the trial, read in the trial's namespace.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::sys::netns;
+
+/// The counters that tell this story; every one is always reported, 0 included.
+pub const STORY: &[&str] = &[
+    "TCPToZeroWindowAdv",
+    "TCPFromZeroWindowAdv",
+    "TCPWantZeroWindowAdv",
+    "TCPWinProbe",
+    "TCPAbortOnClose",
+    "TCPAbortOnData",
+    "TCPAbortOnLinger",
+    "TCPAbortOnTimeout",
+    "Tcp.OutRsts",
+    "Tcp.EstabResets",
+];
+
+/// The abort counters: exactly one of them moves when a connection is reset.
+pub const ABORTS: &[&str] = &[
+    "TCPAbortOnClose",
+    "TCPAbortOnData",
+    "TCPAbortOnLinger",
+    "TCPAbortOnTimeout",
+];
+
+/// Counter deltas over one trial.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Counters {
+    /// True when read in the trial's own namespace; false on the host, where other
+    /// traffic moves them too.
+    pub isolated: bool,
+    /// The story counters, always present.
+    pub story: BTreeMap<String, u64>,
+    /// Every other counter that moved.
+    pub other: BTreeMap<String, u64>,
+}
+
+impl Counters {
+    pub fn get(&self, name: &str) -> u64 {
+        self.story
+            .get(name)
+            .or_else(|| self.other.get(name))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The abort counters that moved.
+    pub fn aborts(&self) -> Vec<(&'static str, u64)> {
+        ABORTS
+            .iter()
+            .map(|n| (*n, self.get(n)))
+            .filter(|(_, v)| *v > 0)
+            .collect()
+    }
+}
+
+/// A snapshot to subtract from later.
+pub struct Snapshot(BTreeMap<String, u64>);
+
+pub fn snapshot() -> std::io::Result<Snapshot> {
+    netns::tcp_counters().map(Snapshot)
+}
+
+impl Snapshot {
+    /// The deltas from this snapshot to now.
+    pub fn delta(&self, isolated: bool) -> std::io::Result<Counters> {
+        Ok(diff(&self.0, &netns::tcp_counters()?, isolated))
+    }
+}
+
+fn diff(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, isolated: bool) -> Counters {
+    let mut story = BTreeMap::new();
+    let mut other = BTreeMap::new();
+    for (k, a) in after {
+        let d = a.saturating_sub(before.get(k).copied().unwrap_or(0));
+        if STORY.contains(&k.as_str()) {
+            story.insert(k.clone(), d);
+        } else if d > 0 && !k.starts_with("Tcp.") {
+            other.insert(k.clone(), d);
+        }
+    }
+    for k in STORY {
+        story.entry(k.to_string()).or_insert(0);
+    }
+    Counters {
+        isolated,
+        story,
+        other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_keep_the_story_and_what_moved() {
+        let b: BTreeMap<String, u64> = [
+            ("TCPAbortOnClose".into(), 5),
+            ("DelayedACKs".into(), 1),
+            ("X".into(), 3),
+        ]
+        .into();
+        let a: BTreeMap<String, u64> = [
+            ("TCPAbortOnClose".into(), 6),
+            ("DelayedACKs".into(), 4),
+            ("X".into(), 3),
+        ]
+        .into();
+        let c = diff(&b, &a, true);
+        assert_eq!(c.get("TCPAbortOnClose"), 1);
+        assert_eq!(
+            c.get("TCPToZeroWindowAdv"),
+            0,
+            "absent story counters read 0"
+        );
+        assert_eq!(c.other.get("DelayedACKs"), Some(&3));
+        assert!(!c.other.contains_key("X"), "unmoved counters are left out");
+        assert_eq!(c.aborts(), vec![("TCPAbortOnClose", 1)]);
+    }
+}

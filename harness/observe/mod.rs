@@ -1,0 +1,94 @@
+//! Observing a trial: where it ran ([`isolation`]), the kernel's counters
+//! ([`counters`]), the TCP_INFO timeline of both ends ([`timeline`]) and the packets on
+//! the wire ([`capture`], analysed in [`wire`]). Observers watch; they never change
+//! what the client or the sender do, beyond the CPU time they take.
+
+pub mod capture;
+pub mod counters;
+pub mod isolation;
+pub mod timeline;
+pub mod wire;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+pub use isolation::IsolationMode;
+
+/// What to observe, from the command line.
+#[derive(Debug, Clone)]
+pub struct ObserveOptions {
+    pub isolation: IsolationMode,
+    /// Overrides the scenario's `run.sample`; `Some(None)` turns sampling off.
+    pub sample: Option<Option<Duration>>,
+    /// Capture packets (in memory) and analyse them.
+    pub capture: bool,
+    /// Also write one pcap per trial here.
+    pub pcap_dir: Option<PathBuf>,
+    /// Draw one SVG per trial here (needs sampling).
+    pub plot_dir: Option<PathBuf>,
+}
+
+impl Default for ObserveOptions {
+    fn default() -> Self {
+        ObserveOptions {
+            isolation: IsolationMode::Auto,
+            sample: None,
+            capture: true,
+            pcap_dir: None,
+            plot_dir: None,
+        }
+    }
+}
+
+/// The events of a trial on one axis: microseconds since connect, from
+/// CLOCK_MONOTONIC in both processes and the kernel's packet timestamps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Events {
+    /// First zero window: from the capture when there is one, else from the samples.
+    pub first_zero_window_us: Option<i64>,
+    /// The sender's failed send() (its send queue was full when errno is EAGAIN).
+    pub sender_send_failed_us: Option<i64>,
+    /// The start of the sender's close.
+    pub sender_close_us: Option<i64>,
+    /// The first RST on the wire.
+    pub rst_us: Option<i64>,
+    /// The client's first error (or EOF).
+    pub client_first_error_us: Option<i64>,
+}
+
+impl Events {
+    /// The events that happened, in time order, as (name, µs).
+    pub fn ordered(&self) -> Vec<(&'static str, i64)> {
+        let mut v: Vec<(&'static str, i64)> = [
+            ("first zero window", self.first_zero_window_us),
+            ("sender send() failed", self.sender_send_failed_us),
+            ("sender close", self.sender_close_us),
+            ("RST", self.rst_us),
+            ("client first error", self.client_first_error_us),
+        ]
+        .into_iter()
+        .filter_map(|(n, t)| t.map(|t| (n, t)))
+        .collect();
+        v.sort_by_key(|(_, t)| *t);
+        v
+    }
+}
+
+/// Everything observed about a trial.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observation {
+    pub isolation: isolation::Isolation,
+    /// Counter deltas (None if /proc could not be read).
+    pub counters: Option<counters::Counters>,
+    /// The TCP_INFO timeline (None when sampling is off).
+    pub timeline: Option<timeline::Timeline>,
+    /// The capture's analysis (None when capture is off).
+    pub wire: Option<wire::Wire>,
+    /// The pcap file written, if any.
+    pub pcap_file: Option<PathBuf>,
+    /// The SVG plot written, if any.
+    pub plot_file: Option<PathBuf>,
+    pub events: Events,
+}

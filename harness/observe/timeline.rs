@@ -1,0 +1,208 @@
+//! The TCP_INFO timeline: both ends of the connection sampled every `interval`.
+//! The client's socket is ours (getsockopt TCP_INFO, SIOCINQ/SIOCOUTQ); the sender's
+//! lives in another process and is read through inet_diag netlink, as `ss` does.
+
+use std::net::SocketAddrV4;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::sys::diag::Diag;
+use crate::sys::{monotonic_ns, tcpinfo};
+
+/// At most this many samples are kept per trial (200 s at 1 ms).
+const MAX_SAMPLES: usize = 200_000;
+
+/// One end of the connection at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct End {
+    /// TCP state name, e.g. ESTAB; CLOSED when the socket is gone.
+    pub state: &'static str,
+    /// Bytes received and not yet read.
+    pub recv_q: u32,
+    /// Bytes in the send queue (not yet acknowledged).
+    pub send_q: u32,
+    /// The peer's advertised window (tcpi_snd_wnd), when the kernel has it.
+    pub snd_wnd: Option<u32>,
+    /// Our advertised window (tcpi_rcv_wnd), when the kernel has it.
+    pub rcv_wnd: Option<u32>,
+    /// Bytes written but not yet sent.
+    pub notsent: u32,
+    /// Unanswered zero-window probes.
+    pub probes: u8,
+    /// Probe / retransmission timer backoff.
+    pub backoff: u8,
+    /// Retransmission timeout, µs.
+    pub rto_us: u32,
+}
+
+const GONE: End = End {
+    state: "CLOSED",
+    recv_q: 0,
+    send_q: 0,
+    snd_wnd: None,
+    rcv_wnd: None,
+    notsent: 0,
+    probes: 0,
+    backoff: 0,
+    rto_us: 0,
+};
+
+/// Both ends at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Sample {
+    /// Microseconds since connect.
+    pub t_us: u64,
+    pub client: End,
+    pub sender: End,
+}
+
+/// A trial's samples and what they show.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Timeline {
+    /// The sampling interval, µs.
+    pub interval_us: u64,
+    pub samples: Vec<Sample>,
+    /// True when more than MAX_SAMPLES were taken and the rest were dropped.
+    pub truncated: bool,
+    /// First sample with the client's advertised window (or the sender's view of it) at 0, µs.
+    pub first_zero_window_us: Option<u64>,
+    /// Largest send queue seen at the sender, bytes.
+    pub sender_send_q_peak: u32,
+    /// Largest unread queue seen at the sender (the client's replies), bytes.
+    pub sender_recv_q_peak: u32,
+}
+
+/// A running sampler thread.
+pub struct Sampler {
+    stop: Arc<AtomicBool>,
+    handle: JoinHandle<Timeline>,
+}
+
+fn end_from(info: tcpinfo::TcpInfo, recv_q: u32, send_q: u32) -> End {
+    End {
+        state: tcpinfo::state_name(info.state),
+        recv_q,
+        send_q,
+        snd_wnd: info.snd_wnd,
+        rcv_wnd: info.rcv_wnd,
+        notsent: info.notsent_bytes,
+        probes: info.probes,
+        backoff: info.backoff,
+        rto_us: info.rto_us,
+    }
+}
+
+impl Sampler {
+    /// Starts sampling. `client_fd` must stay open until [`Sampler::stop`] returns;
+    /// `diag` must have been opened in the trial's namespace.
+    pub fn start(
+        client_fd: RawFd,
+        client: SocketAddrV4,
+        sender: SocketAddrV4,
+        connect_ns: u64,
+        interval: Duration,
+        mut diag: Diag,
+    ) -> Sampler {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let mut tl = Timeline {
+                interval_us: interval.as_micros() as u64,
+                ..Timeline::default()
+            };
+            let mut next = Instant::now();
+            while !flag.load(Ordering::Relaxed) {
+                let t_us = monotonic_ns().saturating_sub(connect_ns) / 1000;
+                let client_end = match (tcpinfo::get(client_fd), tcpinfo::queues(client_fd)) {
+                    (Ok(i), Ok((rq, wq))) => end_from(i, rq, wq),
+                    _ => GONE,
+                };
+                let sender_end = match diag.query(sender, client) {
+                    Ok(Some(d)) => end_from(d.info.unwrap_or_default(), d.rqueue, d.wqueue),
+                    _ => GONE,
+                };
+                let s = Sample {
+                    t_us,
+                    client: client_end,
+                    sender: sender_end,
+                };
+                tl.observe(&s);
+                if tl.samples.len() < MAX_SAMPLES {
+                    tl.samples.push(s);
+                } else {
+                    tl.truncated = true;
+                }
+                next += interval;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else {
+                    next = now; // fell behind: do not burst to catch up
+                }
+            }
+            tl
+        });
+        Sampler { stop, handle }
+    }
+
+    /// Stops the thread and returns what it saw.
+    pub fn stop(self) -> Timeline {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.join().unwrap_or_default()
+    }
+}
+
+impl Timeline {
+    fn observe(&mut self, s: &Sample) {
+        let zero = s.client.state == "ESTAB" && s.client.rcv_wnd == Some(0)
+            || s.sender.state == "ESTAB" && s.sender.snd_wnd == Some(0);
+        if zero && self.first_zero_window_us.is_none() {
+            self.first_zero_window_us = Some(s.t_us);
+        }
+        self.sender_send_q_peak = self.sender_send_q_peak.max(s.sender.send_q);
+        self.sender_recv_q_peak = self.sender_recv_q_peak.max(s.sender.recv_q);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(t_us: u64, rcv_wnd: u32, sender_send_q: u32) -> Sample {
+        let mut c = GONE;
+        c.state = "ESTAB";
+        c.rcv_wnd = Some(rcv_wnd);
+        let mut s = GONE;
+        s.state = "ESTAB";
+        s.send_q = sender_send_q;
+        Sample {
+            t_us,
+            client: c,
+            sender: s,
+        }
+    }
+
+    #[test]
+    fn finds_the_first_zero_window_and_the_peaks() {
+        let mut tl = Timeline::default();
+        for s in [sample(1, 500, 10), sample(2, 0, 900), sample(3, 0, 100)] {
+            tl.observe(&s);
+        }
+        assert_eq!(tl.first_zero_window_us, Some(2));
+        assert_eq!(tl.sender_send_q_peak, 900);
+    }
+
+    #[test]
+    fn a_closed_socket_is_not_a_zero_window() {
+        let mut tl = Timeline::default();
+        let mut s = sample(1, 0, 0);
+        s.client.state = "CLOSE";
+        tl.observe(&s);
+        assert_eq!(tl.first_zero_window_us, None);
+    }
+}

@@ -1,0 +1,246 @@
+//! What the capture shows about one connection: zero windows, window updates,
+//! zero-window probes, RSTs and FINs per direction, and when the first zero window
+//! and the first RST were seen. The definitions follow Wireshark's TCP analysis, so
+//! the counts can be checked against tshark:
+//! - zero window (`tcp.analysis.zero_window`): window field 0, none of SYN/FIN/RST;
+//! - window update (`tcp.analysis.window_update`): no payload, none of SYN/FIN/RST,
+//!   same seq and ack as the previous segment that way, and a different window;
+//! - zero-window probe: sent while the other side's last window was 0, with at most
+//!   one byte, at the next sequence number (Wireshark's `zero_window_probe`) or one
+//!   below it (Linux's `tcp_xmit_probe_skb` sends `snd_una - 1` with no data).
+
+use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use serde::Serialize;
+
+/// One TCP segment of the connection, as parsed from a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    /// CLOCK_MONOTONIC ns.
+    pub mono_ns: u64,
+    /// True when it went from the sender to the client.
+    pub from_sender: bool,
+    pub seq: u32,
+    pub ack: u32,
+    /// The raw 16-bit window field (0 means zero, whatever the scale).
+    pub window: u16,
+    pub payload: u32,
+    pub syn: bool,
+    pub fin: bool,
+    pub rst: bool,
+}
+
+/// Parses a frame of `lo` (zeroed Ethernet header) into a segment to or from the
+/// sender's listening port; None for any other frame.
+pub fn segment(data: &[u8], mono_ns: u64, sender_port: u16) -> Option<Segment> {
+    let p = LaxSlicedPacket::from_ethernet(data).ok()?;
+    let Some(LaxNetSlice::Ipv4(ip)) = &p.net else {
+        return None;
+    };
+    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
+        return None;
+    };
+    let h = ip.header();
+    let from_sender = if tcp.source_port() == sender_port {
+        true
+    } else if tcp.destination_port() == sender_port {
+        false
+    } else {
+        return None;
+    };
+    let header_len = h.ihl() as u32 * 4 + tcp.data_offset() as u32 * 4;
+    Some(Segment {
+        mono_ns,
+        from_sender,
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        window: tcp.window_size(),
+        payload: (h.total_len() as u32).saturating_sub(header_len),
+        syn: tcp.syn(),
+        fin: tcp.fin(),
+        rst: tcp.rst(),
+    })
+}
+
+/// Counts for one direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Direction {
+    pub segments: u64,
+    pub payload_bytes: u64,
+    pub zero_windows: u64,
+    pub window_updates: u64,
+    pub zero_window_probes: u64,
+    pub rsts: u64,
+    pub fins: u64,
+}
+
+/// The capture's account of the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Wire {
+    /// Segments the sender sent to the client.
+    pub from_sender: Direction,
+    /// Segments the client sent to the sender.
+    pub from_client: Direction,
+    /// "sender→client", "client→sender", "both" or "none".
+    pub rst_direction: &'static str,
+    /// CLOCK_MONOTONIC ns of the first zero window advertised (either way) and of the first RST.
+    pub first_zero_window_ns: Option<u64>,
+    pub first_rst_ns: Option<u64>,
+    /// Frames the kernel dropped before the capture read them (PACKET_STATISTICS).
+    pub dropped_frames: u64,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Last {
+    seq: u32,
+    ack: u32,
+    window: u16,
+    next_seq: u32,
+    seen: bool,
+}
+
+/// Counts what the segments show, one at a time, in capture order.
+#[derive(Default)]
+pub struct Analyzer {
+    w: Wire,
+    last: [Last; 2], // [from client, from sender]
+}
+
+impl Analyzer {
+    pub fn push(&mut self, s: &Segment) {
+        let Analyzer { w, last } = self;
+        let (me, other) = if s.from_sender { (1, 0) } else { (0, 1) };
+        let flags = s.syn || s.fin || s.rst;
+        let other_window_zero = last[other].seen && last[other].window == 0;
+        let prev = last[me];
+        let d = if s.from_sender {
+            &mut w.from_sender
+        } else {
+            &mut w.from_client
+        };
+        d.segments += 1;
+        d.payload_bytes += s.payload as u64;
+        if s.window == 0 && !flags {
+            d.zero_windows += 1;
+            w.first_zero_window_ns.get_or_insert(s.mono_ns);
+        }
+        if prev.seen
+            && s.payload == 0
+            && !flags
+            && s.seq == prev.seq
+            && s.ack == prev.ack
+            && s.window != prev.window
+        {
+            d.window_updates += 1;
+        }
+        if prev.seen
+            && other_window_zero
+            && !flags
+            && s.payload <= 1
+            && (s.seq == prev.next_seq.wrapping_sub(1)
+                || (s.payload == 1 && s.seq == prev.next_seq))
+        {
+            d.zero_window_probes += 1;
+        }
+        if s.rst {
+            d.rsts += 1;
+            w.first_rst_ns.get_or_insert(s.mono_ns);
+        }
+        if s.fin {
+            d.fins += 1;
+        }
+        let next_seq = s.seq.wrapping_add(s.payload + s.syn as u32 + s.fin as u32);
+        last[me] = Last {
+            seq: s.seq,
+            ack: s.ack,
+            window: s.window,
+            // a probe below snd_una does not move the next sequence number
+            next_seq: if prev.seen && next_seq.wrapping_sub(prev.next_seq) as i32 <= 0 {
+                prev.next_seq
+            } else {
+                next_seq
+            },
+            seen: true,
+        };
+    }
+
+    pub fn finish(mut self) -> Wire {
+        self.w.rst_direction = match (self.w.from_sender.rsts > 0, self.w.from_client.rsts > 0) {
+            (true, false) => "sender→client",
+            (false, true) => "client→sender",
+            (true, true) => "both",
+            (false, false) => "none",
+        };
+        self.w
+    }
+}
+
+/// Counts what a list of segments shows.
+pub fn analyze(segments: &[Segment]) -> Wire {
+    let mut a = Analyzer::default();
+    for s in segments {
+        a.push(s);
+    }
+    a.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(from_sender: bool, seq: u32, ack: u32, window: u16, payload: u32) -> Segment {
+        Segment {
+            mono_ns: seq as u64,
+            from_sender,
+            seq,
+            ack,
+            window,
+            payload,
+            syn: false,
+            fin: false,
+            rst: false,
+        }
+    }
+
+    #[test]
+    fn counts_zero_windows_updates_probes_and_resets() {
+        let mut rst = seg(true, 1300, 500, 0, 0);
+        rst.rst = true;
+        let segs = [
+            seg(true, 1000, 500, 512, 100), // data
+            seg(false, 500, 1100, 0, 0),    // client: zero window
+            seg(true, 1099, 500, 512, 0),   // Linux probe: snd_una - 1, no data
+            seg(false, 500, 1100, 0, 0),    // client answers, still zero
+            seg(false, 500, 1100, 300, 0),  // window update
+            seg(true, 1100, 500, 512, 200), // data
+            rst,
+        ];
+        let w = analyze(&segs);
+        assert_eq!(w.from_client.zero_windows, 2);
+        assert_eq!(w.from_client.window_updates, 1);
+        assert_eq!(w.from_sender.zero_window_probes, 1);
+        assert_eq!(w.from_sender.rsts, 1);
+        assert_eq!(w.rst_direction, "sender→client");
+        assert_eq!(w.first_zero_window_ns, Some(500));
+        assert_eq!(w.first_rst_ns, Some(1300));
+        assert_eq!(w.from_sender.payload_bytes, 300);
+    }
+
+    #[test]
+    fn parses_a_real_frame() {
+        // Ethernet (zeros) + IPv4 127.0.0.1:40000 -> 127.0.0.1:5000, TCP ACK win 0.
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&[
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+        ]);
+        f.extend_from_slice(&40000u16.to_be_bytes());
+        f.extend_from_slice(&5000u16.to_be_bytes());
+        f.extend_from_slice(&7u32.to_be_bytes());
+        f.extend_from_slice(&9u32.to_be_bytes());
+        f.extend_from_slice(&[0x50, 0x10, 0, 0, 0, 0, 0, 0]);
+        let s = segment(&f, 1, 5000).unwrap();
+        assert!(!s.from_sender);
+        assert_eq!((s.seq, s.ack, s.window, s.payload), (7, 9, 0, 0));
+        assert!(segment(&f, 1, 5001).is_none());
+    }
+}
