@@ -232,9 +232,10 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         duration: a.duration,
         deadline,
         call_timeout: a.call_timeout,
+        command: Vec::new(),
     };
     let started = Instant::now();
-    let rec = strategy::run_client(a.strategy, addr, &params, &mut strategy::NoHooks)?;
+    let rec = a.strategy.drive(addr, &params, &mut strategy::NoHooks)?;
     let r = TrialRecord::assemble(
         "client",
         1,

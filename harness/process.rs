@@ -61,6 +61,25 @@ impl Group {
         &mut self.child
     }
 
+    /// Sends SIGTERM to the whole group and waits up to `grace` for the leader to
+    /// exit; returns its status if it did. [`Group::stop`] still has to follow.
+    pub fn terminate(&mut self, grace: Duration) -> Result<Option<std::process::ExitStatus>> {
+        match killpg(Pid::from_raw(self.pgid), Signal::SIGTERM) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let until = Instant::now() + grace;
+        loop {
+            if let Some(st) = self.child.try_wait()? {
+                return Ok(Some(st));
+            }
+            if Instant::now() >= until {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
     /// Kills the whole group and reaps all of it. Idempotent.
     pub fn stop(&mut self) -> Result<()> {
         if self.stopped {

@@ -138,6 +138,18 @@ pub enum Ending {
     Survived { at_us: u64 },
     /// A call waited its full timeout, or the trial reached its deadline.
     Timeout { call: String, at_us: u64 },
+    /// An external client program ended (or was stopped at the end of the duration).
+    /// Its outcome is classified from the wire by the trial; this is only a fallback.
+    Exited {
+        /// How it ended, e.g. "exit code 1" or "killed by SIGTERM".
+        status: String,
+        code: Option<i32>,
+        /// True when zerowin stopped it because the duration was over.
+        stopped_at_end: bool,
+        /// True when it was still running at the deadline.
+        timed_out: bool,
+        at_us: u64,
+    },
 }
 
 impl Ending {
@@ -148,6 +160,7 @@ impl Ending {
             Ending::Eof { at_us } => Some(*at_us),
             Ending::Timeout { at_us, .. } => Some(*at_us),
             Ending::Survived { .. } => None,
+            Ending::Exited { .. } => None,
         }
     }
 
@@ -155,9 +168,10 @@ impl Ending {
     pub fn at_us(&self) -> u64 {
         match self {
             Ending::Failed { error } => error.at_us,
-            Ending::Eof { at_us } | Ending::Survived { at_us } | Ending::Timeout { at_us, .. } => {
-                *at_us
-            }
+            Ending::Eof { at_us }
+            | Ending::Survived { at_us }
+            | Ending::Timeout { at_us, .. }
+            | Ending::Exited { at_us, .. } => *at_us,
         }
     }
 
@@ -168,6 +182,14 @@ impl Ending {
             Ending::Eof { .. } => Outcome::Eof,
             Ending::Survived { .. } => Outcome::Survived,
             Ending::Timeout { .. } => Outcome::Timeout,
+            Ending::Exited {
+                timed_out: true, ..
+            } => Outcome::Timeout,
+            Ending::Exited {
+                stopped_at_end: true,
+                ..
+            } => Outcome::Survived,
+            Ending::Exited { .. } => Outcome::Error,
         }
     }
 }
@@ -260,6 +282,18 @@ pub struct ClientRecord {
     pub errors: Vec<SyscallError>,
     /// The post-mortem, when there was a failure to examine.
     pub postmortem: Option<PostMortem>,
+    /// For `external`: the command that ran, and what it printed last.
+    pub external: Option<ExternalRun>,
+}
+
+/// An external client program's run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ExternalRun {
+    /// The command line, placeholders filled in.
+    pub command: Vec<String>,
+    /// The last 4 KiB of its standard output and error.
+    pub stdout_tail: String,
+    pub stderr_tail: String,
 }
 
 impl ClientRecord {
@@ -379,6 +413,8 @@ pub struct TrialRecord {
     pub sender_summary: Option<SenderSummary>,
     /// What the observers saw: isolation, counters, timeline, wire, events.
     pub observation: Option<crate::observe::Observation>,
+    /// For an external client: how the outcome was classified from the wire.
+    pub classified_from: Option<String>,
 }
 
 impl TrialRecord {
@@ -420,6 +456,7 @@ impl TrialRecord {
             client,
             sender_summary: summary,
             observation: None,
+            classified_from: None,
         }
     }
 }

@@ -106,6 +106,7 @@ mod tests {
             ending,
             errors: vec![],
             postmortem: None,
+            external: None,
         };
         let summary = sent.map(|b| SenderSummary {
             pid: 1,

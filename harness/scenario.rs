@@ -87,6 +87,7 @@ struct RawClient {
     reply: Option<Spanned<String>>,
     delay: Option<Spanned<String>>,
     rcvbuf: Option<Spanned<i64>>,
+    command: Option<Spanned<Vec<String>>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -397,6 +398,47 @@ impl Scenario {
             None => strategy.default_reply().to_string(),
         };
 
+        let command = match (&c.command, strategy.is_external()) {
+            (Some(cmd), true) => {
+                let v = cmd.get_ref();
+                if v.is_empty() || v[0].trim().is_empty() {
+                    return Err(cx.err(cmd.span(), "client.command", "must name a program"));
+                }
+                if !v.iter().any(|a| a.contains("{port}")) {
+                    return Err(cx.err(
+                        cmd.span(),
+                        "client.command",
+                        "must contain {port} (and usually {host}), where the sender listens",
+                    ));
+                }
+                // {dir} is the scenario file's directory, so shipped commands work from
+                // any working directory.
+                let dir = cx
+                    .path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                v.iter()
+                    .map(|a| a.replace("{dir}", &dir.display().to_string()))
+                    .collect()
+            }
+            (Some(cmd), false) => {
+                return Err(cx.err(
+                    cmd.span(),
+                    "client.command",
+                    "is only for strategy \"external\"",
+                ));
+            }
+            (None, true) => {
+                return Err(cx.err(
+                    c.strategy.span(),
+                    "client.command",
+                    "strategy external needs a command, e.g. [\"python3\", \"client.py\", \"{host}\", \"{port}\"]",
+                ));
+            }
+            (None, false) => Vec::new(),
+        };
+
         let r = raw.run.unwrap_or_default();
         let duration = match &r.duration {
             Some(v) => cx.duration(v, "run.duration", Duration::from_millis(1), MAX_DURATION)?,
@@ -511,6 +553,7 @@ impl Scenario {
                 duration,
                 deadline,
                 call_timeout,
+                command,
             },
             trials,
             sample,
@@ -771,6 +814,28 @@ within = "1s"
         let off = parse(&base.replace("[expect]", "[run]\nsample = \"off\"\n[expect]")).unwrap();
         assert_eq!(off.sample, None);
         assert!(parse_sample("10ns").is_err());
+    }
+
+    #[test]
+    fn external_needs_a_command_with_a_port() {
+        let ok = "[client]\nstrategy = \"external\"\ncommand = [\"python3\", \"{dir}/c.py\", \"{port}\"]\n[expect]\noutcome = \"reset\"\n";
+        let s = Scenario::parse(Path::new("sc/x.toml"), ok, Path::new("/bin/false")).unwrap();
+        assert_eq!(s.client.command, ["python3", "sc/c.py", "{port}"]);
+        let e = error_of(&ok.replace(", \"{port}\"", ""));
+        assert!(
+            e.starts_with("x.toml:3: client.command: must contain {port}"),
+            "{e}"
+        );
+        let e = error_of("[client]\nstrategy = \"external\"\n[expect]\noutcome = \"reset\"\n");
+        assert!(
+            e.starts_with("x.toml:2: client.command: strategy external needs a command"),
+            "{e}"
+        );
+        let e = error_of(&ok.replace("external", "naive"));
+        assert!(
+            e.starts_with("x.toml:3: client.command: is only for strategy"),
+            "{e}"
+        );
     }
 
     #[test]

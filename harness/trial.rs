@@ -15,7 +15,7 @@ use crate::observe::timeline::{Sampler, Timeline};
 use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
 use crate::record::{Ending, TrialRecord};
 use crate::scenario::Scenario;
-use crate::strategy::{self, ClientHooks};
+use crate::strategy::ClientHooks;
 use crate::sys::{self, diag::Diag};
 
 /// How long to wait for the sender's summary after the client is done. The sender
@@ -90,6 +90,25 @@ fn file_for(dir: &Option<PathBuf>, sc: &Scenario, n: u32, ext: &str) -> Option<P
         .map(|d| d.join(format!("{}-{}-{n:03}.{ext}", sc.name, sc.strategy.name())))
 }
 
+/// zerowin cannot see an external program's calls: the wire decides its outcome,
+/// timed from the client's SYN. Without a capture, the exit status
+/// is all there is, and the record says so.
+fn classify_external(record: &mut TrialRecord, wire: Option<&crate::observe::wire::Wire>) {
+    record.bytes_lost = None; // what the program read is unknown
+    match wire {
+        Some(w) => {
+            let (outcome, at_us, why) = crate::observe::classify_external(&record.client.ending, w);
+            record.outcome = outcome;
+            record.time_to_failure_us = at_us;
+            record.classified_from = Some(why);
+        }
+        None => {
+            record.classified_from =
+                Some("no capture (--no-capture): from the exit status alone".into());
+        }
+    }
+}
+
 fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord> {
     let started = Instant::now();
     let iso = isolation::enter(opts.isolation, &sc.sysctls)
@@ -123,7 +142,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         sampler: None,
         timeline: None,
     };
-    let client = strategy::run_client(sc.strategy, sender.addr, &sc.client, &mut hooks)?;
+    let mut client = sc.strategy.drive(sender.addr, &sc.client, &mut hooks)?;
     // The client socket is closed by now: a sender still sending hits the closed
     // connection, fails its send() and prints its summary too.
     let summary = sender.summary(SUMMARY_WAIT);
@@ -132,6 +151,12 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
 
     let counters = before.and_then(|b| b.delta(iso.isolated()).ok());
     let wire = capture.map(Capture::stop).transpose()?;
+    if sc.strategy.is_external()
+        && let Some(syn) = wire.as_ref().and_then(|w| w.client_syn_ns)
+    {
+        // An external program's time zero is its SYN on the wire.
+        client.connect_ns = syn;
+    }
 
     let connect_ns = client.connect_ns;
     let events = Events {
@@ -174,6 +199,9 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         summary,
         trial_us,
     );
+    if sc.strategy.is_external() {
+        classify_external(&mut record, wire.as_ref());
+    }
     record.observation = Some(Observation {
         isolation: iso,
         counters,

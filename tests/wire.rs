@@ -319,3 +319,38 @@ fn pcap_and_plot_files_are_written() {
         assert!(text.contains(label), "the plot shows {label}");
     }
 }
+
+/// The user's own client: the 2014 naive Python client runs in the trial's namespace
+/// and is classified from the wire, and its own error message agrees.
+#[test]
+fn an_external_python_client_is_classified_from_the_wire() {
+    let records = run(
+        "scenarios/external-python-naive.toml",
+        2,
+        &ObserveOptions::default(),
+    );
+    for r in &records {
+        assert_eq!(r.outcome, Outcome::Reset, "{:?}", r.classified_from);
+        assert!(
+            r.classified_from
+                .as_deref()
+                .unwrap()
+                .contains("the sender sent it an RST")
+        );
+        let o = obs(r);
+        assert_eq!(o.isolation.mode, "netns");
+        assert_eq!(o.wire.as_ref().unwrap().rst_direction, "sender→client");
+        let ext = r.client.external.as_ref().expect("the command's record");
+        assert!(
+            ext.command
+                .iter()
+                .any(|a| a.ends_with("original_client.py"))
+        );
+        assert!(
+            ext.stderr_tail.contains("ECONNRESET"),
+            "python saw the reset too: {:?}",
+            ext.stderr_tail
+        );
+        assert_eq!(r.bytes_lost, None, "what a program read is unknown");
+    }
+}

@@ -76,6 +76,78 @@ impl Events {
     }
 }
 
+/// The outcome of an external client, from the wire: an RST from the sender is a
+/// reset, a FIN from the sender an EOF; with neither, a program still running at the
+/// end of the duration survived, and one that ended by itself is an error. Returns
+/// the outcome, the time of the deciding segment (µs after the client's SYN), and why.
+pub fn classify_external(
+    ending: &crate::record::Ending,
+    wire: &wire::Wire,
+) -> (crate::record::Outcome, Option<u64>, String) {
+    use crate::record::{Ending, Outcome};
+    let zero = wire.client_syn_ns.unwrap_or(0);
+    let after = |t: u64| t.saturating_sub(zero) / 1000;
+    let (stopped_at_end, timed_out, status) = match ending {
+        Ending::Exited {
+            stopped_at_end,
+            timed_out,
+            status,
+            ..
+        } => (*stopped_at_end, *timed_out, status.as_str()),
+        _ => (false, false, "ended"),
+    };
+    if wire.client_syn_ns.is_none() {
+        return (
+            if timed_out {
+                Outcome::Timeout
+            } else {
+                Outcome::Error
+            },
+            None,
+            format!("it never connected (no SYN on the wire); it {status}"),
+        );
+    }
+    if let Some(t) = wire.first_rst_from_sender_ns {
+        return (
+            Outcome::Reset,
+            Some(after(t)),
+            format!(
+                "the sender sent it an RST at {:.2} ms",
+                after(t) as f64 / 1000.0
+            ),
+        );
+    }
+    if let Some(t) = wire.first_fin_from_sender_ns {
+        return (
+            Outcome::Eof,
+            Some(after(t)),
+            format!(
+                "the sender closed with a FIN at {:.2} ms and sent no RST",
+                after(t) as f64 / 1000.0
+            ),
+        );
+    }
+    if timed_out {
+        return (
+            Outcome::Timeout,
+            None,
+            "it was still running at the deadline".into(),
+        );
+    }
+    if stopped_at_end {
+        return (
+            Outcome::Survived,
+            None,
+            "it ran for the whole duration with no RST or FIN from the sender".into(),
+        );
+    }
+    (
+        Outcome::Error,
+        None,
+        format!("it {status} before the end, with no RST or FIN from the sender"),
+    )
+}
+
 /// Everything observed about a trial.
 #[derive(Debug, Clone, Serialize)]
 pub struct Observation {

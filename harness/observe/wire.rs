@@ -85,6 +85,10 @@ pub struct Wire {
     /// CLOCK_MONOTONIC ns of the first zero window advertised (either way) and of the first RST.
     pub first_zero_window_ns: Option<u64>,
     pub first_rst_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns of the client's SYN, and of the sender's first RST and FIN.
+    pub client_syn_ns: Option<u64>,
+    pub first_rst_from_sender_ns: Option<u64>,
+    pub first_fin_from_sender_ns: Option<u64>,
     /// Frames the kernel dropped before the capture read them (PACKET_STATISTICS).
     pub dropped_frames: u64,
 }
@@ -144,9 +148,18 @@ impl Analyzer {
         if s.rst {
             d.rsts += 1;
             w.first_rst_ns.get_or_insert(s.mono_ns);
+            if s.from_sender {
+                w.first_rst_from_sender_ns.get_or_insert(s.mono_ns);
+            }
         }
         if s.fin {
             d.fins += 1;
+            if s.from_sender {
+                w.first_fin_from_sender_ns.get_or_insert(s.mono_ns);
+            }
+        }
+        if s.syn && !s.from_sender {
+            w.client_syn_ns.get_or_insert(s.mono_ns);
         }
         let next_seq = s.seq.wrapping_add(s.payload + s.syn as u32 + s.fin as u32);
         last[me] = Last {

@@ -5,7 +5,7 @@ use comfy_table::{Table, presets};
 
 use super::stats::{median_of, outcome_counts};
 use crate::observe::Observation;
-use crate::record::{Ending, TrialRecord};
+use crate::record::{Ending, Outcome, TrialRecord};
 use crate::runner::ScenarioResult;
 use crate::scenario::Scenario;
 
@@ -30,8 +30,21 @@ pub fn setup(sc: &Scenario) -> String {
     let c = &sc.client;
     let reads = match sc.strategy.name() {
         "naive" => format!("recv({})", c.recv_size),
-        _ => format!("recv({}) until EAGAIN", c.chunk),
+        "drain" => format!("recv({}) until EAGAIN", c.chunk),
+        _ => format!("`{}`", c.command.join(" ")),
     };
+    if sc.strategy.is_external() {
+        return format!(
+            "{} vs {} ({}); `{}`; sndbuf {}; {} trial(s) of up to {:?}",
+            sc.strategy.name(),
+            sc.sender.name(),
+            sc.sender_config.close_policy,
+            c.command.join(" "),
+            buf(sc.sender_config.sndbuf),
+            sc.trials,
+            c.duration,
+        );
+    }
     let reply = if c.reply.is_empty() {
         "no reply".to_string()
     } else {
@@ -56,6 +69,10 @@ fn first_failure(r: &TrialRecord) -> String {
         Ending::Eof { .. } => "recv() → 0 (EOF)".into(),
         Ending::Survived { .. } => "-".into(),
         Ending::Timeout { call, .. } => format!("{call}: timed out"),
+        Ending::Exited { status, .. } => match &r.classified_from {
+            Some(_) => format!("{} (from the wire); it {status}", r.outcome),
+            None => format!("it {status}"),
+        },
     }
 }
 
@@ -199,13 +216,47 @@ fn evidence(o: &Observation) -> Vec<String> {
     out
 }
 
+/// Why the original close() became an RST or a FIN. The kernel's own counters decide
+/// when they are the trial's alone (a namespace): TCPAbortOnClose means unread data at
+/// close(), TCPAbortOnData means data that arrived after it. Without them, the
+/// client's reply times are compared with the close on the shared clock.
+fn close_route(r: &TrialRecord) -> String {
+    const UNREAD: &str = ", with the client's replies in its receive queue, never read: so the kernel sent RST, not FIN";
+    const FIN_THEN_DATA: &str = ", with nothing unread, so close() sent FIN; data the client sent after that hit a closed socket, and the kernel answers data there with RST";
+    let counters = r
+        .observation
+        .as_ref()
+        .and_then(|o| o.counters.as_ref())
+        .filter(|c| c.isolated);
+    if let Some(c) = counters {
+        return if c.get("TCPAbortOnClose") > 0 {
+            format!("{UNREAD} (TCPAbortOnClose)")
+        } else if c.get("TCPAbortOnData") > 0 {
+            format!("{FIN_THEN_DATA} (TCPAbortOnData)")
+        } else {
+            ", with nothing unread: a FIN (no abort counter moved)".into()
+        };
+    }
+    if r.sender_summary.is_some() && r.client.external.is_some() {
+        return ": whether as RST or FIN, only a capture or the counters can tell for an external client".into();
+    }
+    let close_at = r.sender_close_at_us.unwrap_or(i64::MAX);
+    match r.client.first_reply_us {
+        Some(t) if (t as i64) < close_at => {
+            format!("{UNREAD} (inferred: a reply was sent before the close)")
+        }
+        Some(t) => format!(
+            ", before any reply had been sent, so close() sent FIN; the client's first reply at {} then hit a closed socket, and the kernel answers data there with RST (inferred from the reply times)",
+            ms(t)
+        ),
+        None => ", with no reply ever sent: nothing unread, so the kernel sent FIN".into(),
+    }
+}
+
 /// The chain of events of one trial, in plain words, from the records alone.
 pub fn explain(r: &TrialRecord) -> String {
     let mut out = Vec::new();
-    let client_left_first = matches!(
-        r.client.ending,
-        Ending::Survived { .. } | Ending::Timeout { .. }
-    );
+    let client_left_first = matches!(r.outcome, Outcome::Survived | Outcome::Timeout);
     if let Some(s) = r.sender_summary.as_ref().filter(|_| client_left_first) {
         // The sender never filled up: the client ended the connection, and the
         // sender's next send() found it gone.
@@ -232,24 +283,13 @@ pub fn explain(r: &TrialRecord) -> String {
                 ms(at.max(0) as u64)
             ));
         }
-        let close_at = r.sender_close_at_us.unwrap_or(i64::MAX);
-        let replied_before_close = r
-            .client
-            .first_reply_us
-            .is_some_and(|t| (t as i64) < close_at);
         match s.policy.as_str() {
-            "close" if replied_before_close => line.push_str(
-                ", with the client's replies in its receive queue, never read: so the kernel sent RST, not FIN",
-            ),
-            "close" => line.push_str(&match r.client.first_reply_us {
-                Some(t) => format!(
-                    ", before any reply had been sent, so close() sent FIN; the client's first reply at {} then hit a closed socket, and the kernel answers data there with RST",
-                    ms(t)
-                ),
-                None => ", with no reply ever sent: nothing unread, so the kernel sent FIN".into(),
-            }),
+            "close" => line.push_str(&close_route(r)),
             "linger0" => line.push_str(": SO_LINGER 0 always sends RST"),
-            _ => line.push_str(&format!(" after reading {} B of replies: a clean FIN", s.drained)),
+            _ => line.push_str(&format!(
+                " after reading {} B of replies: a clean FIN",
+                s.drained
+            )),
         }
         if s.partial > 0 {
             line.push_str(&format!(
@@ -286,6 +326,26 @@ pub fn explain(r: &TrialRecord) -> String {
         ),
         Ending::Timeout { call, at_us } => {
             format!("the client's {call} timed out at {}", ms(*at_us))
+        }
+        Ending::Exited { status, at_us, .. } => {
+            let cmd = c
+                .external
+                .as_ref()
+                .map_or(String::new(), |e| e.command.join(" "));
+            let mut s = format!("the external client `{cmd}` {status} at {}", ms(*at_us));
+            if let Some(why) = &r.classified_from {
+                s.push_str(&format!("; classified {} because {why}", r.outcome));
+            }
+            if let Some(err) = c
+                .external
+                .as_ref()
+                .map(|e| e.stderr_tail.trim())
+                .filter(|t| !t.is_empty())
+            {
+                let last = err.lines().last().unwrap_or(err);
+                s.push_str(&format!("; its last words: {last:?}"));
+            }
+            s
         }
     });
     if let Some(p) = &c.postmortem {

@@ -2,7 +2,14 @@
 //! recv(chunk) until EAGAIN, so the receive queue is emptied on every wake-up; then
 //! process the whole batch once and, if `reply` is set, reply once per batch.
 
-use super::{Conn, Strategy, interrupted, would_block};
+use std::net::SocketAddr;
+
+use anyhow::Result;
+
+use super::{
+    ClientHooks, ClientParams, Conn, SocketLoop, Strategy, interrupted, run_client, would_block,
+};
+use crate::record::ClientRecord;
 use crate::record::Ending;
 use crate::sys;
 
@@ -22,6 +29,17 @@ impl Strategy for Drain {
         ""
     }
 
+    fn drive(
+        &self,
+        addr: SocketAddr,
+        params: &ClientParams,
+        hooks: &mut dyn ClientHooks,
+    ) -> Result<ClientRecord> {
+        run_client(self.name(), self, addr, params, hooks)
+    }
+}
+
+impl SocketLoop for Drain {
     fn run(&self, c: &mut Conn) -> Ending {
         if let Err(e) = c.sock.set_nonblocking(true) {
             return c.fail("fcntl", e);

@@ -1,10 +1,13 @@
 //! Client strategies: how a client reads from the sender. Each strategy lives in its
 //! own module behind [`Strategy`]; [`by_name`] is the one place a name picks one.
 //!
-//! The shared frame is here: [`run_client`] creates and connects the socket, hands it
-//! to the strategy's loop through a [`Conn`], then runs the fixed [`postmortem`].
+//! Most strategies are a read loop on a socket this process connects
+//! ([`SocketLoop`]). Their shared frame is here: [`run_client`] creates and connects
+//! the socket, hands it to the loop through a [`Conn`], then runs the fixed
+//! [`postmortem`]. `external` is a program of the user's instead.
 
 pub mod drain;
+pub mod external;
 pub mod naive;
 pub mod postmortem;
 
@@ -26,6 +29,22 @@ pub trait Strategy: Send + Sync {
     fn summary(&self) -> &'static str;
     /// The reply sent when a scenario does not set `reply`.
     fn default_reply(&self) -> &'static str;
+    /// Runs the client against `addr` until it ends, and returns what it recorded.
+    fn drive(
+        &self,
+        addr: SocketAddr,
+        params: &ClientParams,
+        hooks: &mut dyn ClientHooks,
+    ) -> Result<ClientRecord>;
+    /// True for a program of the user's: zerowin cannot see its calls, so its outcome
+    /// is classified from the wire.
+    fn is_external(&self) -> bool {
+        false
+    }
+}
+
+/// A strategy that is a read loop on a socket this process connects.
+pub trait SocketLoop {
     /// Reads until the first failure, EOF, the end of the duration or the deadline.
     /// Every failing call is recorded through [`Conn::fail`] or [`Conn::timeout`].
     fn run(&self, conn: &mut Conn) -> Ending;
@@ -33,10 +52,11 @@ pub trait Strategy: Send + Sync {
 
 static NAIVE: naive::Naive = naive::Naive;
 static DRAIN: drain::Drain = drain::Drain;
+static EXTERNAL: external::External = external::External;
 
 /// Every strategy, in the order `list` shows them.
-pub fn all() -> [&'static dyn Strategy; 2] {
-    [&NAIVE, &DRAIN]
+pub fn all() -> [&'static dyn Strategy; 3] {
+    [&NAIVE, &DRAIN, &EXTERNAL]
 }
 
 /// The strategy with this name.
@@ -68,6 +88,8 @@ pub struct ClientParams {
     pub deadline: Duration,
     /// Longest wait of any single blocking call.
     pub call_timeout: Duration,
+    /// `external`: the program and its arguments, with `{host}` and `{port}`.
+    pub command: Vec<String>,
 }
 
 /// Counters the strategy's loop keeps.
@@ -224,10 +246,11 @@ pub trait ClientHooks {
 pub struct NoHooks;
 impl ClientHooks for NoHooks {}
 
-/// Connects to `addr`, runs `strategy` and the post-mortem, and returns the record.
-/// Fails only if the connection cannot be made at all.
+/// Connects to `addr`, runs the loop of the strategy called `name` and the
+/// post-mortem, and returns the record. Fails only if the connection cannot be made.
 pub fn run_client(
-    strategy: &dyn Strategy,
+    name: &str,
+    strategy: &dyn SocketLoop,
     addr: SocketAddr,
     params: &ClientParams,
     hooks: &mut dyn ClientHooks,
@@ -255,7 +278,7 @@ pub fn run_client(
     let ending = strategy.run(&mut conn);
     let postmortem = match ending {
         Ending::Failed { .. } | Ending::Eof { .. } => Some(postmortem::run(&mut conn)),
-        Ending::Survived { .. } | Ending::Timeout { .. } => None,
+        Ending::Survived { .. } | Ending::Timeout { .. } | Ending::Exited { .. } => None,
     };
     let Conn {
         counters, errors, ..
@@ -263,7 +286,7 @@ pub fn run_client(
     hooks.closing();
     drop(sock);
     Ok(ClientRecord {
-        strategy: strategy.name().to_string(),
+        strategy: name.to_string(),
         connect_ns,
         connect_us,
         rcvbuf_effective,
@@ -276,6 +299,7 @@ pub fn run_client(
         ending,
         errors,
         postmortem,
+        external: None,
     })
 }
 
@@ -299,6 +323,6 @@ mod tests {
             assert_eq!(by_name(s.name()).unwrap().name(), s.name());
         }
         assert!(by_name("nope").is_none());
-        assert_eq!(names(), "naive, drain");
+        assert_eq!(names(), "naive, drain, external");
     }
 }

@@ -2,7 +2,14 @@
 //! default); process; send a reply; repeat. Each recv() takes a few bytes off a queue
 //! the sender fills far faster, so the receive window closes and stays closed.
 
-use super::{Conn, Strategy, interrupted, would_block};
+use std::net::SocketAddr;
+
+use anyhow::Result;
+
+use super::{
+    ClientHooks, ClientParams, Conn, SocketLoop, Strategy, interrupted, run_client, would_block,
+};
+use crate::record::ClientRecord;
 use crate::record::Ending;
 use crate::sys;
 
@@ -21,6 +28,17 @@ impl Strategy for Naive {
         "Hi i got the data"
     }
 
+    fn drive(
+        &self,
+        addr: SocketAddr,
+        params: &ClientParams,
+        hooks: &mut dyn ClientHooks,
+    ) -> Result<ClientRecord> {
+        run_client(self.name(), self, addr, params, hooks)
+    }
+}
+
+impl SocketLoop for Naive {
     fn run(&self, c: &mut Conn) -> Ending {
         if let Err(e) = c.sock.set_nonblocking(false) {
             return c.fail("fcntl", e);

@@ -99,6 +99,13 @@ pub fn errno_name(errno: i32) -> String {
     }
 }
 
+/// The name of a signal number ("SIGTERM"), or "signal <n>".
+pub fn signal_name(sig: i32) -> String {
+    nix::sys::signal::Signal::try_from(sig)
+        .map(|s| s.as_str().to_string())
+        .unwrap_or_else(|_| format!("signal {sig}"))
+}
+
 /// Makes this process the reaper of its orphaned descendants (PR_SET_CHILD_SUBREAPER).
 ///
 /// # Notes
