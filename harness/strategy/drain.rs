@@ -2,14 +2,7 @@
 //! recv(chunk) until EAGAIN, so the receive queue is emptied on every wake-up; then
 //! process the whole batch once and, if `reply` is set, reply once per batch.
 
-use std::net::SocketAddr;
-
-use anyhow::Result;
-
-use super::{
-    ClientHooks, ClientParams, Conn, SocketLoop, Strategy, interrupted, run_client, would_block,
-};
-use crate::record::ClientRecord;
+use super::{Conn, SocketLoop, Strategy, interrupted, would_block};
 use crate::record::Ending;
 use crate::sys;
 
@@ -29,13 +22,8 @@ impl Strategy for Drain {
         ""
     }
 
-    fn drive(
-        &self,
-        addr: SocketAddr,
-        params: &ClientParams,
-        hooks: &mut dyn ClientHooks,
-    ) -> Result<ClientRecord> {
-        run_client(self.name(), self, addr, params, hooks)
+    fn socket_loop(&self) -> Option<&dyn SocketLoop> {
+        Some(self)
     }
 }
 

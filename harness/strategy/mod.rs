@@ -29,13 +29,23 @@ pub trait Strategy: Send + Sync {
     fn summary(&self) -> &'static str;
     /// The reply sent when a scenario does not set `reply`.
     fn default_reply(&self) -> &'static str;
+    /// The read loop, for a strategy that is one.
+    fn socket_loop(&self) -> Option<&dyn SocketLoop> {
+        None
+    }
     /// Runs the client against `addr` until it ends, and returns what it recorded.
+    /// The default connects a socket here and runs [`Strategy::socket_loop`] on it.
     fn drive(
         &self,
         addr: SocketAddr,
         params: &ClientParams,
         hooks: &mut dyn ClientHooks,
-    ) -> Result<ClientRecord>;
+    ) -> Result<ClientRecord> {
+        match self.socket_loop() {
+            Some(l) => run_client(self.name(), l, addr, params, hooks),
+            None => anyhow::bail!("strategy {} has no read loop and no drive", self.name()),
+        }
+    }
     /// True for a program of the user's: zerowin cannot see its calls, so its outcome
     /// is classified from the wire.
     fn is_external(&self) -> bool {

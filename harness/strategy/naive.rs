@@ -2,14 +2,7 @@
 //! default); process; send a reply; repeat. Each recv() takes a few bytes off a queue
 //! the sender fills far faster, so the receive window closes and stays closed.
 
-use std::net::SocketAddr;
-
-use anyhow::Result;
-
-use super::{
-    ClientHooks, ClientParams, Conn, SocketLoop, Strategy, interrupted, run_client, would_block,
-};
-use crate::record::ClientRecord;
+use super::{Conn, SocketLoop, Strategy, interrupted, would_block};
 use crate::record::Ending;
 use crate::sys;
 
@@ -28,13 +21,8 @@ impl Strategy for Naive {
         "Hi i got the data"
     }
 
-    fn drive(
-        &self,
-        addr: SocketAddr,
-        params: &ClientParams,
-        hooks: &mut dyn ClientHooks,
-    ) -> Result<ClientRecord> {
-        run_client(self.name(), self, addr, params, hooks)
+    fn socket_loop(&self) -> Option<&dyn SocketLoop> {
+        Some(self)
     }
 }
 
