@@ -117,8 +117,17 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let offset_ns = sys::realtime_ns() as i64 - sys::monotonic_ns() as i64;
     let before = counters::snapshot().ok();
     let pcap_file = file_for(&opts.pcap_dir, sc, n, "pcap");
+    let mut notes = Vec::new();
     let capture = if opts.capture || pcap_file.is_some() {
-        Some(Capture::start(offset_ns, pcap_file.clone())?)
+        match Capture::start(offset_ns, pcap_file.clone()) {
+            Ok(c) => Some(c),
+            // Asked for by default, not by --pcap: go on without it, and say so.
+            Err(e) if pcap_file.is_none() => {
+                notes.push(format!("no packet capture: {e:#} (AF_PACKET needs CAP_NET_RAW)"));
+                None
+            }
+            Err(e) => return Err(e.context("--pcap")),
+        }
     } else {
         None
     };
@@ -210,6 +219,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         pcap_file,
         plot_file: None,
         events,
+        notes,
     });
     Ok(record)
 }

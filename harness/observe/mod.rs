@@ -163,4 +163,6 @@ pub struct Observation {
     /// The SVG plot written, if any.
     pub plot_file: Option<PathBuf>,
     pub events: Events,
+    /// What could not be observed, and why.
+    pub notes: Vec<String>,
 }

@@ -208,6 +208,7 @@ fn evidence(o: &Observation) -> Vec<String> {
             .collect();
         out.push(format!("timeline: {}", s.join(" → ")));
     }
+    out.extend(o.notes.iter().cloned());
     for (what, f) in [("pcap", &o.pcap_file), ("plot", &o.plot_file)] {
         if let Some(p) = f {
             out.push(format!("{what}: {}", p.display()));
