@@ -123,7 +123,9 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
             Ok(c) => Some(c),
             // Asked for by default, not by --pcap: go on without it, and say so.
             Err(e) if pcap_file.is_none() => {
-                notes.push(format!("no packet capture: {e:#} (AF_PACKET needs CAP_NET_RAW)"));
+                notes.push(format!(
+                    "no packet capture: {e:#} (AF_PACKET needs CAP_NET_RAW)"
+                ));
                 None
             }
             Err(e) => return Err(e.context("--pcap")),

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Reads the JSON exports of scripts/bench.sh and prints the figures README quotes:
-medians and counts from one run, each next to its goal."""
+"""Reads the JSON exports scripts/bench.sh leaves in one directory and prints the
+figures README quotes: medians and counts from one run, each next to its goal."""
 import json
+import os
 import statistics
 import sys
 
 
-def trials(path):
-    with open(path) as f:
+def trials(d, name):
+    with open(os.path.join(d, name + ".json")) as f:
         return [t for s in json.load(f)["scenarios"] for t in s["trials"]]
 
 
@@ -15,25 +16,42 @@ def goal(ok):
     return "goal met" if ok else "GOAL MISSED"
 
 
-def main(repro_path, drain_path):
-    r = trials(repro_path)
-    resets = sum(t["outcome"] == "reset" for t in r)
-    t_fail = statistics.median(t["time_to_failure_us"] for t in r if t["time_to_failure_us"] is not None) / 1000
-    t_trial = statistics.median(t["trial_us"] for t in r) / 1000
-    print(f"repro-4k     resets            {resets}/{len(r)}   ({goal(resets == len(r))}: all)")
-    print(f"repro-4k     median t_reset    {t_fail:.2f} ms   ({goal(t_fail < 50)}: < 50 ms)")
-    print(f"repro-4k     median trial      {t_trial:.2f} ms   ({goal(t_trial < 100)}: < 100 ms, sender start to teardown)")
+def med(ts, key):
+    return statistics.median(t[key] for t in ts if t[key] is not None)
 
-    d = trials(drain_path)
-    survived = sum(t["outcome"] == "survived" for t in d)
-    secs = statistics.median(t["active_us"] for t in d) / 1e6
-    read = statistics.median(t["read_mb_s"] for t in d)
-    sent = statistics.median(t["sent_mb_s"] for t in d if t["sent_mb_s"] is not None)
-    msgs = statistics.median(t["bytes_read"] for t in d) / 13 / secs
-    print(f"drain        survived          {survived}/{len(d)} of {secs:.1f} s   ({goal(survived == len(d))}: all)")
-    print(f"drain        median MB/s sent  {sent:.2f}   (the sender's full rate, 13-byte sendmsg() calls)")
-    print(f"drain        median MB/s read  {read:.2f}   ({msgs / 1e6:.2f} M messages/s)")
+
+def main(d):
+    r = trials(d, "repro-netns")
+    resets = sum(t["outcome"] == "reset" for t in r)
+    t_fail = med(r, "time_to_failure_us") / 1000
+    t_trial = med(r, "trial_us") / 1000
+    print(f"repro-4k     resets                 {resets}/{len(r)}   ({goal(resets == len(r))}: all)")
+    print(f"repro-4k     median t_reset         {t_fail:.2f} ms   ({goal(t_fail < 50)}: < 50 ms)")
+    print(f"repro-4k     median trial           {t_trial:.2f} ms   ({goal(t_trial < 100)}: < 100 ms, sender start to teardown)")
+
+    o = trials(d, "repro-observed")
+    o_fail = med(o, "time_to_failure_us") / 1000
+    o_trial = med(o, "trial_us") / 1000
+    effect = (o_fail - t_fail) / t_fail * 100
+    print(f"observers    median t_reset on/off  {o_fail:.2f} / {t_fail:.2f} ms = {effect:+.1f}%   ({goal(abs(effect) <= 10)}: within 10%; 1 ms sampling + capture)")
+    print(f"observers    median trial on/off    {o_trial:.2f} / {t_trial:.2f} ms")
+    resets_o = sum(t["outcome"] == "reset" for t in o)
+    print(f"observers    resets with them on    {resets_o}/{len(o)}")
+
+    h = trials(d, "repro-host")
+    h_trial = med(h, "trial_us") / 1000
+    print(f"isolation    median trial netns/host {t_trial:.2f} / {h_trial:.2f} ms = {t_trial - h_trial:+.2f} ms per trial   ({goal(t_trial - h_trial < 10)}: < 10 ms)")
+
+    dr = trials(d, "drain")
+    survived = sum(t["outcome"] == "survived" for t in dr)
+    secs = med(dr, "active_us") / 1e6
+    read = med(dr, "read_mb_s")
+    sent = med(dr, "sent_mb_s")
+    msgs = med(dr, "bytes_read") / 13 / secs
+    print(f"drain        survived               {survived}/{len(dr)} of {secs:.1f} s   ({goal(survived == len(dr))}: all)")
+    print(f"drain        median MB/s sent       {sent:.2f}   (the sender's full rate, 13-byte sendmsg() calls)")
+    print(f"drain        median MB/s read       {read:.2f}   ({msgs / 1e6:.2f} M messages/s)")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(sys.argv[1])

@@ -413,18 +413,46 @@ fn a_bad_isolation_or_sample_value_exits_2() {
 fn auto_falls_back_to_the_host_when_namespaces_are_not_allowed() {
     let exe = env!("CARGO_BIN_EXE_zerowin");
     let out = StdCommand::new("unshare")
-        .args(["--user", exe, "run", "scenarios/repro-4k.toml", "--trials", "1"])
+        .args([
+            "--user",
+            exe,
+            "run",
+            "scenarios/repro-4k.toml",
+            "--trials",
+            "1",
+        ])
         .output()
         .expect("unshare (util-linux)");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("isolation: host (auto: unshare(CLONE_NEWNET) failed: EPERM"), "{stdout}");
-    assert!(stdout.contains("kernel counters (host: not isolated)"), "{stdout}");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("isolation: host (auto: unshare(CLONE_NEWNET) failed: EPERM"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("kernel counters (host: not isolated)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("no packet capture:"), "{stdout}");
     let out = StdCommand::new("unshare")
-        .args(["--user", exe, "run", "scenarios/repro-4k.toml", "--isolation", "netns"])
+        .args([
+            "--user",
+            exe,
+            "run",
+            "scenarios/repro-4k.toml",
+            "--isolation",
+            "netns",
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--isolation netns: unshare(CLONE_NEWNET) failed: EPERM"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--isolation netns: unshare(CLONE_NEWNET) failed: EPERM")
+    );
 }

@@ -13,9 +13,10 @@
 
 use std::fs::File;
 use std::io::BufWriter;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -24,14 +25,17 @@ use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::{DataLink, Endianness, TsResolution};
 
 use super::wire::{self, Analyzer, Wire};
-use crate::sys::packet::PacketSocket;
+use crate::sys::{self, packet::PacketSocket};
 
 /// Bytes kept of each frame: Ethernet 14 + IPv4 up to 60 + TCP up to 60.
 pub const SNAPLEN: usize = 134;
+/// The capture thread wakes at most once per BATCH.
+const BATCH: Duration = Duration::from_millis(1);
 
 /// A running capture.
 pub struct Capture {
-    stop: Arc<AtomicBool>,
+    /// Made readable to stop the reader at once, whatever it is waiting for.
+    wake: OwnedFd,
     port: Arc<AtomicU16>,
     handle: JoinHandle<Result<Wire>>,
 }
@@ -56,34 +60,41 @@ impl Capture {
             }
             None => None,
         };
-        let stop = Arc::new(AtomicBool::new(false));
+        let wake = sys::eventfd()?;
+        let woken = wake.as_raw_fd();
         let port = Arc::new(AtomicU16::new(0));
-        let (flag, watched) = (Arc::clone(&stop), Arc::clone(&port));
+        let watched = Arc::clone(&port);
         let handle = std::thread::spawn(move || -> Result<Wire> {
             let mut analyzer = Analyzer::default();
+            let mut stopping = false;
             loop {
-                let stopping = flag.load(Ordering::Acquire);
-                // Once stopping, drain what is queued without waiting.
-                let wait = if stopping {
-                    Duration::ZERO
-                } else {
-                    Duration::from_millis(20)
-                };
-                let frame = match sock.recv(SNAPLEN, wait)? {
-                    Some(f) if !f.outgoing => f,
-                    Some(_) => continue,
-                    None if stopping => break,
-                    None => continue,
-                };
-                let port = watched.load(Ordering::Acquire);
-                let mono = (frame.realtime_ns as i64 - offset_ns).max(0) as u64;
-                let Some(seg) = wire::segment(&frame.data, mono, port).filter(|_| port != 0) else {
-                    continue;
-                };
-                analyzer.push(&seg);
-                if let Some(w) = writer.as_mut() {
-                    let ts = Duration::from_nanos(frame.realtime_ns);
-                    w.write_packet(&PcapPacket::new(ts, frame.orig_len, &frame.data))?;
+                // Take everything queued, then wait for more, or for the stop signal.
+                while let Some(frame) = sock.recv(SNAPLEN, Duration::ZERO)? {
+                    if frame.outgoing {
+                        continue; // the arriving copy of the same packet is kept
+                    }
+                    let port = watched.load(Ordering::Acquire);
+                    let mono = (frame.realtime_ns as i64 - offset_ns).max(0) as u64;
+                    let Some(seg) = wire::segment(&frame.data, mono, port).filter(|_| port != 0)
+                    else {
+                        continue;
+                    };
+                    analyzer.push(&seg);
+                    if let Some(w) = writer.as_mut() {
+                        let ts = Duration::from_nanos(frame.realtime_ns);
+                        w.write_packet(&PcapPacket::new(ts, frame.orig_len, &frame.data))?;
+                    }
+                }
+                if stopping {
+                    break;
+                }
+                let (_, stop) = sys::poll_two(sock.fd(), woken, Duration::from_millis(500))?;
+                stopping = stop;
+                if !stopping {
+                    // Let packets gather: one wake-up per BATCH at most, so the capture
+                    // takes as little CPU from the client under test as it can. The
+                    // kernel keeps each packet's own timestamp meanwhile.
+                    std::thread::sleep(BATCH);
                 }
             }
             if let Some(w) = writer {
@@ -92,9 +103,13 @@ impl Capture {
             }
             let mut wire = analyzer.finish();
             wire.dropped_frames = sock.stats()?.1 as u64;
+            // Closing an AF_PACKET socket waits for an RCU grace period
+            // (synchronize_net in packet_release), 10-20 ms: let it close off the
+            // trial's path.
+            std::thread::spawn(move || drop(sock));
             Ok(wire)
         });
-        Ok(Capture { stop, port, handle })
+        Ok(Capture { wake, port, handle })
     }
 
     /// Keeps the segments to and from this port (the sender's) from now on.
@@ -104,7 +119,7 @@ impl Capture {
 
     /// Stops reading and returns the connection's analysis.
     pub fn stop(self) -> Result<Wire> {
-        self.stop.store(true, Ordering::Release);
+        sys::eventfd_signal(self.wake.as_raw_fd()).context("waking the capture thread")?;
         self.handle
             .join()
             .map_err(|_| anyhow::anyhow!("the capture thread panicked"))?

@@ -66,6 +66,45 @@ pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool
     cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|n| n > 0)
 }
 
+/// poll(2) for readability of two fds at once: (first ready, second ready).
+pub fn poll_two(a: RawFd, b: RawFd, timeout: std::time::Duration) -> io::Result<(bool, bool)> {
+    let mut p = [
+        libc::pollfd {
+            fd: a,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: b,
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: p is an array of two valid pollfds.
+    match cvt(unsafe { libc::poll(p.as_mut_ptr(), 2, ms) }) {
+        Ok(_) => Ok((p[0].revents != 0, p[1].revents != 0)),
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok((false, false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// A non-blocking eventfd: a file descriptor one thread can make readable to wake
+/// another out of poll().
+pub fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscall; the fd is ours.
+    let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Makes an eventfd readable.
+pub fn eventfd_signal(fd: RawFd) -> io::Result<()> {
+    let one: u64 = 1;
+    // SAFETY: writes 8 bytes from a valid u64.
+    cvt(unsafe { libc::write(fd, (&one as *const u64).cast(), 8) }).map(|_| ())
+}
+
 /// CLOCK_MONOTONIC in nanoseconds: the one time axis shared by the harness and the
 /// C sender, which stamps its EAGAIN and close() with the same clock.
 pub fn monotonic_ns() -> u64 {

@@ -37,14 +37,12 @@ impl PacketSocket {
     /// Opens a raw packet socket bound to `lo` of the current namespace.
     pub fn open_loopback() -> io::Result<PacketSocket> {
         let proto = (libc::ETH_P_ALL as u16).to_be();
+        // Protocol 0 here and ETH_P_ALL in bind(): a socket created with a protocol
+        // is hooked to every device at once, and bind() must then unhook it with
+        // synchronize_net(), an RCU grace period of 10-20 ms on every trial.
         // SAFETY: plain socket(2).
-        let raw = cvt(unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                proto as i32,
-            )
-        })?;
+        let raw =
+            cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
         // SAFETY: raw is a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // SAFETY: the name is a valid C string.
@@ -90,6 +88,11 @@ impl PacketSocket {
             )
         })
         .map(|_| ())
+    }
+
+    /// The socket's fd, to poll it together with another.
+    pub fn fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
     }
 
     /// Waits up to `timeout` for one frame of `lo`; Ok(None) on timeout.
