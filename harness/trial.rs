@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow};
 use socket2::Socket;
 
 use crate::observe::capture::Capture;
-use crate::observe::timeline::{Sampler, Timeline};
+use crate::observe::timeline::{Sampler, Target, Timeline};
 use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
 use crate::record::{Ending, TrialRecord};
 use crate::scenario::Scenario;
@@ -42,12 +42,10 @@ fn v4(a: SocketAddr) -> Result<SocketAddrV4> {
     }
 }
 
-/// Starts the TCP_INFO sampler once the client is connected, stops it before close.
+/// Points the TCP_INFO sampler at the connection once the client is connected, and
+/// stops it before the socket closes.
 struct Hooks {
-    interval: Option<Duration>,
-    diag: Option<Diag>,
     sender: SocketAddrV4,
-    client: Option<SocketAddrV4>,
     sampler: Option<Sampler>,
     timeline: Option<Timeline>,
 }
@@ -55,22 +53,18 @@ struct Hooks {
 impl ClientHooks for Hooks {
     fn connected(&mut self, sock: &Socket, connect_ns: u64) {
         use std::os::fd::AsRawFd;
-        self.client = sock
+        let client = sock
             .local_addr()
             .ok()
             .and_then(|a| a.as_socket())
             .and_then(|a| v4(a).ok());
-        if let (Some(interval), Some(client), Some(diag)) =
-            (self.interval, self.client, self.diag.take())
-        {
-            self.sampler = Some(Sampler::start(
-                sock.as_raw_fd(),
+        if let (Some(s), Some(client)) = (self.sampler.as_mut(), client) {
+            s.watch(Target {
+                client_fd: sock.as_raw_fd(),
                 client,
-                self.sender,
+                sender: self.sender,
                 connect_ns,
-                interval,
-                diag,
-            ));
+            });
         }
     }
 
@@ -143,14 +137,14 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         c.watch(sender.addr.port());
     }
     let mut hooks = Hooks {
-        interval,
-        diag: match interval {
-            Some(_) => Some(Diag::open().context("opening the sock_diag netlink socket")?),
+        sender: v4(sender.addr)?,
+        sampler: match interval {
+            Some(i) => Some(Sampler::spawn(
+                i,
+                Diag::open().context("opening the sock_diag netlink socket")?,
+            )),
             None => None,
         },
-        sender: v4(sender.addr)?,
-        client: None,
-        sampler: None,
         timeline: None,
     };
     let mut client = sc.strategy.drive(sender.addr, &sc.client, &mut hooks)?;

@@ -4,8 +4,8 @@
 
 use std::net::SocketAddrV4;
 use std::os::fd::RawFd;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -77,9 +77,22 @@ pub struct Timeline {
     pub sender_recv_q_peak: u32,
 }
 
-/// A running sampler thread.
+/// The connection a sampler watches.
+pub struct Target {
+    /// The client's socket; it must stay open until [`Sampler::stop`] returns.
+    pub client_fd: RawFd,
+    pub client: SocketAddrV4,
+    pub sender: SocketAddrV4,
+    /// CLOCK_MONOTONIC ns of connect: the zero of every sample.
+    pub connect_ns: u64,
+}
+
+/// A sampler thread. It is started before connect() and told the connection when
+/// there is one, so no thread is spawned in the client's path at the moment that
+/// decides the race.
 pub struct Sampler {
     stop: Arc<AtomicBool>,
+    target: Option<mpsc::Sender<Target>>,
     handle: JoinHandle<Timeline>,
 }
 
@@ -98,24 +111,30 @@ fn end_from(info: tcpinfo::TcpInfo, recv_q: u32, send_q: u32) -> End {
 }
 
 impl Sampler {
-    /// Starts sampling. `client_fd` must stay open until [`Sampler::stop`] returns;
-    /// `diag` must have been opened in the trial's namespace.
-    pub fn start(
-        client_fd: RawFd,
-        client: SocketAddrV4,
-        sender: SocketAddrV4,
-        connect_ns: u64,
-        interval: Duration,
-        mut diag: Diag,
-    ) -> Sampler {
+    /// Starts the thread, idle until [`Sampler::watch`]. `diag` must have been opened
+    /// in the trial's namespace.
+    pub fn spawn(interval: Duration, mut diag: Diag) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let (tx, rx) = mpsc::channel::<Target>();
         let handle = std::thread::spawn(move || {
             let mut tl = Timeline {
                 interval_us: interval.as_micros() as u64,
                 ..Timeline::default()
             };
-            let mut next = Instant::now();
+            // Nothing to watch if the client never connected (the sender is dropped).
+            let Ok(Target {
+                client_fd,
+                client,
+                sender,
+                connect_ns,
+            }) = rx.recv()
+            else {
+                return tl;
+            };
+            // The first sample one interval after connect, not at it.
+            let mut next = Instant::now() + interval;
+            std::thread::sleep(interval);
             while !flag.load(Ordering::Relaxed) {
                 let t_us = monotonic_ns().saturating_sub(connect_ns) / 1000;
                 let client_end = match (tcpinfo::get(client_fd), tcpinfo::queues(client_fd)) {
@@ -147,12 +166,24 @@ impl Sampler {
             }
             tl
         });
-        Sampler { stop, handle }
+        Sampler {
+            stop,
+            target: Some(tx),
+            handle,
+        }
+    }
+
+    /// Starts sampling this connection.
+    pub fn watch(&mut self, target: Target) {
+        if let Some(tx) = self.target.take() {
+            let _ = tx.send(target);
+        }
     }
 
     /// Stops the thread and returns what it saw.
-    pub fn stop(self) -> Timeline {
+    pub fn stop(mut self) -> Timeline {
         self.stop.store(true, Ordering::Relaxed);
+        self.target = None; // a thread still waiting for a target returns
         self.handle.join().unwrap_or_default()
     }
 }

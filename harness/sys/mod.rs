@@ -66,29 +66,6 @@ pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool
     cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|n| n > 0)
 }
 
-/// poll(2) for readability of two fds at once: (first ready, second ready).
-pub fn poll_two(a: RawFd, b: RawFd, timeout: std::time::Duration) -> io::Result<(bool, bool)> {
-    let mut p = [
-        libc::pollfd {
-            fd: a,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: b,
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
-    // SAFETY: p is an array of two valid pollfds.
-    match cvt(unsafe { libc::poll(p.as_mut_ptr(), 2, ms) }) {
-        Ok(_) => Ok((p[0].revents != 0, p[1].revents != 0)),
-        Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok((false, false)),
-        Err(e) => Err(e),
-    }
-}
-
 /// A non-blocking eventfd: a file descriptor one thread can make readable to wake
 /// another out of poll().
 pub fn eventfd() -> io::Result<std::os::fd::OwnedFd> {

@@ -90,11 +90,6 @@ impl PacketSocket {
         .map(|_| ())
     }
 
-    /// The socket's fd, to poll it together with another.
-    pub fn fd(&self) -> std::os::fd::RawFd {
-        self.fd.as_raw_fd()
-    }
-
     /// Waits up to `timeout` for one frame of `lo`; Ok(None) on timeout.
     pub fn recv(&self, snaplen: usize, timeout: Duration) -> io::Result<Option<Frame>> {
         if !super::poll_readable(self.fd.as_raw_fd(), timeout)? {
