@@ -67,6 +67,7 @@ fn assert_sources_agree(r: &TrialRecord) {
         "{:?}",
         o.isolation
     );
+    assert_eq!(w.dropped_frames, 0, "the capture is complete");
     // A zero window on the wire iff the kernel counted one. TCPToZeroWindowAdv misses
     // the zero window forced when the receive queue is out of memory (the
     // ICSK_ACK_NOMEM path of tcp_select_window), which TCPRcvQDrop records.
