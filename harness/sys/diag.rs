@@ -14,8 +14,8 @@ use std::io;
 use std::net::SocketAddrV4;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
-use super::cvt;
 use super::tcpinfo::TcpInfo;
+use super::{cvt, u32_at};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const INET_DIAG_INFO: u16 = 2;
@@ -133,11 +133,6 @@ enum Reply {
     Sample(DiagSample),
     NotFound,
     Other,
-}
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4)
-        .map(|s| u32::from_ne_bytes(s.try_into().unwrap()))
 }
 
 fn u16_at(b: &[u8], off: usize) -> Option<u16> {

@@ -82,27 +82,32 @@ pub fn eventfd_signal(fd: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::write(fd, (&one as *const u64).cast(), 8) }).map(|_| ())
 }
 
-/// CLOCK_MONOTONIC in nanoseconds: the one time axis shared by the harness and the
-/// C sender, which stamps its EAGAIN and close() with the same clock.
-pub fn monotonic_ns() -> u64 {
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: ts is a valid, writable timespec; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: ts is a valid, writable timespec; both clocks always exist on Linux.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_MONOTONIC in nanoseconds: the one time axis shared by the harness and the
+/// C sender, which stamps its EAGAIN and close() with the same clock.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// CLOCK_REALTIME in nanoseconds, for pcap timestamps (which are wall-clock).
 pub fn realtime_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: ts is a valid, writable timespec.
-    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
+/// A native-endian u32 at `off`, if the bytes reach that far (kernel structs read by
+/// the length the kernel returned).
+pub fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    b.get(off..off + 4)
+        .map(|s| u32::from_ne_bytes(s.try_into().unwrap()))
 }
 
 /// The symbolic name of an errno ("ECONNRESET"), or "E<n>" for one nix does not know.

@@ -13,7 +13,7 @@ use std::os::fd::RawFd;
 
 use serde::Serialize;
 
-use super::cvt;
+use super::{cvt, u32_at};
 
 /// The fields zerowin samples.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -41,11 +41,6 @@ const OFF_RTO: usize = 8;
 const OFF_NOTSENT: usize = 144;
 const OFF_SND_WND: usize = 228;
 const OFF_RCV_WND: usize = 232;
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    b.get(off..off + 4)
-        .map(|s| u32::from_ne_bytes(s.try_into().unwrap()))
-}
 
 impl TcpInfo {
     /// Parses the bytes the kernel returned (getsockopt or INET_DIAG_INFO).
