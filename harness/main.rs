@@ -150,6 +150,9 @@ fn run(a: RunArgs) -> Result<ExitCode> {
         .map(JsonSink::create)
         .transpose()?;
     let opts = a.overrides.observe.options()?;
+    for sc in &scenarios {
+        sc.check_isolation(opts.isolation)?;
+    }
     let results = run_all(&scenarios, &opts, a.quiet, true)?;
     println!("\nSummary");
     println!("{}", text::summary_table(&results));
@@ -176,6 +179,7 @@ fn compare(a: CompareArgs) -> Result<ExitCode> {
         .map(JsonSink::create)
         .transpose()?;
     let opts = a.overrides.observe.options()?;
+    base.check_isolation(opts.isolation)?;
     let variants: Vec<Scenario> = a
         .strategies
         .iter()

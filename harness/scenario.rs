@@ -567,6 +567,25 @@ impl Scenario {
         })
     }
 
+    /// Refuses, before any trial runs, a scenario that `--isolation host` cannot run:
+    /// `[sysctl]` needs a namespace of its own, and the host's settings are never
+    /// touched. (Under `auto`, a fallback is only known when a trial starts; the
+    /// trial refuses it then.)
+    pub fn check_isolation(
+        &self,
+        mode: crate::observe::IsolationMode,
+    ) -> Result<(), ScenarioError> {
+        if mode == crate::observe::IsolationMode::Host && !self.sysctls.is_empty() {
+            return Err(ScenarioError {
+                path: self.path.clone(),
+                line: self.sysctl_line,
+                key: Some("sysctl".into()),
+                message: "this scenario sets [sysctl], which needs a network namespace; --isolation host never touches the host's settings".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// The same scenario with another strategy (for `compare`). A reply the scenario
     /// did not set follows the new strategy's default.
     pub fn with_strategy(&self, s: &'static dyn Strategy) -> Scenario {

@@ -372,6 +372,10 @@ fn host_mode_refuses_a_scenario_with_sysctls() {
         ])
         .assert()
         .code(2)
+        .stderr(predicate::str::contains(
+            "sysctl-small-rmem.toml:14: sysctl:",
+        ))
+        .stderr(predicate::str::contains("running").not())
         .stderr(predicate::str::contains("sysctl-small-rmem.toml"))
         .stderr(predicate::str::contains(
             "sets [sysctl], which needs a network namespace",

@@ -187,18 +187,17 @@ impl Analyzer {
     }
 }
 
-/// Counts what a list of segments shows.
-pub fn analyze(segments: &[Segment]) -> Wire {
-    let mut a = Analyzer::default();
-    for s in segments {
-        a.push(s);
-    }
-    a.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn analyze(segments: &[Segment]) -> Wire {
+        let mut a = Analyzer::default();
+        for s in segments {
+            a.push(s);
+        }
+        a.finish()
+    }
 
     fn seg(from_sender: bool, seq: u32, ack: u32, window: u16, payload: u32) -> Segment {
         Segment {

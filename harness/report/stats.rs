@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::record::{Outcome, TrialRecord};
+use crate::record::TrialRecord;
 
 /// The median of the values (the mean of the middle two for an even count).
 pub fn median(mut v: Vec<f64>) -> Option<f64> {
@@ -35,11 +35,6 @@ pub fn outcome_counts(records: &[TrialRecord]) -> String {
         .map(|(o, n)| format!("{n} {o}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// How many records ended with this outcome.
-pub fn count(records: &[TrialRecord], o: Outcome) -> usize {
-    records.iter().filter(|r| r.outcome == o).count()
 }
 
 #[cfg(test)]
