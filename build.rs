@@ -4,6 +4,9 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The scripts in scripts/ that shipped scenarios run.
+const SCRIPTS: &[&str] = &["original_client.py"];
+
 fn main() {
     // The C sender keeps its own `main`, so `gcc c-server/original.c` still builds the
     // standalone 2014 server; inside zerowin it is renamed and called by `zerowin serve`.
@@ -28,6 +31,19 @@ fn main() {
     out.push_str("pub const SHIPPED: &[(&str, &str)] = &[\n");
     for n in &names {
         let abs = Path::new("scenarios").join(n).canonicalize().unwrap();
+        writeln!(out, "    ({n:?}, include_str!({:?})),", abs.display()).unwrap();
+    }
+    out.push_str("];\n");
+
+    // The programs shipped scenarios run through `{dir}/../scripts/`, so that those
+    // scenarios also run by name from an installed binary (written out to a
+    // temporary directory for the run).
+    out.push_str("/// (file name, contents) of the scripts shipped scenarios run.\n");
+    out.push_str("pub const SCRIPTS: &[(&str, &str)] = &[\n");
+    for n in SCRIPTS {
+        let p = Path::new("scripts").join(n);
+        println!("cargo:rerun-if-changed={}", p.display());
+        let abs = p.canonicalize().unwrap();
         writeln!(out, "    ({n:?}, include_str!({:?})),", abs.display()).unwrap();
     }
     out.push_str("];\n");

@@ -1,14 +1,15 @@
-//! The command line, parsed by clap into raw structs. Values are checked here, so a
-//! wrong one is reported against its flag with exit code 2, as clap does.
+//! The command line, parsed by clap into raw structs. Every value goes through the
+//! same range check as its scenario key ([`crate::limits`]), so a wrong one is
+//! reported against its flag with exit code 2, as clap does.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::limits::{flag, parse_sample};
 use crate::observe::{IsolationMode, ObserveOptions};
 use crate::record::Outcome;
-use crate::scenario::{BUF_RANGE, RECV_RANGE, TRIALS_RANGE, parse_duration, parse_sample};
 use crate::sender::ClosePolicy;
 use crate::strategy::{self, Strategy};
 
@@ -41,12 +42,13 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct Overrides {
     /// Run this many trials of each scenario instead of its run.trials.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(TRIALS_RANGE.0..=TRIALS_RANGE.1))]
+    #[arg(long, value_parser = flag::trials)]
     pub trials: Option<u32>,
     /// Use this duration instead of the scenario's run.duration (the deadline moves with it).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = flag::duration)]
     pub duration: Option<Duration>,
-    /// Write every trial's full record as JSON to FILE ("-" = stdout).
+    /// Write every trial's full record as JSON to FILE, rewritten after every scenario
+    /// ("-" = stdout, and the report goes to stderr).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
     #[command(flatten)]
@@ -70,27 +72,22 @@ pub struct ObserveArgs {
     /// Do not capture packets (the wire columns then stay empty).
     #[arg(long)]
     pub no_capture: bool,
-    /// Write one pcap per trial into DIR (created if missing).
+    /// Write one pcap per trial into a new sub-directory of DIR (DIR is created if missing).
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<PathBuf>,
-    /// Draw one SVG timeline per trial into DIR (created if missing).
+    /// Draw one SVG timeline per trial into a new sub-directory of DIR.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
 }
 
 impl ObserveArgs {
-    /// The observer options; output directories are created here, before any trial.
+    /// The observer options, checked. The artifact directories are made by the
+    /// session, which gives each run a fresh sub-directory.
     pub fn options(&self) -> anyhow::Result<ObserveOptions> {
-        use anyhow::Context;
-        for (flag, dir) in [("--pcap", &self.pcap), ("--plot", &self.plot)] {
-            if let Some(d) = dir {
-                std::fs::create_dir_all(d).with_context(|| {
-                    format!("{flag} {}: cannot create the directory", d.display())
-                })?;
-            }
-        }
-        if self.plot.is_some() && self.sample == Some(Sample(None)) {
-            anyhow::bail!("--plot needs the TCP_INFO timeline, but --sample is off");
+        if self.plot.is_some() && self.sample == Some(Sample(None)) && self.no_capture {
+            anyhow::bail!(
+                "--plot draws from the capture or the TCP_INFO samples, and --no-capture with --sample off leaves neither"
+            );
         }
         Ok(ObserveOptions {
             isolation: self.isolation,
@@ -134,8 +131,8 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
     /// SO_SNDBUF for each connection, in bytes (the kernel doubles it).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(BUF_RANGE.0 as u64..=BUF_RANGE.1 as u64))]
-    pub sndbuf: Option<u64>,
+    #[arg(long, value_parser = flag::buf)]
+    pub sndbuf: Option<usize>,
     /// What to do when send() fails: close (the original), linger0, shutdown-drain.
     #[arg(long, default_value = "close", value_parser = parse_close_policy)]
     pub close_policy: ClosePolicy,
@@ -143,41 +140,41 @@ pub struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     pub log: Option<String>,
     /// Bound on shutdown-drain's read-until-EOF, in milliseconds.
-    #[arg(long, default_value_t = 30_000)]
+    #[arg(long, default_value = "30000", value_parser = flag::drain_timeout_ms)]
     pub drain_timeout_ms: u64,
 }
 
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// The strategy: naive or drain.
-    #[arg(value_parser = parse_strategy)]
+    /// The strategy: naive or drain (external runs a scenario's command, so only `run` has it).
+    #[arg(value_parser = parse_socket_strategy)]
     pub strategy: &'static dyn Strategy,
     /// The server to connect to.
     #[arg(long, value_name = "HOST:PORT")]
     pub connect: String,
     /// Bytes per recv() for naive.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(RECV_RANGE.0 as u64..=RECV_RANGE.1 as u64))]
-    pub recv_size: u64,
+    #[arg(long, default_value = "10", value_parser = flag::recv)]
+    pub recv_size: usize,
     /// Bytes per recv() for drain.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(RECV_RANGE.0 as u64..=RECV_RANGE.1 as u64))]
-    pub chunk: u64,
+    #[arg(long, default_value = "1024", value_parser = flag::recv)]
+    pub chunk: usize,
     /// The reply; the strategy's default when absent, "" for none.
     #[arg(long)]
     pub reply: Option<String>,
     /// Processing time per read (naive) or per batch (drain).
-    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = flag::delay)]
     pub delay: Duration,
     /// SO_RCVBUF in bytes, set before connect (the kernel doubles it).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(BUF_RANGE.0 as u64..=BUF_RANGE.1 as u64))]
-    pub rcvbuf: Option<u64>,
+    #[arg(long, value_parser = flag::buf)]
+    pub rcvbuf: Option<usize>,
     /// How long to read before counting as survived.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = flag::duration)]
     pub duration: Duration,
     /// When the whole client run is a timeout; default: duration + 5s.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = flag::deadline)]
     pub deadline: Option<Duration>,
     /// Longest wait of any single blocking call.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = flag::call_timeout)]
     pub call_timeout: Duration,
     /// Exit 1 unless the outcome is this one.
     #[arg(long, value_parser = |s: &str| s.parse::<Outcome>())]
@@ -190,6 +187,23 @@ pub struct ClientArgs {
 fn parse_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
     strategy::by_name(s.trim())
         .ok_or_else(|| format!("unknown strategy `{s}`; known: {}", strategy::names()))
+}
+
+/// For `client`: only a strategy that is a read loop of zerowin's own can run there.
+fn parse_socket_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
+    let st = parse_strategy(s)?;
+    if st.socket_loop().is_none() {
+        let loops: Vec<&str> = strategy::all()
+            .into_iter()
+            .filter(|x| x.socket_loop().is_some())
+            .map(|x| x.name())
+            .collect();
+        return Err(format!(
+            "`{s}` runs a scenario's [client] command, so only `zerowin run` can use it; `client` runs {}",
+            loops.join(" or ")
+        ));
+    }
+    Ok(st)
 }
 
 fn parse_close_policy(s: &str) -> Result<ClosePolicy, String> {

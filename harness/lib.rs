@@ -7,10 +7,15 @@
 //! - [`trial`] runs one trial and [`runner`] runs a scenario's trials and checks them;
 //! - [`record`] holds what a trial leaves behind and classifies it;
 //! - [`report`] prints and exports records;
+//! - [`session`] runs a command's scenarios: report, exports and artifacts;
+//! - [`limits`] holds the allowed range of every key and flag;
+//! - [`artifacts`] makes the files a run leaves (pcaps, plots);
 //! - [`process`] keeps child processes from outliving the harness;
 //! - [`sys`] is the one place that talks to the kernel below std and socket2.
 
+pub mod artifacts;
 pub mod cli;
+pub mod limits;
 pub mod observe;
 pub mod process;
 pub mod record;
@@ -18,6 +23,7 @@ pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sender;
+pub mod session;
 pub mod strategy;
 pub mod sys;
 pub mod trial;

@@ -1,8 +1,9 @@
 //! The zerowin binary: parse the command line, run, print, exit.
-//! Exit codes: 0 every expectation held, 1 one did not, 2 harness or input error.
+//! Exit codes: 0 every expectation held (or the output's reader went away), 1 one did
+//! not, 2 harness or input error, 128 + the signal after SIGINT (130) or SIGTERM (143).
 
 use std::net::ToSocketAddrs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -10,15 +11,21 @@ use anyhow::{Context, Result, bail};
 use clap::Parser;
 
 use zerowin::cli::{Cli, ClientArgs, Command, CompareArgs, RunArgs, ServeArgs};
-use zerowin::observe::{ObserveOptions, isolation};
+use zerowin::observe::isolation;
+use zerowin::process::{self, Interrupted};
 use zerowin::record::TrialRecord;
-use zerowin::report::json::{Export, JsonSink};
-use zerowin::report::{plot, text};
-use zerowin::runner::{self, ScenarioResult};
+use zerowin::report::export::{Export, ExportTarget};
+use zerowin::report::json::Json;
+use zerowin::report::output::{Out, OutputClosed, Stream, clean, note};
+use zerowin::report::text::{self, Layout};
 use zerowin::scenario::{Scenario, shipped};
+use zerowin::sender;
 use zerowin::sender::original::{self, ServeArgs as CServeArgs};
+use zerowin::session::{self, Detail, Session};
 use zerowin::strategy::{self, ClientParams};
-use zerowin::{process, sender};
+
+/// How long the main thread has, after a signal, to keep what finished and exit.
+const SIGNAL_GRACE: Duration = Duration::from_secs(5);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,137 +37,74 @@ fn main() -> ExitCode {
     }
     match dispatch(cli) {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("zerowin: error: {e:#}");
-            ExitCode::from(2)
-        }
+        Err(e) => exit_for(&e),
     }
+}
+
+/// The exit code of a failed command, after saying why.
+fn exit_for(e: &anyhow::Error) -> ExitCode {
+    // A signal explains whatever error the stopped trial ran into.
+    if let Some(Interrupted(sig)) = process::interrupted() {
+        note(&format!("zerowin: {}", Interrupted(sig)));
+        return ExitCode::from((128 + sig) as u8);
+    }
+    if e.downcast_ref::<OutputClosed>().is_some() {
+        process::kill_all();
+        return ExitCode::SUCCESS;
+    }
+    note(&format!("zerowin: error: {}", clean(&format!("{e:#}"))));
+    ExitCode::from(2)
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Serve(a) => Ok(serve(&a)),
-        Command::List => {
-            list();
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::List => list(),
         Command::Run(a) => {
-            stop_children_on_ctrl_c()?;
+            process::stop_on_signals(SIGNAL_GRACE)?;
             run(a)
         }
         Command::Compare(a) => {
-            stop_children_on_ctrl_c()?;
+            process::stop_on_signals(SIGNAL_GRACE)?;
             compare(a)
         }
         Command::Client(a) => {
-            stop_children_on_ctrl_c()?;
+            process::stop_on_signals(SIGNAL_GRACE)?;
             client(a)
         }
     }
-}
-
-/// On Ctrl-C or SIGTERM, kill and reap every sender before exiting: they run in their
-/// own process groups, so the terminal's signal does not reach them.
-fn stop_children_on_ctrl_c() -> Result<()> {
-    ctrlc::set_handler(|| {
-        process::kill_all();
-        eprintln!("zerowin: interrupted; every sender was stopped");
-        std::process::exit(130);
-    })
-    .context("installing the Ctrl-C handler")
 }
 
 fn exe() -> Result<PathBuf> {
     std::env::current_exe().context("finding the zerowin executable to start the sender")
 }
 
-/// Resolves FILE|DIR|shipped-name arguments to loaded scenarios, all before any runs.
-fn load_scenarios(paths: &[PathBuf], exe: &Path) -> Result<Vec<Scenario>> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("reading {}", p.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
-                .collect();
-            if files.is_empty() {
-                bail!("{}: no .toml scenario files in this directory", p.display());
-            }
-            files.sort();
-            for f in files {
-                out.push(Scenario::load(&f, exe)?);
-            }
-        } else if !p.exists()
-            && let Some((file, text)) = p.to_str().and_then(shipped::get)
-        {
-            out.push(Scenario::parse(
-                &Path::new("<shipped>").join(file),
-                text,
-                exe,
-            )?);
-        } else {
-            out.push(Scenario::load(p, exe)?);
-        }
-    }
-    Ok(out)
-}
-
-fn run_all(
-    scenarios: &[Scenario],
-    opts: &ObserveOptions,
-    quiet: bool,
-    checked: bool,
-) -> Result<Vec<ScenarioResult>> {
-    let mut results = Vec::new();
-    for sc in scenarios {
-        eprintln!("running {} ({} trial(s))...", sc.name, sc.trials);
-        let res = runner::run_scenario(sc, opts, |r| {
-            if let Some(dir) = &opts.plot_dir {
-                let path = dir.join(format!("{}-{}-{:03}.svg", r.scenario, r.strategy, r.trial));
-                plot::draw(r, &path)?;
-                if let Some(o) = r.observation.as_mut() {
-                    o.plot_file = Some(path);
-                }
-            }
-            Ok(())
-        })?;
-        if quiet || !checked {
-            if checked {
-                println!("{}: {}", sc.name, text::verdict(&res));
-            }
-        } else {
-            print!("{}", text::scenario_report(&res));
-        }
-        results.push(res);
-    }
-    Ok(results)
-}
-
 fn run(a: RunArgs) -> Result<ExitCode> {
-    let exe = exe()?;
-    let scenarios: Vec<Scenario> = load_scenarios(&a.paths, &exe)?
+    let loaded = session::load(&a.paths, &exe()?)?;
+    let scenarios = loaded
+        .scenarios
         .iter()
         .map(|s| s.with_overrides(a.overrides.trials, a.overrides.duration))
-        .collect();
-    let sink = a
-        .overrides
-        .json
-        .as_deref()
-        .map(JsonSink::create)
-        .transpose()?;
-    let opts = a.overrides.observe.options()?;
+        .collect::<Result<Vec<Scenario>, String>>()
+        .map_err(anyhow::Error::msg)?;
+    let s = Session::open(&a.overrides, a.quiet, true, &loaded.inputs())?;
     for sc in &scenarios {
-        sc.check_isolation(opts.isolation)?;
+        sc.check_isolation(s.opts.isolation)?;
     }
-    let results = run_all(&scenarios, &opts, a.quiet, true)?;
-    println!("\nSummary");
-    println!("{}", text::summary_table(&results));
+    let detail = if a.quiet {
+        Detail::Verdicts
+    } else {
+        Detail::Full
+    };
+    let results = s.run(&scenarios, detail)?;
     let failed = results.iter().filter(|r| !r.passed()).count();
-    println!("{} passed, {} failed", results.len() - failed, failed);
-    if let Some(sink) = sink {
-        sink.write(&Export::new(&results, true))?;
-    }
+    s.out.print(&format!(
+        "\nSummary\n{}{} passed, {} failed\n",
+        text::summary_table(&results, s.layout),
+        results.len() - failed,
+        failed
+    ))?;
+    s.finish(&results)?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -169,34 +113,31 @@ fn run(a: RunArgs) -> Result<ExitCode> {
 }
 
 fn compare(a: CompareArgs) -> Result<ExitCode> {
-    let exe = exe()?;
-    let base = load_scenarios(std::slice::from_ref(&a.file), &exe)?.remove(0);
-    let base = base.with_overrides(a.overrides.trials, a.overrides.duration);
-    let sink = a
-        .overrides
-        .json
-        .as_deref()
-        .map(JsonSink::create)
-        .transpose()?;
-    let opts = a.overrides.observe.options()?;
-    base.check_isolation(opts.isolation)?;
-    let variants: Vec<Scenario> = a
+    let loaded = session::load(std::slice::from_ref(&a.file), &exe()?)?;
+    let base = loaded.scenarios[0]
+        .with_overrides(a.overrides.trials, a.overrides.duration)
+        .map_err(anyhow::Error::msg)?;
+    // Every variant is built and checked before any of them runs.
+    let mut variants = a
         .strategies
         .iter()
-        .map(|s| base.with_strategy(*s))
-        .collect();
-    println!("compare {}: {}", base.name, text::setup(&base));
-    let results = run_all(&variants, &opts, true, false)?;
-    println!("{}", text::compare_table(&results));
+        .map(|st| base.with_strategy(*st))
+        .collect::<Result<Vec<Scenario>, _>>()?;
+    session::unique_stems(&mut variants);
+    let s = Session::open(&a.overrides, false, false, &loaded.inputs())?;
+    base.check_isolation(s.opts.isolation)?;
+    let names: Vec<&str> = variants.iter().map(|v| v.strategy.name()).collect();
+    s.out.print(&text::compare_header(&base, &names))?;
+    let results = s.run(&variants, Detail::Nothing)?;
+    let mut report = text::compare_table(&results, s.layout);
     for r in &results {
         if let Some(first) = r.records.first() {
-            println!("{}, trial 1:", r.scenario.strategy.name());
-            print!("{}", text::explain(first));
+            report.push_str(&format!("{}, trial 1:\n", r.scenario.strategy.name()));
+            report.push_str(&text::explain(first));
         }
     }
-    if let Some(sink) = sink {
-        sink.write(&Export::new(&results, false))?;
-    }
+    s.out.print(&report)?;
+    s.finish(&results)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -204,7 +145,7 @@ fn serve(a: &ServeArgs) -> ExitCode {
     let args = CServeArgs {
         port: a.port,
         bind: Some(a.bind.clone()),
-        sndbuf: a.sndbuf.map(|v| v as usize),
+        sndbuf: a.sndbuf,
         close_policy: a.close_policy,
         log: a.log.clone(),
         drain_timeout_ms: a.drain_timeout_ms,
@@ -219,20 +160,33 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         .with_context(|| format!("--connect {}: not a HOST:PORT", a.connect))?
         .next()
         .with_context(|| format!("--connect {}: no address", a.connect))?;
-    let sink = a.json.as_deref().map(JsonSink::create).transpose()?;
+    let export = a
+        .json
+        .as_deref()
+        .map(|p| ExportTarget::open(Box::new(Json), p, &[]))
+        .transpose()?;
+    let to_stdout = export.as_ref().is_some_and(|e| e.is_stdout());
+    let out = Out::new(
+        if to_stdout {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        },
+        true,
+    );
     let deadline = a.deadline.unwrap_or(a.duration + Duration::from_secs(5));
     if deadline <= a.duration {
         bail!("--deadline must be longer than --duration");
     }
     let params = ClientParams {
-        recv_size: a.recv_size as usize,
-        chunk: a.chunk as usize,
+        recv_size: a.recv_size,
+        chunk: a.chunk,
         reply: a
             .reply
             .unwrap_or_else(|| a.strategy.default_reply().to_string())
             .into_bytes(),
         delay: a.delay,
-        rcvbuf: a.rcvbuf.map(|v| v as usize),
+        rcvbuf: a.rcvbuf,
         duration: a.duration,
         deadline,
         call_timeout: a.call_timeout,
@@ -249,38 +203,53 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         None,
         started.elapsed().as_micros() as u64,
     );
-    println!("{} against {addr}", a.strategy.name());
-    println!("{}", text::trial_table(std::slice::from_ref(&r)));
-    print!("{}", text::explain(&r));
-    if let Some(sink) = sink {
-        sink.write(&r)?;
+    let layout = Layout { width: out.width() };
+    let mut report = format!("{} against {addr}\n", a.strategy.name());
+    report.push_str(&text::trial_table(std::slice::from_ref(&r), layout));
+    report.push_str(&text::explain(&r));
+    let violations: Vec<String> = match a.expect {
+        Some(want) if want != r.outcome => vec![format!("expected {want}, got {}", r.outcome)],
+        _ => vec![],
+    };
+    for v in &violations {
+        report.push_str(&format!("{v}\n"));
     }
-    Ok(match a.expect {
-        Some(want) if want != r.outcome => {
-            println!("expected {want}, got {}", r.outcome);
-            ExitCode::from(1)
-        }
-        _ => ExitCode::SUCCESS,
+    out.print(&report)?;
+    if let Some(e) = export {
+        let what = format!(
+            "zerowin client {} --connect {}",
+            a.strategy.name(),
+            a.connect
+        );
+        let expect = a.expect.map(|o| o.as_str());
+        e.finish(&Export::single(&r, &what, expect, &violations))?;
+    }
+    Ok(if violations.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 
-fn list() {
-    println!("Strategies:");
-    for s in strategy::all() {
-        println!("  {:<10} {}", s.name(), s.summary());
+fn list() -> Result<ExitCode> {
+    let mut s = String::from("Strategies:\n");
+    for st in strategy::all() {
+        s.push_str(&format!("  {:<10} {}\n", st.name(), st.summary()));
     }
-    println!("Senders:");
-    for s in sender::all() {
-        println!("  {:<10} {}", s.name(), s.summary());
+    s.push_str("Senders:\n");
+    for se in sender::all() {
+        s.push_str(&format!("  {:<10} {}\n", se.name(), se.summary()));
     }
-    println!("Close policies: close (the original), linger0, shutdown-drain");
-    println!("Shipped scenarios (run them by path, or by name with an installed binary):");
-    for (file, text) in shipped::SHIPPED {
-        let desc = text
+    s.push_str("Close policies: close (the original), linger0, shutdown-drain\n");
+    s.push_str("Shipped scenarios (run them by path, or by name from any directory):\n");
+    for (file, body) in shipped::SHIPPED {
+        let desc = body
             .lines()
             .find_map(|l| l.trim().strip_prefix("description"))
             .and_then(|l| l.split_once('=').map(|x| x.1.trim().trim_matches('"')))
             .unwrap_or("");
-        println!("  scenarios/{file:<28} {desc}");
+        s.push_str(&format!("  scenarios/{file:<28} {}\n", clean(desc)));
     }
+    Out::new(Stream::Stdout, true).print(&s)?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -4,10 +4,17 @@
 //! SIGKILL and reaps every member, the forked per-connection children included,
 //! when it is stopped or dropped. The live groups are also kept in a registry, so
 //! the Ctrl-C handler can kill them all before the harness exits ([`kill_all`]).
+//!
+//! [`stop_on_signals`] handles SIGINT and SIGTERM: the first one kills and reaps every
+//! group at once, refuses new ones, and lets the main thread finish what it was doing
+//! (the trial in progress ends as soon as its sender is gone) so that it can keep
+//! what finished and exit with 128 + the signal. A main thread that does not finish
+//! within a grace period is not waited for.
 
 use std::collections::HashSet;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
 use std::time::{Duration, Instant};
 
@@ -21,6 +28,76 @@ use crate::sys;
 
 static LIVE: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 static SUBREAPER: Once = Once::new();
+/// The signal that interrupted the run; 0 while none has.
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+
+/// The run was interrupted by this signal (SIGINT or SIGTERM). `main` turns it into
+/// exit code 128 + the signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interrupted(pub i32);
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "interrupted by {}; every sender and client was stopped and reaped",
+            sys::signal_name(self.0)
+        )
+    }
+}
+
+impl std::error::Error for Interrupted {}
+
+/// The signal that interrupted the run, if one has.
+pub fn interrupted() -> Option<Interrupted> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        sig => Some(Interrupted(sig)),
+    }
+}
+
+/// Err(Interrupted) once a signal has come: checked between trials.
+pub fn check_interrupted() -> Result<()> {
+    match interrupted() {
+        Some(i) => Err(i.into()),
+        None => Ok(()),
+    }
+}
+
+/// On SIGINT or SIGTERM: mark the run interrupted, kill and reap every group, then
+/// give the main thread `grace` to return by itself before exiting from here with
+/// 128 + the signal. A second signal exits at once.
+pub fn stop_on_signals(grace: Duration) -> Result<()> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
+        .context("installing the SIGINT and SIGTERM handlers")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let Some(sig) = signals.forever().next() else {
+                return;
+            };
+            {
+                // Under the registry's lock, so that no group is spawned after it.
+                let _live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+                INTERRUPTED.store(sig, Ordering::SeqCst);
+            }
+            kill_all();
+            let until = Instant::now() + grace;
+            while Instant::now() < until {
+                if signals.pending().next().is_some() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            kill_all();
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "zerowin: {}", Interrupted(sig));
+            std::process::exit(128 + sig);
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}
 
 /// A process and everything it forks, in one process group.
 pub struct Group {
@@ -42,14 +119,16 @@ impl Group {
         unsafe {
             cmd.pre_exec(sys::die_with_parent);
         }
+        // Spawned under the registry's lock: after a signal, nothing new starts, and
+        // whatever started before it is in the registry for kill_all to find.
+        let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        check_interrupted()?;
         let child = cmd
             .spawn()
             .with_context(|| format!("starting {:?}", cmd.get_program()))?;
         let pgid = child.id() as i32;
-        LIVE.lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get_or_insert_with(HashSet::new)
-            .insert(pgid);
+        live.get_or_insert_with(HashSet::new).insert(pgid);
+        drop(live);
         Ok(Group {
             child,
             pgid,
@@ -105,7 +184,10 @@ impl Drop for Group {
 fn kill_group(pgid: i32) {
     match killpg(Pid::from_raw(pgid), Signal::SIGKILL) {
         Ok(()) | Err(Errno::ESRCH) => {}
-        Err(e) => eprintln!("zerowin: warning: killpg({pgid}): {e}"),
+        Err(e) => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "zerowin: warning: killpg({pgid}): {e}");
+        }
     }
 }
 
@@ -157,4 +239,43 @@ pub fn live_count() -> usize {
         .unwrap_or_else(|e| e.into_inner())
         .as_ref()
         .map_or(0, |s| s.len())
+}
+
+/// The last bytes a child wrote to a pipe, read on a thread of its own.
+pub struct PipeTail {
+    buf: std::sync::Arc<Mutex<Vec<u8>>>,
+    done: std::sync::mpsc::Receiver<()>,
+}
+
+impl PipeTail {
+    /// Reads `pipe` to its end, keeping the last `keep` bytes.
+    pub fn spawn(pipe: Option<impl std::io::Read + Send + 'static>, keep: usize) -> PipeTail {
+        let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (tx, done) = std::sync::mpsc::channel();
+        if let Some(mut p) = pipe {
+            let sink = std::sync::Arc::clone(&buf);
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 4096];
+                while let Ok(n) = p.read(&mut chunk) {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut b = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    b.extend_from_slice(&chunk[..n]);
+                    let cut = b.len().saturating_sub(keep);
+                    b.drain(..cut);
+                }
+                let _ = tx.send(());
+            });
+        }
+        PipeTail { buf, done }
+    }
+
+    /// Waits for the end of the pipe (it comes once the group is stopped), at most
+    /// `limit`: a grandchild that left the group may hold the pipe open forever.
+    pub fn finish(self, limit: Duration) -> String {
+        let _ = self.done.recv_timeout(limit);
+        let b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&b).into_owned()
+    }
 }

@@ -104,7 +104,7 @@ pub struct SyscallError {
     pub name: String,
     /// The errno's number, e.g. 104.
     pub errno: i32,
-    /// Microseconds since the connection was established.
+    /// Microseconds since time zero, the start of connect().
     pub at_us: u64,
 }
 
@@ -141,7 +141,7 @@ pub enum Ending {
     /// An external client program ended (or was stopped at the end of the duration).
     /// Its outcome is classified from the wire by the trial; this is only a fallback.
     Exited {
-        /// How it ended, e.g. "exit code 1" or "killed by SIGTERM".
+        /// How it ended, as a phrase: "exited with code 1", "was killed by SIGTERM".
         status: String,
         code: Option<i32>,
         /// True when zerowin stopped it because the duration was over.
@@ -227,11 +227,15 @@ impl ProbeResult {
 }
 
 impl fmt::Display for ProbeResult {
+    /// "send() → EPIPE (32)", "send() accepted 17 B", "shutdown() succeeded": a byte
+    /// count never reads like an errno.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.error, self.value) {
-            (Some(e), _) => write!(f, "{}() → {e}", self.call),
-            (None, Some(v)) => write!(f, "{}() → {v}", self.call),
-            (None, None) => write!(f, "{}() → ok", self.call),
+        match (&self.error, self.errno, self.value) {
+            (Some(e), Some(n), _) => write!(f, "{}() → {e} ({n})", self.call),
+            (Some(e), None, _) => write!(f, "{}() → {e}", self.call),
+            (None, _, Some(v)) if self.call == "send" => write!(f, "send() accepted {v} B"),
+            (None, _, Some(v)) if self.call == "recv" => write!(f, "recv() returned {v} B"),
+            (None, _, _) => write!(f, "{}() succeeded", self.call),
         }
     }
 }
@@ -254,15 +258,40 @@ pub struct PostMortem {
     pub so_error: ProbeResult,
 }
 
+/// What a trial's time zero is. Every `*_us` of a trial counts from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockZero {
+    /// The start of the client's connect(): its SYN leaves a few µs later.
+    ConnectStart,
+    /// An external program's SYN, as the capture saw it.
+    WireSyn,
+    /// An external program's start, when there was no capture to see its SYN.
+    ProgramStart,
+}
+
+impl ClockZero {
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClockZero::ConnectStart => "the start of the client's connect()",
+            ClockZero::WireSyn => "the client's SYN on the wire",
+            ClockZero::ProgramStart => "the program's start (no capture saw its SYN)",
+        }
+    }
+}
+
 /// Everything the client strategy recorded.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClientRecord {
     /// The strategy's name.
     pub strategy: String,
-    /// CLOCK_MONOTONIC nanoseconds when connect() completed: the zero of every `at_us`.
-    pub connect_ns: u64,
-    /// Microseconds connect() took.
-    pub connect_us: u64,
+    /// CLOCK_MONOTONIC nanoseconds of time zero: every `at_us` of the trial counts
+    /// from here, and the sender's and the capture's times are put on this axis.
+    pub zero_ns: u64,
+    /// What time zero is.
+    pub zero: ClockZero,
+    /// Microseconds from time zero until connect() returned (None for a program).
+    pub connected_us: Option<u64>,
     /// The receive buffer the kernel actually gave (SO_RCVBUF read back), in bytes.
     pub rcvbuf_effective: usize,
     /// Bytes read by the strategy's loop, before the post-mortem.
@@ -274,7 +303,7 @@ pub struct ClientRecord {
     /// Replies sent, and their bytes.
     pub replies: u64,
     pub reply_bytes: u64,
-    /// Microseconds from connect to the first reply send() that succeeded.
+    /// Microseconds from time zero to the first reply send() that succeeded.
     pub first_reply_us: Option<u64>,
     /// Why the loop stopped.
     pub ending: Ending,
@@ -286,20 +315,63 @@ pub struct ClientRecord {
     pub external: Option<ExternalRun>,
 }
 
+/// A signal zerowin sent to an external program.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignalSent {
+    /// Its name, e.g. SIGTERM.
+    pub signal: String,
+    /// When, in µs since time zero.
+    pub at_us: i64,
+}
+
 /// An external client program's run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ExternalRun {
     /// The command line, placeholders filled in.
     pub command: Vec<String>,
+    /// When it was started and when it ended, in µs since time zero (its start comes
+    /// before its SYN, so it is negative once time zero is the SYN).
+    pub started_us: i64,
+    pub exited_us: Option<i64>,
+    /// The signals zerowin sent it, in order.
+    pub signals: Vec<SignalSent>,
     /// The last 4 KiB of its standard output and error.
     pub stdout_tail: String,
     pub stderr_tail: String,
 }
 
 impl ClientRecord {
-    /// Bytes read including the post-mortem's.
-    pub fn total_read(&self) -> u64 {
-        self.bytes_read + self.postmortem.as_ref().map_or(0, |p| p.recv_bytes)
+    /// Bytes read including the post-mortem's; None for an external program, whose
+    /// reads zerowin cannot see.
+    pub fn total_read(&self) -> Option<u64> {
+        if self.external.is_some() {
+            return None;
+        }
+        Some(self.bytes_read + self.postmortem.as_ref().map_or(0, |p| p.recv_bytes))
+    }
+
+    /// Moves time zero to `zero_ns` (an external program's SYN, once the capture has
+    /// seen it), shifting every time the record holds.
+    pub fn rebase(&mut self, zero_ns: u64, zero: ClockZero) {
+        let shift_us = (zero_ns as i64 - self.zero_ns as i64) / 1000;
+        let u = |t: &mut u64| *t = (*t as i64 - shift_us).max(0) as u64;
+        match &mut self.ending {
+            Ending::Failed { error } => u(&mut error.at_us),
+            Ending::Eof { at_us }
+            | Ending::Survived { at_us }
+            | Ending::Timeout { at_us, .. }
+            | Ending::Exited { at_us, .. } => u(at_us),
+        }
+        self.errors.iter_mut().for_each(|e| u(&mut e.at_us));
+        self.first_reply_us.iter_mut().for_each(u);
+        self.connected_us.iter_mut().for_each(u);
+        if let Some(x) = &mut self.external {
+            x.started_us -= shift_us;
+            x.exited_us.iter_mut().for_each(|t| *t -= shift_us);
+            x.signals.iter_mut().for_each(|s| s.at_us -= shift_us);
+        }
+        self.zero_ns = zero_ns;
+        self.zero = zero;
     }
 }
 
@@ -386,23 +458,23 @@ pub struct TrialRecord {
     pub close_policy: String,
     /// How the trial ended.
     pub outcome: Outcome,
-    /// Microseconds from connect to the first failure (None when it survived).
+    /// Microseconds from time zero (the SYN) to the first failure (None when it survived).
     pub time_to_failure_us: Option<u64>,
-    /// Bytes the client read, post-mortem included.
-    pub bytes_read: u64,
+    /// Bytes the client read, post-mortem included (None for an external program).
+    pub bytes_read: Option<u64>,
     /// Complete 13-byte messages the client read, post-mortem included.
-    pub messages_read: u64,
+    pub messages_read: Option<u64>,
     /// Bytes the sender's send() accepted, from its summary (None without one).
     pub bytes_sent: Option<u64>,
     /// bytes_sent - bytes_read: what send() accepted that never reached the client.
     pub bytes_lost: Option<i64>,
-    /// Microseconds from connect to the start of the sender's close (close() or, for
-    /// shutdown-drain, shutdown()), on the shared clock.
+    /// Microseconds from time zero to the start of the sender's close (close() or, for
+    /// shutdown-drain, shutdown()), on the shared clock; negative if before it.
     pub sender_close_at_us: Option<i64>,
-    /// Microseconds from connect to the end of the client's loop.
+    /// Microseconds from time zero to the end of the client's loop.
     pub active_us: u64,
     /// bytes_read / active time, in MB/s (10^6 bytes).
-    pub read_mb_s: f64,
+    pub read_mb_s: Option<f64>,
     /// bytes_sent / active time, in MB/s (10^6 bytes).
     pub sent_mb_s: Option<f64>,
     /// Microseconds from sender start to teardown, the whole trial.
@@ -433,12 +505,12 @@ impl TrialRecord {
         let sender_close_at_us = summary
             .as_ref()
             .filter(|s| s.close_start_ns > 0)
-            .map(|s| (s.close_start_ns as i64 - client.connect_ns as i64) / 1000);
+            .map(|s| (s.close_start_ns as i64 - client.zero_ns as i64) / 1000);
         let active_us = client.ending.at_us().max(1);
         let rate = |bytes: u64| bytes as f64 / active_us as f64;
         TrialRecord {
             active_us,
-            read_mb_s: rate(bytes_read),
+            read_mb_s: bytes_read.map(rate),
             sent_mb_s: bytes_sent.map(rate),
             scenario: scenario.to_string(),
             trial,
@@ -448,9 +520,9 @@ impl TrialRecord {
             outcome: client.ending.outcome(),
             time_to_failure_us: client.ending.failure_at_us(),
             bytes_read,
-            messages_read: bytes_read / MESSAGE_LEN,
+            messages_read: bytes_read.map(|b| b / MESSAGE_LEN),
             bytes_sent,
-            bytes_lost: bytes_sent.map(|s| s as i64 - bytes_read as i64),
+            bytes_lost: bytes_sent.zip(bytes_read).map(|(s, r)| s as i64 - r as i64),
             sender_close_at_us,
             trial_us,
             client,
@@ -458,6 +530,71 @@ impl TrialRecord {
             observation: None,
             classified_from: None,
         }
+    }
+}
+
+/// Hand-built records for unit tests of what reads records.
+#[cfg(test)]
+pub mod testing {
+    use super::*;
+
+    /// A naive client's record ending in `ending`, having read `read` bytes.
+    pub fn client(ending: Ending, read: u64) -> ClientRecord {
+        ClientRecord {
+            strategy: "naive".into(),
+            zero_ns: 1_000_000,
+            zero: ClockZero::ConnectStart,
+            connected_us: Some(40),
+            rcvbuf_effective: 8192,
+            bytes_read: read,
+            messages_read: read / MESSAGE_LEN,
+            reads: read / 10,
+            replies: read / 10,
+            reply_bytes: read / 10 * 17,
+            first_reply_us: Some(50),
+            ending,
+            errors: vec![],
+            postmortem: None,
+            external: None,
+        }
+    }
+
+    /// The original sender's summary: `sent` bytes, then `errno`, failing at
+    /// `fail_us` and closing at `close_us` after time zero.
+    pub fn summary(sent: u64, errno: i32, fail_us: u64, close_us: u64) -> SenderSummary {
+        SenderSummary {
+            pid: 1,
+            messages: sent / MESSAGE_LEN,
+            bytes: sent,
+            partial: 0,
+            errno,
+            errno_name: errno_name(errno),
+            sndbuf_effective: 8192,
+            fail_ns: 1_000_000 + fail_us * 1000,
+            close_start_ns: 1_000_000 + close_us * 1000,
+            close_ns: 1_000_000 + close_us * 1000 + 100,
+            policy: "close".into(),
+            drained: 0,
+        }
+    }
+
+    pub fn failed(call: &str, errno: i32, at_us: u64) -> Ending {
+        Ending::Failed {
+            error: SyscallError::new(call, "main", errno, at_us),
+        }
+    }
+
+    pub fn record(ending: Ending, sent: Option<u64>, read: u64) -> TrialRecord {
+        let summary = sent.map(|b| summary(b, libc::EAGAIN, 2, 3));
+        TrialRecord::assemble(
+            "s",
+            1,
+            "original",
+            "close",
+            client(ending, read),
+            summary,
+            10,
+        )
     }
 }
 

@@ -22,7 +22,7 @@ impl ScenarioResult {
 }
 
 /// Runs every trial of `sc`; `each` sees every record as it is made, and may add to
-/// it (the CLI draws plots there).
+/// it (the session draws plots there) or stop the run (a closed output).
 pub fn run_scenario(
     sc: &Scenario,
     opts: &ObserveOptions,
@@ -30,7 +30,10 @@ pub fn run_scenario(
 ) -> Result<ScenarioResult> {
     let mut records = Vec::with_capacity(sc.trials as usize);
     for n in 1..=sc.trials {
+        // A signal ends the run between trials; the trial it came during is dropped.
+        crate::process::check_interrupted()?;
         let mut r = trial::run(sc, n, opts)?;
+        crate::process::check_interrupted()?;
         each(&mut r)?;
         records.push(r);
     }
@@ -88,42 +91,9 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{ClientRecord, Ending, Outcome, SenderSummary, SyscallError};
+    use crate::record::testing::record;
+    use crate::record::{Ending, Outcome, SyscallError};
     use std::time::Duration;
-
-    fn record(ending: Ending, sent: Option<u64>, read: u64) -> TrialRecord {
-        let client = ClientRecord {
-            strategy: "naive".into(),
-            connect_ns: 1_000,
-            connect_us: 1,
-            rcvbuf_effective: 8192,
-            bytes_read: read,
-            messages_read: read / 13,
-            reads: 1,
-            replies: 0,
-            reply_bytes: 0,
-            first_reply_us: None,
-            ending,
-            errors: vec![],
-            postmortem: None,
-            external: None,
-        };
-        let summary = sent.map(|b| SenderSummary {
-            pid: 1,
-            messages: b / 13,
-            bytes: b,
-            partial: 0,
-            errno: 11,
-            errno_name: "EAGAIN".into(),
-            sndbuf_effective: 8192,
-            fail_ns: 2_000,
-            close_start_ns: 3_000,
-            close_ns: 3_500,
-            policy: "close".into(),
-            drained: 0,
-        });
-        TrialRecord::assemble("s", 1, "original", "close", client, summary, 10)
-    }
 
     fn reset_at(us: u64) -> Ending {
         Ending::Failed {
@@ -182,7 +152,7 @@ mod tests {
     fn the_record_computes_loss_and_close_time() {
         let r = record(reset_at(10), Some(130), 117);
         assert_eq!(r.bytes_lost, Some(13));
-        assert_eq!(r.sender_close_at_us, Some(2));
+        assert_eq!(r.sender_close_at_us, Some(3));
         assert_eq!(r.outcome, Outcome::Reset);
         assert_eq!(r.time_to_failure_us, Some(10));
     }

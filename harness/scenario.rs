@@ -15,9 +15,12 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::limits::{self, Dur, Int};
 use crate::record::Outcome;
 use crate::sender::{self, ClosePolicy, Sender, SenderConfig};
 use crate::strategy::{self, ClientParams, Strategy};
+
+pub use crate::limits::{parse_duration, parse_sample};
 
 /// A scenario error: file, line, key and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,6 +126,9 @@ pub struct Expect {
 pub struct Scenario {
     /// The file stem.
     pub name: String,
+    /// What this scenario's artifact files are named after; unique within a run
+    /// (see `session`), the name by default.
+    pub stem: String,
     pub path: PathBuf,
     pub description: String,
     pub sender: &'static dyn Sender,
@@ -154,33 +160,12 @@ impl fmt::Debug for Scenario {
     }
 }
 
-/// Limits of each numeric key, inclusive.
-pub const BUF_RANGE: (i64, i64) = (1024, 64 << 20);
-pub const RECV_RANGE: (i64, i64) = (1, 1 << 20);
-pub const TRIALS_RANGE: (i64, i64) = (1, 10_000);
-const MAX_DELAY: Duration = Duration::from_secs(60);
-const MAX_DURATION: Duration = Duration::from_secs(3600);
-
 /// Defaults for keys a scenario leaves out.
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_DEADLINE_SLACK: Duration = Duration::from_secs(5);
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_SAMPLE: Duration = Duration::from_millis(1);
-
-/// "1ms", or "off" for no sampling.
-pub fn parse_sample(s: &str) -> Result<Option<Duration>, String> {
-    if s.trim() == "off" {
-        return Ok(None);
-    }
-    let d = parse_duration(s)?;
-    if d < Duration::from_micros(100) || d > Duration::from_secs(10) {
-        return Err(format!(
-            "{s} is out of range; it must be \"off\" or between 100µs and 10s"
-        ));
-    }
-    Ok(Some(d))
-}
 
 /// "4096 87380 6291456": three byte counts, min <= default <= max.
 fn parse_mem_triple(s: &str) -> Result<String, String> {
@@ -189,21 +174,90 @@ fn parse_mem_triple(s: &str) -> Result<String, String> {
         .map(|x| x.parse::<u64>())
         .collect::<Result<_, _>>()
         .map_err(|_| format!("`{s}` is not three byte counts like \"4096 131072 6291456\""))?;
+    let (lo, hi) = (limits::SYSCTL_MEM.min as u64, limits::SYSCTL_MEM.max as u64);
     match v.as_slice() {
-        [a, b, c] if a <= b && b <= c && *a >= 1024 && *c <= 1 << 30 => Ok(format!("{a} {b} {c}")),
-        [_, _, _] => Err(format!(
-            "`{s}`: need 1024 <= min <= default <= max <= 1073741824"
-        )),
+        [a, b, c] if a <= b && b <= c && *a >= lo && *c <= hi => Ok(format!("{a} {b} {c}")),
+        [_, _, _] => Err(format!("`{s}`: need {lo} <= min <= default <= max <= {hi}")),
         _ => Err(format!(
             "`{s}` is not three byte counts like \"4096 131072 6291456\""
         )),
     }
 }
 
-/// Parses "10ms", "2s", "1m 30s". Bare numbers are refused: the unit must be said.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("`{s}` is not a duration like \"10ms\" or \"2s\" ({e})"))
+/// Where a program named by a command would be run from: a path is checked as it
+/// is, a bare name is looked up in PATH. It must be an executable file.
+pub fn resolve_program(name: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let p = Path::new(name);
+        return if executable(p) {
+            Ok(p.to_path_buf())
+        } else if p.exists() {
+            Err(format!("`{name}` is not an executable file"))
+        } else {
+            Err(format!("`{name}` does not exist"))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| executable(p))
+        .ok_or_else(|| format!("program `{name}` was not found in PATH"))
+}
+
+/// Reads a scenario file: only a regular file (a symlink to one is fine), only up to
+/// [`limits::SCENARIO_FILE_MAX`], and never blocking on a FIFO or a device.
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer forever. The
+    // checks are made on the opened file, so nothing can be swapped in between.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot read the scenario: {e}"))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("cannot read the scenario: {e}"))?;
+    let t = meta.file_type();
+    let kind = if t.is_dir() {
+        Some("a directory")
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        return Err(format!(
+            "is {kind}, not a regular file; a scenario must be a .toml file"
+        ));
+    }
+    let max = limits::SCENARIO_FILE_MAX;
+    if meta.len() > max {
+        return Err(format!(
+            "is {} bytes, more than the {max} bytes a scenario may have",
+            meta.len()
+        ));
+    }
+    let mut text = String::new();
+    f.take(max + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| format!("cannot read the scenario: {e}"))?;
+    if text.len() as u64 > max {
+        return Err(format!("grew past {max} bytes while being read"));
+    }
+    Ok(text)
 }
 
 struct Ctx<'a> {
@@ -228,42 +282,41 @@ impl Ctx<'_> {
         }
     }
 
-    fn int(&self, v: &Spanned<i64>, key: &str, (lo, hi): (i64, i64)) -> Result<i64, ScenarioError> {
-        let n = *v.get_ref();
-        if n < lo || n > hi {
-            return Err(self.err(
-                v.span(),
-                key,
-                format!("{n} is out of range; it must be between {lo} and {hi}"),
-            ));
-        }
-        Ok(n)
+    fn int(&self, v: &Spanned<i64>, key: &str, range: Int) -> Result<i64, ScenarioError> {
+        range
+            .check(*v.get_ref())
+            .map_err(|m| self.err(v.span(), key, m))
     }
 
     fn duration(
         &self,
         v: &Spanned<String>,
         key: &str,
-        min: Duration,
-        max: Duration,
+        range: Dur,
     ) -> Result<Duration, ScenarioError> {
-        let d = parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), key, m))?;
-        if d < min || d > max {
-            return Err(self.err(
-                v.span(),
-                key,
-                format!(
-                    "{} is out of range; it must be between {min:?} and {max:?}",
-                    v.get_ref()
-                ),
-            ));
-        }
-        Ok(d)
+        range
+            .parse(v.get_ref())
+            .map_err(|m| self.err(v.span(), key, m))
     }
 
-    /// The `[section]` header above a byte offset, for serde errors that name no section.
+    /// The line holding a byte offset.
+    fn line_text(&self, offset: usize) -> &str {
+        let offset = offset.min(self.text.len());
+        let start = self.text[..offset].rfind('\n').map_or(0, |i| i + 1);
+        let end = self.text[offset..]
+            .find('\n')
+            .map_or(self.text.len(), |i| offset + i);
+        &self.text[start..end]
+    }
+
+    /// The `[section]` header of the table a byte offset is in; None at the top level.
+    /// The header's own line counts as inside it.
     fn section_at(&self, offset: usize) -> Option<String> {
-        self.text[..offset.min(self.text.len())]
+        let offset = offset.min(self.text.len());
+        let end = self.text[offset..]
+            .find('\n')
+            .map_or(self.text.len(), |i| offset + i);
+        self.text[..end]
             .lines()
             .rev()
             .map(str::trim)
@@ -271,59 +324,162 @@ impl Ctx<'_> {
             .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string())
     }
 
+    /// `section.key` for a value at a byte offset: the key is what stands before `=`
+    /// on the value's line.
+    fn key_at(&self, offset: usize) -> Option<String> {
+        let line = self.line_text(offset);
+        let key = line.split_once('=')?.0.trim().trim_matches('"');
+        if key.is_empty() || key.starts_with('[') {
+            return None;
+        }
+        Some(match self.section_at(offset) {
+            Some(s) => format!("{s}.{key}"),
+            None => key.to_string(),
+        })
+    }
+
     /// Turns a TOML/serde error into one that names the file, line and key.
     fn toml_error(&self, e: toml::de::Error) -> ScenarioError {
         let msg = e.message().trim().to_string();
-        let (line, section) = match e.span() {
-            Some(s) => (self.line_of(s.start), self.section_at(s.start)),
-            None => (0, None),
+        let Some(span) = e.span() else {
+            return ScenarioError {
+                path: self.path.to_path_buf(),
+                line: 0,
+                key: missing_key(&msg, None),
+                message: humanize(&msg),
+            };
         };
-        // serde names the key in backticks: "unknown field `recv_sze`, expected ...".
-        let key = msg
-            .split('`')
-            .nth(1)
-            .filter(|_| msg.contains("field"))
-            .map(|k| match &section {
-                Some(s) if !msg.starts_with("missing") => format!("{s}.{k}"),
-                _ => k.to_string(),
-            });
-        let message = if msg.starts_with("unknown field") {
-            msg.replacen("unknown field", "unknown key", 1)
-                .replace("expected one of", "known keys are")
+        let line = self.line_of(span.start);
+        let section = self.section_at(span.start);
+        // An unknown table header: serde calls it a field of the table around it.
+        if msg.starts_with("unknown field") && self.line_text(span.start).trim().starts_with('[') {
+            let name = msg.split('`').nth(1).unwrap_or("?");
+            return ScenarioError {
+                path: self.path.to_path_buf(),
+                line,
+                key: None,
+                message: format!(
+                    "unknown section `[{name}]`; known sections are {}",
+                    SECTIONS.join(", ")
+                ),
+            };
+        }
+        let key = if msg.starts_with("unknown field") {
+            // serde names the key in backticks: "unknown field `recv_sze`, expected ...".
+            msg.split('`').nth(1).map(|k| match &section {
+                Some(s) => format!("{s}.{k}"),
+                None => k.to_string(),
+            })
         } else if msg.starts_with("missing field") {
-            msg.replacen("missing field", "missing key", 1)
+            missing_key(&msg, section.as_deref())
         } else {
-            msg
+            self.key_at(span.start)
         };
         ScenarioError {
             path: self.path.to_path_buf(),
             line,
             key,
-            message,
+            message: humanize(&msg),
         }
     }
 }
 
+/// The sections a scenario may have, as `list` and errors name them.
+const SECTIONS: [&str; 6] = [
+    "[sender]",
+    "[client]",
+    "[run]",
+    "[sysctl]",
+    "[expect]",
+    "(and description at the top)",
+];
+
+/// The key a "missing field `x`" error is about, inside `section` when the error
+/// is about one table.
+fn missing_key(msg: &str, section: Option<&str>) -> Option<String> {
+    let k = msg.split('`').nth(1)?;
+    Some(match section {
+        Some(s) => format!("{s}.{k}"),
+        None => k.to_string(),
+    })
+}
+
+/// serde's words in a user's: "invalid type: string \"5\", expected i64" becomes
+/// "expected an integer, got the string \"5\"".
+fn humanize(msg: &str) -> String {
+    if let Some(rest) = msg.strip_prefix("unknown field") {
+        return format!(
+            "unknown key{}",
+            rest.replace("expected one of", "known keys are")
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("missing field") {
+        return format!("missing key{rest}");
+    }
+    let Some(rest) = msg.strip_prefix("invalid type: ") else {
+        return msg.to_string();
+    };
+    let Some((got, want)) = rest.rsplit_once(", expected ") else {
+        return msg.to_string();
+    };
+    let want = match want {
+        w if w.starts_with('i') || w.starts_with('u') => "an integer",
+        "a string" => "a string (durations are written \"10ms\", \"2s\")",
+        "a sequence" => "an array of strings",
+        w if w.starts_with("struct") || w.starts_with("a map") => "a table",
+        w => w,
+    };
+    let got = got
+        .replace('`', "")
+        .replacen("string", "the string", 1)
+        .replacen("integer", "the integer", 1)
+        .replacen("floating point", "the number", 1)
+        .replacen("boolean", "the boolean", 1)
+        .replacen("sequence", "an array", 1)
+        .replacen("map", "a table", 1);
+    format!("expected {want}, got {got}")
+}
+
 impl Scenario {
-    /// Reads and checks a scenario file.
+    /// Reads and checks a scenario file. Only a regular file of at most 1 MiB is read.
     pub fn load(path: &Path, exe: &Path) -> Result<Scenario, ScenarioError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        let text = read_bounded(path).map_err(|message| ScenarioError {
             path: path.to_path_buf(),
             line: 0,
             key: None,
-            message: format!("cannot read the scenario: {e}"),
+            message,
         })?;
         Scenario::parse(path, &text, exe)
     }
 
-    /// Checks scenario text; `path` is only used to name it.
+    /// Checks scenario text; `path` names it, and its directory is `{dir}`.
     pub fn parse(path: &Path, text: &str, exe: &Path) -> Result<Scenario, ScenarioError> {
-        let cx = Ctx { path, text };
-        let raw: RawScenario = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
-        Scenario::from_raw(&cx, raw, exe)
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Scenario::parse_in(path, text, exe, dir)
     }
 
-    fn from_raw(cx: &Ctx, raw: RawScenario, exe: &Path) -> Result<Scenario, ScenarioError> {
+    /// Checks scenario text named `path` whose `{dir}` is `dir` (a shipped scenario's
+    /// files are written out to a temporary directory).
+    pub fn parse_in(
+        path: &Path,
+        text: &str,
+        exe: &Path,
+        dir: &Path,
+    ) -> Result<Scenario, ScenarioError> {
+        let cx = Ctx { path, text };
+        let raw: RawScenario = toml::from_str(text).map_err(|e| cx.toml_error(e))?;
+        Scenario::from_raw(&cx, raw, exe, dir)
+    }
+
+    fn from_raw(
+        cx: &Ctx,
+        raw: RawScenario,
+        exe: &Path,
+        dir: &Path,
+    ) -> Result<Scenario, ScenarioError> {
         let s = raw.sender.unwrap_or_default();
         let sender = match &s.kind {
             None => sender::by_name("original").expect("original exists"),
@@ -342,7 +498,7 @@ impl Scenario {
         let sndbuf = s
             .sndbuf
             .as_ref()
-            .map(|v| cx.int(v, "sender.sndbuf", BUF_RANGE))
+            .map(|v| cx.int(v, "sender.sndbuf", limits::BUF))
             .transpose()?;
         let close_policy = match &s.close_policy {
             None => ClosePolicy::Close,
@@ -353,12 +509,7 @@ impl Scenario {
         };
         let drain_timeout = match &s.drain_timeout {
             None => DEFAULT_DRAIN_TIMEOUT,
-            Some(d) => cx.duration(
-                d,
-                "sender.drain_timeout",
-                Duration::from_millis(1),
-                MAX_DURATION,
-            )?,
+            Some(d) => cx.duration(d, "sender.drain_timeout", limits::DRAIN_TIMEOUT)?,
         };
 
         let c = raw.client.get_ref();
@@ -374,25 +525,29 @@ impl Scenario {
             )
         })?;
         let recv_size = match &c.recv_size {
-            Some(v) => cx.int(v, "client.recv_size", RECV_RANGE)?,
+            Some(v) => cx.int(v, "client.recv_size", limits::RECV)?,
             None => 10,
         };
         let chunk = match &c.chunk {
-            Some(v) => cx.int(v, "client.chunk", RECV_RANGE)?,
+            Some(v) => cx.int(v, "client.chunk", limits::RECV)?,
             None => 1024,
         };
         let delay = match &c.delay {
-            Some(v) => cx.duration(v, "client.delay", Duration::ZERO, MAX_DELAY)?,
+            Some(v) => cx.duration(v, "client.delay", limits::DELAY)?,
             None => Duration::ZERO,
         };
         let rcvbuf = c
             .rcvbuf
             .as_ref()
-            .map(|v| cx.int(v, "client.rcvbuf", BUF_RANGE))
+            .map(|v| cx.int(v, "client.rcvbuf", limits::BUF))
             .transpose()?;
         let reply = match &c.reply {
-            Some(r) if r.get_ref().len() > 65536 => {
-                return Err(cx.err(r.span(), "client.reply", "is longer than 65536 bytes"));
+            Some(r) if r.get_ref().len() > limits::REPLY_MAX => {
+                return Err(cx.err(
+                    r.span(),
+                    "client.reply",
+                    format!("is longer than {} bytes", limits::REPLY_MAX),
+                ));
             }
             Some(r) => r.get_ref().clone(),
             None => strategy.default_reply().to_string(),
@@ -413,14 +568,13 @@ impl Scenario {
                 }
                 // {dir} is the scenario file's directory, so shipped commands work from
                 // any working directory.
-                let dir = cx
-                    .path
-                    .parent()
-                    .filter(|p| !p.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                v.iter()
+                let argv: Vec<String> = v
+                    .iter()
                     .map(|a| a.replace("{dir}", &dir.display().to_string()))
-                    .collect()
+                    .collect();
+                // Checked now, so a missing program stops the run before its first trial.
+                resolve_program(&argv[0]).map_err(|m| cx.err(cmd.span(), "client.command", m))?;
+                argv
             }
             (Some(cmd), false) => {
                 return Err(cx.err(
@@ -441,30 +595,20 @@ impl Scenario {
 
         let r = raw.run.unwrap_or_default();
         let duration = match &r.duration {
-            Some(v) => cx.duration(v, "run.duration", Duration::from_millis(1), MAX_DURATION)?,
+            Some(v) => cx.duration(v, "run.duration", limits::DURATION)?,
             None => DEFAULT_DURATION,
         };
         let trials = match &r.trials {
-            Some(v) => cx.int(v, "run.trials", TRIALS_RANGE)? as u32,
+            Some(v) => cx.int(v, "run.trials", limits::TRIALS)? as u32,
             None => 1,
         };
         let call_timeout = match &r.call_timeout {
-            Some(v) => cx.duration(
-                v,
-                "run.call_timeout",
-                Duration::from_millis(1),
-                MAX_DURATION,
-            )?,
+            Some(v) => cx.duration(v, "run.call_timeout", limits::CALL_TIMEOUT)?,
             None => DEFAULT_CALL_TIMEOUT,
         };
         let deadline = match &r.deadline {
             Some(v) => {
-                let d = cx.duration(
-                    v,
-                    "run.deadline",
-                    Duration::from_millis(1),
-                    2 * MAX_DURATION,
-                )?;
+                let d = cx.duration(v, "run.deadline", limits::DEADLINE)?;
                 if d <= duration {
                     return Err(cx.err(
                         v.span(),
@@ -498,11 +642,23 @@ impl Scenario {
                 }
             }
             for (key, v, range) in [
-                ("tcp_shrink_window", &s.tcp_shrink_window, (0, 1)),
-                ("tcp_retries2", &s.tcp_retries2, (1, 255)),
-                ("tcp_keepalive_time", &s.tcp_keepalive_time, (1, 32767)),
-                ("tcp_keepalive_intvl", &s.tcp_keepalive_intvl, (1, 32767)),
-                ("tcp_keepalive_probes", &s.tcp_keepalive_probes, (1, 127)),
+                ("tcp_shrink_window", &s.tcp_shrink_window, Int::new(0, 1)),
+                ("tcp_retries2", &s.tcp_retries2, Int::new(1, 255)),
+                (
+                    "tcp_keepalive_time",
+                    &s.tcp_keepalive_time,
+                    Int::new(1, 32767),
+                ),
+                (
+                    "tcp_keepalive_intvl",
+                    &s.tcp_keepalive_intvl,
+                    Int::new(1, 32767),
+                ),
+                (
+                    "tcp_keepalive_probes",
+                    &s.tcp_keepalive_probes,
+                    Int::new(1, 127),
+                ),
             ] {
                 if let Some(v) = v {
                     let n = cx.int(v, &format!("sysctl.{key}"), range)?;
@@ -517,11 +673,18 @@ impl Scenario {
             .get_ref()
             .parse()
             .map_err(|m| cx.err(e.outcome.span(), "expect.outcome", m))?;
-        let within = e
-            .within
-            .as_ref()
-            .map(|v| cx.duration(v, "expect.within", Duration::ZERO, deadline))
-            .transpose()?;
+        let within = match &e.within {
+            // A trial that survives has no failure to time.
+            Some(v) if outcome == Outcome::Survived => {
+                return Err(cx.err(
+                    v.span(),
+                    "expect.within",
+                    "bounds the time to the first failure, and a survived trial has none; remove it",
+                ));
+            }
+            Some(v) => Some(cx.duration(v, "expect.within", Dur::new(Duration::ZERO, deadline))?),
+            None => None,
+        };
         let bytes_lost = e.bytes_lost.as_ref().map(|v| *v.get_ref());
 
         let name = cx
@@ -530,6 +693,7 @@ impl Scenario {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "scenario".into());
         Ok(Scenario {
+            stem: format!("{name}-{}", strategy.name()),
             name,
             path: cx.path.to_path_buf(),
             description: raw.description.unwrap_or_default(),
@@ -587,18 +751,36 @@ impl Scenario {
     }
 
     /// The same scenario with another strategy (for `compare`). A reply the scenario
-    /// did not set follows the new strategy's default.
-    pub fn with_strategy(&self, s: &'static dyn Strategy) -> Scenario {
+    /// did not set follows the new strategy's default. An external strategy needs the
+    /// scenario's own `[client] command`.
+    pub fn with_strategy(&self, s: &'static dyn Strategy) -> Result<Scenario, ScenarioError> {
+        if s.is_external() && self.client.command.is_empty() {
+            return Err(ScenarioError {
+                path: self.path.clone(),
+                line: 0,
+                key: Some("client.command".into()),
+                message: format!(
+                    "strategy `{}` runs the scenario's [client] command, and this scenario has none",
+                    s.name()
+                ),
+            });
+        }
         let mut out = self.clone();
         out.strategy = s;
+        out.stem = format!("{}-{}", self.name, s.name());
         if !self.reply_set {
             out.client.reply = s.default_reply().as_bytes().to_vec();
         }
-        out
+        Ok(out)
     }
 
-    /// Overrides from the command line. The deadline keeps its slack over the duration.
-    pub fn with_overrides(&self, trials: Option<u32>, duration: Option<Duration>) -> Scenario {
+    /// Overrides from the command line, already range-checked by their flags. The
+    /// deadline keeps its slack over the duration, within its own range.
+    pub fn with_overrides(
+        &self,
+        trials: Option<u32>,
+        duration: Option<Duration>,
+    ) -> Result<Scenario, String> {
         let mut out = self.clone();
         if let Some(t) = trials {
             out.trials = t;
@@ -606,9 +788,20 @@ impl Scenario {
         if let Some(d) = duration {
             let slack = self.client.deadline.saturating_sub(self.client.duration);
             out.client.duration = d;
-            out.client.deadline = d + slack;
+            out.client.deadline = limits::DEADLINE
+                .check(
+                    d + slack,
+                    &humantime::format_duration(d + slack).to_string(),
+                )
+                .map_err(|m| {
+                    format!(
+                        "--duration {}: the deadline it gives {} ({m})",
+                        humantime::format_duration(d),
+                        self.path.display()
+                    )
+                })?;
         }
-        out
+        Ok(out)
     }
 }
 
@@ -623,6 +816,25 @@ pub mod shipped {
             .iter()
             .copied()
             .find(|(file, _)| file.strip_suffix(".toml") == Some(want))
+    }
+
+    /// Writes the shipped scenarios and the scripts they run into `root/scenarios`
+    /// and `root/scripts`, as in a checkout, and returns `root/scenarios`: the `{dir}`
+    /// of a shipped scenario run by name.
+    pub fn materialize(root: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        use std::os::unix::fs::PermissionsExt;
+        for (sub, files) in [("scenarios", SHIPPED), ("scripts", SCRIPTS)] {
+            let dir = root.join(sub);
+            std::fs::create_dir_all(&dir)?;
+            for (name, text) in files {
+                let p = dir.join(name);
+                std::fs::write(&p, text)?;
+                if sub == "scripts" {
+                    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755))?;
+                }
+            }
+        }
+        Ok(root.join("scenarios"))
     }
 }
 
@@ -787,11 +999,14 @@ within = "1s"
     #[test]
     fn compare_swaps_the_default_reply_but_keeps_a_set_one() {
         let s = parse(GOOD).unwrap();
-        let d = s.with_strategy(strategy::by_name("drain").unwrap());
+        let d = s
+            .with_strategy(strategy::by_name("drain").unwrap())
+            .unwrap();
         assert!(d.client.reply.is_empty());
         let set = parse(&GOOD.replace("delay", "reply = \"ok\"\ndelay")).unwrap();
         assert_eq!(
             set.with_strategy(strategy::by_name("drain").unwrap())
+                .unwrap()
                 .client
                 .reply,
             b"ok"
@@ -802,7 +1017,8 @@ within = "1s"
     fn overrides_keep_the_deadline_slack() {
         let s = parse(GOOD)
             .unwrap()
-            .with_overrides(Some(9), Some(Duration::from_secs(10)));
+            .with_overrides(Some(9), Some(Duration::from_secs(10)))
+            .unwrap();
         assert_eq!(s.trials, 9);
         assert_eq!(s.client.deadline, Duration::from_secs(15));
     }

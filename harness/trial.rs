@@ -4,7 +4,6 @@
 //! This module runs things; it does not judge or print them.
 
 use std::net::{SocketAddr, SocketAddrV4};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
@@ -13,7 +12,7 @@ use socket2::Socket;
 use crate::observe::capture::Capture;
 use crate::observe::timeline::{Sampler, Target, Timeline};
 use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
-use crate::record::{Ending, TrialRecord};
+use crate::record::{ClockZero, Ending, TrialRecord};
 use crate::scenario::Scenario;
 use crate::strategy::ClientHooks;
 use crate::sys::{self, diag::Diag};
@@ -51,7 +50,7 @@ struct Hooks {
 }
 
 impl ClientHooks for Hooks {
-    fn connected(&mut self, sock: &Socket, connect_ns: u64) {
+    fn connected(&mut self, sock: &Socket, zero_ns: u64) {
         use std::os::fd::AsRawFd;
         let client = sock
             .local_addr()
@@ -63,7 +62,7 @@ impl ClientHooks for Hooks {
                 client_fd: sock.as_raw_fd(),
                 client,
                 sender: self.sender,
-                connect_ns,
+                zero_ns,
             });
         }
     }
@@ -79,16 +78,10 @@ fn rel_us(t_ns: u64, zero_ns: u64) -> i64 {
     (t_ns as i64 - zero_ns as i64) / 1000
 }
 
-fn file_for(dir: &Option<PathBuf>, sc: &Scenario, n: u32, ext: &str) -> Option<PathBuf> {
-    dir.as_ref()
-        .map(|d| d.join(format!("{}-{}-{n:03}.{ext}", sc.name, sc.strategy.name())))
-}
-
 /// zerowin cannot see an external program's calls: the wire decides its outcome,
 /// timed from the client's SYN. Without a capture, the exit status
 /// is all there is, and the record says so.
 fn classify_external(record: &mut TrialRecord, wire: Option<&crate::observe::wire::Wire>) {
-    record.bytes_lost = None; // what the program read is unknown
     match wire {
         Some(w) => {
             let (outcome, at_us, why) = crate::observe::classify_external(&record.client.ending, w);
@@ -110,7 +103,10 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     // CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet timestamps on the shared axis.
     let offset_ns = sys::realtime_ns() as i64 - sys::monotonic_ns() as i64;
     let before = counters::snapshot().ok();
-    let pcap_file = file_for(&opts.pcap_dir, sc, n, "pcap");
+    let pcap_file = opts
+        .pcap_dir
+        .as_deref()
+        .map(|d| crate::artifacts::trial_file(d, &sc.stem, n, "pcap"));
     let mut notes = Vec::new();
     let capture = if opts.capture || pcap_file.is_some() {
         match Capture::start(offset_ns, pcap_file.clone()) {
@@ -159,11 +155,12 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     if sc.strategy.is_external()
         && let Some(syn) = wire.as_ref().and_then(|w| w.client_syn_ns)
     {
-        // An external program's time zero is its SYN on the wire.
-        client.connect_ns = syn;
+        // An external program's time zero is its SYN on the wire, as an in-process
+        // client's is the start of its connect().
+        client.rebase(syn, ClockZero::WireSyn);
     }
 
-    let connect_ns = client.connect_ns;
+    let connect_ns = client.zero_ns;
     let events = Events {
         first_zero_window_us: wire
             .as_ref()

@@ -326,6 +326,7 @@ fn ctrl_c_stops_every_sender() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(processes_tagged(&tag).len() >= 3, "the trial started");
+    // SAFETY: plain kill(2) of the child we spawned.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let until = Instant::now() + Duration::from_secs(10);
     let status = loop {
@@ -400,13 +401,14 @@ fn a_bad_isolation_or_sample_value_exits_2() {
             "scenarios/repro-4k.toml",
             "--sample",
             "off",
+            "--no-capture",
             "--plot",
             "/tmp",
         ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "--plot needs the TCP_INFO timeline",
+            "--plot draws from the capture or the TCP_INFO samples",
         ));
 }
 

@@ -62,7 +62,8 @@ fn every_shipped_scenario_meets_its_expectation() {
 fn the_4k_reproduction_records_the_whole_chain() {
     let sc = Scenario::load(Path::new("scenarios/repro-4k.toml"), exe())
         .unwrap()
-        .with_overrides(Some(3), None);
+        .with_overrides(Some(3), None)
+        .unwrap();
     let res = runner::run_scenario(&sc, &ObserveOptions::default(), |_| Ok(())).unwrap();
     for r in &res.records {
         assert_eq!(r.outcome, Outcome::Reset, "{r:#?}");
@@ -85,9 +86,15 @@ fn the_4k_reproduction_records_the_whole_chain() {
         let pm = r.client.postmortem.as_ref().expect("a post-mortem ran");
         assert_eq!(pm.send.error.as_deref(), Some("EPIPE"), "{pm:#?}");
         assert_eq!(pm.getpeername.error.as_deref(), Some("ENOTCONN"), "{pm:#?}");
+        // What the RST destroys is what was still in the sender's send buffer, so
+        // the loss is bounded by that buffer. It can be 0: in 1 of 200 measured
+        // trials everything send() accepted was already on the wire, in flight and
+        // unacknowledged, when send() returned EAGAIN (README, "What the records show").
+        let lost = r.bytes_lost.unwrap();
         assert!(
-            r.bytes_lost.unwrap() > 0,
-            "an RST discards what was still queued"
+            (0..=s.sndbuf_effective).contains(&lost),
+            "0 <= {lost} B lost <= the {} B send buffer",
+            s.sndbuf_effective
         );
     }
 }

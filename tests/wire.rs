@@ -22,7 +22,8 @@ fn run(file: &str, trials: u32, opts: &ObserveOptions) -> Vec<TrialRecord> {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sc = Scenario::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join(file), exe())
         .unwrap()
-        .with_overrides(Some(trials), None);
+        .with_overrides(Some(trials), None)
+        .unwrap();
     runner::run_scenario(&sc, opts, |_| Ok(())).unwrap().records
 }
 
@@ -238,7 +239,8 @@ fn nstat_agrees_with_the_counters() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let sc = Scenario::load(Path::new("scenarios/repro-4k.toml"), exe())
         .unwrap()
-        .with_overrides(Some(1), None);
+        .with_overrides(Some(1), None)
+        .unwrap();
     // Host mode runs the trial in the namespace of the thread that starts it: make
     // that a fresh one of our own, so nstat's absolute values are this trial's.
     std::thread::spawn(move || {
@@ -299,8 +301,14 @@ fn pcap_and_plot_files_are_written() {
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-    let pcap: PathBuf = dir.path().join("zero-window-naive-001.pcap");
-    let svg = dir.path().join("zero-window-naive-001.svg");
+    // Both flags name one directory: the run gets one fresh sub-directory of it.
+    let runs: Vec<PathBuf> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    let pcap: PathBuf = runs[0].join("zero-window-naive-001.pcap");
+    let svg = runs[0].join("zero-window-naive-001.svg");
     assert!(
         stdout.contains(&pcap.display().to_string()),
         "the report names the pcap"
@@ -309,8 +317,11 @@ fn pcap_and_plot_files_are_written() {
     let text = std::fs::read_to_string(&svg).unwrap();
     assert!(text.starts_with("<svg"), "an SVG");
     for label in [
+        "sender: highest byte sent",
+        "client: window edge",
         "client receive queue",
-        "client advertised window",
+        "client advertised window (wire)",
+        "client advertised window (sampled)",
         "sender send queue",
         "first zero window",
         "sender close",

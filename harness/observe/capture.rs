@@ -10,11 +10,17 @@
 //! carries TCP's departure time (EDT) or no stamp at all, so its times come late.
 //! Only segments to or from the sender's port are kept: in host mode `lo` carries
 //! other traffic too.
+//!
+//! The pcap file is created new (never through a symlink; see [`crate::artifacts`]),
+//! and it ends at a record boundary whenever it is read: each record is assembled
+//! whole before it reaches the file's buffer, which is flushed only between records.
 
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::BufWriter;
+use std::io::{BufWriter, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::thread::JoinHandle;
@@ -32,6 +38,72 @@ pub const SNAPLEN: usize = 134;
 /// The capture thread wakes at most once per BATCH.
 const BATCH: Duration = Duration::from_millis(1);
 
+/// The bytes pcap-file writes for one record, collected before they go to the file.
+#[derive(Clone, Default)]
+struct Pending(Rc<RefCell<Vec<u8>>>);
+
+impl Write for Pending {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A pcap file written whole record by whole record.
+struct PcapOut {
+    pcap: PcapWriter<Pending>,
+    pending: Pending,
+    file: BufWriter<File>,
+}
+
+impl PcapOut {
+    fn new(file: File) -> Result<PcapOut> {
+        let pending = Pending::default();
+        let header = PcapHeader {
+            snaplen: SNAPLEN as u32,
+            datalink: DataLink::ETHERNET,
+            ts_resolution: TsResolution::NanoSecond,
+            endianness: Endianness::native(),
+            ..PcapHeader::default()
+        };
+        let pcap = PcapWriter::with_header(pending.clone(), header)?;
+        let mut out = PcapOut {
+            pcap,
+            pending,
+            file: BufWriter::with_capacity(256 * 1024, file),
+        };
+        out.commit()?;
+        Ok(out)
+    }
+
+    /// Hands what pcap-file wrote to the file's buffer in one write_all.
+    fn commit(&mut self) -> std::io::Result<()> {
+        let mut p = self.pending.0.borrow_mut();
+        self.file.write_all(&p)?;
+        p.clear();
+        Ok(())
+    }
+
+    fn write(&mut self, ts: Duration, orig_len: u32, data: &[u8]) -> Result<()> {
+        self.pcap
+            .write_packet(&PcapPacket::new(ts, orig_len, data))?;
+        self.commit()?;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.file.flush().context("writing the pcap")?;
+        self.file
+            .into_inner()
+            .map_err(|e| e.into_error())?
+            .sync_all()
+            .context("writing the pcap")
+    }
+}
+
 /// A running capture.
 pub struct Capture {
     /// Made readable to stop the reader at once, whatever it is waiting for.
@@ -46,25 +118,16 @@ impl Capture {
     /// on the monotonic axis. Segments are kept once [`Capture::watch`] names the port.
     pub fn start(offset_ns: i64, pcap: Option<PathBuf>) -> Result<Capture> {
         let sock = PacketSocket::open_loopback().context("opening an AF_PACKET socket on lo")?;
-        let mut writer = match &pcap {
-            Some(p) => {
-                let file = File::create(p).with_context(|| format!("creating {}", p.display()))?;
-                let header = PcapHeader {
-                    snaplen: SNAPLEN as u32,
-                    datalink: DataLink::ETHERNET,
-                    ts_resolution: TsResolution::NanoSecond,
-                    endianness: Endianness::native(),
-                    ..PcapHeader::default()
-                };
-                Some(PcapWriter::with_header(BufWriter::new(file), header)?)
-            }
-            None => None,
-        };
+        let file = pcap
+            .as_deref()
+            .map(crate::artifacts::create_new)
+            .transpose()?;
         let wake = sys::eventfd()?;
         let woken = wake.as_raw_fd();
         let port = Arc::new(AtomicU16::new(0));
         let watched = Arc::clone(&port);
         let handle = std::thread::spawn(move || -> Result<Wire> {
+            let mut writer = file.map(PcapOut::new).transpose()?;
             let mut analyzer = Analyzer::default();
             let mut stopping = false;
             loop {
@@ -82,7 +145,7 @@ impl Capture {
                     analyzer.push(&seg);
                     if let Some(w) = writer.as_mut() {
                         let ts = Duration::from_nanos(frame.realtime_ns);
-                        w.write_packet(&PcapPacket::new(ts, frame.orig_len, &frame.data))?;
+                        w.write(ts, frame.orig_len, &frame.data)?;
                     }
                 }
                 if stopping {
@@ -95,8 +158,7 @@ impl Capture {
                 stopping = sys::poll_readable(woken, BATCH)?;
             }
             if let Some(w) = writer {
-                use std::io::Write;
-                w.into_writer().flush().context("writing the pcap")?;
+                w.finish()?;
             }
             let mut wire = analyzer.finish();
             wire.dropped_frames = sock.stats()?.1 as u64;

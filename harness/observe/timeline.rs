@@ -55,7 +55,7 @@ const GONE: End = End {
 /// Both ends at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Sample {
-    /// Microseconds since connect.
+    /// Microseconds since time zero (the start of connect()).
     pub t_us: u64,
     pub client: End,
     pub sender: End,
@@ -83,8 +83,8 @@ pub struct Target {
     pub client_fd: RawFd,
     pub client: SocketAddrV4,
     pub sender: SocketAddrV4,
-    /// CLOCK_MONOTONIC ns of connect: the zero of every sample.
-    pub connect_ns: u64,
+    /// CLOCK_MONOTONIC ns of time zero (the start of connect()): the zero of every sample.
+    pub zero_ns: u64,
 }
 
 /// A sampler thread. It is started before connect() and told the connection when
@@ -127,7 +127,7 @@ impl Sampler {
                 client_fd,
                 client,
                 sender,
-                connect_ns,
+                zero_ns,
             }) = rx.recv()
             else {
                 return tl;
@@ -136,7 +136,7 @@ impl Sampler {
             let mut next = Instant::now() + interval;
             std::thread::sleep(interval);
             while !flag.load(Ordering::Relaxed) {
-                let t_us = monotonic_ns().saturating_sub(connect_ns) / 1000;
+                let t_us = monotonic_ns().saturating_sub(zero_ns) / 1000;
                 let client_end = match (tcpinfo::get(client_fd), tcpinfo::queues(client_fd)) {
                     (Ok(i), Ok((rq, wq))) => end_from(i, rq, wq),
                     _ => GONE,

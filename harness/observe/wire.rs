@@ -8,8 +8,21 @@
 //! - zero-window probe: sent while the other side's last window was 0, with at most
 //!   one byte, at the next sequence number (Wireshark's `zero_window_probe`) or one
 //!   below it (Linux's `tcp_xmit_probe_skb` sends `snd_una - 1` with no data).
+//!
+//! It also keeps series for the trial's plot, exact at packet resolution where the
+//! TCP_INFO sampler would need luck to catch a 2 ms trial:
+//! - the client's advertised window in bytes: the window field shifted by the
+//!   window scale the client announced in its SYN (RFC 7323: only when both SYNs
+//!   carry the option; a SYN's own window is never scaled);
+//! - a time-sequence graph of the sender's data, as tcptrace draws it: the highest
+//!   byte the sender sent, the client's acknowledgement, and the window's right edge
+//!   (acknowledgement + window), in bytes since the sender's SYN. Where the edge
+//!   meets the data, the window is closed.
+//!
+//! Each is a [`Series`] of at most [`Series::CAP`] points: a 10 s trial of millions of
+//! segments keeps its shape, its zero windows and its peaks in a few KiB.
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket, TransportSlice};
+use etherparse::{LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice};
 use serde::Serialize;
 
 /// One TCP segment of the connection, as parsed from a frame.
@@ -27,6 +40,8 @@ pub struct Segment {
     pub syn: bool,
     pub fin: bool,
     pub rst: bool,
+    /// The window scale option, on a SYN that carries one.
+    pub wscale: Option<u8>,
 }
 
 /// Parses a frame of `lo` (zeroed Ethernet header) into a segment to or from the
@@ -48,6 +63,15 @@ pub fn segment(data: &[u8], mono_ns: u64, sender_port: u16) -> Option<Segment> {
         return None;
     };
     let header_len = h.ihl() as u32 * 4 + tcp.data_offset() as u32 * 4;
+    let wscale = tcp
+        .syn()
+        .then(|| {
+            tcp.options_iterator().find_map(|o| match o {
+                Ok(TcpOptionElement::WindowScale(s)) => Some(s.min(14)),
+                _ => None,
+            })
+        })
+        .flatten();
     Some(Segment {
         mono_ns,
         from_sender,
@@ -58,7 +82,94 @@ pub fn segment(data: &[u8], mono_ns: u64, sender_port: u16) -> Option<Segment> {
         syn: tcp.syn(),
         fin: tcp.fin(),
         rst: tcp.rst(),
+        wscale,
     })
+}
+
+/// Which extreme a [`Series`] keeps when it merges points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Keep {
+    /// The smallest value: a window series keeps its zeros.
+    #[default]
+    Min,
+    /// The largest value: a queue keeps its peaks.
+    Max,
+}
+
+/// A time series of bounded size. When full, neighbouring points are merged in
+/// pairs and the minimum spacing doubles; a merged point keeps the extreme value
+/// `keep` says, so the plot never loses a zero window or a peak.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Series {
+    /// (CLOCK_MONOTONIC ns, value).
+    pub points: Vec<(u64, u64)>,
+    keep: Keep,
+    /// Points closer than this to the last one are merged into it.
+    gap_ns: u64,
+}
+
+impl Series {
+    /// The most points a series holds.
+    pub const CAP: usize = 4096;
+
+    pub fn new(keep: Keep) -> Series {
+        Series {
+            points: Vec::new(),
+            keep,
+            gap_ns: 0,
+        }
+    }
+
+    fn pick(&self, a: u64, b: u64) -> u64 {
+        match self.keep {
+            Keep::Min => a.min(b),
+            Keep::Max => a.max(b),
+        }
+    }
+
+    pub fn push(&mut self, t_ns: u64, v: u64) {
+        if let Some(last) = self.points.last_mut()
+            && t_ns < last.0 + self.gap_ns
+        {
+            last.1 = match self.keep {
+                Keep::Min => last.1.min(v),
+                Keep::Max => last.1.max(v),
+            };
+            return;
+        }
+        self.points.push((t_ns, v));
+        if self.points.len() >= Self::CAP {
+            let merged: Vec<(u64, u64)> = self
+                .points
+                .chunks(2)
+                .map(|c| {
+                    (
+                        c[0].0,
+                        c.iter()
+                            .map(|p| p.1)
+                            .reduce(|a, b| self.pick(a, b))
+                            .unwrap_or(0),
+                    )
+                })
+                .collect();
+            let span = merged.last().map_or(0, |l| l.0) - merged[0].0;
+            self.gap_ns = (span / merged.len() as u64).max(self.gap_ns * 2).max(1);
+            self.points = merged;
+        }
+    }
+}
+
+/// The series the plot draws from the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct WireSeries {
+    /// The client's advertised window, bytes.
+    pub client_window: Series,
+    /// The highest byte the sender sent, bytes since its SYN.
+    pub sender_sent: Series,
+    /// The client's acknowledgement, bytes since the sender's SYN.
+    pub client_acked: Series,
+    /// The window's right edge: acknowledgement + window, bytes since the sender's SYN.
+    pub window_edge: Series,
 }
 
 /// Counts for one direction.
@@ -91,6 +202,9 @@ pub struct Wire {
     pub first_fin_from_sender_ns: Option<u64>,
     /// Frames the kernel dropped before the capture read them (PACKET_STATISTICS).
     pub dropped_frames: u64,
+    /// The plot's series. Not exported: the pcap holds every segment exactly.
+    #[serde(skip)]
+    pub series: WireSeries,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -103,15 +217,69 @@ struct Last {
 }
 
 /// Counts what the segments show, one at a time, in capture order.
-#[derive(Default)]
 pub struct Analyzer {
     w: Wire,
     last: [Last; 2], // [from client, from sender]
+    /// The window scale each side announced in its SYN: [client, sender].
+    wscale: [Option<u8>; 2],
+    /// The sender's initial sequence number, from its SYN.
+    sender_isn: Option<u32>,
+}
+
+impl Default for Analyzer {
+    fn default() -> Self {
+        let mut w = Wire::default();
+        w.series.client_window = Series::new(Keep::Min);
+        w.series.sender_sent = Series::new(Keep::Max);
+        w.series.client_acked = Series::new(Keep::Max);
+        w.series.window_edge = Series::new(Keep::Min);
+        Analyzer {
+            w,
+            last: [Last::default(); 2],
+            wscale: [None; 2],
+            sender_isn: None,
+        }
+    }
 }
 
 impl Analyzer {
+    /// Adds the segment to the plot's series.
+    fn follow(&mut self, s: &Segment) {
+        if s.syn {
+            self.wscale[s.from_sender as usize] = s.wscale;
+            if s.from_sender {
+                self.sender_isn = Some(s.seq);
+            }
+        }
+        if s.rst {
+            return;
+        }
+        let Some(isn) = self.sender_isn else {
+            return; // the graph counts from the sender's SYN
+        };
+        let series = &mut self.w.series;
+        if s.from_sender {
+            let end = s.seq.wrapping_add(s.payload + s.syn as u32 + s.fin as u32);
+            series
+                .sender_sent
+                .push(s.mono_ns, end.wrapping_sub(isn) as u64);
+        } else if !s.syn {
+            // Scaling holds only when both SYNs carried the option (RFC 7323).
+            let shift = match self.wscale {
+                [Some(c), Some(_)] => c as u32,
+                _ => 0,
+            };
+            let window = (s.window as u64) << shift;
+            let acked = s.ack.wrapping_sub(isn) as u64;
+            series.client_window.push(s.mono_ns, window);
+            series.client_acked.push(s.mono_ns, acked);
+            series.window_edge.push(s.mono_ns, acked + window);
+        }
+    }
+
     pub fn push(&mut self, s: &Segment) {
-        let Analyzer { w, last } = self;
+        self.follow(s);
+        let Analyzer { w, last, .. } = self;
         let (me, other) = if s.from_sender { (1, 0) } else { (0, 1) };
         let flags = s.syn || s.fin || s.rst;
         let other_window_zero = last[other].seen && last[other].window == 0;
@@ -210,7 +378,64 @@ mod tests {
             syn: false,
             fin: false,
             rst: false,
+            wscale: None,
         }
+    }
+
+    #[test]
+    fn a_series_stays_bounded_and_keeps_its_extremes() {
+        let mut s = Series::new(Keep::Min);
+        for i in 0..100_000u64 {
+            s.push(i * 1000, if i == 77_777 { 0 } else { 5000 + i % 7 });
+        }
+        assert!(s.points.len() < Series::CAP, "{}", s.points.len());
+        assert!(
+            s.points.iter().any(|p| p.1 == 0),
+            "the zero window survives"
+        );
+        assert!(
+            s.points.windows(2).all(|w| w[0].0 < w[1].0),
+            "in time order"
+        );
+        let mut m = Series::new(Keep::Max);
+        for i in 0..100_000u64 {
+            m.push(i, if i == 5 { 1 << 30 } else { 1 });
+        }
+        assert!(m.points.iter().any(|p| p.1 == 1 << 30), "the peak survives");
+    }
+
+    #[test]
+    fn the_window_is_scaled_as_the_handshake_says() {
+        let mut syn = seg(false, 99, 0, 65535, 0);
+        syn.syn = true;
+        syn.wscale = Some(7);
+        let mut synack = seg(true, 999, 100, 65535, 0);
+        synack.syn = true;
+        synack.wscale = Some(7);
+        let mut segs = [
+            syn,
+            synack,
+            seg(false, 100, 1000, 10, 0),
+            seg(true, 1000, 100, 512, 300),
+            seg(false, 100, 1200, 0, 0),
+        ];
+        for (i, s) in segs.iter_mut().enumerate() {
+            s.mono_ns = i as u64 * 1000; // in capture order
+        }
+        let w = analyze(&segs);
+        let values = |s: &Series| s.points.iter().map(|p| p.1).collect::<Vec<u64>>();
+        assert_eq!(
+            values(&w.series.client_window),
+            [1280, 0],
+            "10 << 7, then zero"
+        );
+        assert_eq!(
+            values(&w.series.sender_sent),
+            [1, 301],
+            "the SYN, then 300 B"
+        );
+        assert_eq!(values(&w.series.client_acked), [1, 201]);
+        assert_eq!(values(&w.series.window_edge), [1281, 201], "closed at 201");
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! Reporting: turns records into what a person reads. Nothing here runs a trial.
-//! [`text`] prints the tables and the explanation; [`json`] writes the full records;
-//! [`stats`] holds the arithmetic the comparisons share.
+//! Reporting: turns records into what a person or a program reads. Nothing here runs
+//! a trial.
+//! - [`text`] prints the tables and the explanation, through [`output`];
+//! - [`export`] writes exports, one [`export::Exporter`] per format ([`json`]);
+//! - [`plot`] draws each trial's timeline;
+//! - [`stats`] holds the arithmetic the tables share.
 
+pub mod export;
 pub mod json;
+pub mod output;
 pub mod plot;
 pub mod stats;
 pub mod text;

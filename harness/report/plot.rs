@@ -1,142 +1,285 @@
-//! `--plot DIR`: one SVG per trial, drawn with plotters from the TCP_INFO timeline:
-//! the client's receive queue, the client's advertised window and the sender's send
-//! queue over time, with the trial's events marked as vertical lines.
+//! `--plot DIR`: one SVG per trial, drawn with plotters, in panels on one time axis
+//! (the sender's queue is megabytes when the client's window is kilobytes):
+//! - the wire's time-sequence graph: the highest byte the sender sent, the client's
+//!   acknowledgement, and the window's right edge; where the edge meets the data,
+//!   the window is closed;
+//! - the sender's send queue, from the TCP_INFO samples (when there are any);
+//! - the client: its advertised window from the wire, and its receive queue and
+//!   window from the samples.
+//!
+//! Samples are drawn as points joined by steps, so two samples of a 2 ms trial never
+//! pose as a trend.
+//!
+//! The wire series are exact, at packet resolution, so a 2 ms trial that the 1 ms
+//! sampler saw once (or never) still gets its picture, and so does an external
+//! client's trial, which is never sampled. The trial's events are vertical marks.
+//! A trial with neither a capture nor samples cannot be drawn: [`draw`] says why, and
+//! the session notes it in the record instead of stopping the run.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
 
+use crate::observe::timeline::{End, Sample};
+use crate::observe::wire::Series;
 use crate::record::TrialRecord;
+
+type Points = Vec<(f64, f64)>;
 
 fn ms(us: i64) -> f64 {
     us as f64 / 1000.0
 }
 
-/// Draws `record`'s timeline to `path`. Fails when the trial has no timeline.
+/// A wire series on the trial's axis (ms since time zero), drawn as steps: a window
+/// holds its value until the next segment changes it.
+fn steps(s: &Series, zero_ns: u64) -> Points {
+    let mut out = Vec::with_capacity(s.points.len() * 2);
+    for &(t, v) in &s.points {
+        let x = (t as i64 - zero_ns as i64) as f64 / 1e6;
+        if let Some(&(_, prev)) = out.last() {
+            out.push((x, prev));
+        }
+        out.push((x, v as f64));
+    }
+    out
+}
+
+/// A sampled field, while that end's socket was alive.
+fn sampled(samples: &[Sample], f: impl Fn(&Sample) -> Option<u32>) -> Points {
+    samples
+        .iter()
+        .filter_map(|s| f(s).map(|v| (ms(s.t_us as i64), v as f64)))
+        .collect()
+}
+
+fn alive(e: &End) -> bool {
+    e.state != "CLOSED"
+}
+
+struct Line {
+    label: &'static str,
+    points: Points,
+    color: RGBColor,
+    /// Sampled: each point is marked.
+    marked: bool,
+}
+
+struct Panel {
+    y_desc: &'static str,
+    lines: Vec<Line>,
+}
+
+/// Samples as steps: each value holds until the next sample.
+fn sampled_steps(points: Points) -> Points {
+    let mut out: Points = Vec::with_capacity(points.len() * 2);
+    for (x, y) in points {
+        if let Some(&(_, prev)) = out.last() {
+            out.push((x, prev));
+        }
+        out.push((x, y));
+    }
+    out
+}
+
+/// The panels with something to draw, top to bottom.
+fn panels(r: &TrialRecord) -> Vec<Panel> {
+    let o = r.observation.as_ref();
+    let samples: &[Sample] = o
+        .and_then(|o| o.timeline.as_ref())
+        .map_or(&[], |t| &t.samples);
+    let wire = o.and_then(|o| o.wire.as_ref());
+    let zero = r.client.zero_ns;
+    let wire_line = |label, pick: fn(&crate::observe::wire::WireSeries) -> &Series, color| Line {
+        label,
+        points: wire.map_or(vec![], |w| steps(pick(&w.series), zero)),
+        color,
+        marked: false,
+    };
+    let sample_line = |label, points: Points, color| Line {
+        label,
+        points,
+        color,
+        marked: true,
+    };
+    let all = vec![
+        Panel {
+            y_desc: "bytes since the SYN (wire)",
+            lines: vec![
+                wire_line("sender: highest byte sent", |s| &s.sender_sent, RED),
+                wire_line("client: acknowledged", |s| &s.client_acked, BLUE),
+                wire_line(
+                    "client: window edge (ack + window)",
+                    |s| &s.window_edge,
+                    RGBColor(0, 150, 0),
+                ),
+            ],
+        },
+        Panel {
+            y_desc: "bytes (sampled)",
+            lines: vec![sample_line(
+                "sender send queue",
+                sampled(samples, |s| alive(&s.sender).then_some(s.sender.send_q)),
+                RED,
+            )],
+        },
+        Panel {
+            y_desc: "bytes",
+            lines: vec![
+                wire_line(
+                    "client advertised window (wire)",
+                    |s| &s.client_window,
+                    RGBColor(0, 150, 0),
+                ),
+                sample_line(
+                    "client advertised window (sampled)",
+                    sampled(samples, |s| s.client.rcv_wnd.filter(|_| alive(&s.client))),
+                    RGBColor(120, 200, 120),
+                ),
+                sample_line(
+                    "client receive queue, unread (sampled)",
+                    sampled(samples, |s| alive(&s.client).then_some(s.client.recv_q)),
+                    BLUE,
+                ),
+            ],
+        },
+    ];
+    all.into_iter()
+        .map(|mut p| {
+            p.lines.retain(|l| !l.points.is_empty());
+            p
+        })
+        .filter(|p| !p.lines.is_empty())
+        .collect()
+}
+
+const MARKS: [(&str, RGBColor); 5] = [
+    ("first zero window", RGBColor(0, 150, 0)),
+    ("sender send() failed", RGBColor(200, 120, 0)),
+    ("sender close", RGBColor(150, 0, 150)),
+    ("RST", BLACK),
+    ("client first error", RGBColor(120, 120, 120)),
+];
+
+/// Draws `record`'s timeline into a new file at `path` (which must not exist).
 pub fn draw(record: &TrialRecord, path: &Path) -> Result<()> {
+    let svg = render(record)?;
+    let mut f = crate::artifacts::create_new(path)?;
+    f.write_all(svg.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// The SVG text of `record`'s timeline.
+pub fn render(record: &TrialRecord) -> Result<String> {
     let obs = record
         .observation
         .as_ref()
         .context("the trial has no observation")?;
-    let Some(tl) = obs.timeline.as_ref().filter(|t| !t.samples.is_empty()) else {
-        bail!("--plot needs the TCP_INFO timeline; sampling was off or took no sample");
-    };
-    let series = |f: &dyn Fn(&crate::observe::timeline::Sample) -> Option<u32>| -> Vec<(f64, f64)> {
-        tl.samples
-            .iter()
-            .filter_map(|s| f(s).map(|v| (ms(s.t_us as i64), v as f64)))
-            .collect()
-    };
-    let alive = |e: &crate::observe::timeline::End| e.state != "CLOSED";
-    let recv_q = series(&|s| alive(&s.client).then_some(s.client.recv_q));
-    let rcv_wnd = series(&|s| {
-        if alive(&s.client) {
-            s.client.rcv_wnd
-        } else {
-            None
-        }
-    });
-    let send_q = series(&|s| alive(&s.sender).then_some(s.sender.send_q));
+    let panels = panels(record);
+    if panels.is_empty() {
+        bail!("no plot: the trial had neither a capture nor a TCP_INFO sample");
+    }
     let events = obs.events.ordered();
+    let all_x = panels
+        .iter()
+        .flat_map(|p| &p.lines)
+        .flat_map(|l| l.points.iter().map(|p| p.0))
+        .chain(events.iter().map(|(_, t)| ms(*t)));
+    let (x0, x1) = all_x.fold((0f64, 0.1f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
+    let x_range = x0..x1 + (x1 - x0) * 0.05;
 
-    let x_end = tl
-        .samples
-        .last()
-        .map(|s| ms(s.t_us as i64))
-        .into_iter()
-        .chain(events.iter().map(|(_, t)| ms(*t)))
-        .fold(0.1f64, f64::max)
-        * 1.05;
-    let top = |points: &[&Vec<(f64, f64)>]| {
-        points
-            .iter()
-            .flat_map(|v| v.iter().map(|p| p.1))
-            .fold(1.0f64, f64::max)
-            * 1.15
-    };
-
-    let root = SVGBackend::new(path, (1100, 760)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let title = format!(
-        "{} trial {}: {} vs {} ({}) → {}",
-        record.scenario,
-        record.trial,
-        record.strategy,
-        record.sender,
-        record.close_policy,
-        record.outcome
-    );
-    let root = root.titled(&title, ("sans-serif", 18))?;
-    // Two panels on one time axis: the sender's queue is megabytes when the client's
-    // window is kilobytes, so one scale would hide the client.
-    let (upper, lower) = root.split_vertically(370);
-    let marks = [
-        ("first zero window", RGBColor(0, 150, 0)),
-        ("sender send() failed", RGBColor(200, 120, 0)),
-        ("sender close", RGBColor(150, 0, 150)),
-        ("RST", BLACK),
-        ("client first error", RGBColor(120, 120, 120)),
-    ];
-    type Line<'a> = (&'a str, &'a Vec<(f64, f64)>, RGBColor);
-    let panels: [(&DrawingArea<SVGBackend, plotters::coord::Shift>, Vec<Line>); 2] = [
-        (&upper, vec![("sender send queue", &send_q, RED)]),
-        (
-            &lower,
-            vec![
-                ("client receive queue (unread)", &recv_q, BLUE),
-                ("client advertised window", &rcv_wnd, RGBColor(0, 150, 0)),
-            ],
-        ),
-    ];
-    for (area, lines) in panels {
-        let y_end = top(&lines.iter().map(|l| l.1).collect::<Vec<_>>());
-        let mut chart = ChartBuilder::on(area)
-            .margin(12)
-            .x_label_area_size(36)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0f64..x_end, 0f64..y_end)?;
-        chart
-            .configure_mesh()
-            .x_desc("ms since connect")
-            .y_desc("bytes")
-            .y_label_formatter(&|v| format!("{v:.0}"))
-            .draw()?;
-        for (label, points, color) in lines {
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(2),
-                ))?
-                .label(label)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (1100, 760)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let title = format!(
+            "{} trial {}: {} vs {} ({}) → {}",
+            crate::report::output::clean(&record.scenario),
+            record.trial,
+            record.strategy,
+            record.sender,
+            record.close_policy,
+            record.outcome
+        );
+        let root = root.titled(&title, ("sans-serif", 18))?;
+        let areas = root.split_evenly((panels.len(), 1));
+        for (i, (area, p)) in areas.iter().zip(&panels).enumerate() {
+            // The events' legend once, in the first panel; their marks in every one.
+            draw_panel(area, p, &events, i == 0, x_range.clone())?;
         }
-        for (name, t) in &events {
-            let color = marks
-                .iter()
-                .find(|(n, _)| n == name)
-                .map_or(BLACK, |(_, c)| *c);
-            let x = ms(*t);
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(x, 0.0), (x, y_end)],
-                    color.stroke_width(1),
-                )))?
-                .label(format!("{name} at {x:.2} ms"))
+        root.present()?;
+    }
+    Ok(svg)
+}
+
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    panel: &Panel,
+    events: &[(&'static str, i64)],
+    legend_events: bool,
+    x: std::ops::Range<f64>,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let lines = &panel.lines;
+    let y_end = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    let mut chart = ChartBuilder::on(area)
+        .margin(12)
+        .x_label_area_size(36)
+        .y_label_area_size(80)
+        .build_cartesian_2d(x, 0f64..y_end)?;
+    chart
+        .configure_mesh()
+        .x_desc("ms since the SYN")
+        .y_desc(panel.y_desc)
+        .y_label_formatter(&|v| format!("{v:.0}"))
+        .draw()?;
+    for l in lines {
+        let color = l.color;
+        let points = if l.marked {
+            sampled_steps(l.points.clone())
+        } else {
+            l.points.clone()
+        };
+        chart
+            .draw_series(LineSeries::new(points, color.stroke_width(2)))?
+            .label(l.label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        // Marks only where they can be told apart; a dense series is its line.
+        if l.marked && l.points.len() <= 200 {
+            chart.draw_series(l.points.iter().map(|&p| Circle::new(p, 3, color.filled())))?;
+        }
+    }
+    for (name, t) in events {
+        let color = MARKS
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(BLACK, |(_, c)| *c);
+        let x = ms(*t);
+        let mark = chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, 0.0), (x, y_end)],
+            color.stroke_width(1),
+        )))?;
+        if legend_events {
+            mark.label(format!("{name} at {x:.2} ms"))
                 .legend(move |(lx, ly)| {
                     PathElement::new(vec![(lx + 10, ly - 6), (lx + 10, ly + 6)], color)
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
     }
-    root.present()
-        .with_context(|| format!("writing {}", path.display()))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }

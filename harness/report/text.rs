@@ -1,65 +1,97 @@
-//! The readable report: a table per scenario, an explanation of one trial in plain
-//! words, a verdict, and the summary and comparison tables.
+//! The readable report: a table per scenario (or a distribution summary for many
+//! trials), an explanation of one trial in plain words, a verdict, and the summary
+//! and comparison tables.
+//!
+//! Every sentence of an explanation is derived from the record's own fields: the
+//! send-buffer story appears only when the sender's summary says its send() failed
+//! with EAGAIN, a FIN is said to have gone out only when the wire saw one, and every
+//! time is signed, because an event can come before time zero.
 
-use comfy_table::{Table, presets};
+use comfy_table::{ContentArrangement, Table, TableComponent, presets};
 
-use super::stats::{median_of, outcome_counts};
+use super::output::clean;
+use super::stats::{self, Route, median_of, outcome_counts, percentile};
 use crate::observe::Observation;
-use crate::record::{Ending, Outcome, TrialRecord};
+use crate::record::{Ending, SenderSummary, TrialRecord};
 use crate::runner::ScenarioResult;
 use crate::scenario::Scenario;
 
-fn ms(us: u64) -> String {
+/// Up to this many trials, the report shows one row per trial; beyond, a summary.
+pub const TABLE_MAX: usize = 20;
+/// With a summary: how many of the first and of the slowest trials are shown.
+const SHOWN: usize = 3;
+
+/// How tables are laid out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Layout {
+    /// The terminal's width, when the report goes to one.
+    pub width: Option<u16>,
+}
+
+/// "2.54 ms", "-0.18 ms": signed, so an event before time zero reads as one.
+pub fn ms(us: i64) -> String {
     format!("{:.2} ms", us as f64 / 1000.0)
+}
+
+fn ms_u(us: u64) -> String {
+    ms(us as i64)
 }
 
 fn ms_opt(us: Option<f64>) -> String {
     us.map_or("-".into(), |u| format!("{:.2} ms", u / 1000.0))
 }
 
-fn new_table(header: Vec<&str>) -> Table {
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or("?".into(), |x| x.to_string())
+}
+
+fn new_table(header: Vec<&str>, layout: Layout) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .remove_style(TableComponent::HorizontalLines)
+        .remove_style(TableComponent::MiddleIntersections)
+        .remove_style(TableComponent::LeftBorderIntersections)
+        .remove_style(TableComponent::RightBorderIntersections)
         .set_header(header);
+    if let Some(w) = layout.width {
+        t.set_content_arrangement(ContentArrangement::Dynamic)
+            .set_width(w);
+    }
     t
 }
 
-/// "naive vs original (close); sndbuf 4096, rcvbuf default; delay 0ns".
-pub fn setup(sc: &Scenario) -> String {
+/// What every strategy of a scenario shares: "original (close); sndbuf 4096,
+/// rcvbuf default; 20 trial(s) of up to 5s".
+fn setup_shared(sc: &Scenario) -> String {
     let buf = |b: Option<usize>| b.map_or("default".to_string(), |v| v.to_string());
-    let c = &sc.client;
-    let reads = match sc.strategy.name() {
-        "naive" => format!("recv({})", c.recv_size),
-        "drain" => format!("recv({}) until EAGAIN", c.chunk),
-        _ => format!("`{}`", c.command.join(" ")),
-    };
-    if sc.strategy.is_external() {
-        return format!(
-            "{} vs {} ({}); `{}`; sndbuf {}; {} trial(s) of up to {:?}",
-            sc.strategy.name(),
-            sc.sender.name(),
-            sc.sender_config.close_policy,
-            c.command.join(" "),
-            buf(sc.sender_config.sndbuf),
-            sc.trials,
-            c.duration,
-        );
-    }
-    let reply = if c.reply.is_empty() {
-        "no reply".to_string()
-    } else {
-        format!("reply {:?}", String::from_utf8_lossy(&c.reply))
-    };
     format!(
-        "{} vs {} ({}); {reads}, delay {:?}, {reply}; sndbuf {}, rcvbuf {}; {} trial(s) of up to {:?}",
-        sc.strategy.name(),
+        "{} ({}); sndbuf {}, rcvbuf {}; {} trial(s) of up to {:?}",
         sc.sender.name(),
         sc.sender_config.close_policy,
-        c.delay,
         buf(sc.sender_config.sndbuf),
-        buf(c.rcvbuf),
+        buf(sc.client.rcvbuf),
         sc.trials,
-        c.duration,
+        sc.client.duration,
+    )
+}
+
+/// "naive: recv(10), then delay 0ns, reply "..."; vs original (close); sndbuf ...".
+pub fn setup(sc: &Scenario) -> String {
+    format!(
+        "{}: {}; vs {}",
+        sc.strategy.name(),
+        sc.strategy.describe(&sc.client),
+        setup_shared(sc)
+    )
+}
+
+/// The header of `compare`: which strategies the rows are, and what they share.
+pub fn compare_header(sc: &Scenario, strategies: &[&str]) -> String {
+    format!(
+        "compare {}: strategies {}, each vs {}\n",
+        clean(&sc.name),
+        strategies.join(", "),
+        setup_shared(sc)
     )
 }
 
@@ -68,7 +100,8 @@ fn first_failure(r: &TrialRecord) -> String {
         Ending::Failed { error } => error.to_string(),
         Ending::Eof { .. } => "recv() → 0 (EOF)".into(),
         Ending::Survived { .. } => "-".into(),
-        Ending::Timeout { call, .. } => format!("{call}: timed out"),
+        Ending::Timeout { call, .. } if call == "deadline" => "deadline passed".into(),
+        Ending::Timeout { call, .. } => format!("{call}() timed out"),
         Ending::Exited { status, .. } => match &r.classified_from {
             Some(_) => format!("{} (from the wire); it {status}", r.outcome),
             None => format!("it {status}"),
@@ -76,42 +109,65 @@ fn first_failure(r: &TrialRecord) -> String {
     }
 }
 
-/// One row per trial.
-pub fn trial_table(records: &[TrialRecord]) -> String {
-    let mut t = new_table(vec![
-        "#",
-        "outcome",
-        "first failure",
-        "at",
-        "read B",
-        "sent B",
-        "lost B",
-        "sender",
-        "zero win",
-        "RST",
-        "iso",
-        "trial",
-    ]);
+/// Zero-window advertisements from the client: counted on the wire when there is a
+/// capture, else the kernel's TCPToZeroWindowAdv, marked `*` outside a namespace,
+/// where other traffic moves it too (the table then says so under it).
+fn zero_windows(r: &TrialRecord) -> (String, bool) {
+    let Some(o) = &r.observation else {
+        return ("-".into(), false);
+    };
+    match (&o.wire, &o.counters) {
+        (Some(w), _) => (w.from_client.zero_windows.to_string(), false),
+        (None, Some(c)) if !c.isolated => (format!("{}*", c.get("TCPToZeroWindowAdv")), true),
+        (None, Some(c)) => (c.get("TCPToZeroWindowAdv").to_string(), false),
+        (None, None) => ("-".into(), false),
+    }
+}
+
+fn sender_cell(r: &TrialRecord) -> String {
+    match &r.sender_summary {
+        Some(s) => format!(
+            "{}; close at {}",
+            s.errno_name,
+            r.sender_close_at_us.map_or("?".into(), ms)
+        ),
+        None => "no summary".into(),
+    }
+}
+
+/// One row per trial, then a footnote for any mark a row carries.
+pub fn trial_table(records: &[TrialRecord], layout: Layout) -> String {
+    let mut t = new_table(
+        vec![
+            "#",
+            "outcome",
+            "first failure",
+            "at",
+            "read B",
+            "sent B",
+            "lost B",
+            "sender",
+            "zero win",
+            "RST",
+            "iso",
+            "trial",
+        ],
+        layout,
+    );
+    let mut starred = false;
     for r in records {
-        let sender = match &r.sender_summary {
-            Some(s) => format!(
-                "{}; close at {}",
-                s.errno_name,
-                r.sender_close_at_us
-                    .map_or("?".into(), |u| ms(u.max(0) as u64))
-            ),
-            None => "no summary".into(),
-        };
+        let (zw, star) = zero_windows(r);
+        starred |= star;
         t.add_row(vec![
             r.trial.to_string(),
             r.outcome.to_string(),
             first_failure(r),
-            r.time_to_failure_us.map_or("-".into(), ms),
-            r.bytes_read.to_string(),
-            r.bytes_sent.map_or("?".into(), |b| b.to_string()),
-            r.bytes_lost.map_or("?".into(), |b| b.to_string()),
-            sender,
-            zero_windows(r),
+            r.time_to_failure_us.map_or("-".into(), ms_u),
+            opt(r.bytes_read),
+            opt(r.bytes_sent),
+            opt(r.bytes_lost),
+            sender_cell(r),
+            zw,
             r.observation
                 .as_ref()
                 .and_then(|o| o.wire.as_ref())
@@ -119,28 +175,71 @@ pub fn trial_table(records: &[TrialRecord]) -> String {
             r.observation
                 .as_ref()
                 .map_or("-".into(), |o| o.isolation.mode.to_string()),
-            ms(r.trial_us),
+            ms_u(r.trial_us),
         ]);
     }
-    t.to_string()
+    let mut s = t.to_string();
+    s.push('\n');
+    if starred {
+        s.push_str("* no capture: the kernel's TCPToZeroWindowAdv on the host, which other traffic moves too\n");
+    }
+    if records.iter().any(|r| r.bytes_read.is_none()) {
+        s.push_str("? unknown: zerowin cannot see what an external program read\n");
+    }
+    s
 }
 
-/// Zero-window advertisements from the client: counted on the wire when there is a
-/// capture, else the kernel's TCPToZeroWindowAdv (marked `*` outside a namespace,
-/// where other traffic moves it too).
-fn zero_windows(r: &TrialRecord) -> String {
-    let Some(o) = &r.observation else {
-        return "-".into();
-    };
-    match (&o.wire, &o.counters) {
-        (Some(w), _) => w.from_client.zero_windows.to_string(),
-        (None, Some(c)) => format!(
-            "{}{}",
-            c.get("TCPToZeroWindowAdv"),
-            if c.isolated { "" } else { "*" }
-        ),
-        (None, None) => "-".into(),
+/// For many trials: the distribution, then the first and the slowest few trials.
+pub fn distribution(records: &[TrialRecord], layout: Layout) -> String {
+    let mut s = format!("{} trials: {}\n", records.len(), outcome_counts(records));
+    let t: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.time_to_failure_us.map(|u| u as f64))
+        .collect();
+    if !t.is_empty() {
+        let q = |p| ms_opt(percentile(&t, p));
+        s.push_str(&format!(
+            "  time to failure ({} trials): min {}, median {}, p90 {}, max {}\n",
+            t.len(),
+            q(0.0),
+            ms_opt(stats::median(t.clone())),
+            q(90.0),
+            q(100.0)
+        ));
     }
+    let lost: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.bytes_lost.map(|b| b as f64))
+        .collect();
+    if !lost.is_empty() {
+        let q = |p| percentile(&lost, p).map_or("-".into(), |v| format!("{v:.0}"));
+        s.push_str(&format!(
+            "  bytes lost ({} trials): min {}, median {}, p90 {}, max {}\n",
+            lost.len(),
+            q(0.0),
+            stats::median(lost.clone()).map_or("-".into(), |v| format!("{v:.0}")),
+            q(90.0),
+            q(100.0)
+        ));
+    }
+    if let Some(mix) = stats::route_mix(records) {
+        s.push_str(&format!(
+            "  close route (the namespace's abort counters): {mix}\n"
+        ));
+    }
+    let mut slow: Vec<&TrialRecord> = records.iter().collect();
+    slow.sort_by_key(|r| std::cmp::Reverse(r.time_to_failure_us.unwrap_or(r.active_us)));
+    let mut shown: Vec<TrialRecord> = records.iter().take(SHOWN).cloned().collect();
+    for r in slow.into_iter().take(SHOWN) {
+        if !shown.iter().any(|x| x.trial == r.trial) {
+            shown.push(r.clone());
+        }
+    }
+    s.push_str(&format!(
+        "The first {SHOWN} trials and the {SHOWN} slowest to end (JSON has them all):\n"
+    ));
+    s.push_str(&trial_table(&shown, layout));
+    s
 }
 
 /// What the observers saw, as lines of the explanation.
@@ -154,13 +253,13 @@ fn evidence(o: &Observation) -> Vec<String> {
             .isolation
             .sysctls
             .iter()
-            .map(|(k, v)| format!("{k} = {v}"))
+            .map(|(k, v)| format!("{k} = {}", clean(v)))
             .collect();
         out.push(format!("sysctls in the namespace: {}", s.join(", ")));
     }
     if let Some(w) = &o.wire {
         out.push(format!(
-            "on the wire: the client advertised a zero window {} time(s) and the sender {}; window updates {}/{} (client/sender); zero-window probes {}/{}; RST {} ({} from the sender, {} from the client); FIN {}/{}{}",
+            "on the wire: the client advertised a zero window {} time(s) and the sender {}; window updates {}/{} (client/sender); zero-window probes {}/{} (sender/client); RST {} ({} from the sender, {} from the client); FIN {}/{} (client/sender){}",
             w.from_client.zero_windows,
             w.from_sender.zero_windows,
             w.from_client.window_updates,
@@ -202,43 +301,50 @@ fn evidence(o: &Observation) -> Vec<String> {
     }
     let ev = o.events.ordered();
     if !ev.is_empty() {
-        let s: Vec<String> = ev
-            .iter()
-            .map(|(n, t)| format!("{n} {:.2} ms", *t as f64 / 1000.0))
-            .collect();
+        let s: Vec<String> = ev.iter().map(|(n, t)| format!("{n} {}", ms(*t))).collect();
         out.push(format!("timeline: {}", s.join(" → ")));
     }
-    out.extend(o.notes.iter().cloned());
+    out.extend(o.notes.iter().map(|n| clean(n)));
     for (what, f) in [("pcap", &o.pcap_file), ("plot", &o.plot_file)] {
         if let Some(p) = f {
-            out.push(format!("{what}: {}", p.display()));
+            out.push(format!("{what}: {}", clean(&p.display().to_string())));
         }
     }
     out
 }
 
-/// Why the original close() became an RST or a FIN. The kernel's own counters decide
-/// when they are the trial's alone (a namespace): TCPAbortOnClose means unread data at
-/// close(), TCPAbortOnData means data that arrived after it. Without them, the
-/// client's reply times are compared with the close on the shared clock.
+/// Whether the sender's FIN was seen on the wire: Some(true/false) with a capture.
+fn fin_on_wire(r: &TrialRecord) -> Option<bool> {
+    let w = r.observation.as_ref()?.wire.as_ref()?;
+    Some(w.from_sender.fins > 0)
+}
+
+/// Why the original close() became an RST or a FIN. The kernel's own counters
+/// decide when they are the trial's alone (a namespace); without them, the client's
+/// reply times are compared with the close on the shared clock.
 fn close_route(r: &TrialRecord) -> String {
     const UNREAD: &str = ", with the client's replies in its receive queue, never read: so the kernel sent RST, not FIN";
-    const FIN_THEN_DATA: &str = ", with nothing unread, so close() sent FIN; data the client sent after that hit a closed socket, and the kernel answers data there with RST";
-    let counters = r
-        .observation
-        .as_ref()
-        .and_then(|o| o.counters.as_ref())
-        .filter(|c| c.isolated);
-    if let Some(c) = counters {
-        return if c.get("TCPAbortOnClose") > 0 {
-            format!("{UNREAD} (TCPAbortOnClose)")
-        } else if c.get("TCPAbortOnData") > 0 {
-            format!("{FIN_THEN_DATA} (TCPAbortOnData)")
-        } else {
-            ", with nothing unread: a FIN (no abort counter moved)".into()
-        };
+    let fin = match fin_on_wire(r) {
+        Some(true) => "close() sent a FIN",
+        Some(false) => {
+            "close() queued a FIN behind the unsent data (it never went out: no FIN from the sender on the wire)"
+        }
+        None => "close() queued a FIN",
+    };
+    match stats::route(r) {
+        Some(Route::RstAtClose) => return format!("{UNREAD} (TCPAbortOnClose)"),
+        Some(Route::FinThenRstOnData) => {
+            return format!(
+                ": nothing was unread, so {fin}; data the client sent after that reached a closed socket, and the kernel answers that with RST (TCPAbortOnData)"
+            );
+        }
+        Some(Route::Linger0) => return ": SO_LINGER 0 made it an RST (TCPAbortOnLinger)".into(),
+        Some(Route::NoAbort) => {
+            return format!(": nothing was unread, so {fin} (no abort counter moved)");
+        }
+        None => {}
     }
-    if r.sender_summary.is_some() && r.client.external.is_some() {
+    if r.client.external.is_some() {
         return ": whether as RST or FIN, only a capture or the counters can tell for an external client".into();
     }
     let close_at = r.sender_close_at_us.unwrap_or(i64::MAX);
@@ -247,136 +353,162 @@ fn close_route(r: &TrialRecord) -> String {
             format!("{UNREAD} (inferred: a reply was sent before the close)")
         }
         Some(t) => format!(
-            ", before any reply had been sent, so close() sent FIN; the client's first reply at {} then hit a closed socket, and the kernel answers data there with RST (inferred from the reply times)",
-            ms(t)
+            ": no reply had been sent yet, so {fin}; the client's first reply at {} then reached a closed socket, and the kernel answers that with RST (inferred from the reply times)",
+            ms_u(t)
         ),
-        None => ", with no reply ever sent: nothing unread, so the kernel sent FIN".into(),
+        None => format!(": no reply was ever sent, so nothing was unread and {fin}"),
     }
 }
 
-/// The chain of events of one trial, in plain words, from the records alone.
-pub fn explain(r: &TrialRecord) -> String {
-    let mut out = Vec::new();
-    let client_left_first = matches!(r.outcome, Outcome::Survived | Outcome::Timeout);
-    if let Some(s) = r.sender_summary.as_ref().filter(|_| client_left_first) {
-        // The sender never filled up: the client ended the connection, and the
-        // sender's next send() found it gone.
-        out.push(format!(
-            "the sender's send() accepted {} messages ({} B) and never returned EAGAIN; after the client ended the connection at {}, its next send() got {}",
-            s.messages,
-            s.bytes,
-            ms(r.client.ending.at_us()),
-            s.errno_name
+/// The sender's line: what its send() accepted, how it failed, and its close.
+fn sender_line(r: &TrialRecord, s: &SenderSummary) -> String {
+    let at = |ns: u64| (ns > 0).then(|| ms((ns as i64 - r.client.zero_ns as i64) / 1000));
+    let mut line = format!(
+        "the sender's send() accepted {} messages ({} B) into a {} B send buffer",
+        s.messages, s.bytes, s.sndbuf_effective
+    );
+    let failed_at = at(s.fail_ns).map_or(String::new(), |t| format!(" at {t}"));
+    if s.errno == libc::EAGAIN {
+        line.push_str(&format!(
+            ", then returned EAGAIN{failed_at}: the buffer was full"
         ));
-    } else if let Some(s) = &r.sender_summary {
-        let mut line = format!(
-            "the sender's send() accepted {} messages ({} B) into a {} B send buffer, then returned {}",
-            s.messages, s.bytes, s.sndbuf_effective, s.errno_name
-        );
-        if let Some(at) = r.sender_close_at_us {
-            line.push_str(&format!(
-                "; its {} came at {}",
-                match s.policy.as_str() {
-                    "close" => "close()",
-                    "linger0" => "close() with SO_LINGER 0",
-                    _ => "shutdown(SHUT_WR), drain and close()",
-                },
-                ms(at.max(0) as u64)
-            ));
-        }
+    } else {
+        line.push_str(&format!(
+            ", then returned {} ({}){failed_at}: the connection had already ended, from the client's side",
+            s.errno_name, s.errno
+        ));
+    }
+    if let Some(t) = r.sender_close_at_us {
+        let what = match s.policy.as_str() {
+            "close" => "close()",
+            "linger0" => "close() with SO_LINGER 0",
+            _ => "shutdown(SHUT_WR), drain and close()",
+        };
+        line.push_str(&format!("; its {what} started at {}", ms(t)));
+    }
+    if s.errno == libc::EAGAIN {
         match s.policy.as_str() {
             "close" => line.push_str(&close_route(r)),
             "linger0" => line.push_str(": SO_LINGER 0 always sends RST"),
             _ => line.push_str(&format!(
-                " after reading {} B of replies: a clean FIN",
-                s.drained
+                " after reading {} B of replies: a clean FIN{}",
+                s.drained,
+                match fin_on_wire(r) {
+                    Some(false) => " (though none was seen on the wire)",
+                    _ => "",
+                }
             )),
         }
-        if s.partial > 0 {
-            line.push_str(&format!(
-                "; {} send() took only part of a 13-byte message, so the last message is truncated",
-                s.partial
-            ));
-        }
-        out.push(line);
-    } else if r.sender == "external" {
-        out.push("the server is external: zerowin does not know what its send() accepted, so bytes lost are unknown".into());
-    } else {
-        out.push(
-            "the sender gave no summary (its send() had not failed when the trial ended)".into(),
-        );
     }
+    if s.partial > 0 {
+        line.push_str(&format!(
+            "; {} send() took only part of a 13-byte message, so the last message is truncated",
+            s.partial
+        ));
+    }
+    line
+}
+
+fn client_line(r: &TrialRecord) -> String {
     let c = &r.client;
-    out.push(match &c.ending {
+    match &c.ending {
         Ending::Failed { error } => format!(
             "the client had read {} B in {} reads when {error} at {}",
             c.bytes_read,
             c.reads,
-            ms(error.at_us)
+            ms_u(error.at_us)
         ),
         Ending::Eof { at_us } => format!(
             "the client read {} B, then recv() returned 0 (EOF) at {}",
             c.bytes_read,
-            ms(*at_us)
+            ms_u(*at_us)
         ),
         Ending::Survived { at_us } => format!(
-            "the client read {} B ({:.1} MB/s) with no failure for {}",
+            "the client read {} B ({:.2} MB/s) with no failure until the duration ended at {}",
             c.bytes_read,
-            r.read_mb_s,
-            ms(*at_us)
+            r.read_mb_s.unwrap_or(0.0),
+            ms_u(*at_us)
         ),
-        Ending::Timeout { call, at_us } => {
-            format!("the client's {call} timed out at {}", ms(*at_us))
-        }
-        Ending::Exited { status, at_us, .. } => {
-            let cmd = c
-                .external
-                .as_ref()
-                .map_or(String::new(), |e| e.command.join(" "));
-            let mut s = format!("the external client `{cmd}` {status} at {}", ms(*at_us));
-            if let Some(why) = &r.classified_from {
-                s.push_str(&format!("; classified {} because {why}", r.outcome));
-            }
-            if let Some(err) = c
-                .external
-                .as_ref()
-                .map(|e| e.stderr_tail.trim())
-                .filter(|t| !t.is_empty())
-            {
-                let last = err.lines().last().unwrap_or(err);
-                s.push_str(&format!("; its last words: {last:?}"));
-            }
-            s
-        }
+        Ending::Timeout { call, at_us } if call == "deadline" => format!(
+            "the client read {} B; the trial's deadline passed at {}",
+            c.bytes_read,
+            ms_u(*at_us)
+        ),
+        Ending::Timeout { call, at_us } => format!(
+            "the client read {} B, then its {call}() waited the whole call timeout and gave up at {}",
+            c.bytes_read,
+            ms_u(*at_us)
+        ),
+        Ending::Exited { status, at_us, .. } => external_line(r, status, *at_us),
+    }
+}
+
+fn external_line(r: &TrialRecord, status: &str, at_us: u64) -> String {
+    let Some(x) = &r.client.external else {
+        return format!("the client {status} at {}", ms_u(at_us));
+    };
+    let mut s = format!(
+        "the external client `{}` started at {}",
+        clean(&x.command.join(" ")),
+        ms(x.started_us)
+    );
+    for sig in &x.signals {
+        s.push_str(&format!(", got {} at {}", sig.signal, ms(sig.at_us)));
+    }
+    s.push_str(&format!(" and {status} at {}", ms_u(at_us)));
+    if let Some(why) = &r.classified_from {
+        s.push_str(&format!("; classified {} because {why}", r.outcome));
+    }
+    if let Some(last) = x.stderr_tail.trim().lines().last() {
+        s.push_str(&format!("; its last words: \"{}\"", clean(last)));
+    }
+    s
+}
+
+fn postmortem_line(p: &crate::record::PostMortem) -> String {
+    let end = match (&p.recv_end.error, p.recv_end.value) {
+        (Some(e), _) if e == "EAGAIN" => "EAGAIN (queue empty, connection up)".into(),
+        (Some(e), _) => format!("{e} ({})", p.recv_end.errno.unwrap_or(0)),
+        (None, Some(0)) => "0 (EOF)".to_string(),
+        (None, _) => "stopped at the deadline".to_string(),
+    };
+    format!(
+        "after that: recv() still returned {} B, then {end}; {}; {}; {}; SO_ERROR = {}",
+        p.recv_bytes,
+        p.send,
+        p.shutdown,
+        p.getpeername,
+        p.so_error.error.as_deref().unwrap_or("0"),
+    )
+}
+
+/// The chain of events of one trial, in plain words, from the record alone.
+pub fn explain(r: &TrialRecord) -> String {
+    let mut out = Vec::new();
+    out.push(format!(
+        "time zero is {}; every time below counts from it",
+        r.client.zero.describe()
+    ));
+    out.push(match &r.sender_summary {
+        Some(s) => sender_line(r, s),
+        None if r.sender == "external" => "the server is external: zerowin does not know what its send() accepted, so bytes lost are unknown".into(),
+        None => "the sender printed no summary before it was stopped: its send() had not failed by then".into(),
     });
-    if let Some(p) = &c.postmortem {
-        out.push(format!(
-            "after that: recv() still returned {} B then {}; {}; {}; {}; SO_ERROR = {}",
-            p.recv_bytes,
-            match (&p.recv_end.error, p.recv_end.value) {
-                (Some(e), _) if e == "EAGAIN" => "EAGAIN (queue empty, connection up)".into(),
-                (Some(e), _) => e.clone(),
-                (None, Some(0)) => "0 (EOF)".to_string(),
-                (None, _) => "stopped at the deadline".to_string(),
-            },
-            p.send,
-            p.shutdown,
-            p.getpeername,
-            p.so_error.error.as_deref().unwrap_or("0"),
-        ));
+    out.push(client_line(r));
+    if let Some(p) = &r.client.postmortem {
+        out.push(postmortem_line(p));
     }
     if let Some(o) = &r.observation {
         out.extend(evidence(o));
     }
     if let Some(lost) = r.bytes_lost {
-        out.push(format!(
-            "{lost} B that send() accepted never reached the client{}",
-            if lost == 0 {
-                ""
-            } else {
-                " (they died in the kernel's buffers)"
-            }
-        ));
+        out.push(match lost {
+            0 => "every byte that send() accepted reached the client".into(),
+            l if l > 0 => format!(
+                "{l} B that send() accepted never reached the client (they died in the kernel's buffers)"
+            ),
+            l => format!("the client read {} B more than the sender's summary counts", -l),
+        });
     }
     out.iter().map(|l| format!("  - {l}\n")).collect()
 }
@@ -407,15 +539,22 @@ pub fn verdict(res: &ScenarioResult) -> String {
 }
 
 /// Everything printed for one scenario.
-pub fn scenario_report(res: &ScenarioResult) -> String {
+pub fn scenario_report(res: &ScenarioResult, layout: Layout) -> String {
     let sc = &res.scenario;
-    let mut s = format!("\n== {} ({})\n", sc.name, sc.path.display());
+    let mut s = format!(
+        "\n== {} ({})\n",
+        clean(&sc.name),
+        clean(&sc.path.display().to_string())
+    );
     if !sc.description.is_empty() {
-        s.push_str(&format!("   {}\n", sc.description.trim()));
+        s.push_str(&format!("   {}\n", clean(sc.description.trim())));
     }
     s.push_str(&format!("   {}\n", setup(sc)));
-    s.push_str(&trial_table(&res.records));
-    s.push('\n');
+    if res.records.len() <= TABLE_MAX {
+        s.push_str(&trial_table(&res.records, layout));
+    } else {
+        s.push_str(&distribution(&res.records, layout));
+    }
     if let Some(first) = res.records.first() {
         s.push_str(&format!("What happened in trial {}:\n", first.trial));
         s.push_str(&explain(first));
@@ -426,19 +565,22 @@ pub fn scenario_report(res: &ScenarioResult) -> String {
 }
 
 /// One row per scenario, after a `run`.
-pub fn summary_table(results: &[ScenarioResult]) -> String {
-    let mut t = new_table(vec![
-        "scenario",
-        "strategy",
-        "expected",
-        "got",
-        "median t_fail",
-        "median trial",
-        "verdict",
-    ]);
+pub fn summary_table(results: &[ScenarioResult], layout: Layout) -> String {
+    let mut t = new_table(
+        vec![
+            "scenario",
+            "strategy",
+            "expected",
+            "got",
+            "median t_fail",
+            "median trial",
+            "verdict",
+        ],
+        layout,
+    );
     for r in results {
         t.add_row(vec![
-            r.scenario.name.clone(),
+            clean(&r.scenario.name),
             r.scenario.strategy.name().to_string(),
             r.scenario.expect.outcome.to_string(),
             outcome_counts(&r.records),
@@ -449,20 +591,23 @@ pub fn summary_table(results: &[ScenarioResult]) -> String {
             if r.passed() { "PASS" } else { "FAIL" }.to_string(),
         ]);
     }
-    t.to_string()
+    t.to_string() + "\n"
 }
 
 /// One row per strategy, for `compare`.
-pub fn compare_table(results: &[ScenarioResult]) -> String {
-    let mut t = new_table(vec![
-        "strategy",
-        "outcomes",
-        "median t_fail",
-        "median read B",
-        "median lost B",
-        "read MB/s",
-        "sent MB/s",
-    ]);
+pub fn compare_table(results: &[ScenarioResult], layout: Layout) -> String {
+    let mut t = new_table(
+        vec![
+            "strategy",
+            "outcomes",
+            "median t_fail",
+            "median read B",
+            "median lost B",
+            "read MB/s",
+            "sent MB/s",
+        ],
+        layout,
+    );
     for r in results {
         let med = |f: &dyn Fn(&TrialRecord) -> Option<f64>| median_of(&r.records, f);
         let num = |v: Option<f64>, prec: usize| v.map_or("-".into(), |x| format!("{x:.prec$}"));
@@ -470,11 +615,11 @@ pub fn compare_table(results: &[ScenarioResult]) -> String {
             r.scenario.strategy.name().to_string(),
             outcome_counts(&r.records),
             ms_opt(med(&|x| x.time_to_failure_us.map(|u| u as f64))),
-            num(med(&|x| Some(x.bytes_read as f64)), 0),
+            num(med(&|x| x.bytes_read.map(|b| b as f64)), 0),
             num(med(&|x| x.bytes_lost.map(|b| b as f64)), 0),
-            num(med(&|x| Some(x.read_mb_s)), 2),
+            num(med(&|x| x.read_mb_s), 2),
             num(med(&|x| x.sent_mb_s), 2),
         ]);
     }
-    t.to_string()
+    t.to_string() + "\n"
 }

@@ -6,18 +6,17 @@
 pub mod original;
 
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::str::FromStr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::process::Group;
+use crate::process::{Group, PipeTail};
 use crate::record::SenderSummary;
 
 /// A server to test clients against.
@@ -117,7 +116,7 @@ pub struct RunningSender {
     /// Where it listens.
     pub addr: SocketAddr,
     lines: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
+    stderr: Option<PipeTail>,
 }
 
 impl RunningSender {
@@ -139,21 +138,7 @@ impl RunningSender {
                 }
             }
         });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            let mut pipe = stderr_pipe;
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                let mut s = sink.lock().unwrap_or_else(|e| e.into_inner());
-                if s.len() < 64 * 1024 {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            }
-        });
+        let stderr = Some(PipeTail::spawn(Some(stderr_pipe), 4096));
         let mut sender = RunningSender {
             group,
             addr: SocketAddr::new(bind, 0),
@@ -185,10 +170,13 @@ impl RunningSender {
         }
     }
 
-    fn stderr_note(&self) -> String {
-        // The stderr thread may still be copying the last bytes.
-        std::thread::sleep(Duration::from_millis(20));
-        let s = self.stderr.lock().unwrap_or_else(|e| e.into_inner());
+    /// What the (stopped) sender wrote to stderr, for an error message.
+    fn stderr_note(&mut self) -> String {
+        let s = self
+            .stderr
+            .take()
+            .map(|t| t.finish(Duration::from_secs(1)))
+            .unwrap_or_default();
         if s.trim().is_empty() {
             String::new()
         } else {

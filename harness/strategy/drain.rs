@@ -18,6 +18,14 @@ impl Strategy for Drain {
     }
 
     /// The 2014 fixed client sent nothing back.
+    fn describe(&self, p: &super::ClientParams) -> String {
+        format!(
+            "recv({}) until EAGAIN, then per batch {}",
+            p.chunk,
+            super::describe_processing(p)
+        )
+    }
+
     fn default_reply(&self) -> &'static str {
         ""
     }

@@ -4,17 +4,15 @@
 //! deadline. zerowin cannot see its calls, so the trial classifies its outcome from
 //! the wire ([`crate::observe::classify_external`]); its exit status is the fallback.
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
 use super::{ClientHooks, ClientParams, Strategy};
-use crate::process::Group;
-use crate::record::{ClientRecord, Ending, ExternalRun};
+use crate::process::{Group, PipeTail};
+use crate::record::{ClientRecord, ClockZero, Ending, ExternalRun, SignalSent};
 use crate::sys::monotonic_ns;
 
 pub struct External;
@@ -23,6 +21,25 @@ pub struct External;
 const GRACE: Duration = Duration::from_millis(300);
 /// How much of its output is kept.
 const TAIL: usize = 4096;
+/// How long its output pipes may stay open after its group is stopped.
+const PIPE_WAIT: Duration = Duration::from_secs(1);
+
+/// "exited with code 1", "was killed by SIGTERM".
+fn describe(status: Option<ExitStatus>) -> (String, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    match status.map(|st| (st.code(), st.signal())) {
+        Some((Some(c), _)) => (format!("exited with code {c}"), Some(c)),
+        Some((None, Some(s))) => (
+            format!("was killed by {}", crate::sys::signal_name(s)),
+            None,
+        ),
+        Some((None, None)) => ("ended".to_string(), None),
+        None => (
+            "did not exit after SIGTERM and was killed with SIGKILL".to_string(),
+            None,
+        ),
+    }
+}
 
 /// Fills `{host}` and `{port}` in every argument.
 pub fn fill(command: &[String], addr: SocketAddr) -> Vec<String> {
@@ -35,33 +52,6 @@ pub fn fill(command: &[String], addr: SocketAddr) -> Vec<String> {
         .collect()
 }
 
-/// Reads a pipe to its end on a thread, keeping the last TAIL bytes.
-fn tail_of(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<Vec<u8>>> {
-    let buf = Arc::new(Mutex::new(Vec::new()));
-    if let Some(mut p) = pipe {
-        let sink = Arc::clone(&buf);
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 4096];
-            while let Ok(n) = p.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                let mut b = sink.lock().unwrap_or_else(|e| e.into_inner());
-                b.extend_from_slice(&chunk[..n]);
-                if b.len() > TAIL {
-                    let cut = b.len() - TAIL;
-                    b.drain(..cut);
-                }
-            }
-        });
-    }
-    buf
-}
-
-fn text(buf: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8_lossy(&buf.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
-}
-
 impl Strategy for External {
     fn name(&self) -> &'static str {
         "external"
@@ -69,6 +59,10 @@ impl Strategy for External {
 
     fn summary(&self) -> &'static str {
         "a program of yours ([client] command, with {host} and {port}); classified from the wire"
+    }
+
+    fn describe(&self, p: &ClientParams) -> String {
+        format!("`{}`", crate::report::output::clean(&p.command.join(" ")))
     }
 
     fn default_reply(&self) -> &'static str {
@@ -94,13 +88,16 @@ impl Strategy for External {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let started = Instant::now();
-        let start_ns = monotonic_ns();
+        // Time zero until the trial knows the program's SYN: its start.
+        let zero = Instant::now();
+        let zero_ns = monotonic_ns();
+        let us = |t: Instant| t.duration_since(zero).as_micros() as i64;
         let mut group = Group::spawn(&mut cmd).with_context(|| format!("running {:?}", argv[0]))?;
-        let stdout = tail_of(group.child_mut().stdout.take());
-        let stderr = tail_of(group.child_mut().stderr.take());
-        let end = started + params.duration;
-        let deadline = started + params.deadline;
+        let stdout = PipeTail::spawn(group.child_mut().stdout.take(), TAIL);
+        let stderr = PipeTail::spawn(group.child_mut().stderr.take(), TAIL);
+        let end = zero + params.duration;
+        let deadline = zero + params.deadline;
+        let mut signals = Vec::new();
         let (status, stopped_at_end, timed_out) = loop {
             if let Some(st) = group.child_mut().try_wait()? {
                 break (Some(st), false, false);
@@ -108,30 +105,29 @@ impl Strategy for External {
             let now = Instant::now();
             if now >= end {
                 // The duration is over: ask it to stop, then make sure.
+                signals.push(SignalSent {
+                    signal: "SIGTERM".into(),
+                    at_us: us(now),
+                });
                 let st = group.terminate(GRACE.min(deadline.saturating_duration_since(now)))?;
                 break (st, true, Instant::now() >= deadline);
             }
             std::thread::sleep(Duration::from_millis(2));
         };
-        let at_us = started.elapsed().as_micros() as u64;
+        let ended = Instant::now();
+        if status.is_none() {
+            signals.push(SignalSent {
+                signal: "SIGKILL".into(),
+                at_us: us(ended),
+            });
+        }
         group.stop()?;
-        let (status_text, code) = match status {
-            Some(st) => {
-                use std::os::unix::process::ExitStatusExt;
-                match (st.code(), st.signal()) {
-                    (Some(c), _) => (format!("exit code {c}"), Some(c)),
-                    (None, Some(s)) => (format!("killed by {}", crate::sys::signal_name(s)), None),
-                    _ => ("ended".to_string(), None),
-                }
-            }
-            None => ("killed by SIGKILL after SIGTERM".to_string(), None),
-        };
-        // Give the pipe readers a moment to copy the last bytes.
-        std::thread::sleep(Duration::from_millis(10));
+        let (status, code) = describe(status);
         Ok(ClientRecord {
             strategy: self.name().to_string(),
-            connect_ns: start_ns,
-            connect_us: 0,
+            zero_ns,
+            zero: ClockZero::ProgramStart,
+            connected_us: None,
             rcvbuf_effective: 0,
             bytes_read: 0,
             messages_read: 0,
@@ -140,18 +136,21 @@ impl Strategy for External {
             reply_bytes: 0,
             first_reply_us: None,
             ending: Ending::Exited {
-                status: status_text,
+                status,
                 code,
                 stopped_at_end,
                 timed_out,
-                at_us,
+                at_us: us(ended) as u64,
             },
             errors: Vec::new(),
             postmortem: None,
             external: Some(ExternalRun {
                 command: argv,
-                stdout_tail: text(&stdout),
-                stderr_tail: text(&stderr),
+                started_us: 0,
+                exited_us: Some(us(ended)),
+                signals,
+                stdout_tail: stdout.finish(PIPE_WAIT),
+                stderr_tail: stderr.finish(PIPE_WAIT),
             }),
         })
     }

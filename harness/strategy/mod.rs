@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::record::{ClientRecord, Ending, SyscallError};
+use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
 use crate::sys;
 
 /// A way of reading from the sender.
@@ -29,6 +29,9 @@ pub trait Strategy: Send + Sync {
     fn summary(&self) -> &'static str;
     /// The reply sent when a scenario does not set `reply`.
     fn default_reply(&self) -> &'static str;
+    /// How this strategy reads with these parameters, for the report: "recv(10),
+    /// delay 0ns, reply \"Hi i got the data\"". User strings are shown escaped.
+    fn describe(&self, params: &ClientParams) -> String;
     /// The read loop, for a strategy that is one.
     fn socket_loop(&self) -> Option<&dyn SocketLoop> {
         None
@@ -118,26 +121,22 @@ pub struct Conn<'a> {
     pub params: &'a ClientParams,
     pub counters: Counters,
     pub errors: Vec<SyscallError>,
-    connected: Instant,
+    /// Time zero: the start of connect().
+    zero: Instant,
     end: Instant,
     deadline: Instant,
 }
 
 impl<'a> Conn<'a> {
-    fn new(
-        sock: &'a Socket,
-        params: &'a ClientParams,
-        started: Instant,
-        connected: Instant,
-    ) -> Self {
+    fn new(sock: &'a Socket, params: &'a ClientParams, zero: Instant) -> Self {
         Conn {
             sock,
             params,
             counters: Counters::default(),
             errors: Vec::new(),
-            connected,
-            end: connected + params.duration,
-            deadline: started + params.deadline,
+            zero,
+            end: zero + params.duration,
+            deadline: zero + params.deadline,
         }
     }
 
@@ -145,9 +144,9 @@ impl<'a> Conn<'a> {
         self.sock.as_raw_fd()
     }
 
-    /// Microseconds since connect() completed.
+    /// Microseconds since time zero, the start of connect().
     pub fn elapsed_us(&self) -> u64 {
-        self.connected.elapsed().as_micros() as u64
+        self.zero.elapsed().as_micros() as u64
     }
 
     /// Time left until the duration ends (zero once it has).
@@ -246,8 +245,8 @@ impl<'a> Conn<'a> {
 
 /// Lets an observer watch the client's socket without being part of the strategy.
 pub trait ClientHooks {
-    /// Right after connect() completed.
-    fn connected(&mut self, _sock: &Socket, _connect_ns: u64) {}
+    /// Right after connect() completed; `zero_ns` is when it started.
+    fn connected(&mut self, _sock: &Socket, _zero_ns: u64) {}
     /// Right before the socket is closed.
     fn closing(&mut self) {}
 }
@@ -273,18 +272,18 @@ pub fn run_client(
             .context("setting SO_RCVBUF")?;
     }
     let rcvbuf_effective = sock.recv_buffer_size().context("reading SO_RCVBUF")?;
-    let started = Instant::now();
+    // Time zero, on both clocks at the same moment, just before the SYN: every
+    // `at_us` counts from here, and zero_ns puts it on the axis the sender and the
+    // capture share.
+    let zero = Instant::now();
+    let zero_ns = sys::monotonic_ns();
     let connect_timeout = params.call_timeout.min(params.deadline);
     sock.connect_timeout(&addr.into(), connect_timeout)
         .with_context(|| format!("connecting to {addr}"))?;
-    // Both clocks at the same moment: every `at_us` counts from here, and connect_ns
-    // puts it on the axis the sender and the capture share.
-    let connected = Instant::now();
-    let connect_ns = sys::monotonic_ns();
-    let connect_us = connected.duration_since(started).as_micros() as u64;
-    hooks.connected(&sock, connect_ns);
+    let connected_us = zero.elapsed().as_micros() as u64;
+    hooks.connected(&sock, zero_ns);
 
-    let mut conn = Conn::new(&sock, params, started, connected);
+    let mut conn = Conn::new(&sock, params, zero);
     let ending = strategy.run(&mut conn);
     let postmortem = match ending {
         Ending::Failed { .. } | Ending::Eof { .. } => Some(postmortem::run(&mut conn)),
@@ -297,8 +296,9 @@ pub fn run_client(
     drop(sock);
     Ok(ClientRecord {
         strategy: name.to_string(),
-        connect_ns,
-        connect_us,
+        zero_ns,
+        zero: ClockZero::ConnectStart,
+        connected_us: Some(connected_us),
         rcvbuf_effective,
         bytes_read: counters.bytes_read,
         messages_read: counters.bytes_read / crate::record::MESSAGE_LEN,
@@ -311,6 +311,19 @@ pub fn run_client(
         postmortem,
         external: None,
     })
+}
+
+/// "delay 1ms, reply \"ok\"" or "delay 0ns, no reply": the part every socket loop shares.
+pub fn describe_processing(p: &ClientParams) -> String {
+    let reply = if p.reply.is_empty() {
+        "no reply".to_string()
+    } else {
+        format!(
+            "reply \"{}\"",
+            crate::report::output::clean(&String::from_utf8_lossy(&p.reply))
+        )
+    };
+    format!("delay {:?}, {reply}", p.delay)
 }
 
 /// Whether an io::Error is EAGAIN/EWOULDBLOCK.

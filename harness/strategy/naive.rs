@@ -17,6 +17,14 @@ impl Strategy for Naive {
         "the 2014 client: blocking recv(10), process, reply after every read"
     }
 
+    fn describe(&self, p: &super::ClientParams) -> String {
+        format!(
+            "recv({}), then {}",
+            p.recv_size,
+            super::describe_processing(p)
+        )
+    }
+
     fn default_reply(&self) -> &'static str {
         "Hi i got the data"
     }

@@ -66,12 +66,43 @@ pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool
     cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|n| n > 0)
 }
 
+/// True when `fd` is the write end of a pipe whose reader has gone: poll(2) reports
+/// POLLERR for it at once, without writing. False for files and terminals.
+///
+/// # Notes
+/// A writer learns of a closed pipe only when it writes (EPIPE). Asking poll()
+/// lets a long run notice `| head -1` between trials instead of at its next line.
+pub fn write_end_closed(fd: RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: p is one valid pollfd; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & libc::POLLERR != 0
+}
+
+/// The width in columns of the terminal `fd` writes to; None when it is not a terminal.
+pub fn terminal_width(fd: RawFd) -> Option<u16> {
+    // SAFETY: isatty only inspects the fd number.
+    if unsafe { libc::isatty(fd) } != 1 {
+        return None;
+    }
+    // SAFETY: winsize is plain old data; zeroed is a valid value.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ writes one winsize, and ws is one.
+    cvt(unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) }).ok()?;
+    (ws.ws_col > 0).then_some(ws.ws_col)
+}
+
 /// A non-blocking eventfd: a file descriptor one thread can make readable to wake
 /// another out of poll().
 pub fn eventfd() -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     // SAFETY: plain syscall; the fd is ours.
     let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+    // SAFETY: eventfd returned a new fd that nothing else owns.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
@@ -163,6 +194,20 @@ mod tests {
         let a = monotonic_ns();
         let b = monotonic_ns();
         assert!(b >= a && a > 0);
+    }
+
+    #[test]
+    fn a_pipe_without_reader_is_seen_closed() {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two fds pipe writes.
+        cvt(unsafe { libc::pipe(fds.as_mut_ptr()) }).unwrap();
+        assert!(!write_end_closed(fds[1]), "the reader is still open");
+        // SAFETY: fds[0] is ours and closed once.
+        unsafe { libc::close(fds[0]) };
+        assert!(write_end_closed(fds[1]), "the reader has gone");
+        // SAFETY: fds[1] is ours and closed once.
+        unsafe { libc::close(fds[1]) };
+        assert_eq!(terminal_width(fds[1]), None);
     }
 
     #[test]

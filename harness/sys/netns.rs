@@ -26,8 +26,11 @@ pub fn unshare_net() -> io::Result<()> {
 /// unprivileged user can then create network namespaces. The kernel requires the
 /// process to be single-threaded: call it first thing in `main`.
 pub fn enter_user_namespace() -> io::Result<()> {
-    // SAFETY: plain syscalls.
-    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    // SAFETY: geteuid and getegid take no arguments and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    // SAFETY: as above.
+    let gid = unsafe { libc::getegid() };
+    // SAFETY: unshare takes a flag word; the caller is single-threaded, as it requires.
     cvt(unsafe { libc::unshare(libc::CLONE_NEWUSER) })?;
     std::fs::write("/proc/self/setgroups", "deny")?;
     std::fs::write("/proc/self/uid_map", format!("0 {uid} 1"))?;
@@ -47,7 +50,9 @@ pub fn set_loopback_up() -> io::Result<()> {
         }
         // SAFETY: SIOCGIFFLAGS/SIOCSIFFLAGS read and write ifr_flags of a valid ifreq.
         cvt(unsafe { libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut ifr) })?;
+        // SAFETY: SIOCGIFFLAGS filled the union's flags member, the one read here.
         unsafe { ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short };
+        // SAFETY: ifr is a valid ifreq naming `lo`, with the flags to set.
         cvt(unsafe { libc::ioctl(fd, libc::SIOCSIFFLAGS, &ifr) })?;
         Ok(())
     })();

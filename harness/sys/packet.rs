@@ -103,6 +103,7 @@ impl PacketSocket {
             iov_base: data.as_mut_ptr().cast(),
             iov_len: data.len(),
         };
+        // SAFETY: msghdr is plain old data; zeroed is a valid value.
         let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
         msg.msg_name = (&mut sll as *mut libc::sockaddr_ll).cast();
         msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as u32;
@@ -128,16 +129,21 @@ impl PacketSocket {
             return Ok(None); // queued before bind() from another interface
         }
         let mut realtime_ns = super::realtime_ns();
-        // SAFETY: CMSG_* walk the control buffer the kernel filled.
-        unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
-            while !c.is_null() {
-                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                    let ts: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
-                    realtime_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
-                }
-                c = libc::CMSG_NXTHDR(&msg, c);
+        // The control messages the kernel filled: only the timestamp is wanted.
+        // SAFETY: msg is the msghdr recvmsg just filled; CMSG_FIRSTHDR only reads it.
+        let mut c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+        while !c.is_null() {
+            // SAFETY: c is non-null and points at a cmsghdr inside cbuf (CMSG_* bounds it).
+            let hdr = unsafe { &*c };
+            if hdr.cmsg_level == libc::SOL_SOCKET && hdr.cmsg_type == libc::SCM_TIMESTAMPNS {
+                // SAFETY: an SCM_TIMESTAMPNS message carries one timespec after its header.
+                let at = unsafe { libc::CMSG_DATA(c) };
+                // SAFETY: at points at a whole timespec inside cbuf, perhaps unaligned.
+                let ts: libc::timespec = unsafe { std::ptr::read_unaligned(at.cast()) };
+                realtime_ns = ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64;
             }
+            // SAFETY: msg and c are as above; CMSG_NXTHDR returns null past the end.
+            c = unsafe { libc::CMSG_NXTHDR(&msg, c) };
         }
         data.truncate(n.min(snaplen));
         Ok(Some(Frame {

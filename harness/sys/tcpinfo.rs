@@ -78,8 +78,9 @@ pub fn get(fd: RawFd) -> io::Result<TcpInfo> {
 pub fn queues(fd: RawFd) -> io::Result<(u32, u32)> {
     let mut inq: libc::c_int = 0;
     let mut outq: libc::c_int = 0;
-    // SAFETY: both ioctls write one int.
+    // SAFETY: FIONREAD writes one int, and inq is one.
     cvt(unsafe { libc::ioctl(fd, libc::FIONREAD, &mut inq) })?;
+    // SAFETY: TIOCOUTQ writes one int, and outq is one.
     cvt(unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut outq) })?;
     Ok((inq as u32, outq as u32))
 }

@@ -1,0 +1,260 @@
+//! Exports: what a run leaves for programs to read. Each format is an [`Exporter`]
+//! (one file per format, as hyperfine does); an [`ExportTarget`] puts its bytes where
+//! the user asked.
+//!
+//! A file is checked before the first trial (its directory must take a new file, and
+//! it must not be one of the run's input scenarios), then rewritten atomically after
+//! every scenario: a temporary file in the same directory, then rename(2). An
+//! interrupted run, or one that fails in a later scenario, leaves a valid file with
+//! every scenario that finished, marked `"complete": false`; until the first
+//! scenario finishes, the previous file is kept. `-` means stdout, written once at
+//! the end, with nothing else on stdout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::output::Stream;
+use crate::record::TrialRecord;
+use crate::runner::ScenarioResult;
+
+/// One export format.
+pub trait Exporter {
+    /// The flag that chose it, for messages ("--json").
+    fn flag(&self) -> &'static str;
+    /// The whole document in this format.
+    fn serialize(&self, doc: &Export) -> Result<Vec<u8>>;
+}
+
+/// The exported document.
+#[derive(Serialize)]
+pub struct Export<'a> {
+    /// zerowin's version.
+    pub zerowin: &'static str,
+    /// False while the run was still going: an interrupted run's file holds every
+    /// scenario that finished, and says so here.
+    pub complete: bool,
+    pub scenarios: Vec<ScenarioExport<'a>>,
+}
+
+/// One scenario in the export.
+#[derive(Serialize)]
+pub struct ScenarioExport<'a> {
+    pub name: &'a str,
+    pub path: String,
+    pub description: &'a str,
+    /// The expected outcome, and the optional bounds.
+    pub expect_outcome: Option<&'a str>,
+    pub expect_within_us: Option<u64>,
+    pub expect_bytes_lost: Option<i64>,
+    /// Whether every trial met the expectation (null when not checked, as in `compare`).
+    pub passed: Option<bool>,
+    pub violations: &'a [String],
+    pub trials: &'a [TrialRecord],
+}
+
+impl<'a> Export<'a> {
+    pub fn new(results: &'a [ScenarioResult], checked: bool, complete: bool) -> Export<'a> {
+        Export {
+            zerowin: env!("CARGO_PKG_VERSION"),
+            complete,
+            scenarios: results
+                .iter()
+                .map(|r| ScenarioExport {
+                    name: &r.scenario.name,
+                    path: r.scenario.path.display().to_string(),
+                    description: &r.scenario.description,
+                    expect_outcome: Some(r.scenario.expect.outcome.as_str()),
+                    expect_within_us: r.scenario.expect.within.map(|d| d.as_micros() as u64),
+                    expect_bytes_lost: r.scenario.expect.bytes_lost,
+                    passed: checked.then(|| r.passed()),
+                    violations: &r.violations,
+                    trials: &r.records,
+                })
+                .collect(),
+        }
+    }
+
+    /// `zerowin client`'s one trial, as a scenario of one.
+    pub fn single(
+        record: &'a TrialRecord,
+        description: &'a str,
+        expect: Option<&'a str>,
+        violations: &'a [String],
+    ) -> Export<'a> {
+        Export {
+            zerowin: env!("CARGO_PKG_VERSION"),
+            complete: true,
+            scenarios: vec![ScenarioExport {
+                name: &record.scenario,
+                path: String::new(),
+                description,
+                expect_outcome: expect,
+                expect_within_us: None,
+                expect_bytes_lost: None,
+                passed: expect.map(|_| violations.is_empty()),
+                violations,
+                trials: std::slice::from_ref(record),
+            }],
+        }
+    }
+}
+
+/// Where an export goes.
+enum Dest {
+    Stdout,
+    File(PathBuf),
+}
+
+/// An export format and its destination, checked before the first trial.
+pub struct ExportTarget {
+    exporter: Box<dyn Exporter>,
+    dest: Dest,
+}
+
+impl ExportTarget {
+    /// Checks `path` now, so a bad one fails before any trial: `-` is stdout; a file
+    /// must not be one of `inputs`, and its directory must take a new file.
+    pub fn open(
+        exporter: Box<dyn Exporter>,
+        path: &Path,
+        inputs: &[PathBuf],
+    ) -> Result<ExportTarget> {
+        let flag = exporter.flag();
+        if path == Path::new("-") {
+            return Ok(ExportTarget {
+                exporter,
+                dest: Dest::Stdout,
+            });
+        }
+        if inputs.iter().any(|i| same_file(i, path)) {
+            bail!(
+                "{flag} {}: that is one of the input scenarios; choose another file",
+                path.display()
+            );
+        }
+        if path.is_dir() {
+            bail!("{flag} {}: that is a directory", path.display());
+        }
+        tempfile::Builder::new()
+            .prefix(".zerowin-check-")
+            .tempfile_in(parent_of(path))
+            .with_context(|| format!("{flag} {}: cannot write a file there", path.display()))?;
+        Ok(ExportTarget {
+            exporter,
+            dest: Dest::File(path.to_path_buf()),
+        })
+    }
+
+    /// True when the export goes to stdout, which the report must then leave alone.
+    pub fn is_stdout(&self) -> bool {
+        matches!(self.dest, Dest::Stdout)
+    }
+
+    /// After each scenario: rewrites a file atomically. Stdout waits for [`finish`].
+    ///
+    /// [`finish`]: ExportTarget::finish
+    pub fn update(&self, doc: &Export) -> Result<()> {
+        match &self.dest {
+            Dest::File(p) => write_atomically(p, &self.exporter.serialize(doc)?)
+                .with_context(|| format!("{} {}", self.exporter.flag(), p.display())),
+            Dest::Stdout => Ok(()),
+        }
+    }
+
+    /// At the end of the run.
+    pub fn finish(&self, doc: &Export) -> Result<()> {
+        match &self.dest {
+            Dest::File(_) => self.update(doc),
+            Dest::Stdout => Stream::Stdout.write(&self.exporter.serialize(doc)?),
+        }
+    }
+}
+
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// Whether two paths name one file (by device and inode once both exist).
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+        _ => false,
+    }
+}
+
+/// A temporary file beside `path`, written and synced, then renamed over it: a
+/// reader sees the old file or the new one, never a part. rename(2) replaces a
+/// symlink at `path` rather than writing through it.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".zerowin-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(parent_of(path))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::json::Json;
+
+    #[test]
+    fn an_empty_export_is_valid_json() {
+        let doc = Export::new(&[], true, false);
+        let v: serde_json::Value = serde_json::from_slice(&Json.serialize(&doc).unwrap()).unwrap();
+        assert_eq!(v["scenarios"].as_array().unwrap().len(), 0);
+        assert_eq!(v["complete"], false);
+        assert_eq!(v["zerowin"], env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn a_bad_path_fails_before_any_trial() {
+        let e = ExportTarget::open(Box::new(Json), Path::new("/nonexistent-dir/out.json"), &[])
+            .err()
+            .unwrap();
+        assert!(
+            format!("{e:#}").contains("--json /nonexistent-dir/out.json"),
+            "{e:#}"
+        );
+    }
+
+    #[test]
+    fn an_input_is_never_overwritten() {
+        let d = tempfile::tempdir().unwrap();
+        let input = d.path().join("s.toml");
+        std::fs::write(&input, "x").unwrap();
+        let e = ExportTarget::open(
+            Box::new(Json),
+            &d.path().join("./s.toml"),
+            std::slice::from_ref(&input),
+        )
+        .err()
+        .unwrap();
+        assert!(e.to_string().contains("one of the input scenarios"), "{e}");
+        assert_eq!(std::fs::read_to_string(&input).unwrap(), "x");
+    }
+
+    #[test]
+    fn a_symlink_is_replaced_not_followed() {
+        let d = tempfile::tempdir().unwrap();
+        let target = d.path().join("precious");
+        std::fs::write(&target, "keep").unwrap();
+        let link = d.path().join("out.json");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        write_atomically(&link, b"{}\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+        assert_eq!(std::fs::read_to_string(&link).unwrap(), "{}\n");
+        assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    }
+}

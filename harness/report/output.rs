@@ -1,0 +1,156 @@
+//! Where the human report goes, and what a failed write means.
+//!
+//! The report goes to stdout, or to stderr when stdout carries an export (`--json -`).
+//! Every write is checked and flushed:
+//! - a reader that went away (`zerowin run ... | head -1`) ends the run quietly, as
+//!   ripgrep does: [`OutputClosed`], which `main` turns into exit 0 after stopping
+//!   every sender;
+//! - any other failure (`> /dev/full`) is an error, exit 2.
+//!
+//! Control characters in the report are escaped (newlines excepted), so a hostile
+//! scenario string cannot drive the terminal; [`clean`] escapes newlines too, for a
+//! user's string shown inline.
+
+use std::borrow::Cow;
+use std::io::{self, Write};
+use std::os::fd::{AsRawFd, RawFd};
+
+use anyhow::Result;
+
+use crate::sys;
+
+/// The reader of the output went away: the run ends quietly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputClosed;
+
+impl std::fmt::Display for OutputClosed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the output's reader has gone")
+    }
+}
+
+impl std::error::Error for OutputClosed {}
+
+/// Which standard stream a text goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn fd(self) -> RawFd {
+        match self {
+            Stream::Stdout => io::stdout().as_raw_fd(),
+            Stream::Stderr => io::stderr().as_raw_fd(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+
+    /// Writes and flushes all of `bytes`; a closed reader is [`OutputClosed`].
+    pub fn write(self, bytes: &[u8]) -> Result<()> {
+        let r = match self {
+            Stream::Stdout => {
+                let mut o = io::stdout().lock();
+                o.write_all(bytes).and_then(|()| o.flush())
+            }
+            Stream::Stderr => {
+                let mut o = io::stderr().lock();
+                o.write_all(bytes).and_then(|()| o.flush())
+            }
+        };
+        r.map_err(|e| match e.kind() {
+            io::ErrorKind::BrokenPipe => anyhow::Error::new(OutputClosed),
+            _ => anyhow::anyhow!("writing to {}: {e}", self.name()),
+        })
+    }
+}
+
+/// The human report's destination.
+#[derive(Debug, Clone, Copy)]
+pub struct Out {
+    stream: Stream,
+    /// False with `--json - --quiet`: nothing but the JSON is written.
+    enabled: bool,
+}
+
+impl Out {
+    pub fn new(stream: Stream, enabled: bool) -> Out {
+        Out { stream, enabled }
+    }
+
+    /// Writes `text`, control characters escaped, and flushes it.
+    pub fn print(&self, text: &str) -> Result<()> {
+        if !self.enabled {
+            return Ok(());
+        }
+        self.stream.write(escape_controls(text, true).as_bytes())
+    }
+
+    /// The terminal's width when the report goes to a terminal.
+    pub fn width(&self) -> Option<u16> {
+        sys::terminal_width(self.stream.fd())
+    }
+
+    /// [`OutputClosed`] when stdout's or the report's reader has gone, asked between
+    /// trials so a long run stops soon after `| head` has what it wanted.
+    pub fn check_open(&self) -> Result<()> {
+        let closed = sys::write_end_closed(Stream::Stdout.fd())
+            || (self.enabled && sys::write_end_closed(self.stream.fd()));
+        if closed {
+            return Err(OutputClosed.into());
+        }
+        Ok(())
+    }
+}
+
+/// A progress or warning line on stderr. It never fails the run: losing a progress
+/// line is no reason to stop trials.
+pub fn note(text: &str) {
+    let _ = writeln!(io::stderr(), "{}", escape_controls(text, true));
+}
+
+/// Escapes every control character, newlines too unless `keep_newlines`.
+pub fn escape_controls(s: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let bad = |c: char| c.is_control() && !(keep_newlines && c == '\n');
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// A user's string (a description, a reply, a command, a program's output) for
+/// showing inline: every control character escaped, newlines included.
+pub fn clean(s: &str) -> String {
+    escape_controls(s, false).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped() {
+        assert_eq!(clean("red \u{1b}[31mX\u{7}"), "red \\u{1b}[31mX\\u{7}");
+        assert_eq!(clean("a\nb\tc"), "a\\nb\\tc");
+        assert_eq!(escape_controls("a\nb\u{1b}", true), "a\nb\\u{1b}");
+        assert!(matches!(
+            escape_controls("plain ✓ é", true),
+            Cow::Borrowed(_)
+        ));
+    }
+}

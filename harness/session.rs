@@ -1,0 +1,215 @@
+//! One command's run of scenarios, from its options to what it leaves behind.
+//!
+//! Everything that can be checked is checked before the first trial: every scenario
+//! is loaded (and a shipped one that runs a script gets its files written out), every
+//! export path is tried, and the artifact directories are made. Then each scenario
+//! runs, and as it finishes its report is printed and every export is rewritten, so
+//! that an interrupted run keeps what finished. Between trials the session notices a
+//! closed output or a signal and stops.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::artifacts;
+use crate::cli::Overrides;
+use crate::observe::ObserveOptions;
+use crate::report::export::{Export, ExportTarget};
+use crate::report::json::Json;
+use crate::report::output::{Out, Stream, note};
+use crate::report::plot;
+use crate::report::text::{self, Layout};
+use crate::runner::{self, ScenarioResult};
+use crate::scenario::{Scenario, shipped};
+
+/// The scenarios a command named, loaded and checked.
+pub struct Loaded {
+    pub scenarios: Vec<Scenario>,
+    /// The files of shipped scenarios run by name, written out for the run; removed
+    /// when this is dropped.
+    _shipped: Option<tempfile::TempDir>,
+}
+
+impl Loaded {
+    /// The input files, which no output may overwrite.
+    pub fn inputs(&self) -> Vec<PathBuf> {
+        self.scenarios.iter().map(|s| s.path.clone()).collect()
+    }
+}
+
+/// Resolves FILE|DIR|shipped-name arguments to checked scenarios, all before any runs.
+/// In a directory, every `.toml` entry is loaded, and one that is not a regular file
+/// is an error that names it.
+pub fn load(paths: &[PathBuf], exe: &Path) -> Result<Loaded> {
+    let mut scenarios = Vec::new();
+    let mut shipped_dir: Option<tempfile::TempDir> = None;
+    for p in paths {
+        if p.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("reading {}", p.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|f| f.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            if files.is_empty() {
+                bail!("{}: no .toml scenario files in this directory", p.display());
+            }
+            files.sort();
+            for f in files {
+                scenarios.push(Scenario::load(&f, exe)?);
+            }
+        } else if std::fs::symlink_metadata(p).is_err()
+            && let Some((file, body)) = p.to_str().and_then(shipped::get)
+        {
+            let dir = match &shipped_dir {
+                Some(d) => d.path().join("scenarios"),
+                None => {
+                    let d = tempfile::Builder::new()
+                        .prefix("zerowin-shipped-")
+                        .tempdir()
+                        .context("writing out the shipped scenarios")?;
+                    let sub = shipped::materialize(d.path())
+                        .context("writing out the shipped scenarios")?;
+                    shipped_dir = Some(d);
+                    sub
+                }
+            };
+            let named = Path::new("<shipped>").join(file);
+            scenarios.push(Scenario::parse_in(&named, body, exe, &dir)?);
+        } else {
+            scenarios.push(Scenario::load(p, exe)?);
+        }
+    }
+    unique_stems(&mut scenarios);
+    Ok(Loaded {
+        scenarios,
+        _shipped: shipped_dir,
+    })
+}
+
+/// Gives every scenario of the run an artifact stem no other has: the same file
+/// twice, or two files with one name in two directories, get `-2`, `-3`, ...
+pub fn unique_stems(scenarios: &mut [Scenario]) {
+    let mut seen: std::collections::HashMap<String, usize> = Default::default();
+    for sc in scenarios {
+        let n = seen.entry(sc.stem.clone()).or_default();
+        *n += 1;
+        if *n > 1 {
+            sc.stem = format!("{}-{n}", sc.stem);
+        }
+    }
+}
+
+/// How much of each scenario's report is printed as it finishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// The table (or distribution), the explanation and the verdict.
+    Full,
+    /// The verdict line only (`--quiet`).
+    Verdicts,
+    /// Nothing (`compare` prints its own table at the end).
+    Nothing,
+}
+
+/// The report, the exports and the observers of one command.
+pub struct Session {
+    pub out: Out,
+    pub layout: Layout,
+    pub opts: ObserveOptions,
+    exports: Vec<ExportTarget>,
+    /// Whether the scenarios' `[expect]` is judged (`run`), or not (`compare`).
+    checked: bool,
+}
+
+impl Session {
+    /// Checks the exports and makes this run's artifact directories.
+    pub fn open(ov: &Overrides, quiet: bool, checked: bool, inputs: &[PathBuf]) -> Result<Session> {
+        let mut exports = Vec::new();
+        if let Some(p) = &ov.json {
+            exports.push(ExportTarget::open(Box::new(Json), p, inputs)?);
+        }
+        let json_on_stdout = exports.iter().any(|e| e.is_stdout());
+        let out = match json_on_stdout {
+            true => Out::new(Stream::Stderr, !quiet),
+            false => Out::new(Stream::Stdout, true),
+        };
+        let mut opts = ov.observe.options()?;
+        let pcap_parent = opts.pcap_dir.clone();
+        if let Some(d) = &pcap_parent {
+            let run = artifacts::run_dir(d, "--pcap")?;
+            note(&format!(
+                "--pcap: this run's captures go to {}",
+                run.display()
+            ));
+            opts.pcap_dir = Some(run);
+        }
+        if let Some(d) = opts.plot_dir.clone() {
+            // One sub-directory when both flags name the same directory.
+            let run = match (&pcap_parent, &opts.pcap_dir) {
+                (Some(p), Some(run)) if p == &d => run.clone(),
+                _ => {
+                    let run = artifacts::run_dir(&d, "--plot")?;
+                    note(&format!("--plot: this run's plots go to {}", run.display()));
+                    run
+                }
+            };
+            opts.plot_dir = Some(run);
+        }
+        Ok(Session {
+            layout: Layout { width: out.width() },
+            out,
+            opts,
+            exports,
+            checked,
+        })
+    }
+
+    /// Runs every scenario in turn, printing each one's report as `detail` says and
+    /// rewriting the exports after each.
+    pub fn run(&self, scenarios: &[Scenario], detail: Detail) -> Result<Vec<ScenarioResult>> {
+        let mut results = Vec::new();
+        for sc in scenarios {
+            note(&format!("running {} ({} trial(s))...", sc.name, sc.trials));
+            let res = runner::run_scenario(sc, &self.opts, |r| {
+                self.draw(sc, r);
+                self.out.check_open()
+            })?;
+            match detail {
+                Detail::Full => self.out.print(&text::scenario_report(&res, self.layout))?,
+                Detail::Verdicts => {
+                    self.out
+                        .print(&format!("{}: {}\n", sc.name, text::verdict(&res)))?
+                }
+                Detail::Nothing => {}
+            }
+            results.push(res);
+            for e in &self.exports {
+                e.update(&Export::new(&results, self.checked, false))?;
+            }
+        }
+        Ok(results)
+    }
+
+    /// The plot of one trial. A plot that cannot be drawn is a note in the record,
+    /// never the end of the run.
+    fn draw(&self, sc: &Scenario, r: &mut crate::record::TrialRecord) {
+        let Some(dir) = &self.opts.plot_dir else {
+            return;
+        };
+        let path = artifacts::trial_file(dir, &sc.stem, r.trial, "svg");
+        let drawn = plot::draw(r, &path);
+        if let Some(o) = r.observation.as_mut() {
+            match drawn {
+                Ok(()) => o.plot_file = Some(path),
+                Err(e) => o.notes.push(format!("{e:#}")),
+            }
+        }
+    }
+
+    /// The last write of every export, marked complete.
+    pub fn finish(&self, results: &[ScenarioResult]) -> Result<()> {
+        for e in &self.exports {
+            e.finish(&Export::new(results, self.checked, true))?;
+        }
+        Ok(())
+    }
+}
