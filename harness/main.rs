@@ -3,6 +3,7 @@
 //! not, 2 harness or input error, 128 + the signal after SIGINT (130) or SIGTERM (143).
 
 use std::net::ToSocketAddrs;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -43,10 +44,14 @@ fn main() -> ExitCode {
 
 /// The exit code of a failed command, after saying why.
 fn exit_for(e: &anyhow::Error) -> ExitCode {
-    // A signal explains whatever error the stopped trial ran into.
-    if let Some(Interrupted(sig)) = process::interrupted() {
-        note(&format!("zerowin: {}", Interrupted(sig)));
-        return ExitCode::from((128 + sig) as u8);
+    // A stop explains whatever error the stopped trial ran into.
+    match process::interrupted() {
+        Some(Interrupted::OutputClosed) => return ExitCode::SUCCESS,
+        Some(i) => {
+            note(&format!("zerowin: {i}"));
+            return ExitCode::from(i.exit_code());
+        }
+        None => {}
     }
     if e.downcast_ref::<OutputClosed>().is_some() {
         process::kill_all();
@@ -57,21 +62,17 @@ fn exit_for(e: &anyhow::Error) -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
+    if !matches!(cli.command, Command::Serve(_) | Command::List) {
+        // Whatever runs trials stops cleanly on a signal or a closed stdout.
+        process::stop_on_signals(SIGNAL_GRACE)?;
+        process::stop_when_closed(std::io::stdout().as_raw_fd());
+    }
     match cli.command {
         Command::Serve(a) => Ok(serve(&a)),
         Command::List => list(),
-        Command::Run(a) => {
-            process::stop_on_signals(SIGNAL_GRACE)?;
-            run(a)
-        }
-        Command::Compare(a) => {
-            process::stop_on_signals(SIGNAL_GRACE)?;
-            compare(a)
-        }
-        Command::Client(a) => {
-            process::stop_on_signals(SIGNAL_GRACE)?;
-            client(a)
-        }
+        Command::Run(a) => run(a),
+        Command::Compare(a) => compare(a),
+        Command::Client(a) => client(a),
     }
 }
 

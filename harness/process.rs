@@ -28,40 +28,85 @@ use crate::sys;
 
 static LIVE: Mutex<Option<HashSet<i32>>> = Mutex::new(None);
 static SUBREAPER: Once = Once::new();
-/// The signal that interrupted the run; 0 while none has.
-static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
+/// Why the run was stopped early: 0 while it was not, the signal's number after
+/// SIGINT or SIGTERM, [`OUTPUT_CLOSED`] when stdout's reader went away.
+static STOPPED: AtomicI32 = AtomicI32::new(0);
+const OUTPUT_CLOSED: i32 = -1;
 
-/// The run was interrupted by this signal (SIGINT or SIGTERM). `main` turns it into
-/// exit code 128 + the signal.
+/// The run was stopped early, and why. `main` turns it into an exit code: 128 + the
+/// signal, or 0 for a closed output (as `| head` expects).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interrupted(pub i32);
+pub enum Interrupted {
+    Signal(i32),
+    OutputClosed,
+}
+
+impl Interrupted {
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Interrupted::Signal(sig) => (128 + sig) as u8,
+            Interrupted::OutputClosed => 0,
+        }
+    }
+}
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "interrupted by {}; every sender and client was stopped and reaped",
-            sys::signal_name(self.0)
-        )
+        match self {
+            Interrupted::Signal(sig) => write!(
+                f,
+                "interrupted by {}; every sender and client was stopped and reaped",
+                sys::signal_name(*sig)
+            ),
+            Interrupted::OutputClosed => f.write_str("the output's reader has gone"),
+        }
     }
 }
 
 impl std::error::Error for Interrupted {}
 
-/// The signal that interrupted the run, if one has.
+/// Why the run was stopped early, if it was.
 pub fn interrupted() -> Option<Interrupted> {
-    match INTERRUPTED.load(Ordering::SeqCst) {
+    match STOPPED.load(Ordering::SeqCst) {
         0 => None,
-        sig => Some(Interrupted(sig)),
+        OUTPUT_CLOSED => Some(Interrupted::OutputClosed),
+        sig => Some(Interrupted::Signal(sig)),
     }
 }
 
-/// Err(Interrupted) once a signal has come: checked between trials.
+/// Err(Interrupted) once the run has been stopped: checked between trials.
 pub fn check_interrupted() -> Result<()> {
     match interrupted() {
         Some(i) => Err(i.into()),
         None => Ok(()),
     }
+}
+
+/// Marks the run stopped (the first reason wins) and kills and reaps every group;
+/// the trial in progress then ends within milliseconds, its sender gone.
+fn stop(reason: i32) {
+    {
+        // Under the registry's lock, so that no group is spawned after it.
+        let _live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = STOPPED.compare_exchange(0, reason, Ordering::SeqCst, Ordering::SeqCst);
+    }
+    kill_all();
+}
+
+/// Watches `fd` (stdout) on a thread: once its reader has gone (`| head -1`), the run
+/// stops as it would for a signal, without waiting for its next line of output.
+pub fn stop_when_closed(fd: std::os::fd::RawFd) {
+    let _ = std::thread::Builder::new()
+        .name("output-watch".into())
+        .spawn(move || {
+            while interrupted().is_none() {
+                if sys::write_end_closed(fd) {
+                    stop(OUTPUT_CLOSED);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
 }
 
 /// On SIGINT or SIGTERM: mark the run interrupted, kill and reap every group, then
@@ -77,12 +122,7 @@ pub fn stop_on_signals(grace: Duration) -> Result<()> {
             let Some(sig) = signals.forever().next() else {
                 return;
             };
-            {
-                // Under the registry's lock, so that no group is spawned after it.
-                let _live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-                INTERRUPTED.store(sig, Ordering::SeqCst);
-            }
-            kill_all();
+            stop(sig);
             let until = Instant::now() + grace;
             while Instant::now() < until {
                 if signals.pending().next().is_some() {
@@ -92,7 +132,7 @@ pub fn stop_on_signals(grace: Duration) -> Result<()> {
             }
             kill_all();
             use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "zerowin: {}", Interrupted(sig));
+            let _ = writeln!(std::io::stderr(), "zerowin: {}", Interrupted::Signal(sig));
             std::process::exit(128 + sig);
         })
         .context("starting the signal thread")?;

@@ -979,9 +979,77 @@ within = "1s"
         let e = error_of(
             "[client]\nstrategy = \"naive\"\nrecv_size = \"ten\"\n[expect]\noutcome = \"reset\"\n",
         );
-        assert!(e.starts_with("x.toml:3:"), "{e}");
+        assert_eq!(
+            e,
+            "x.toml:3: client.recv_size: expected an integer, got the string \"ten\""
+        );
+        let e =
+            error_of("[client]\nstrategy = \"naive\"\ndelay = 5\n[expect]\noutcome = \"reset\"\n");
+        assert!(
+            e.starts_with("x.toml:3: client.delay: expected a string (durations are written"),
+            "{e}"
+        );
+        let e = error_of(
+            "[client]\nstrategy = \"external\"\ncommand = \"c.py\"\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:3: client.command: expected an array of strings"),
+            "{e}"
+        );
         let e = error_of("[client\n");
         assert!(e.starts_with("x.toml:1:"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_section_is_named_as_one() {
+        let e = error_of(
+            "[client]\nstrategy = \"naive\"\n[clinet]\nx = 1\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(
+            e.starts_with(
+                "x.toml:3: unknown section `[clinet]`; known sections are [sender], [client]"
+            ),
+            "{e}"
+        );
+        let e = error_of(
+            "descripton = \"x\"\n[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n",
+        );
+        assert!(e.starts_with("x.toml:1: descripton: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn within_is_refused_for_survived() {
+        let e = error_of(
+            "[client]\nstrategy = \"drain\"\n[expect]\noutcome = \"survived\"\nwithin = \"1s\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:5: expect.within: bounds the time to the first failure"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn programs_are_resolved_when_the_scenario_is_loaded() {
+        assert!(resolve_program("sh").is_ok());
+        assert!(resolve_program("/bin/sh").is_ok());
+        assert!(
+            resolve_program("no-such-program-here")
+                .unwrap_err()
+                .contains("not found in PATH")
+        );
+        let d = tempfile::tempdir().unwrap();
+        let plain = d.path().join("plain");
+        std::fs::write(&plain, "not a program").unwrap();
+        assert!(
+            resolve_program(plain.to_str().unwrap())
+                .unwrap_err()
+                .contains("not an executable")
+        );
+        assert!(
+            resolve_program("/nonexistent/x")
+                .unwrap_err()
+                .contains("does not exist")
+        );
     }
 
     #[test]

@@ -1,75 +1,144 @@
 #!/usr/bin/env python3
 """Reads the JSON exports scripts/bench.sh leaves in one directory and prints the
-figures README quotes: medians and counts from one run, each next to its goal."""
+figures README quotes: medians, counts, distributions and intervals from one run,
+each next to its goal.
+
+Intervals come from a block bootstrap: each arm's chunks (one zerowin run each, the
+unit the arms alternate in) are resampled with replacement, so the drift between
+chunks is part of the interval, as it should be. Only documented export fields are
+read: scenarios[].trials[] with outcome, time_to_failure_us, trial_us, active_us,
+bytes_read, bytes_lost, read_mb_s, sent_mb_s, sender_summary.sndbuf_effective and
+observation.counters.story."""
 import glob
 import json
 import os
+import random
 import statistics
 import sys
 
+RESAMPLES = 2000
+rng = random.Random(2014)
 
-def trials(d, name):
-    """Every trial of the exports named NAME.json or NAME-<chunk>.json."""
+
+def chunks(d, name):
+    """Every chunk (one export) of the arm NAME, as a list of its trials."""
+    paths = sorted(glob.glob(os.path.join(d, name + ".json")) + glob.glob(os.path.join(d, name + "-*.json")))
     out = []
-    for path in sorted(glob.glob(os.path.join(d, name + ".json")) + glob.glob(os.path.join(d, name + "-*.json"))):
+    for path in paths:
         with open(path) as f:
-            out += [t for s in json.load(f)["scenarios"] for t in s["trials"]]
-    return out
+            out.append([t for s in json.load(f)["scenarios"] for t in s["trials"]])
+    return [c for c in out if c]
+
+
+def flat(cs):
+    return [t for c in cs for t in c]
+
+
+def t_fail(ts):
+    return [t["time_to_failure_us"] / 1000 for t in ts if t["time_to_failure_us"] is not None]
+
+
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def ratio_interval(arm, base):
+    """The ratio of median times to failure, arm / base, and its 95% interval from
+    resampling whole chunks of each arm."""
+    point = med(t_fail(flat(arm))) / med(t_fail(flat(base)))
+    rs = []
+    for _ in range(RESAMPLES):
+        a = flat(rng.choices(arm, k=len(arm)))
+        b = flat(rng.choices(base, k=len(base)))
+        rs.append(med(t_fail(a)) / med(t_fail(b)))
+    rs.sort()
+    return point, rs[int(0.025 * RESAMPLES)], rs[int(0.975 * RESAMPLES) - 1]
+
+
+def route_share(ts):
+    """The share of trials that reached the RST by FIN then data (TCPAbortOnData)."""
+    data = sum(1 for t in ts if story(t).get("TCPAbortOnData"))
+    return data / len(ts) if ts else float("nan")
+
+
+def share_interval(cs):
+    point = route_share(flat(cs))
+    rs = sorted(route_share(flat(rng.choices(cs, k=len(cs)))) for _ in range(RESAMPLES))
+    return point, rs[int(0.025 * RESAMPLES)], rs[int(0.975 * RESAMPLES) - 1]
+
+
+def story(t):
+    return ((t.get("observation") or {}).get("counters") or {}).get("story", {})
 
 
 def routes(ts):
-    """How many trials reached the RST by each route, from the isolated counters."""
     n = {"close": 0, "data": 0}
     for t in ts:
-        c = ((t.get("observation") or {}).get("counters") or {}).get("story", {})
+        c = story(t)
         if c.get("TCPAbortOnClose"):
             n["close"] += 1
         elif c.get("TCPAbortOnData"):
             n["data"] += 1
-    return f"{n['close']} RST at close (unread replies), {n['data']} FIN then RST on later data"
+    return f"{n['close']} RST at close, {n['data']} FIN then RST on data (of {len(ts)})"
 
 
 def goal(ok):
     return "goal met" if ok else "GOAL MISSED"
 
 
-def med(ts, key):
-    return statistics.median(t[key] for t in ts if t[key] is not None)
+def pct(xs, p):
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, int(-(-p * len(s) // 100)) - 1))]
+
+
+def observers(d, off):
+    null, on, wire = chunks(d, "null"), chunks(d, "on"), chunks(d, "wire")
+    print(f"observers    {len(off)} chunks of {len(off[0])} trials per arm; ratio = median t_reset of the arm / of 'off', 95% interval from {RESAMPLES} chunk resamples")
+    n_pt, n_lo, n_hi = ratio_interval(null, off)
+    print(f"observers    null (off again)        {n_pt:.3f}  [{n_lo:.3f}, {n_hi:.3f}]   the noise floor")
+    for name, arm in (("on (capture+sampling)", on), ("capture only", wire)):
+        pt, lo, hi = ratio_interval(arm, off)
+        inside = n_lo <= pt <= n_hi
+        print(f"observers    {name:<22}  {pt:.3f}  [{lo:.3f}, {hi:.3f}]   ({goal(inside)}: point inside the null arm's interval)")
+    for name, arm in (("off", off), ("null", null), ("on", on), ("capture only", wire)):
+        pt, lo, hi = share_interval(arm)
+        print(f"routes       {name:<13} FIN-then-data share {pt:.0%} [{lo:.0%}, {hi:.0%}]   {routes(flat(arm))}")
+    o = flat(on)
+    print(f"observers    median trial on/off    {med([t['trial_us'] / 1000 for t in o]):.2f} / {med([t['trial_us'] / 1000 for t in flat(off)]):.2f} ms")
 
 
 def main(d):
-    r = trials(d, "off")
+    off = chunks(d, "off")
+    r = flat(off)
     resets = sum(t["outcome"] == "reset" for t in r)
-    t_fail = med(r, "time_to_failure_us") / 1000
-    t_trial = med(r, "trial_us") / 1000
+    tf = med(t_fail(r))
+    tt = med([t["trial_us"] / 1000 for t in r])
     print(f"repro-4k     resets                 {resets}/{len(r)}   ({goal(resets == len(r))}: all)")
-    print(f"repro-4k     median t_reset         {t_fail:.2f} ms   ({goal(t_fail < 50)}: < 50 ms)")
-    print(f"repro-4k     median trial           {t_trial:.2f} ms   ({goal(t_trial < 100)}: < 100 ms, sender start to teardown)")
+    print(f"repro-4k     median t_reset         {tf:.2f} ms   ({goal(tf < 50)}: < 50 ms)")
+    print(f"repro-4k     median trial           {tt:.2f} ms   ({goal(tt < 100)}: < 100 ms, sender start to teardown)")
+    lost = [t["bytes_lost"] for t in r if t["bytes_lost"] is not None]
+    sndbuf = {t["sender_summary"]["sndbuf_effective"] for t in r if t.get("sender_summary")}
+    print(f"repro-4k     bytes lost             min {min(lost)}, p10 {pct(lost, 10)}, median {med(lost):.0f}, p90 {pct(lost, 90)}, max {max(lost)} B (send buffer {sorted(sndbuf)} B)")
+    bands = [(0, 1), (1, 2048), (2048, 5000), (5000, 7000), (7000, 1 << 30)]
+    print("repro-4k     bytes lost by band     " + ", ".join(f"[{lo},{hi}): {sum(lo <= x < hi for x in lost)}" for lo, hi in bands))
 
-    n = trials(d, "null")
-    n_fail = med(n, "time_to_failure_us") / 1000
-    o = trials(d, "on")
-    o_fail = med(o, "time_to_failure_us") / 1000
-    o_trial = med(o, "trial_us") / 1000
-    effect = (o_fail - t_fail) / t_fail * 100
-    print(f"observers    median t_reset on/off  {o_fail:.2f} / {t_fail:.2f} ms = {effect:+.1f}%   ({goal(abs(effect) <= 10)}: within 10%; 1 ms sampling + capture)")
-    print(f"observers    noise floor            {n_fail:.2f} / {t_fail:.2f} ms = {(n_fail - t_fail) / t_fail * 100:+.1f}%   (two identical arms, observers off)")
-    print(f"observers    median trial on/off    {o_trial:.2f} / {t_trial:.2f} ms")
-    resets_o = sum(t["outcome"] == "reset" for t in o)
-    print(f"observers    resets with them on    {resets_o}/{len(o)}")
-    print(f"routes       observers off          {routes(r)}")
-    print(f"routes       observers on           {routes(o)}")
+    observers(d, off)
 
-    h = trials(d, "host")
-    h_trial = med(h, "trial_us") / 1000
-    print(f"isolation    median trial netns/host {t_trial:.2f} / {h_trial:.2f} ms = {t_trial - h_trial:+.2f} ms per trial   ({goal(t_trial - h_trial < 10)}: < 10 ms)")
+    h = flat(chunks(d, "host"))
+    ht = med([t["trial_us"] / 1000 for t in h])
+    print(f"isolation    median trial netns/host {tt:.2f} / {ht:.2f} ms = {tt - ht:+.2f} ms per trial   ({goal(tt - ht < 10)}: < 10 ms)")
 
-    dr = trials(d, "drain")
+    r14 = flat(chunks(d, "r2014"))
+    t14 = t_fail(r14)
+    print(f"repro-2014   outcomes               {sum(t['outcome'] == 'reset' for t in r14)}/{len(r14)} reset")
+    print(f"repro-2014   time to reset          median {med(t14):.0f} ms, p10 {pct(t14, 10):.0f}, p90 {pct(t14, 90):.0f}, range {min(t14):.0f}-{max(t14):.0f} ms ({len(t14)} trials)")
+
+    dr = flat(chunks(d, "drain"))
     survived = sum(t["outcome"] == "survived" for t in dr)
-    secs = med(dr, "active_us") / 1e6
-    read = med(dr, "read_mb_s")
-    sent = med(dr, "sent_mb_s")
-    msgs = med(dr, "bytes_read") / 13 / secs
+    secs = med([t["active_us"] for t in dr]) / 1e6
+    read = med([t["read_mb_s"] for t in dr])
+    sent = med([t["sent_mb_s"] for t in dr if t["sent_mb_s"] is not None])
+    msgs = med([t["bytes_read"] for t in dr]) / 13 / secs
     print(f"drain        survived               {survived}/{len(dr)} of {secs:.1f} s   ({goal(survived == len(dr))}: all)")
     print(f"drain        median MB/s sent       {sent:.2f}   (the sender's full rate, 13-byte sendmsg() calls)")
     print(f"drain        median MB/s read       {read:.2f}   ({msgs / 1e6:.2f} M messages/s)")

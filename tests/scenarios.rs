@@ -81,6 +81,14 @@ fn the_4k_reproduction_records_the_whole_chain() {
             close_at <= fail_at,
             "the close ({close_at} us) precedes the client's error ({fail_at} us)"
         );
+        // One clock from the SYN: connect() started at 0 and completed before the
+        // client's first error.
+        assert_eq!(r.client.zero, zerowin::record::ClockZero::ConnectStart);
+        let connected = r
+            .client
+            .connected_us
+            .expect("connect's completion is recorded");
+        assert!(connected as i64 <= fail_at, "{connected} <= {fail_at}");
         let first = &r.client.errors[0];
         assert_eq!((first.errno, first.phase), (libc::ECONNRESET, "main"));
         let pm = r.client.postmortem.as_ref().expect("a post-mortem ran");

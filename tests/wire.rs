@@ -363,6 +363,14 @@ fn an_external_python_client_is_classified_from_the_wire() {
             "python saw the reset too: {:?}",
             ext.stderr_tail
         );
+        // One clock: time zero is the program's SYN, so its start came before it.
+        assert_eq!(r.client.zero, zerowin::record::ClockZero::WireSyn);
+        assert!(
+            ext.started_us < 0,
+            "started before its SYN: {}",
+            ext.started_us
+        );
+        assert!(ext.exited_us.unwrap() >= r.time_to_failure_us.unwrap() as i64);
         assert_eq!(r.bytes_lost, None, "what a program read is unknown");
     }
 }

@@ -623,3 +623,313 @@ pub fn compare_table(results: &[ScenarioResult], layout: Layout) -> String {
     }
     t.to_string() + "\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::counters::Counters;
+    use crate::observe::isolation::Isolation;
+    use crate::observe::wire::Wire;
+    use crate::observe::{Events, Observation};
+    use crate::record::testing::{client, failed, summary};
+    use crate::record::{Ending, ExternalRun, Outcome, PostMortem, ProbeResult, SignalSent};
+
+    /// A trial of the original sender: it sent `sent` B and failed with `errno`.
+    fn trial(ending: Ending, errno: i32) -> TrialRecord {
+        let s = summary(20_000, errno, 2_000, 2_100);
+        TrialRecord::assemble(
+            "s",
+            1,
+            "original",
+            "close",
+            client(ending, 15_000),
+            Some(s),
+            9_000,
+        )
+    }
+
+    /// The same, observed in a namespace whose counters moved as given, with
+    /// `fins` FINs from the sender on the wire.
+    fn observed(mut r: TrialRecord, moved: &[&str], fins: u64) -> TrialRecord {
+        let mut story = std::collections::BTreeMap::new();
+        for name in crate::observe::counters::STORY {
+            story.insert(name.to_string(), moved.contains(name) as u64);
+        }
+        let mut wire = Wire::default();
+        wire.from_sender.fins = fins;
+        wire.rst_direction = "sender→client";
+        r.observation = Some(Observation {
+            isolation: Isolation {
+                mode: "netns",
+                reason: "auto: a fresh network namespace for this trial".into(),
+                netns_id: None,
+                sysctls: Default::default(),
+            },
+            counters: Some(Counters {
+                isolated: true,
+                story,
+                other: Default::default(),
+            }),
+            timeline: None,
+            wire: Some(wire),
+            pcap_file: None,
+            plot_file: None,
+            events: Events::default(),
+            notes: vec![],
+        });
+        r
+    }
+
+    fn says(r: &TrialRecord, want: &[&str], never: &[&str]) {
+        let text = explain(r);
+        for w in want {
+            assert!(text.contains(w), "missing {w:?} in:\n{text}");
+        }
+        for n in never {
+            assert!(!text.contains(n), "{n:?} contradicts the record:\n{text}");
+        }
+    }
+
+    #[test]
+    fn reset_at_close() {
+        let r = observed(
+            trial(failed("send", libc::ECONNRESET, 2_300), libc::EAGAIN),
+            &["TCPAbortOnClose"],
+            0,
+        );
+        assert_eq!(r.outcome, Outcome::Reset);
+        says(
+            &r,
+            &[
+                "returned EAGAIN at 2.00 ms: the buffer was full",
+                "close() started at 2.10 ms",
+                "never read: so the kernel sent RST, not FIN (TCPAbortOnClose)",
+                "when send() → ECONNRESET (104) at 2.30 ms",
+            ],
+            &["FIN then"],
+        );
+    }
+
+    #[test]
+    fn fin_then_rst_on_data_says_whether_the_fin_went_out() {
+        let r = trial(failed("send", libc::ECONNRESET, 2_300), libc::EAGAIN);
+        let unsent = observed(r.clone(), &["TCPAbortOnData"], 0);
+        says(
+            &unsent,
+            &[
+                "it never went out: no FIN from the sender on the wire",
+                "(TCPAbortOnData)",
+            ],
+            &["close() sent a FIN"],
+        );
+        let sent = observed(r, &["TCPAbortOnData"], 1);
+        says(
+            &sent,
+            &["close() sent a FIN;", "(TCPAbortOnData)"],
+            &["never went out"],
+        );
+    }
+
+    #[test]
+    fn linger0_and_a_clean_close() {
+        let r = trial(failed("recv", libc::ECONNRESET, 2_300), libc::EAGAIN);
+        says(
+            &observed(r.clone(), &["TCPAbortOnLinger"], 0),
+            &["(TCPAbortOnLinger)"],
+            &["TCPAbortOnClose"],
+        );
+        says(
+            &observed(r, &[], 1),
+            &["nothing was unread, so close() sent a FIN (no abort counter moved)"],
+            &["RST, not FIN"],
+        );
+    }
+
+    #[test]
+    fn without_counters_the_route_is_inferred_from_the_reply_times() {
+        let mut r = trial(failed("send", libc::ECONNRESET, 2_300), libc::EAGAIN);
+        says(
+            &r,
+            &["(inferred: a reply was sent before the close)"],
+            &["TCPAbort"],
+        );
+        r.client.first_reply_us = Some(2_200);
+        says(
+            &r,
+            &[
+                "no reply had been sent yet",
+                "first reply at 2.20 ms",
+                "(inferred",
+            ],
+            &[],
+        );
+        r.client.first_reply_us = None;
+        says(&r, &["no reply was ever sent"], &["RST, not FIN"]);
+    }
+
+    #[test]
+    fn broken_pipe_and_not_connected() {
+        let r = trial(failed("send", libc::EPIPE, 2_300), libc::EAGAIN);
+        assert_eq!(r.outcome, Outcome::BrokenPipe);
+        says(&r, &["when send() → EPIPE (32) at 2.30 ms"], &[]);
+        let r = trial(failed("recv", libc::ENOTCONN, 2_300), libc::EAGAIN);
+        assert_eq!(r.outcome, Outcome::NotConnected);
+        says(&r, &["when recv() → ENOTCONN (107) at 2.30 ms"], &[]);
+    }
+
+    #[test]
+    fn eof_with_a_postmortem_that_reads_as_bytes() {
+        let mut r = trial(Ending::Eof { at_us: 2_400 }, libc::EAGAIN);
+        r.client.postmortem = Some(PostMortem {
+            recv_bytes: 0,
+            recv_end: ProbeResult::ok("recv", 0),
+            send: ProbeResult::ok("send", 17),
+            shutdown: ProbeResult::ok("shutdown", 0),
+            getpeername: ProbeResult::err("getpeername", libc::ENOTCONN),
+            so_error: ProbeResult::ok("SO_ERROR", 0),
+        });
+        assert_eq!(r.outcome, Outcome::Eof);
+        says(
+            &r,
+            &[
+                "recv() returned 0 (EOF) at 2.40 ms",
+                "send() accepted 17 B",
+                "shutdown() succeeded",
+            ],
+            &["send() → 17"],
+        );
+    }
+
+    #[test]
+    fn survived_tells_no_send_buffer_story() {
+        // The client left at the end of the duration; the sender's next send() found
+        // the connection gone (EPIPE), not a full buffer.
+        let r = trial(Ending::Survived { at_us: 2_000_000 }, libc::EPIPE);
+        assert_eq!(r.outcome, Outcome::Survived);
+        says(
+            &r,
+            &[
+                "then returned EPIPE (32) at 2.00 ms: the connection had already ended",
+                "no failure until the duration ended",
+            ],
+            &["EAGAIN", "buffer was full", "RST, not FIN"],
+        );
+    }
+
+    #[test]
+    fn timeout_and_the_deadline_are_told_apart() {
+        let t = |call: &str| Ending::Timeout {
+            call: call.into(),
+            at_us: 2_500,
+        };
+        let r = trial(t("recv"), libc::EAGAIN);
+        assert_eq!(r.outcome, Outcome::Timeout);
+        says(
+            &r,
+            &["its recv() waited the whole call timeout and gave up at 2.50 ms"],
+            &[],
+        );
+        says(
+            &trial(t("deadline"), libc::EAGAIN),
+            &["the trial's deadline passed at 2.50 ms"],
+            &["call timeout"],
+        );
+    }
+
+    #[test]
+    fn error_and_a_sender_that_never_reported() {
+        let mut r = trial(failed("send", libc::EAGAIN, 2_300), libc::EAGAIN);
+        r.sender_summary = None;
+        assert_eq!(r.outcome, Outcome::Error);
+        says(
+            &r,
+            &["send() → EAGAIN (11)", "the sender printed no summary"],
+            &["buffer was full"],
+        );
+    }
+
+    #[test]
+    fn negative_times_stay_negative() {
+        let mut r = trial(failed("send", libc::ECONNRESET, 2_300), libc::EAGAIN);
+        r.sender_close_at_us = Some(-180);
+        r.sender_summary.as_mut().unwrap().fail_ns = 1_000_000 - 200_000;
+        says(
+            &r,
+            &["EAGAIN at -0.20 ms", "started at -0.18 ms"],
+            &["0.00 ms"],
+        );
+        assert!(
+            trial_table(std::slice::from_ref(&r), Layout::default()).contains("close at -0.18 ms")
+        );
+    }
+
+    #[test]
+    fn an_external_client_on_the_wire_clock() {
+        let mut c = client(
+            Ending::Exited {
+                status: "was killed by SIGTERM".into(),
+                code: None,
+                stopped_at_end: true,
+                timed_out: false,
+                at_us: 2_000_400,
+            },
+            0,
+        );
+        c.external = Some(ExternalRun {
+            command: vec!["python3".into(), "c.py".into()],
+            started_us: -9_000,
+            exited_us: Some(2_000_400),
+            signals: vec![SignalSent {
+                signal: "SIGTERM".into(),
+                at_us: 2_000_100,
+            }],
+            stdout_tail: String::new(),
+            stderr_tail: "Traceback\nConnectionResetError: [Errno 104]\u{1b}[0m\n".into(),
+        });
+        let r = TrialRecord::assemble("s", 1, "original", "close", c, None, 9_000);
+        assert_eq!(r.bytes_read, None, "what a program read is unknown");
+        says(
+            &r,
+            &[
+                "started at -9.00 ms, got SIGTERM at 2000.10 ms and was killed by SIGTERM at 2000.40 ms",
+                "its last words: \"ConnectionResetError: [Errno 104]\\u{1b}[0m\"",
+            ],
+            &["it was killed", "\u{1b}"],
+        );
+        let table = trial_table(std::slice::from_ref(&r), Layout::default());
+        assert!(
+            table.contains("? unknown: zerowin cannot see what an external program read"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn the_star_is_explained_where_it_appears() {
+        let mut r = observed(
+            trial(failed("send", libc::ECONNRESET, 2_300), libc::EAGAIN),
+            &[],
+            0,
+        );
+        let o = r.observation.as_mut().unwrap();
+        o.wire = None;
+        o.counters.as_mut().unwrap().isolated = false;
+        let t = trial_table(std::slice::from_ref(&r), Layout::default());
+        assert!(t.contains("0*") && t.contains("* no capture:"), "{t}");
+    }
+
+    #[test]
+    fn a_table_fits_the_terminal() {
+        let r = trial(failed("send", libc::ECONNRESET, 2_300), libc::EAGAIN);
+        let t = trial_table(std::slice::from_ref(&r), Layout { width: Some(80) });
+        for line in t
+            .lines()
+            .filter(|l| !l.starts_with('?') && !l.starts_with('*'))
+        {
+            assert!(
+                line.chars().count() <= 80,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
+    }
+}
