@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use socket2::Socket;
 
 use crate::observe::capture::Capture;
-use crate::observe::timeline::{Sampler, Target, Timeline};
+use crate::observe::timeline::{QUIET_START, Sampler, Target, Timeline};
 use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
 use crate::record::{ClockZero, Ending, TrialRecord};
 use crate::scenario::Scenario;
@@ -135,8 +135,13 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let mut hooks = Hooks {
         sender: v4(sender.addr)?,
         sampler: match interval {
+            // The wire has the first milliseconds when there is a capture.
             Some(i) => Some(Sampler::spawn(
                 i,
+                match capture {
+                    Some(_) => QUIET_START,
+                    None => Duration::ZERO,
+                },
                 Diag::open().context("opening the sock_diag netlink socket")?,
             )),
             None => None,

@@ -9,13 +9,14 @@
 # computed by resampling whole chunks.
 #
 #   scripts/bench.sh                                                          # the full run
-#   TRIALS_4K=40 CHUNK=10 TRIALS_2014=6 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
+#   TRIALS_4K=40 CHUNK=10 TRIALS_2014=10 CLAIM_TRIALS=2 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TRIALS_4K=${TRIALS_4K:-200}
 CHUNK=${CHUNK:-10}
 TRIALS_2014=${TRIALS_2014:-30}
+CLAIM_TRIALS=${CLAIM_TRIALS:-10}
 DRAIN_TRIALS=${DRAIN_TRIALS:-10}
 DRAIN_DURATION=${DRAIN_DURATION:-10s}
 
@@ -33,19 +34,34 @@ run() { # file name, then zerowin arguments
 # Arms: netns without observers (twice: "null" is a second, identical arm, whose
 # difference from "off" is the noise floor), netns with the default observers
 # (capture + TCP_INFO sampling at the scenario's 1 ms), netns with the capture alone,
-# and host mode.
-echo "== repro-4k: $TRIALS_4K trials each of: off, observers on, off again, capture only, host (alternating chunks of $CHUNK)" >&2
+# and host mode. The order rotates every cycle, so that each arm runs in each position
+# (after each other arm) equally often: a fixed order let one arm inherit the
+# previous arm's aftermath (the kernel tears namespaces down asynchronously) and made
+# two identical arms differ by 25%.
+arm() { # name, chunk index
+  case $1 in
+    off | null) run "$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns "${off[@]}" ;;
+    on) run "on-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns ;;
+    wire) run "wire-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns --sample off ;;
+    host) run "host-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation host "${off[@]}" ;;
+  esac
+}
+arms=(off on null wire host)
+echo "== repro-4k: $TRIALS_4K trials each of: ${arms[*]} (chunks of $CHUNK, order rotating)" >&2
 for ((i = 0; i < TRIALS_4K / CHUNK; i++)); do
-  run "off-$i" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns "${off[@]}"
-  run "on-$i" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns
-  run "null-$i" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns "${off[@]}"
-  run "wire-$i" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns --sample off
-  run "host-$i" scenarios/repro-4k.toml --trials "$CHUNK" --isolation host "${off[@]}"
+  for ((j = 0; j < ${#arms[@]}; j++)); do
+    arm "${arms[(i + j) % ${#arms[@]}]}" "$i"
+  done
 done
 echo "== repro-2014: $TRIALS_2014 trials (default buffers), in chunks of $CHUNK" >&2
 for ((i = 0; i < TRIALS_2014 / CHUNK; i++)); do
   run "r2014-$i" scenarios/repro-2014.toml --trials "$CHUNK" "${off[@]}"
 done
+# The claims README makes about the kernel, checked again on every run.
+echo "== claims: $CLAIM_TRIALS trials each of zero-window (observed), drain-slow-batch, shutdown-drain" >&2
+run claim-zw scenarios/zero-window.toml --trials "$CLAIM_TRIALS"
+run claim-batch scenarios/drain-slow-batch.toml --trials "$CLAIM_TRIALS" "${off[@]}"
+run claim-sd scenarios/shutdown-drain.toml --trials "$CLAIM_TRIALS" "${off[@]}"
 echo "== drain-survives: $DRAIN_TRIALS trials of $DRAIN_DURATION" >&2
 run drain scenarios/drain-survives.toml --trials "$DRAIN_TRIALS" --duration "$DRAIN_DURATION" "${off[@]}"
 

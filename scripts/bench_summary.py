@@ -7,8 +7,9 @@ Intervals come from a block bootstrap: each arm's chunks (one zerowin run each, 
 unit the arms alternate in) are resampled with replacement, so the drift between
 chunks is part of the interval, as it should be. Only documented export fields are
 read: scenarios[].trials[] with outcome, time_to_failure_us, trial_us, active_us,
-bytes_read, bytes_lost, read_mb_s, sent_mb_s, sender_summary.sndbuf_effective and
-observation.counters.story."""
+bytes_read, bytes_lost, read_mb_s, sent_mb_s, sender_summary.sndbuf_effective,
+client.postmortem.recv_end, client.errors, and observation's counters (story, other),
+wire (per-direction rsts, fins, zero_windows) and events."""
 import glob
 import json
 import os
@@ -99,12 +100,62 @@ def observers(d, off):
     for name, arm in (("on (capture+sampling)", on), ("capture only", wire)):
         pt, lo, hi = ratio_interval(arm, off)
         inside = n_lo <= pt <= n_hi
-        print(f"observers    {name:<22}  {pt:.3f}  [{lo:.3f}, {hi:.3f}]   ({goal(inside)}: point inside the null arm's interval)")
+        effect = "its own interval holds 1: no effect seen" if lo <= 1 <= hi else "its own interval excludes 1: an effect"
+        print(f"observers    {name:<22}  {pt:.3f}  [{lo:.3f}, {hi:.3f}]   ({goal(inside)}: inside the null arm's interval; {effect})")
+    s_lo, s_hi = share_interval(null)[1:]
     for name, arm in (("off", off), ("null", null), ("on", on), ("capture only", wire)):
         pt, lo, hi = share_interval(arm)
-        print(f"routes       {name:<13} FIN-then-data share {pt:.0%} [{lo:.0%}, {hi:.0%}]   {routes(flat(arm))}")
+        judged = f"   ({goal(s_lo <= pt <= s_hi)}: inside null's interval)" if arm in (on, wire) else ""
+        print(f"routes       {name:<13} FIN-then-data share {pt:.0%} [{lo:.0%}, {hi:.0%}]   {routes(flat(arm))}{judged}")
     o = flat(on)
     print(f"observers    median trial on/off    {med([t['trial_us'] / 1000 for t in o]):.2f} / {med([t['trial_us'] / 1000 for t in flat(off)]):.2f} ms")
+
+
+def counter(t, name):
+    c = (t.get("observation") or {}).get("counters") or {}
+    return c.get("story", {}).get(name, c.get("other", {}).get(name, 0))
+
+
+def wire(t):
+    return (t.get("observation") or {}).get("wire")
+
+
+def held(label, ts, ok):
+    n = sum(1 for t in ts if ok(t))
+    print(f"claims       {label:<52} {n}/{len(ts)}")
+
+
+def claims(d, observed, plain):
+    """The kernel facts README states, counted over this run's trials."""
+    aborts = ("TCPAbortOnClose", "TCPAbortOnData", "TCPAbortOnLinger", "TCPAbortOnTimeout")
+    resets = [t for t in plain if t["outcome"] == "reset"]
+    pm = [t for t in resets if (t["client"].get("postmortem") or {}).get("recv_end")]
+    held("recv() after the RST ends in EOF, not ENOTCONN", pm,
+         lambda t: t["client"]["postmortem"]["recv_end"]["value"] == 0)
+    held("no recv() ever failed with ENOTCONN", resets,
+         lambda t: not any(e["call"] == "recv" and e["name"] == "ENOTCONN" for e in t["client"]["errors"]))
+    held("exactly one abort counter moved (reset trials)", resets,
+         lambda t: sum(1 for a in aborts if counter(t, a)) == 1)
+    cap = [t for t in observed if wire(t)]
+    held("Tcp.OutRsts == RSTs on the wire (captured trials)", cap,
+         lambda t: counter(t, "Tcp.OutRsts") == wire(t)["from_sender"]["rsts"] + wire(t)["from_client"]["rsts"])
+    held("zero window on the wire iff ToZeroWindowAdv or RcvQDrop", cap,
+         lambda t: (wire(t)["from_client"]["zero_windows"] > 0)
+         == (counter(t, "TCPToZeroWindowAdv") > 0 or counter(t, "TCPRcvQDrop") > 0))
+    held("sender close <= RST <= client error (captured resets)", [t for t in cap if t["outcome"] == "reset"],
+         lambda t: t["observation"]["events"]["sender_close_us"] <= t["observation"]["events"]["rst_us"]
+         <= t["observation"]["events"]["client_first_error_us"])
+    zw = flat(chunks(d, "claim-zw"))
+    held("zero-window: zero window < send() failed <= close <= RST <= error", zw,
+         lambda t: (e := t["observation"]["events"])["first_zero_window_us"] is not None
+         and e["first_zero_window_us"] < e["sender_send_failed_us"] <= e["sender_close_us"]
+         <= e["rst_us"] <= e["client_first_error_us"])
+    batch = flat(chunks(d, "claim-batch"))
+    held("drain-slow-batch: reset by FIN then RST on data", batch,
+         lambda t: t["outcome"] == "reset" and counter(t, "TCPAbortOnData") == 1)
+    sd = flat(chunks(d, "claim-sd"))
+    held("shutdown-drain: eof, 0 B lost, no abort counter", sd,
+         lambda t: t["outcome"] == "eof" and t["bytes_lost"] == 0 and not any(counter(t, a) for a in aborts))
 
 
 def main(d):
@@ -132,6 +183,14 @@ def main(d):
     t14 = t_fail(r14)
     print(f"repro-2014   outcomes               {sum(t['outcome'] == 'reset' for t in r14)}/{len(r14)} reset")
     print(f"repro-2014   time to reset          median {med(t14):.0f} ms, p10 {pct(t14, 10):.0f}, p90 {pct(t14, 90):.0f}, range {min(t14):.0f}-{max(t14):.0f} ms ({len(t14)} trials)")
+    l14 = [t["bytes_lost"] for t in r14 if t["bytes_lost"] is not None]
+    sb14 = [t["sender_summary"]["sndbuf_effective"] for t in r14 if t.get("sender_summary")]
+    pm14 = [t["client"]["postmortem"]["recv_bytes"] for t in r14 if t["client"].get("postmortem")]
+    print(f"repro-2014   bytes lost             median {med(l14):.0f}, range {min(l14)}-{max(l14)} B; send buffer (autotuned) median {med(sb14):.0f} B")
+    print(f"repro-2014   recv() after the RST   median {med(pm14):.0f} B still read, max {max(pm14)} B")
+
+    observed = flat(chunks(d, "on")) + flat(chunks(d, "wire"))
+    claims(d, observed, r + flat(chunks(d, "null")) + r14)
 
     dr = flat(chunks(d, "drain"))
     survived = sum(t["outcome"] == "survived" for t in dr)

@@ -42,7 +42,7 @@ impl Default for ObserveOptions {
     }
 }
 
-/// The events of a trial on one axis: microseconds since connect, from
+/// The events of a trial on one axis: microseconds since time zero (the SYN), from
 /// CLOCK_MONOTONIC in both processes and the kernel's packet timestamps.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Events {

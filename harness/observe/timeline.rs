@@ -4,8 +4,7 @@
 
 use std::net::SocketAddrV4;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -16,6 +15,15 @@ use crate::sys::{monotonic_ns, tcpinfo};
 
 /// At most this many samples are kept per trial (200 s at 1 ms).
 const MAX_SAMPLES: usize = 200_000;
+
+/// With a capture running, the sampler stays idle this long after connect. The
+/// capture records those milliseconds exactly (the plot draws them from the wire),
+/// while a sampler waking in them takes CPU, and the socket locks of both ends, from
+/// the race the trial measures: on two cores, with the sender and the client busy,
+/// 1 ms sampling from the start moved the median time to reset of repro-4k and its
+/// mix of close routes (README, "Benchmarks"). 10 ms covers the whole race of
+/// repro-4k (median 2.5 ms) and leaves a 600 ms zero-window trial ~590 samples.
+pub const QUIET_START: Duration = Duration::from_millis(10);
 
 /// One end of the connection at one instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -91,7 +99,8 @@ pub struct Target {
 /// there is one, so no thread is spawned in the client's path at the moment that
 /// decides the race.
 pub struct Sampler {
-    stop: Arc<AtomicBool>,
+    /// Dropped (or sent to) to stop the thread at once, even mid-wait.
+    stop: Option<mpsc::Sender<()>>,
     target: Option<mpsc::Sender<Target>>,
     handle: JoinHandle<Timeline>,
 }
@@ -112,10 +121,13 @@ fn end_from(info: tcpinfo::TcpInfo, recv_q: u32, send_q: u32) -> End {
 
 impl Sampler {
     /// Starts the thread, idle until [`Sampler::watch`]. `diag` must have been opened
-    /// in the trial's namespace.
-    pub fn spawn(interval: Duration, mut diag: Diag) -> Sampler {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
+    /// in the trial's namespace. The first sample comes `quiet` after connect, and one
+    /// interval after it at the earliest.
+    pub fn spawn(interval: Duration, quiet: Duration, mut diag: Diag) -> Sampler {
+        let (stop, stopped) = mpsc::channel::<()>();
+        // Waits `d`, or less if told to stop; true when told to stop.
+        let wait =
+            move |d: Duration| !matches!(stopped.recv_timeout(d), Err(RecvTimeoutError::Timeout));
         let (tx, rx) = mpsc::channel::<Target>();
         let handle = std::thread::spawn(move || {
             let mut tl = Timeline {
@@ -132,10 +144,14 @@ impl Sampler {
             else {
                 return tl;
             };
-            // The first sample one interval after connect, not at it.
-            let mut next = Instant::now() + interval;
-            std::thread::sleep(interval);
-            while !flag.load(Ordering::Relaxed) {
+            // The first sample one interval after connect (or after the quiet start),
+            // not at it.
+            let first = interval.max(quiet);
+            let mut next = Instant::now() + first;
+            if wait(first) {
+                return tl;
+            }
+            loop {
                 let t_us = monotonic_ns().saturating_sub(zero_ns) / 1000;
                 let client_end = match (tcpinfo::get(client_fd), tcpinfo::queues(client_fd)) {
                     (Ok(i), Ok((rq, wq))) => end_from(i, rq, wq),
@@ -158,16 +174,16 @@ impl Sampler {
                 }
                 next += interval;
                 let now = Instant::now();
-                if next > now {
-                    std::thread::sleep(next - now);
-                } else {
+                if next <= now {
                     next = now; // fell behind: do not burst to catch up
                 }
+                if wait(next - now) {
+                    return tl;
+                }
             }
-            tl
         });
         Sampler {
-            stop,
+            stop: Some(stop),
             target: Some(tx),
             handle,
         }
@@ -182,7 +198,7 @@ impl Sampler {
 
     /// Stops the thread and returns what it saw.
     pub fn stop(mut self) -> Timeline {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop = None; // wakes a waiting thread at once
         self.target = None; // a thread still waiting for a target returns
         self.handle.join().unwrap_or_default()
     }
