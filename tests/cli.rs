@@ -1,26 +1,19 @@
 //! The command line, driven as a user would: exit codes, messages for bad input,
 //! and no process left behind after a run or a Ctrl-C.
 
-use std::io::Write;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use assert_cmd::Command;
+use common::{processes_tagged, scenario_file};
 use predicates::prelude::*;
 
 fn zerowin() -> Command {
     Command::cargo_bin("zerowin").unwrap()
-}
-
-fn scenario_file(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let p = dir.join(name);
-    std::fs::File::create(&p)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    p
 }
 
 const QUICK_RESET: &str = r#"
@@ -280,20 +273,6 @@ fn client_reproduces_the_reset_against_an_independent_python_sender() {
                 .or(predicate::str::contains("recv() → ECONNRESET (104)")),
         )
         .stdout(predicate::str::contains("the server is external"));
-}
-
-/// Processes whose environment carries `tag`: the harness's children inherit it.
-fn processes_tagged(tag: &str) -> Vec<i32> {
-    let needle = format!("ZEROWIN_TEST_TAG={tag}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
 }
 
 #[test]

@@ -4,12 +4,14 @@
 //! their exit codes, terminal escapes in user strings, and reports of many trials.
 //! Each test fails without the fix it is named after.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use assert_cmd::Command;
+use common::{processes_tagged, scenario_file as file};
 use predicates::prelude::*;
 
 fn zerowin() -> Command {
@@ -18,15 +20,6 @@ fn zerowin() -> Command {
 
 fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_zerowin")
-}
-
-fn file(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let p = dir.join(name);
-    std::fs::File::create(&p)
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    p
 }
 
 /// A scenario whose every trial resets within milliseconds.
@@ -55,20 +48,6 @@ fn mkfifo(p: &Path) {
     let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
     // SAFETY: c is a valid C string naming a path that does not exist yet.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
-}
-
-/// Processes whose environment carries `tag`: the harness's children inherit it.
-fn processes_tagged(tag: &str) -> Vec<i32> {
-    let needle = format!("ZEROWIN_TEST_TAG={tag}");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/environ"))
-                .map(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
-                .unwrap_or(false)
-        })
-        .collect()
 }
 
 fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
