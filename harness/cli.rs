@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::limits::{flag, parse_sample};
 use crate::observe::{IsolationMode, ObserveOptions};
 use crate::record::Outcome;
-use crate::sender::ClosePolicy;
+use crate::sender::{self, ClosePolicy, Sender};
 use crate::strategy::{self, Strategy};
 
 #[derive(Parser, Debug)]
@@ -31,7 +31,7 @@ pub enum Command {
     Run(RunArgs),
     /// Run one scenario with several strategies side by side.
     Compare(CompareArgs),
-    /// Run the original C sender alone, for any external client.
+    /// Run a sender alone (the original C sender by default), for any client.
     Serve(ServeArgs),
     /// Run one client strategy against any server.
     Client(ClientArgs),
@@ -124,24 +124,40 @@ pub struct CompareArgs {
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
+    /// Which sender: original (the 2014 C sender) or a remedy sender (patient).
+    #[arg(long, default_value = "original", value_parser = parse_sender)]
+    pub sender: &'static dyn Sender,
+    /// One of the sender's [sender] keys, as in a scenario (repeatable): --set queue_bytes=65536.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     /// Port to listen on; 0 picks an ephemeral one (printed as `zerowin-port N`).
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
     /// Address to listen on. The original listened on every address.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: String,
-    /// SO_SNDBUF for each connection, in bytes (the kernel doubles it).
+    /// The original's SO_SNDBUF for each connection, in bytes (the kernel doubles it).
     #[arg(long, value_parser = flag::buf)]
     pub sndbuf: Option<usize>,
-    /// What to do when send() fails: close (the original), linger0, shutdown-drain.
-    #[arg(long, default_value = "close", value_parser = parse_close_policy)]
-    pub close_policy: ClosePolicy,
+    /// The original's reaction to a failed send(): close (the 2014 one), linger0, shutdown-drain.
+    #[arg(long, value_parser = parse_close_policy)]
+    pub close_policy: Option<ClosePolicy>,
     /// Log every message to PATH, as the original's server.log (hundreds of MB at full rate).
     #[arg(long, value_name = "PATH")]
     pub log: Option<String>,
-    /// Bound on shutdown-drain's read-until-EOF, in milliseconds.
-    #[arg(long, default_value = "30000", value_parser = flag::drain_timeout_ms)]
-    pub drain_timeout_ms: u64,
+    /// The original's bound on shutdown-drain's read-until-EOF, in milliseconds (30000).
+    #[arg(long, value_parser = flag::drain_timeout_ms)]
+    pub drain_timeout_ms: Option<u64>,
+}
+
+impl ServeArgs {
+    /// Whether any of the original sender's own flags was given.
+    pub fn original_flags(&self) -> bool {
+        self.sndbuf.is_some()
+            || self.close_policy.is_some()
+            || self.log.is_some()
+            || self.drain_timeout_ms.is_some()
+    }
 }
 
 #[derive(Args, Debug)]
@@ -208,6 +224,17 @@ fn parse_socket_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
 
 fn parse_close_policy(s: &str) -> Result<ClosePolicy, String> {
     s.parse()
+}
+
+fn parse_sender(s: &str) -> Result<&'static dyn Sender, String> {
+    sender::by_name(s.trim())
+        .ok_or_else(|| format!("unknown sender `{s}`; known: {}", sender::names()))
+}
+
+impl std::fmt::Debug for dyn Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 impl std::fmt::Debug for dyn Strategy {

@@ -8,7 +8,9 @@
 //! - [`record`] holds what a trial leaves behind and classifies it;
 //! - [`report`] prints and exports records;
 //! - [`session`] runs a command's scenarios: report, exports and artifacts;
-//! - [`limits`] holds the allowed range of every key and flag;
+//! - [`limits`] holds the allowed range of every key and flag, and [`settings`] reads
+//!   a table's keys for the module that owns them;
+//! - [`protocol`] is the framed message stream of the remedy senders;
 //! - [`artifacts`] makes the files a run leaves (pcaps, plots);
 //! - [`process`] keeps child processes from outliving the harness;
 //! - [`sys`] is the one place that talks to the kernel below std and socket2.
@@ -18,12 +20,14 @@ pub mod cli;
 pub mod limits;
 pub mod observe;
 pub mod process;
+pub mod protocol;
 pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
 pub mod sender;
 pub mod session;
+pub mod settings;
 pub mod strategy;
 pub mod sys;
 pub mod trial;

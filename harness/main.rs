@@ -68,7 +68,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         process::stop_when_closed(std::io::stdout().as_raw_fd());
     }
     match cli.command {
-        Command::Serve(a) => Ok(serve(&a)),
+        Command::Serve(a) => serve(&a),
         Command::List => list(),
         Command::Run(a) => run(a),
         Command::Compare(a) => compare(a),
@@ -142,16 +142,30 @@ fn compare(a: CompareArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn serve(a: &ServeArgs) -> ExitCode {
-    let args = CServeArgs {
-        port: a.port,
-        bind: Some(a.bind.clone()),
-        sndbuf: a.sndbuf,
-        close_policy: a.close_policy,
-        log: a.log.clone(),
-        drain_timeout_ms: a.drain_timeout_ms,
+/// Runs a sender in the foreground. The original keeps its own flags; every sender
+/// also takes its scenario keys as `--set KEY=VALUE`, checked by the sender itself.
+fn serve(a: &ServeArgs) -> Result<ExitCode> {
+    let is_original = a.sender.name() == "original";
+    if a.original_flags() && !(is_original && a.set.is_empty()) {
+        bail!(
+            "--sndbuf, --close-policy, --log and --drain-timeout-ms are the original sender's own flags; use --set KEY=VALUE with --sender {}",
+            a.sender.name()
+        );
+    }
+    let code = if is_original && a.set.is_empty() {
+        let args = CServeArgs {
+            port: a.port,
+            bind: Some(a.bind.clone()),
+            sndbuf: a.sndbuf,
+            close_policy: a.close_policy.unwrap_or_default(),
+            log: a.log.clone(),
+            drain_timeout_ms: a.drain_timeout_ms.unwrap_or(30_000),
+        };
+        original::serve_in_process(&args)
+    } else {
+        a.sender.serve(a.port, &a.bind, &a.set)?
     };
-    ExitCode::from(original::serve_in_process(&args).clamp(0, 255) as u8)
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
 }
 
 fn client(a: ClientArgs) -> Result<ExitCode> {
@@ -240,8 +254,10 @@ fn list() -> Result<ExitCode> {
     s.push_str("Senders:\n");
     for se in sender::all() {
         s.push_str(&format!("  {:<10} {}\n", se.name(), se.summary()));
+        for (k, help) in se.keys() {
+            s.push_str(&format!("      {k:<14} {help}\n"));
+        }
     }
-    s.push_str("Close policies: close (the original), linger0, shutdown-drain\n");
     s.push_str("Shipped scenarios (run them by path, or by name from any directory):\n");
     for (file, body) in shipped::SHIPPED {
         let desc = body

@@ -17,42 +17,20 @@ use toml::Spanned;
 
 use crate::limits::{self, Dur, Int};
 use crate::record::Outcome;
-use crate::sender::{self, ClosePolicy, Sender, SenderConfig};
+use crate::sender::{self, Sender, SenderConfig};
+use crate::settings::{Keys, Source};
 use crate::strategy::{self, ClientParams, Strategy};
 
 pub use crate::limits::{parse_duration, parse_sample};
 
-/// A scenario error: file, line, key and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioError {
-    pub path: PathBuf,
-    /// 1-based; 0 when the error is about the whole file.
-    pub line: usize,
-    /// The key as `section.key`, when the error is about one key.
-    pub key: Option<String>,
-    pub message: String,
-}
-
-impl fmt::Display for ScenarioError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.path.display())?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        if let Some(k) = &self.key {
-            write!(f, ": {k}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-impl std::error::Error for ScenarioError {}
+pub use crate::settings::ScenarioError;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawScenario {
     description: Option<String>,
-    sender: Option<RawSender>,
+    /// Read by the sender it names: each sender owns its keys.
+    sender: Option<BTreeMap<String, Spanned<toml::Value>>>,
     client: Spanned<RawClient>,
     run: Option<RawRun>,
     sysctl: Option<Spanned<RawSysctl>>,
@@ -70,15 +48,6 @@ struct RawSysctl {
     tcp_keepalive_time: Option<Spanned<i64>>,
     tcp_keepalive_intvl: Option<Spanned<i64>>,
     tcp_keepalive_probes: Option<Spanned<i64>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct RawSender {
-    kind: Option<Spanned<String>>,
-    sndbuf: Option<Spanned<i64>>,
-    close_policy: Option<Spanned<String>>,
-    drain_timeout: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -164,7 +133,6 @@ impl fmt::Debug for Scenario {
 pub const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 pub const DEFAULT_DEADLINE_SLACK: Duration = Duration::from_secs(5);
-pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_SAMPLE: Duration = Duration::from_millis(1);
 
 /// "4096 87380 6291456": three byte counts, min <= default <= max.
@@ -440,6 +408,42 @@ fn humanize(msg: &str) -> String {
     format!("expected {want}, got {got}")
 }
 
+/// The sender `[sender] kind` names (the original by default), configured from the
+/// rest of the table by the sender itself.
+fn configure_sender(
+    cx: &Ctx,
+    mut table: BTreeMap<String, Spanned<toml::Value>>,
+) -> Result<(&'static dyn Sender, sender::SenderSetup), ScenarioError> {
+    let src = Source {
+        path: cx.path,
+        text: cx.text,
+    };
+    let sender = match table.remove("kind") {
+        None => sender::by_name("original").expect("original exists"),
+        Some(k) => {
+            let Some(name) = k.get_ref().as_str() else {
+                return Err(src.err(
+                    k.span(),
+                    "sender.kind",
+                    "expected a string, the sender's name",
+                ));
+            };
+            sender::by_name(name).ok_or_else(|| {
+                src.err(
+                    k.span(),
+                    "sender.kind",
+                    format!("unknown sender `{name}`; known: {}", sender::names()),
+                )
+            })?
+        }
+    };
+    let mut keys = Keys::new(src, "sender", table);
+    let setup = sender.configure(&mut keys)?;
+    let known: Vec<&str> = sender.keys().iter().map(|k| k.0).collect();
+    keys.finish(&format!("sender `{}`", sender.name()), &known)?;
+    Ok((sender, setup))
+}
+
 impl Scenario {
     /// Reads and checks a scenario file. Only a regular file of at most 1 MiB is read.
     pub fn load(path: &Path, exe: &Path) -> Result<Scenario, ScenarioError> {
@@ -480,37 +484,7 @@ impl Scenario {
         exe: &Path,
         dir: &Path,
     ) -> Result<Scenario, ScenarioError> {
-        let s = raw.sender.unwrap_or_default();
-        let sender = match &s.kind {
-            None => sender::by_name("original").expect("original exists"),
-            Some(k) => sender::by_name(k.get_ref()).ok_or_else(|| {
-                cx.err(
-                    k.span(),
-                    "sender.kind",
-                    format!(
-                        "unknown sender `{}`; known: {}",
-                        k.get_ref(),
-                        sender::names()
-                    ),
-                )
-            })?,
-        };
-        let sndbuf = s
-            .sndbuf
-            .as_ref()
-            .map(|v| cx.int(v, "sender.sndbuf", limits::BUF))
-            .transpose()?;
-        let close_policy = match &s.close_policy {
-            None => ClosePolicy::Close,
-            Some(p) => p
-                .get_ref()
-                .parse()
-                .map_err(|m| cx.err(p.span(), "sender.close_policy", m))?,
-        };
-        let drain_timeout = match &s.drain_timeout {
-            None => DEFAULT_DRAIN_TIMEOUT,
-            Some(d) => cx.duration(d, "sender.drain_timeout", limits::DRAIN_TIMEOUT)?,
-        };
+        let (sender, sender_setup) = configure_sender(cx, raw.sender.unwrap_or_default())?;
 
         let c = raw.client.get_ref();
         let strategy = strategy::by_name(c.strategy.get_ref()).ok_or_else(|| {
@@ -700,11 +674,9 @@ impl Scenario {
             sender,
             sender_config: SenderConfig {
                 exe: exe.to_path_buf(),
-                sndbuf: sndbuf.map(|v| v as usize),
-                close_policy,
                 bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
                 start_timeout: Duration::from_secs(5),
-                drain_timeout,
+                setup: sender_setup,
             },
             strategy,
             reply_set: c.reply.is_some(),
@@ -871,8 +843,22 @@ within = "1s"
         let s = parse(GOOD).unwrap();
         assert_eq!(s.name, "x");
         assert_eq!(s.sender.name(), "original");
-        assert_eq!(s.sender_config.sndbuf, Some(4096));
-        assert_eq!(s.sender_config.close_policy, ClosePolicy::Close);
+        assert_eq!(s.sender_config.setup.policy, "close");
+        assert_eq!(
+            s.sender_config.setup.args,
+            [
+                "--sndbuf",
+                "4096",
+                "--close-policy",
+                "close",
+                "--drain-timeout-ms",
+                "30000"
+            ]
+        );
+        assert_eq!(
+            s.sender_config.setup.describe,
+            "original (close); sndbuf 4096"
+        );
         assert_eq!(s.strategy.name(), "naive");
         assert_eq!(s.client.recv_size, 10);
         assert_eq!(s.client.chunk, 1024);
@@ -1015,6 +1001,50 @@ within = "1s"
             "descripton = \"x\"\n[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n",
         );
         assert!(e.starts_with("x.toml:1: descripton: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn each_sender_checks_its_own_keys() {
+        let base = "[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n";
+        let e = error_of(&format!(
+            "[sender]\nkind = \"patient\"\nclose_policy = \"close\"\n{base}"
+        ));
+        assert!(
+            e.starts_with("x.toml:3: sender.close_policy: unknown key for sender `patient`; its keys are queue_bytes, on_full"),
+            "{e}"
+        );
+        let e = error_of(&format!("[sender]\nqueue_bytes = 4096\n{base}"));
+        assert!(
+            e.starts_with("x.toml:2: sender.queue_bytes: unknown key for sender `original`; its keys are sndbuf"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "[sender]\nkind = \"patient\"\non_full = \"spill\"\n{base}"
+        ));
+        assert!(
+            e.starts_with("x.toml:3: sender.on_full: unknown on_full `spill`"),
+            "{e}"
+        );
+        let e = error_of(&format!(
+            "[sender]\nkind = \"patient\"\nqueue_bytes = \"big\"\n{base}"
+        ));
+        assert!(
+            e.starts_with(
+                "x.toml:3: sender.queue_bytes: expected an integer, got the string \"big\""
+            ),
+            "{e}"
+        );
+        let ok = parse(&format!(
+            "[sender]\nkind = \"patient\"\nqueue_bytes = 4096\nphases = [\"1s unlimited\"]\nrate = \"1000/s\"\n{base}"
+        ))
+        .unwrap();
+        assert_eq!(ok.sender.name(), "patient");
+        assert!(
+            ok.sender_config
+                .setup
+                .args
+                .contains(&"queue_bytes=4096".to_string())
+        );
     }
 
     #[test]

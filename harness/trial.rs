@@ -126,8 +126,8 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let interval = opts.sample.unwrap_or(sc.sample);
 
     let mut sender = sc
-        .sender
-        .start(&sc.sender_config)
+        .sender_config
+        .start()
         .with_context(|| format!("starting the `{}` sender", sc.sender.name()))?;
     if let Some(c) = &capture {
         c.watch(sender.addr.port());
@@ -201,7 +201,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         &sc.name,
         n,
         sc.sender.name(),
-        sc.sender_config.close_policy.as_str(),
+        &sc.sender_config.setup.policy,
         client,
         summary,
         trial_us,

@@ -221,8 +221,12 @@ fn list_names_strategies_senders_and_scenarios() {
 
 /// Starts a server in its own process group, reads its port from the first stdout
 /// line (`PREFIX PORT`), runs `zerowin client naive` against it with 4 KiB buffers
-/// expecting a reset, then kills the server's whole group (forked children too).
-fn naive_client_against(server: &mut StdCommand, prefix: &str) -> assert_cmd::assert::Assert {
+/// and `extra` arguments, then kills the server's whole group (forked children too).
+fn naive_client_against(
+    server: &mut StdCommand,
+    prefix: &str,
+    extra: &[&str],
+) -> assert_cmd::assert::Assert {
     let mut child = server
         .stdout(std::process::Stdio::piped())
         .process_group(0)
@@ -238,7 +242,8 @@ fn naive_client_against(server: &mut StdCommand, prefix: &str) -> assert_cmd::as
         .to_string();
     let result = zerowin()
         .args(["client", "naive", "--connect", &format!("127.0.0.1:{port}")])
-        .args(["--rcvbuf", "4096", "--expect", "reset"])
+        .args(["--rcvbuf", "4096"])
+        .args(extra)
         .timeout(Duration::from_secs(20))
         .assert();
     // SAFETY: plain kill of the process group we created.
@@ -253,26 +258,34 @@ fn naive_client_against(server: &mut StdCommand, prefix: &str) -> assert_cmd::as
 fn client_against_serve_reproduces_the_reset() {
     let mut serve = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"));
     serve.args(["serve", "--port", "0", "--sndbuf", "4096"]);
-    naive_client_against(&mut serve, "zerowin-port ")
+    naive_client_against(&mut serve, "zerowin-port ", &["--expect", "reset"])
         .success()
         .stdout(predicate::str::contains("ECONNRESET"));
 }
 
 /// The reset is not an artefact of zerowin's own sender: an independent non-blocking
 /// sender written in Python (scripts/nonblocking_sender.py) gives it too.
+///
+/// Usually as ECONNRESET. But when this sender's FIN reaches the client before the
+/// RST (it closed with nothing unread, and all its data was out), the client is in
+/// CLOSE_WAIT, and the kernel reports an RST there as EPIPE (tcp_reset() in
+/// net/ipv4/tcp_input.c): seen once in 15 runs with two CPU hogs. The post-mortem
+/// then shows the FIN: recv() drained the queue and returned 0. Either is this
+/// sender's close-on-EAGAIN killing the connection; nothing else is accepted.
 #[test]
 fn client_reproduces_the_reset_against_an_independent_python_sender() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/nonblocking_sender.py");
     let mut py = StdCommand::new("python3");
     py.arg(&script)
         .args(["--port", "0", "--sndbuf", "4096", "--accept-timeout", "20"]);
-    naive_client_against(&mut py, "port ")
-        .success()
-        .stdout(
-            predicate::str::contains("send() → ECONNRESET (104)")
-                .or(predicate::str::contains("recv() → ECONNRESET (104)")),
-        )
-        .stdout(predicate::str::contains("the server is external"));
+    let out = naive_client_against(&mut py, "port ", &[]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(stdout.contains("the server is external"), "{stdout}");
+    let reset = stdout.contains("send() → ECONNRESET (104)")
+        || stdout.contains("recv() → ECONNRESET (104)");
+    let rst_after_fin =
+        stdout.contains("send() → EPIPE (32) at") && stdout.contains(", then 0 (EOF)");
+    assert!(reset || rst_after_fin, "{stdout}");
 }
 
 #[test]

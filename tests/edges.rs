@@ -607,10 +607,23 @@ fn list_shows_every_strategy_and_sender_in_its_section() {
             .skip_while(|l| !l.starts_with(name))
             .skip(1)
             .take_while(|l| l.starts_with("  "))
+            .filter(|l| !l.starts_with("   ")) // a sender's keys, under its name
             .map(|l| l.split_whitespace().next().unwrap().to_string())
             .collect()
     };
     assert_eq!(section("Strategies:"), ["naive", "drain", "external"]);
-    assert_eq!(section("Senders:"), ["original"]);
+    assert_eq!(section("Senders:"), ["original", "patient"]);
+    for key in [
+        "close_policy",
+        "queue_bytes",
+        "on_full",
+        "stall_timeout",
+        "phases",
+    ] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(key)),
+            "list shows the key {key}"
+        );
+    }
     assert!(section("Shipped scenarios").contains(&"scenarios/repro-4k.toml".to_string()));
 }

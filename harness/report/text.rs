@@ -63,13 +63,12 @@ fn new_table(header: Vec<&str>, layout: Layout) -> Table {
 /// What every strategy of a scenario shares: "original (close); sndbuf 4096,
 /// rcvbuf default; 20 trial(s) of up to 5s".
 fn setup_shared(sc: &Scenario) -> String {
-    let buf = |b: Option<usize>| b.map_or("default".to_string(), |v| v.to_string());
     format!(
-        "{} ({}); sndbuf {}, rcvbuf {}; {} trial(s) of up to {:?}",
-        sc.sender.name(),
-        sc.sender_config.close_policy,
-        buf(sc.sender_config.sndbuf),
-        buf(sc.client.rcvbuf),
+        "{}, rcvbuf {}; {} trial(s) of up to {:?}",
+        sc.sender_config.setup.describe,
+        sc.client
+            .rcvbuf
+            .map_or("default".to_string(), |v| v.to_string()),
         sc.trials,
         sc.client.duration,
     )

@@ -1,9 +1,13 @@
 //! Senders: the servers a client strategy is tested against. Each kind lives in its
-//! own module behind [`Sender`]; [`by_name`] is the one place a name picks one.
+//! own module behind [`Sender`]; [`by_name`] is the one place a name picks one. A
+//! sender owns its `[sender]` keys: it reads and checks them ([`Sender::configure`])
+//! and turns them into the arguments of `zerowin serve`, which is how every sender
+//! runs: as a child process of its own, so that killing it is real.
 //! A started sender is a [`RunningSender`]: a process group, the address it listens
 //! on, and the lines it prints (its port, then one summary per connection).
 
 pub mod original;
+pub mod patient;
 
 use std::fmt;
 use std::io::{BufRead, BufReader};
@@ -18,6 +22,7 @@ use anyhow::{Result, bail};
 
 use crate::process::{Group, PipeTail};
 use crate::record::SenderSummary;
+use crate::settings::{Keys, ScenarioError};
 
 /// A server to test clients against.
 pub trait Sender: Send + Sync {
@@ -25,15 +30,33 @@ pub trait Sender: Send + Sync {
     fn name(&self) -> &'static str;
     /// One line for `zerowin list`.
     fn summary(&self) -> &'static str;
-    /// Starts the sender, listening on an ephemeral port, and waits until it listens.
-    fn start(&self, cfg: &SenderConfig) -> Result<RunningSender>;
+    /// Its `[sender]` keys besides `kind`, each with one line of help for `list`.
+    fn keys(&self) -> &'static [(&'static str, &'static str)];
+    /// Reads and checks its keys; what it returns starts it.
+    fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError>;
+    /// Runs it in this process (`zerowin serve --sender NAME --set KEY=VALUE ...`),
+    /// listening on `bind:port`, until it is killed; returns its exit code.
+    fn serve(&self, port: u16, bind: &str, set: &[String]) -> Result<i32>;
+}
+
+/// A configured sender: how to start it, and how the report names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderSetup {
+    /// The arguments of `zerowin serve` (after `serve`) that run it with these settings;
+    /// `--port` and `--bind` are added when it starts.
+    pub args: Vec<String>,
+    /// One line for the report: "original (close); sndbuf 4096".
+    pub describe: String,
+    /// What the record calls its close policy.
+    pub policy: String,
 }
 
 static ORIGINAL: original::Original = original::Original;
+static PATIENT: patient::Patient = patient::Patient;
 
 /// Every sender kind, in the order `list` shows them.
-pub fn all() -> [&'static dyn Sender; 1] {
-    [&ORIGINAL]
+pub fn all() -> [&'static dyn Sender; 2] {
+    [&ORIGINAL, &PATIENT]
 }
 
 /// The sender kind with this name.
@@ -97,17 +120,26 @@ impl FromStr for ClosePolicy {
 /// How to start a sender.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
-    /// The zerowin executable that holds the C sender (`zerowin serve`).
+    /// The zerowin executable that runs every sender (`zerowin serve`).
     pub exe: PathBuf,
-    /// SO_SNDBUF for each connection; None = kernel default (autotuned).
-    pub sndbuf: Option<usize>,
-    pub close_policy: ClosePolicy,
     /// The address to listen on, with port 0.
     pub bind: IpAddr,
     /// How long the sender may take to print its port.
     pub start_timeout: Duration,
-    /// Bound on shutdown-drain's read-until-EOF.
-    pub drain_timeout: Duration,
+    /// What its own keys made of it.
+    pub setup: SenderSetup,
+}
+
+impl SenderConfig {
+    /// Starts the sender as `zerowin serve --port 0 --bind ADDR ARGS`, in a process
+    /// group of its own, and waits until it listens.
+    pub fn start(&self) -> Result<RunningSender> {
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("serve")
+            .args(["--port", "0", "--bind", &self.bind.to_string()])
+            .args(&self.setup.args);
+        RunningSender::spawn(cmd, self.bind, self.start_timeout)
+    }
 }
 
 /// A started sender. Dropping it kills and reaps its whole process group.

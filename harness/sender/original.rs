@@ -4,11 +4,11 @@
 //! an installed binary needs no file from the build tree.
 
 use std::ffi::{CString, c_char, c_int};
-use std::process::Command;
+use std::time::Duration;
 
-use anyhow::Result;
-
-use super::{RunningSender, Sender, SenderConfig};
+use super::{ClosePolicy, Sender, SenderSetup};
+use crate::limits;
+use crate::settings::{Keys, ScenarioError};
 
 unsafe extern "C" {
     /// `main` of c-server/original.c.
@@ -62,6 +62,42 @@ pub fn serve_in_process(args: &ServeArgs) -> i32 {
 
 pub struct Original;
 
+impl Original {
+    /// Its keys, read and checked, as the C sender's own flags.
+    fn read(keys: &mut Keys) -> Result<ServeArgs, ScenarioError> {
+        let sndbuf = keys.int("sndbuf", limits::BUF)?.map(|v| v as usize);
+        let close_policy = keys
+            .parse::<ClosePolicy>("close_policy")?
+            .unwrap_or_default();
+        let drain = keys
+            .duration("drain_timeout", limits::DRAIN_TIMEOUT)?
+            .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        Ok(ServeArgs {
+            port: 0,
+            bind: None,
+            sndbuf,
+            close_policy,
+            log: None,
+            drain_timeout_ms: drain.as_millis() as u64,
+        })
+    }
+}
+
+/// Defaults for the keys a scenario leaves out.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+const KEYS: &[(&str, &str)] = &[
+    ("sndbuf", "SO_SNDBUF per connection, bytes (kernel default)"),
+    (
+        "close_policy",
+        "close (the original), linger0 or shutdown-drain",
+    ),
+    (
+        "drain_timeout",
+        "bound on shutdown-drain's read until EOF (30s)",
+    ),
+];
+
 impl Sender for Original {
     fn name(&self) -> &'static str {
         "original"
@@ -71,18 +107,33 @@ impl Sender for Original {
         "the 2014 C server: non-blocking sendmsg() of 13-byte messages; close() on EAGAIN"
     }
 
-    fn start(&self, cfg: &SenderConfig) -> Result<RunningSender> {
-        let args = ServeArgs {
-            port: 0,
-            bind: Some(cfg.bind.to_string()),
-            sndbuf: cfg.sndbuf,
-            close_policy: cfg.close_policy,
-            log: None,
-            drain_timeout_ms: cfg.drain_timeout.as_millis() as u64,
-        };
-        let mut cmd = Command::new(&cfg.exe);
-        // `zerowin serve` takes exactly the C sender's flags.
-        cmd.arg("serve").args(args.to_argv());
-        RunningSender::spawn(cmd, cfg.bind, cfg.start_timeout)
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        KEYS
+    }
+
+    fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError> {
+        let a = Original::read(keys)?;
+        Ok(SenderSetup {
+            // `zerowin serve` takes exactly the C sender's flags.
+            args: a.to_argv().into_iter().skip(2).collect(),
+            describe: format!(
+                "original ({}); sndbuf {}",
+                a.close_policy,
+                a.sndbuf.map_or("default".into(), |b| b.to_string())
+            ),
+            policy: a.close_policy.as_str().to_string(),
+        })
+    }
+
+    fn serve(&self, port: u16, bind: &str, set: &[String]) -> anyhow::Result<i32> {
+        let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
+        let mut a = Original::read(&mut keys)?;
+        keys.finish(
+            "the original sender",
+            &KEYS.iter().map(|k| k.0).collect::<Vec<_>>(),
+        )?;
+        a.port = port;
+        a.bind = Some(bind.to_string());
+        Ok(serve_in_process(&a))
     }
 }

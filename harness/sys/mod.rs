@@ -66,6 +66,18 @@ pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool
     cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|n| n > 0)
 }
 
+/// poll(2) for `events` on one fd; Ok(revents), 0 when it timed out.
+pub fn poll_fd(fd: RawFd, events: i16, timeout: std::time::Duration) -> io::Result<i16> {
+    let mut p = libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    };
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    // SAFETY: p is one valid pollfd.
+    cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|_| p.revents)
+}
+
 /// True when `fd` is the write end of a pipe whose reader has gone: poll(2) reports
 /// POLLERR for it at once, without writing. False for files and terminals.
 ///
