@@ -206,6 +206,9 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         deadline,
         call_timeout: a.call_timeout,
         command: Vec::new(),
+        ack_every: 1,
+        max_reconnects: 10,
+        reconnect_backoff: Duration::from_millis(10),
     };
     let started = Instant::now();
     let rec = a.strategy.drive(addr, &params, &mut strategy::NoHooks)?;

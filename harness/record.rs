@@ -313,6 +313,108 @@ pub struct ClientRecord {
     pub postmortem: Option<PostMortem>,
     /// For `external`: the command that ran, and what it printed last.
     pub external: Option<ExternalRun>,
+    /// For a client of the framed protocol: what it saw, message by message.
+    pub messages: Option<ClientMessages>,
+}
+
+/// What a framed-protocol client saw, message by message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ClientMessages {
+    /// Messages processed, each sequence once.
+    pub processed: u64,
+    /// Messages received again after they had been processed (dropped unprocessed).
+    pub duplicates: u64,
+    /// Sequences never received: the jumps in the sequence.
+    pub gaps: u64,
+    /// Messages that came after a higher sequence.
+    pub reordered: u64,
+    /// Connections after the first.
+    pub reconnects: u32,
+    /// The highest sequence processed.
+    pub last_seq: u64,
+    /// From production (the sender's stamp) to processing, µs.
+    pub latency: Option<Latency>,
+}
+
+/// A latency distribution, µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Latency {
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+}
+
+impl Latency {
+    /// From the latencies of every processed message; None for none.
+    pub fn of(mut v: Vec<u64>) -> Option<Latency> {
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |p: usize| v[((v.len() * p).div_ceil(100)).clamp(1, v.len()) - 1];
+        Some(Latency {
+            p50_us: at(50),
+            p99_us: at(99),
+            max_us: v[v.len() - 1],
+        })
+    }
+}
+
+/// A remedy sender's own counts, from its last summary line.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SenderMessages {
+    /// Messages its producer made.
+    pub produced: u64,
+    /// Messages dropped unsent to make room (`on_full = "drop-oldest"`).
+    pub dropped: u64,
+    /// The highest sequence the client acknowledged.
+    pub acked: u64,
+    /// The memory queue's largest size, bytes.
+    pub queue_peak_bytes: u64,
+    /// Messages still queued when the connection ended.
+    pub queued: u64,
+    /// Why its last connection ended (client-closed, stalled, queue-full, ...).
+    pub end: String,
+}
+
+/// The message accounting of a trial with a framed sender and a framed client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageAccounting {
+    pub produced: u64,
+    /// Processed by the client's application, each once.
+    pub delivered: u64,
+    /// Delivered again after processing (the client dropped them).
+    pub duplicates: u64,
+    /// Never delivered, though a later message was: the gaps the client saw.
+    pub lost: u64,
+    pub reordered: u64,
+    /// Dropped by the sender to make room; part of `lost` when the client got past them.
+    pub dropped: u64,
+    /// Produced, but neither delivered nor lost when the trial ended (still queued or
+    /// in flight).
+    pub pending: u64,
+    pub reconnects: u32,
+    pub queue_peak_bytes: u64,
+    pub latency: Option<Latency>,
+}
+
+impl MessageAccounting {
+    pub fn of(sender: &SenderMessages, client: &ClientMessages) -> MessageAccounting {
+        MessageAccounting {
+            produced: sender.produced,
+            delivered: client.processed,
+            duplicates: client.duplicates,
+            lost: client.gaps,
+            reordered: client.reordered,
+            dropped: sender.dropped,
+            pending: sender
+                .produced
+                .saturating_sub(client.processed + client.gaps),
+            reconnects: client.reconnects,
+            queue_peak_bytes: sender.queue_peak_bytes,
+            latency: client.latency,
+        }
+    }
 }
 
 /// A signal zerowin sent to an external program.
@@ -402,6 +504,8 @@ pub struct SenderSummary {
     pub policy: String,
     /// Bytes read and discarded by shutdown-drain before the close.
     pub drained: u64,
+    /// A remedy sender's message counts (the original has none).
+    pub remedy: Option<SenderMessages>,
 }
 
 impl SenderSummary {
@@ -421,10 +525,18 @@ impl SenderSummary {
             close_ns: 0,
             policy: String::new(),
             drained: 0,
+            remedy: None,
         };
+        let mut m = SenderMessages::default();
         for kv in rest.split_whitespace() {
             let (k, v) = kv.split_once('=')?;
             match k {
+                "produced" => m.produced = v.parse().ok()?,
+                "dropped" => m.dropped = v.parse().ok()?,
+                "acked" => m.acked = v.parse().ok()?,
+                "queue_peak" => m.queue_peak_bytes = v.parse().ok()?,
+                "queued" => m.queued = v.parse().ok()?,
+                "end" => m.end = v.to_string(),
                 "pid" => s.pid = v.parse().ok()?,
                 "messages" => s.messages = v.parse().ok()?,
                 "bytes" => s.bytes = v.parse().ok()?,
@@ -440,6 +552,9 @@ impl SenderSummary {
             }
         }
         s.errno_name = errno_name(s.errno);
+        if rest.contains(" produced=") {
+            s.remedy = Some(m);
+        }
         Some(s)
     }
 }
@@ -487,6 +602,8 @@ pub struct TrialRecord {
     pub observation: Option<crate::observe::Observation>,
     /// For an external client: how the outcome was classified from the wire.
     pub classified_from: Option<String>,
+    /// With a framed sender and a framed client: the trial's messages, one by one.
+    pub messages: Option<MessageAccounting>,
 }
 
 impl TrialRecord {
@@ -507,6 +624,11 @@ impl TrialRecord {
             .filter(|s| s.close_start_ns > 0)
             .map(|s| (s.close_start_ns as i64 - client.zero_ns as i64) / 1000);
         let active_us = client.ending.at_us().max(1);
+        let messages = summary
+            .as_ref()
+            .and_then(|s| s.remedy.as_ref())
+            .zip(client.messages.as_ref())
+            .map(|(s, c)| MessageAccounting::of(s, c));
         let rate = |bytes: u64| bytes as f64 / active_us as f64;
         TrialRecord {
             active_us,
@@ -520,12 +642,21 @@ impl TrialRecord {
             outcome: client.ending.outcome(),
             time_to_failure_us: client.ending.failure_at_us(),
             bytes_read,
-            messages_read: bytes_read.map(|b| b / MESSAGE_LEN),
+            messages_read: match &client.messages {
+                Some(m) => Some(m.processed),
+                None => bytes_read.map(|b| b / MESSAGE_LEN),
+            },
             bytes_sent,
-            bytes_lost: bytes_sent.zip(bytes_read).map(|(s, r)| s as i64 - r as i64),
+            // With a framed sender and client, loss is counted in messages: bytes still
+            // in flight when the trial ends are pending, not lost.
+            bytes_lost: bytes_sent
+                .zip(bytes_read)
+                .filter(|_| messages.is_none())
+                .map(|(s, r)| s as i64 - r as i64),
             sender_close_at_us,
             trial_us,
             client,
+            messages,
             sender_summary: summary,
             observation: None,
             classified_from: None,
@@ -556,6 +687,7 @@ pub mod testing {
             errors: vec![],
             postmortem: None,
             external: None,
+            messages: None,
         }
     }
 
@@ -575,6 +707,7 @@ pub mod testing {
             close_ns: 1_000_000 + close_us * 1000 + 100,
             policy: "close".into(),
             drained: 0,
+            remedy: None,
         }
     }
 

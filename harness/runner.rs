@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::observe::ObserveOptions;
 use crate::record::TrialRecord;
-use crate::scenario::{Expect, Scenario};
+use crate::scenario::{Expect, Lost, Scenario};
 use crate::trial;
 
 /// A scenario and its trials.
@@ -71,6 +71,7 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
                 )),
             }
         }
+        check_messages(expect, r, &mut out);
         if let Some(want) = expect.bytes_lost {
             match r.bytes_lost {
                 Some(lost) if lost == want => {}
@@ -86,6 +87,43 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The message claims: lost, duplicates, reordered.
+fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
+    if expect.lost.is_none() && expect.duplicates.is_none() && expect.reordered.is_none() {
+        return;
+    }
+    let Some(m) = &r.messages else {
+        out.push(format!(
+            "trial {}: no message accounting (the sender gave no summary)",
+            r.trial
+        ));
+        return;
+    };
+    let want_lost = expect.lost.map(|l| match l {
+        Lost::Exactly(n) => (n, format!("{n}")),
+        Lost::Dropped => (m.dropped, format!("the {} the sender dropped", m.dropped)),
+    });
+    for (what, got, want) in [
+        ("lost", m.lost, want_lost),
+        (
+            "duplicates",
+            m.duplicates,
+            expect.duplicates.map(|n| (n, n.to_string())),
+        ),
+        (
+            "reordered",
+            m.reordered,
+            expect.reordered.map(|n| (n, n.to_string())),
+        ),
+    ] {
+        if let Some((n, said)) = want
+            && got != n
+        {
+            out.push(format!("trial {}: {got} {what}, expected {said}", r.trial));
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,6 +144,9 @@ mod tests {
             outcome,
             within: None,
             bytes_lost: None,
+            lost: None,
+            duplicates: None,
+            reordered: None,
         }
     }
 
@@ -146,6 +187,40 @@ mod tests {
         assert!(check(&e, &[record(eof(), Some(130), 130)]).is_empty());
         assert_eq!(check(&e, &[record(eof(), Some(130), 117)]).len(), 1);
         assert!(check(&e, &[record(eof(), None, 130)])[0].contains("unknown"));
+    }
+
+    #[test]
+    fn message_claims_are_checked_against_the_accounting() {
+        use crate::record::MessageAccounting;
+        let mut r = record(Ending::Survived { at_us: 5 }, None, 0);
+        let mut e = expect(Outcome::Survived);
+        e.lost = Some(Lost::Dropped);
+        e.duplicates = Some(0);
+        let v = check(&e, std::slice::from_ref(&r));
+        assert!(v[0].contains("no message accounting"), "{v:?}");
+        r.messages = Some(MessageAccounting {
+            produced: 100,
+            delivered: 90,
+            duplicates: 0,
+            lost: 10,
+            reordered: 0,
+            dropped: 10,
+            pending: 0,
+            reconnects: 0,
+            queue_peak_bytes: 0,
+            latency: None,
+        });
+        assert!(check(&e, std::slice::from_ref(&r)).is_empty());
+        r.messages.as_mut().unwrap().dropped = 9;
+        r.messages.as_mut().unwrap().duplicates = 2;
+        let v = check(&e, std::slice::from_ref(&r));
+        assert_eq!(
+            v,
+            [
+                "trial 1: 10 lost, expected the 9 the sender dropped",
+                "trial 1: 2 duplicates, expected 0"
+            ]
+        );
     }
 
     #[test]

@@ -60,6 +60,9 @@ struct RawClient {
     delay: Option<Spanned<String>>,
     rcvbuf: Option<Spanned<i64>>,
     command: Option<Spanned<Vec<String>>>,
+    ack_every: Option<Spanned<i64>>,
+    max_reconnects: Option<Spanned<i64>>,
+    reconnect_backoff: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -78,6 +81,17 @@ struct RawExpect {
     outcome: Spanned<String>,
     within: Option<Spanned<String>>,
     bytes_lost: Option<Spanned<i64>>,
+    lost: Option<Spanned<toml::Value>>,
+    duplicates: Option<Spanned<i64>>,
+    reordered: Option<Spanned<i64>>,
+}
+
+/// `expect.lost`: a count, or exactly what the sender dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lost {
+    Exactly(u64),
+    /// Equal to the sender's count of messages dropped to make room.
+    Dropped,
 }
 
 /// What a scenario claims about every one of its trials.
@@ -88,6 +102,12 @@ pub struct Expect {
     pub within: Option<Duration>,
     /// bytes_sent - bytes_read equals this exactly.
     pub bytes_lost: Option<i64>,
+    /// Messages lost (gaps the client saw), for a framed sender and client.
+    pub lost: Option<Lost>,
+    /// Messages delivered twice to the client.
+    pub duplicates: Option<u64>,
+    /// Messages delivered out of order.
+    pub reordered: Option<u64>,
 }
 
 /// A checked scenario, ready to run.
@@ -567,6 +587,23 @@ impl Scenario {
             (None, false) => Vec::new(),
         };
 
+        let ack_every = match &c.ack_every {
+            Some(v) => cx.int(v, "client.ack_every", Int::new(1, 1 << 20))? as u64,
+            None => 1,
+        };
+        let max_reconnects = match &c.max_reconnects {
+            Some(v) => cx.int(v, "client.max_reconnects", Int::new(0, 10_000))? as u32,
+            None => 10,
+        };
+        let reconnect_backoff = match &c.reconnect_backoff {
+            Some(v) => cx.duration(
+                v,
+                "client.reconnect_backoff",
+                Dur::new(Duration::from_millis(1), Duration::from_secs(10)),
+            )?,
+            None => Duration::from_millis(10),
+        };
+
         let r = raw.run.unwrap_or_default();
         let duration = match &r.duration {
             Some(v) => cx.duration(v, "run.duration", limits::DURATION)?,
@@ -660,6 +697,37 @@ impl Scenario {
             None => None,
         };
         let bytes_lost = e.bytes_lost.as_ref().map(|v| *v.get_ref());
+        let count = |v: &Option<Spanned<i64>>, key: &str| {
+            v.as_ref()
+                .map(|v| cx.int(v, key, Int::new(0, i64::MAX)).map(|n| n as u64))
+                .transpose()
+        };
+        let duplicates = count(&e.duplicates, "expect.duplicates")?;
+        let reordered = count(&e.reordered, "expect.reordered")?;
+        let lost = match e.lost.as_ref().map(|v| (v, v.get_ref())) {
+            None => None,
+            Some((_, toml::Value::Integer(n))) if *n >= 0 => Some(Lost::Exactly(*n as u64)),
+            Some((_, toml::Value::String(s))) if s == "dropped" => Some(Lost::Dropped),
+            Some((v, _)) => {
+                return Err(cx.err(
+                    v.span(),
+                    "expect.lost",
+                    "expected a count of messages, or \"dropped\" (exactly what the sender dropped)",
+                ));
+            }
+        };
+        if (lost.is_some() || duplicates.is_some() || reordered.is_some())
+            && !strategy.counts_messages()
+        {
+            return Err(cx.err(
+                raw.expect.span(),
+                "expect",
+                format!(
+                    "lost, duplicates and reordered count messages, which strategy `{}` does not see; use a framed client such as resume",
+                    strategy.name()
+                ),
+            ));
+        }
 
         let name = cx
             .path
@@ -690,6 +758,9 @@ impl Scenario {
                 deadline,
                 call_timeout,
                 command,
+                ack_every,
+                max_reconnects,
+                reconnect_backoff,
             },
             trials,
             sample,
@@ -699,6 +770,9 @@ impl Scenario {
                 outcome,
                 within,
                 bytes_lost,
+                lost,
+                duplicates,
+                reordered,
             },
         })
     }
@@ -1044,6 +1118,35 @@ within = "1s"
                 .setup
                 .args
                 .contains(&"queue_bytes=4096".to_string())
+        );
+    }
+
+    #[test]
+    fn message_claims_need_a_client_that_counts_messages() {
+        let framed = "[sender]\nkind = \"patient\"\n[client]\nstrategy = \"resume\"\n[expect]\noutcome = \"survived\"\n";
+        let s = parse(&format!("{framed}lost = \"dropped\"\nduplicates = 0\n")).unwrap();
+        assert_eq!(s.expect.lost, Some(Lost::Dropped));
+        assert_eq!(s.expect.duplicates, Some(0));
+        let s = parse(&format!("{framed}lost = 3\n")).unwrap();
+        assert_eq!(s.expect.lost, Some(Lost::Exactly(3)));
+        let e = error_of(&format!("{framed}lost = \"some\"\n"));
+        assert!(
+            e.starts_with("x.toml:7: expect.lost: expected a count of messages"),
+            "{e}"
+        );
+        let e = error_of(&format!("{framed}reordered = -1\n"));
+        assert!(
+            e.starts_with("x.toml:7: expect.reordered: -1 is out of range"),
+            "{e}"
+        );
+        let e = error_of(
+            &framed
+                .replace("resume", "naive")
+                .replace("[expect]", "[expect]\nlost = 0"),
+        );
+        assert!(
+            e.contains("expect: lost, duplicates and reordered count messages, which strategy `naive` does not see"),
+            "{e}"
         );
     }
 

@@ -151,7 +151,8 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let mut client = sc.strategy.drive(sender.addr, &sc.client, &mut hooks)?;
     // The client socket is closed by now: a sender still sending hits the closed
     // connection, fails its send() and prints its summary too.
-    let summary = sender.summary(SUMMARY_WAIT);
+    let connections = client.messages.as_ref().map_or(1, |m| m.reconnects + 1);
+    let summary = sender.summary_of_last(connections, SUMMARY_WAIT);
     sender.stop()?;
     let trial_us = started.elapsed().as_micros() as u64;
 

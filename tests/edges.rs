@@ -611,7 +611,10 @@ fn list_shows_every_strategy_and_sender_in_its_section() {
             .map(|l| l.split_whitespace().next().unwrap().to_string())
             .collect()
     };
-    assert_eq!(section("Strategies:"), ["naive", "drain", "external"]);
+    assert_eq!(
+        section("Strategies:"),
+        ["naive", "drain", "external", "resume"]
+    );
     assert_eq!(section("Senders:"), ["original", "patient"]);
     for key in [
         "close_policy",

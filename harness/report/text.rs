@@ -124,6 +124,9 @@ fn zero_windows(r: &TrialRecord) -> (String, bool) {
 }
 
 fn sender_cell(r: &TrialRecord) -> String {
+    if let Some(m) = r.sender_summary.as_ref().and_then(|s| s.remedy.as_ref()) {
+        return format!("ended: {}", m.end);
+    }
     match &r.sender_summary {
         Some(s) => format!(
             "{}; close at {}",
@@ -164,7 +167,10 @@ pub fn trial_table(records: &[TrialRecord], layout: Layout) -> String {
             r.time_to_failure_us.map_or("-".into(), ms_u),
             opt(r.bytes_read),
             opt(r.bytes_sent),
-            opt(r.bytes_lost),
+            match &r.messages {
+                Some(m) => format!("{} msg", m.lost),
+                None => opt(r.bytes_lost),
+            },
             sender_cell(r),
             zw,
             r.observation
@@ -359,8 +365,51 @@ fn close_route(r: &TrialRecord) -> String {
     }
 }
 
+/// A remedy sender's line: what it produced and sent, and why its connection ended.
+fn remedy_line(s: &SenderSummary, m: &crate::record::SenderMessages) -> String {
+    let mut line = format!(
+        "the {} sender produced {} messages; on its last connection it sent {} ({} B) and never closed on EAGAIN; its memory queue peaked at {} B",
+        s.policy.split('/').next().unwrap_or("remedy"),
+        m.produced,
+        s.messages,
+        s.bytes,
+        m.queue_peak_bytes
+    );
+    if m.dropped > 0 {
+        line.push_str(&format!(
+            ", and {} messages were dropped to make room",
+            m.dropped
+        ));
+    }
+    line.push_str(&format!("; the connection ended: {}", m.end));
+    if s.errno != 0 {
+        line.push_str(&format!(" ({} ({}))", s.errno_name, s.errno));
+    }
+    line
+}
+
+/// The trial's messages, one by one.
+fn messages_line(m: &crate::record::MessageAccounting) -> String {
+    let mut line = format!(
+        "message by message: {} produced, {} delivered (each once), {} lost, {} duplicates, {} reordered, {} pending at the end (queued or in flight), {} reconnects",
+        m.produced, m.delivered, m.lost, m.duplicates, m.reordered, m.pending, m.reconnects
+    );
+    if let Some(l) = m.latency {
+        line.push_str(&format!(
+            "; latency from production to processing: p50 {}, p99 {}, max {}",
+            ms_u(l.p50_us),
+            ms_u(l.p99_us),
+            ms_u(l.max_us)
+        ));
+    }
+    line
+}
+
 /// The sender's line: what its send() accepted, how it failed, and its close.
 fn sender_line(r: &TrialRecord, s: &SenderSummary) -> String {
+    if let Some(m) = &s.remedy {
+        return remedy_line(s, m);
+    }
     let at = |ns: u64| (ns > 0).then(|| ms((ns as i64 - r.client.zero_ns as i64) / 1000));
     let mut line = format!(
         "the sender's send() accepted {} messages ({} B) into a {} B send buffer",
@@ -494,6 +543,9 @@ pub fn explain(r: &TrialRecord) -> String {
         None => "the sender printed no summary before it was stopped: its send() had not failed by then".into(),
     });
     out.push(client_line(r));
+    if let Some(m) = &r.messages {
+        out.push(messages_line(m));
+    }
     if let Some(p) = &r.client.postmortem {
         out.push(postmortem_line(p));
     }

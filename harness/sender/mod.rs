@@ -216,6 +216,26 @@ impl RunningSender {
         }
     }
 
+    /// The summary of the last of `connections` connections: waits up to `timeout`
+    /// for that many summaries, and returns the last one that came. A remedy sender's
+    /// counts are cumulative, so its last summary holds them all.
+    pub fn summary_of_last(
+        &mut self,
+        connections: u32,
+        timeout: Duration,
+    ) -> Option<SenderSummary> {
+        let until = Instant::now() + timeout;
+        let mut last = None;
+        for _ in 0..connections.max(1) {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.summary(left) {
+                Some(s) => last = Some(s),
+                None => break,
+            }
+        }
+        last
+    }
+
     /// Waits up to `timeout` for the summary of a finished connection.
     pub fn summary(&mut self, timeout: Duration) -> Option<SenderSummary> {
         let until = Instant::now() + timeout;

@@ -286,9 +286,27 @@ struct Queue {
     /// The highest sequence the client acknowledged, over all connections.
     acked: u64,
     peak_bytes: usize,
+    /// For each phase (and the final rate), how many messages existed when it began:
+    /// a phase counts its rate from there, so a rate after an unlimited spike is that
+    /// rate from the end of the spike.
+    phase_base: Vec<Option<u64>>,
 }
 
 impl Queue {
+    fn new(s: Settings) -> Queue {
+        Queue {
+            phase_base: vec![None; s.phases.len() + 1],
+            s,
+            started: Instant::now(),
+            unsent: VecDeque::new(),
+            next_seq: 1,
+            produced: 0,
+            dropped: 0,
+            acked: 0,
+            peak_bytes: 0,
+        }
+    }
+
     fn frame_len() -> usize {
         Frame::wire_len(DEFAULT_PAYLOAD.len())
     }
@@ -297,26 +315,26 @@ impl Queue {
         self.unsent.len() * Queue::frame_len()
     }
 
-    /// Messages the schedule has made due since the start, or None while unlimited.
-    fn due(&self, now: Instant) -> Option<u64> {
+    /// The phase at `now` (phases.len() for the final rate), and how far into it.
+    fn phase_at(&self, now: Instant) -> (usize, Rate, Duration) {
         let mut t = now.duration_since(self.started);
-        let mut total = 0f64;
-        for p in self.s.phases.iter().chain(std::iter::once(&Phase {
-            duration: Duration::MAX,
-            rate: self.s.rate,
-        })) {
-            let span = t.min(p.duration);
-            match p.rate {
-                Rate::Unlimited if span == t => return None,
-                Rate::Unlimited => {}
-                Rate::PerSecond(r) => total += r * span.as_secs_f64(),
-            }
+        for (i, p) in self.s.phases.iter().enumerate() {
             if t <= p.duration {
-                break;
+                return (i, p.rate, t);
             }
             t -= p.duration;
         }
-        Some(total as u64)
+        (self.s.phases.len(), self.s.rate, t)
+    }
+
+    /// Messages the schedule has made due by `now`, or None while unlimited.
+    fn due(&mut self, now: Instant) -> Option<u64> {
+        let (i, rate, into) = self.phase_at(now);
+        let base = *self.phase_base[i].get_or_insert(self.produced);
+        match rate {
+            Rate::Unlimited => None,
+            Rate::PerSecond(r) => Some(base + (r * into.as_secs_f64()) as u64),
+        }
     }
 
     /// Produces what is due. Returns false when the queue was full and `on_full`
@@ -348,7 +366,7 @@ impl Queue {
     }
 
     /// How long until the next message is due (for poll's timeout).
-    fn next_due_in(&self, now: Instant) -> Duration {
+    fn next_due_in(&mut self, now: Instant) -> Duration {
         match self.due(now) {
             None => Duration::ZERO,
             Some(due) if due > self.produced => Duration::ZERO,
@@ -374,16 +392,7 @@ fn serve(s: &Settings, port: u16, bind: &str) -> Result<i32> {
     let mut out = std::io::stdout();
     writeln!(out, "zerowin-port {}", listener.local_addr()?.port())?;
     out.flush()?;
-    let mut q = Queue {
-        s: s.clone(),
-        started: Instant::now(),
-        unsent: VecDeque::new(),
-        next_seq: 1,
-        produced: 0,
-        dropped: 0,
-        acked: 0,
-        peak_bytes: 0,
-    };
+    let mut q = Queue::new(s.clone());
     loop {
         q.produce(Instant::now());
         let wait = q.next_due_in(Instant::now()).max(Duration::from_millis(1));
@@ -643,16 +652,7 @@ mod tests {
     }
 
     fn queue(s: Settings) -> Queue {
-        Queue {
-            s,
-            started: Instant::now(),
-            unsent: VecDeque::new(),
-            next_seq: 1,
-            produced: 0,
-            dropped: 0,
-            acked: 0,
-            peak_bytes: 0,
-        }
+        Queue::new(s)
     }
 
     fn settings(on_full: OnFull, queue_bytes: usize) -> Settings {
@@ -697,18 +697,31 @@ mod tests {
             rate: Rate::PerSecond(100.0),
         }];
         s.rate = Rate::PerSecond(10.0);
-        let q = queue(s);
-        let at = |ms| q.started + Duration::from_millis(ms);
-        assert_eq!(q.due(at(500)), Some(50));
-        assert_eq!(q.due(at(1000)), Some(100));
-        assert_eq!(q.due(at(3000)), Some(120));
-        let mut u = settings(OnFull::Block, 1 << 20);
+        let mut q = queue(s);
+        let at = |q: &Queue, ms| q.started + Duration::from_millis(ms);
+        q.produce(at(&q, 500));
+        assert_eq!(q.produced, 50);
+        q.produce(at(&q, 1000));
+        assert_eq!(q.produced, 100);
+        q.produce(at(&q, 3000));
+        assert_eq!(q.produced, 120, "10/s for the 2 s after the phase");
+        // A spike: unlimited for 1 s, then 10/s from wherever the spike ended.
+        let mut u = settings(OnFull::Block, 1000 * Queue::frame_len());
         u.phases = vec![Phase {
             duration: Duration::from_secs(1),
             rate: Rate::Unlimited,
         }];
-        let q = queue(u);
-        assert_eq!(q.due(q.started + Duration::from_millis(10)), None);
+        u.rate = Rate::PerSecond(10.0);
+        let mut q = queue(u);
+        q.produce(at(&q, 10));
+        assert_eq!(q.produced, 1000, "as fast as there is room");
+        q.unsent.clear(); // all sent
+        q.produce(at(&q, 1500));
+        q.produce(at(&q, 2000));
+        assert_eq!(
+            q.produced, 1010,
+            "then 10/s: the spike's messages are not owed again"
+        );
     }
 
     #[test]

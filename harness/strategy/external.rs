@@ -144,6 +144,7 @@ impl Strategy for External {
             },
             errors: Vec::new(),
             postmortem: None,
+            messages: None,
             external: Some(ExternalRun {
                 command: argv,
                 started_us: 0,

@@ -10,6 +10,7 @@ pub mod drain;
 pub mod external;
 pub mod naive;
 pub mod postmortem;
+pub mod resume;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -54,6 +55,10 @@ pub trait Strategy: Send + Sync {
     fn is_external(&self) -> bool {
         false
     }
+    /// True for a client of the framed protocol, which sees each message's sequence.
+    fn counts_messages(&self) -> bool {
+        false
+    }
 }
 
 /// A strategy that is a read loop on a socket this process connects.
@@ -66,10 +71,11 @@ pub trait SocketLoop {
 static NAIVE: naive::Naive = naive::Naive;
 static DRAIN: drain::Drain = drain::Drain;
 static EXTERNAL: external::External = external::External;
+static RESUME: resume::Resume = resume::Resume;
 
 /// Every strategy, in the order `list` shows them.
-pub fn all() -> [&'static dyn Strategy; 3] {
-    [&NAIVE, &DRAIN, &EXTERNAL]
+pub fn all() -> [&'static dyn Strategy; 4] {
+    [&NAIVE, &DRAIN, &EXTERNAL, &RESUME]
 }
 
 /// The strategy with this name.
@@ -103,6 +109,12 @@ pub struct ClientParams {
     pub call_timeout: Duration,
     /// `external`: the program and its arguments, with `{host}` and `{port}`.
     pub command: Vec<String>,
+    /// `resume`: acknowledge every this many messages processed (and at the end).
+    pub ack_every: u64,
+    /// `resume`: how many times it reconnects after an error or EOF.
+    pub max_reconnects: u32,
+    /// `resume`: the first wait before reconnecting; it doubles, up to 1 s.
+    pub reconnect_backoff: Duration,
 }
 
 /// Counters the strategy's loop keeps.
@@ -310,6 +322,7 @@ pub fn run_client(
         errors,
         postmortem,
         external: None,
+        messages: None,
     })
 }
 
@@ -346,6 +359,6 @@ mod tests {
             assert_eq!(by_name(s.name()).unwrap().name(), s.name());
         }
         assert!(by_name("nope").is_none());
-        assert_eq!(names(), "naive, drain, external");
+        assert_eq!(names(), "naive, drain, external, resume");
     }
 }

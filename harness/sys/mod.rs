@@ -54,6 +54,12 @@ pub fn shutdown_both(fd: RawFd) -> io::Result<()> {
     cvt(unsafe { libc::shutdown(fd, libc::SHUT_RDWR) }).map(|_| ())
 }
 
+/// A poll(2) timeout in whole milliseconds, rounded up: a wait of 0.4 ms must not
+/// become 0, a poll that returns at once and reads as "timed out" too early.
+fn poll_ms(timeout: std::time::Duration) -> i32 {
+    timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32
+}
+
 /// poll(2) for readability (or an error/hangup) with a timeout. Ok(false) = timed out.
 pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool> {
     let mut p = libc::pollfd {
@@ -61,7 +67,7 @@ pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool
         events: libc::POLLIN,
         revents: 0,
     };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let ms = poll_ms(timeout);
     // SAFETY: p is one valid pollfd.
     cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|n| n > 0)
 }
@@ -73,7 +79,7 @@ pub fn poll_fd(fd: RawFd, events: i16, timeout: std::time::Duration) -> io::Resu
         events,
         revents: 0,
     };
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let ms = poll_ms(timeout);
     // SAFETY: p is one valid pollfd.
     cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|_| p.revents)
 }
@@ -220,6 +226,14 @@ mod tests {
         // SAFETY: fds[1] is ours and closed once.
         unsafe { libc::close(fds[1]) };
         assert_eq!(terminal_width(fds[1]), None);
+    }
+
+    #[test]
+    fn a_short_wait_is_not_rounded_to_none() {
+        use std::time::Duration;
+        assert_eq!(poll_ms(Duration::from_micros(400)), 1);
+        assert_eq!(poll_ms(Duration::from_millis(2)), 2);
+        assert_eq!(poll_ms(Duration::ZERO), 0);
     }
 
     #[test]

@@ -1,0 +1,339 @@
+//! `resume`: a client of the framed protocol ([`crate::protocol`]), the one the
+//! remedy senders are proven with. It reads frames and checks the sequence of each;
+//! processes each message (`delay` per message); acknowledges every `ack_every`
+//! messages, cumulatively; and on a reset, an EOF, a silent sender or a failed
+//! connect it reconnects with bounded exponential backoff (`reconnect_backoff`,
+//! doubling to 1 s, at most `max_reconnects` times) and asks for the message after
+//! the last one it processed. A message it already processed is dropped and counted
+//! as a duplicate; a jump in the sequence is counted as lost (a gap).
+//!
+//! The trial's TCP_INFO timeline follows its first connection only.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::{ClientHooks, ClientParams, Strategy, interrupted, would_block};
+use crate::protocol::{self, Decoder, Frame, HELLO_LEN, Hello};
+use crate::record::{ClientMessages, ClientRecord, ClockZero, Ending, Latency, SyscallError};
+use crate::sys;
+
+pub struct Resume;
+
+/// Latencies kept for the percentiles; beyond, every other one is kept (max is exact).
+const LATENCY_CAP: usize = 1 << 20;
+/// The longest wait between reconnects.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+impl Strategy for Resume {
+    fn name(&self) -> &'static str {
+        "resume"
+    }
+
+    fn summary(&self) -> &'static str {
+        "framed protocol: checks every sequence, acks, reconnects and resumes after the last processed"
+    }
+
+    fn describe(&self, p: &ClientParams) -> String {
+        format!(
+            "frames, delay {:?} per message, ack every {}, up to {} reconnects (backoff from {:?})",
+            p.delay, p.ack_every, p.max_reconnects, p.reconnect_backoff
+        )
+    }
+
+    fn default_reply(&self) -> &'static str {
+        ""
+    }
+
+    fn counts_messages(&self) -> bool {
+        true
+    }
+
+    fn drive(
+        &self,
+        addr: SocketAddr,
+        params: &ClientParams,
+        hooks: &mut dyn ClientHooks,
+    ) -> Result<ClientRecord> {
+        Ok(Run::new(params).drive(addr, hooks))
+    }
+}
+
+/// How one connection ended.
+enum SessionEnd {
+    /// The duration is over.
+    Done,
+    /// The connection was lost (or never made): reconnect if allowed.
+    Lost(Ending),
+    /// The peer does not speak the protocol: reconnecting cannot help.
+    Refused(Ending),
+}
+
+struct Run<'p> {
+    p: &'p ClientParams,
+    zero: Instant,
+    zero_ns: u64,
+    end: Instant,
+    deadline: Instant,
+    m: ClientMessages,
+    highest_seen: u64,
+    latencies: Vec<u64>,
+    /// Keep one latency in this many once the cap was reached.
+    stride: u64,
+    max_latency: u64,
+    bytes_read: u64,
+    reads: u64,
+    acks: u64,
+    errors: Vec<SyscallError>,
+    connected_us: Option<u64>,
+}
+
+impl<'p> Run<'p> {
+    fn new(p: &'p ClientParams) -> Run<'p> {
+        let zero = Instant::now();
+        Run {
+            p,
+            zero,
+            zero_ns: sys::monotonic_ns(),
+            end: zero + p.duration,
+            deadline: zero + p.deadline,
+            m: ClientMessages::default(),
+            highest_seen: 0,
+            latencies: Vec::new(),
+            stride: 1,
+            max_latency: 0,
+            bytes_read: 0,
+            reads: 0,
+            acks: 0,
+            errors: Vec::new(),
+            connected_us: None,
+        }
+    }
+
+    fn us(&self) -> u64 {
+        self.zero.elapsed().as_micros() as u64
+    }
+
+    fn fail(&mut self, call: &str, e: &std::io::Error) -> Ending {
+        let error = SyscallError::new(call, "main", e.raw_os_error().unwrap_or(0), self.us());
+        self.errors.push(error.clone());
+        Ending::Failed { error }
+    }
+
+    fn drive(mut self, addr: SocketAddr, hooks: &mut dyn ClientHooks) -> ClientRecord {
+        let mut backoff = self.p.reconnect_backoff;
+        let mut first = true;
+        let ending = loop {
+            let session = self.session(addr, hooks, first);
+            first = false;
+            let lost = match session {
+                SessionEnd::Done => {
+                    break Ending::Survived { at_us: self.us() };
+                }
+                SessionEnd::Refused(e) => break e,
+                SessionEnd::Lost(e) => e,
+            };
+            let now = Instant::now();
+            if now >= self.end {
+                break Ending::Survived { at_us: self.us() };
+            }
+            if self.m.reconnects >= self.p.max_reconnects {
+                break lost;
+            }
+            std::thread::sleep(backoff.min(self.end - now));
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            self.m.reconnects += 1;
+        };
+        self.record(ending)
+    }
+
+    /// One connection, from connect to its end.
+    fn session(
+        &mut self,
+        addr: SocketAddr,
+        hooks: &mut dyn ClientHooks,
+        first: bool,
+    ) -> SessionEnd {
+        let sock = match self.connect(addr) {
+            Ok(s) => s,
+            Err(e) => return SessionEnd::Lost(self.fail("connect", &e)),
+        };
+        if first {
+            self.connected_us = Some(self.us());
+            hooks.connected(&sock, self.zero_ns);
+        }
+        let end = self.converse(&sock);
+        if first {
+            hooks.closing();
+        }
+        end
+    }
+
+    fn connect(&self, addr: SocketAddr) -> std::io::Result<Socket> {
+        let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        if let Some(size) = self.p.rcvbuf {
+            sock.set_recv_buffer_size(size)?;
+        }
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        let wait = self.p.call_timeout.min(left).max(Duration::from_millis(1));
+        sock.connect_timeout(&addr.into(), wait)?;
+        sock.set_nonblocking(true)?;
+        Ok(sock)
+    }
+
+    /// Hello each way, then frames until the end, a loss or a refusal.
+    fn converse(&mut self, sock: &Socket) -> SessionEnd {
+        let fd = sock.as_raw_fd();
+        let hello = Hello {
+            seq: self.m.last_seq + 1,
+        };
+        if let Err(e) = sys::send(fd, &hello.encode(), 0) {
+            return SessionEnd::Lost(self.fail("send", &e));
+        }
+        let mut decoder = Decoder::default();
+        let mut got_hello = false;
+        let mut pending_hello = Vec::with_capacity(HELLO_LEN);
+        let mut since_ack = 0u64;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let now = Instant::now();
+            if now >= self.end {
+                let _ = self.ack(fd, &mut since_ack, true);
+                return SessionEnd::Done;
+            }
+            let wait = self.p.call_timeout.min(self.end - now);
+            match sys::poll_readable(fd, wait) {
+                Ok(true) => {}
+                Ok(false) if Instant::now() >= self.end => continue,
+                Ok(false) => {
+                    let e = std::io::Error::from_raw_os_error(libc::ETIMEDOUT);
+                    return SessionEnd::Lost(self.fail("poll", &e));
+                }
+                Err(e) if interrupted(&e) => continue,
+                Err(e) => return SessionEnd::Lost(self.fail("poll", &e)),
+            }
+            let n = match sys::recv(fd, &mut buf, 0) {
+                Ok(0) => return SessionEnd::Lost(Ending::Eof { at_us: self.us() }),
+                Ok(n) => n,
+                Err(e) if would_block(&e) || interrupted(&e) => continue,
+                Err(e) => return SessionEnd::Lost(self.fail("recv", &e)),
+            };
+            self.bytes_read += n as u64;
+            self.reads += 1;
+            let mut data = &buf[..n];
+            if !got_hello {
+                let take = (HELLO_LEN - pending_hello.len()).min(data.len());
+                pending_hello.extend_from_slice(&data[..take]);
+                data = &data[take..];
+                if pending_hello.len() < HELLO_LEN {
+                    continue;
+                }
+                got_hello = true;
+                let b: [u8; HELLO_LEN] = pending_hello[..].try_into().expect("16 bytes");
+                if Hello::decode(&b).is_err() {
+                    // Not our protocol: EPROTO, an error of its own, not the kernel's.
+                    let err = std::io::Error::from_raw_os_error(libc::EPROTO);
+                    return SessionEnd::Refused(self.fail("hello", &err));
+                }
+            }
+            decoder.feed(data);
+            while let Some(frame) = decoder.next_frame() {
+                if self.process(&frame) {
+                    since_ack += 1;
+                }
+                if let Err(e) = self.ack(fd, &mut since_ack, false) {
+                    return SessionEnd::Lost(self.fail("send", &e));
+                }
+            }
+        }
+    }
+
+    /// Checks the sequence, processes a new message; false for a duplicate.
+    fn process(&mut self, f: &Frame) -> bool {
+        if f.seq <= self.m.last_seq {
+            self.m.duplicates += 1;
+            return false;
+        }
+        if f.seq < self.highest_seen {
+            self.m.reordered += 1;
+        }
+        if f.seq > self.m.last_seq + 1 {
+            self.m.gaps += f.seq - self.m.last_seq - 1;
+        }
+        self.highest_seen = self.highest_seen.max(f.seq);
+        let d = self.p.delay;
+        if !d.is_zero() {
+            std::thread::sleep(d.min(self.deadline.saturating_duration_since(Instant::now())));
+        }
+        let latency = sys::monotonic_ns().saturating_sub(f.produced_ns) / 1000;
+        self.keep_latency(latency);
+        self.m.last_seq = f.seq;
+        self.m.processed += 1;
+        true
+    }
+
+    fn keep_latency(&mut self, us: u64) {
+        self.max_latency = self.max_latency.max(us);
+        if !self.m.processed.is_multiple_of(self.stride) {
+            return;
+        }
+        self.latencies.push(us);
+        if self.latencies.len() >= LATENCY_CAP {
+            let kept: Vec<u64> = self.latencies.iter().step_by(2).copied().collect();
+            self.latencies = kept;
+            self.stride *= 2;
+        }
+    }
+
+    /// Acknowledges the last processed message when `ack_every` were processed since
+    /// the last ack (or `now`).
+    fn ack(&mut self, fd: i32, since: &mut u64, now: bool) -> std::io::Result<()> {
+        if *since == 0 || (!now && *since < self.p.ack_every) {
+            return Ok(());
+        }
+        match sys::send(
+            fd,
+            &protocol::encode_ack(self.m.last_seq),
+            libc::MSG_DONTWAIT,
+        ) {
+            Ok(_) => {
+                self.acks += 1;
+                *since = 0;
+                Ok(())
+            }
+            // The sender reads its acks as they come; a full buffer means it has
+            // stopped reading, and the next ack carries this one's news.
+            Err(e) if would_block(&e) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn record(mut self, ending: Ending) -> ClientRecord {
+        let mut latency = Latency::of(std::mem::take(&mut self.latencies));
+        if let Some(l) = latency.as_mut() {
+            l.max_us = self.max_latency;
+        }
+        self.m.latency = latency;
+        ClientRecord {
+            strategy: "resume".into(),
+            zero_ns: self.zero_ns,
+            zero: ClockZero::ConnectStart,
+            connected_us: self.connected_us,
+            rcvbuf_effective: self.p.rcvbuf.unwrap_or(0),
+            bytes_read: self.bytes_read,
+            messages_read: self.m.processed,
+            reads: self.reads,
+            replies: self.acks,
+            reply_bytes: self.acks * protocol::ACK_LEN as u64,
+            first_reply_us: None,
+            ending,
+            errors: self.errors,
+            postmortem: None,
+            external: None,
+            messages: Some(self.m),
+        }
+    }
+}
