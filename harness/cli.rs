@@ -113,11 +113,15 @@ pub struct RunArgs {
 
 #[derive(Args, Debug)]
 pub struct CompareArgs {
-    /// The scenario to run with each strategy.
+    /// The scenario to run with each sender and strategy.
     pub file: PathBuf,
-    /// The strategies, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "naive,drain", value_parser = parse_strategy)]
-    pub strategies: Vec<&'static dyn Strategy>,
+    /// The strategies, comma-separated (default: naive,drain, unless --senders is given).
+    #[arg(long, value_delimiter = ',', value_parser = parse_strategy)]
+    pub strategies: Option<Vec<&'static dyn Strategy>>,
+    /// The senders, comma-separated, each with its default settings (the scenario's own
+    /// sender keeps its keys). A framed sender gets a framed client.
+    #[arg(long, value_delimiter = ',', value_parser = parse_sender)]
+    pub senders: Option<Vec<&'static dyn Sender>>,
     #[command(flatten)]
     pub overrides: Overrides,
 }
@@ -267,7 +271,11 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            c.strategies.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            c.strategies
+                .unwrap()
+                .iter()
+                .map(|s| s.name())
+                .collect::<Vec<_>>(),
             ["naive", "drain"]
         );
         let e = Cli::try_parse_from(["zerowin", "compare", "x.toml", "--strategies", "naive,fast"])

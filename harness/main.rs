@@ -119,21 +119,28 @@ fn compare(a: CompareArgs) -> Result<ExitCode> {
         .with_overrides(a.overrides.trials, a.overrides.duration)
         .map_err(anyhow::Error::msg)?;
     // Every variant is built and checked before any of them runs.
-    let mut variants = a
-        .strategies
-        .iter()
-        .map(|st| base.with_strategy(*st))
-        .collect::<Result<Vec<Scenario>, _>>()?;
-    session::unique_stems(&mut variants);
+    let (variants, notes) =
+        session::compare_variants(&base, a.strategies.as_deref(), a.senders.as_deref())?;
     let s = Session::open(&a.overrides, false, false, &loaded.inputs())?;
     base.check_isolation(s.opts.isolation)?;
-    let names: Vec<&str> = variants.iter().map(|v| v.strategy.name()).collect();
-    s.out.print(&text::compare_header(&base, &names))?;
+    let names: Vec<String> = variants
+        .iter()
+        .map(|v| format!("{}+{}", v.sender.name(), v.strategy.name()))
+        .collect();
+    let mut header = text::compare_header(&base, &names);
+    for n in &notes {
+        header.push_str(&format!("  ({n})\n"));
+    }
+    s.out.print(&header)?;
     let results = s.run(&variants, Detail::Nothing)?;
     let mut report = text::compare_table(&results, s.layout);
     for r in &results {
         if let Some(first) = r.records.first() {
-            report.push_str(&format!("{}, trial 1:\n", r.scenario.strategy.name()));
+            report.push_str(&format!(
+                "{} with {}, trial 1:\n",
+                r.scenario.strategy.name(),
+                r.scenario.sender.name()
+            ));
             report.push_str(&text::explain(first));
         }
     }

@@ -820,6 +820,28 @@ impl Scenario {
         Ok(out)
     }
 
+    /// The same scenario with another sender, at that sender's default settings (for
+    /// `compare --senders`); the scenario's own sender keeps its keys.
+    pub fn with_sender(&self, s: &'static dyn Sender) -> Result<Scenario, ScenarioError> {
+        let mut out = self.clone();
+        if s.name() != self.sender.name() {
+            let src = Source {
+                path: &self.path,
+                text: "",
+            };
+            out.sender = s;
+            out.sender_config.setup =
+                s.configure(&mut Keys::new(src, "sender", BTreeMap::new()))?;
+        }
+        out.stem = format!(
+            "{}-{}-{}",
+            self.name,
+            out.sender.name(),
+            out.strategy.name()
+        );
+        Ok(out)
+    }
+
     /// Overrides from the command line, already range-checked by their flags. The
     /// deadline keeps its slack over the duration, within its own range.
     pub fn with_overrides(

@@ -21,6 +21,8 @@ use crate::report::plot;
 use crate::report::text::{self, Layout};
 use crate::runner::{self, ScenarioResult};
 use crate::scenario::{Scenario, shipped};
+use crate::sender::Sender;
+use crate::strategy::{self, Strategy};
 
 /// The scenarios a command named, loaded and checked.
 pub struct Loaded {
@@ -97,6 +99,62 @@ pub fn unique_stems(scenarios: &mut [Scenario]) {
             sc.stem = format!("{}-{n}", sc.stem);
         }
     }
+}
+
+/// The variants `compare` runs: every sender (the scenario's own by default) with every
+/// strategy (the scenario's own by default; naive and drain when neither list is
+/// given). A sender and a client must speak the same protocol: with `--senders` alone, a
+/// framed sender gets the framed client `resume`; a pair named explicitly that cannot
+/// talk is left out. Returns the variants and one note per substitution or omission.
+pub fn compare_variants(
+    base: &Scenario,
+    strategies: Option<&[&'static dyn Strategy]>,
+    senders: Option<&[&'static dyn Sender]>,
+) -> Result<(Vec<Scenario>, Vec<String>)> {
+    let default_pair = ["naive", "drain"].map(|n| strategy::by_name(n).expect("built in"));
+    let chosen: Vec<&'static dyn Strategy> = match (strategies, senders) {
+        (Some(s), _) => s.to_vec(),
+        (None, Some(_)) => vec![base.strategy],
+        (None, None) => default_pair.to_vec(),
+    };
+    let senders: Vec<&'static dyn Sender> = senders.map_or(vec![base.sender], |s| s.to_vec());
+    let mut variants = Vec::new();
+    let mut notes = Vec::new();
+    for se in &senders {
+        for st in &chosen {
+            let talks = |st: &dyn Strategy| st.is_external() || st.counts_messages() == se.framed();
+            let st = if talks(*st) {
+                *st
+            } else if strategies.is_none() {
+                let sub = strategy::by_name(if se.framed() { "resume" } else { "naive" })
+                    .expect("built in");
+                notes.push(format!(
+                    "{} {} the framed protocol: its client is {}",
+                    se.name(),
+                    if se.framed() {
+                        "speaks"
+                    } else {
+                        "does not speak"
+                    },
+                    sub.name()
+                ));
+                sub
+            } else {
+                notes.push(format!(
+                    "left out: {} with {}, which do not speak the same protocol",
+                    se.name(),
+                    st.name()
+                ));
+                continue;
+            };
+            variants.push(base.with_strategy(st)?.with_sender(*se)?);
+        }
+    }
+    if variants.is_empty() {
+        bail!("compare: no sender and strategy of these speak the same protocol");
+    }
+    unique_stems(&mut variants);
+    Ok((variants, notes))
 }
 
 /// How much of each scenario's report is printed as it finishes.
@@ -211,5 +269,70 @@ impl Session {
             e.finish(&Export::new(results, self.checked, true))?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sender;
+
+    fn base() -> Scenario {
+        Scenario::parse(
+            Path::new("s.toml"),
+            "[sender]\nsndbuf = 4096\n[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n",
+            Path::new("/bin/false"),
+        )
+        .unwrap()
+    }
+
+    fn pairs(v: &[Scenario]) -> Vec<String> {
+        v.iter()
+            .map(|s| format!("{}+{}", s.sender.name(), s.strategy.name()))
+            .collect()
+    }
+
+    #[test]
+    fn compare_pairs_each_sender_with_a_client_that_speaks_its_protocol() {
+        let b = base();
+        let (v, notes) = compare_variants(&b, None, None).unwrap();
+        assert_eq!(pairs(&v), ["original+naive", "original+drain"]);
+        assert!(notes.is_empty());
+        let senders = [
+            sender::by_name("original").unwrap(),
+            sender::by_name("patient").unwrap(),
+        ];
+        let (v, notes) = compare_variants(&b, None, Some(&senders)).unwrap();
+        assert_eq!(pairs(&v), ["original+naive", "patient+resume"]);
+        assert_eq!(
+            notes,
+            ["patient speaks the framed protocol: its client is resume"]
+        );
+        assert_eq!(
+            v[0].sender_config.setup.describe,
+            "original (close); sndbuf 4096"
+        );
+        assert!(
+            v[1].sender_config
+                .setup
+                .describe
+                .starts_with("patient (queue 1048576 B")
+        );
+        let both = [
+            strategy::by_name("naive").unwrap(),
+            strategy::by_name("resume").unwrap(),
+        ];
+        let (v, notes) = compare_variants(&b, Some(&both), Some(&senders)).unwrap();
+        assert_eq!(pairs(&v), ["original+naive", "patient+resume"]);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(
+            notes[0].starts_with("left out: original with resume"),
+            "{notes:?}"
+        );
+        let resume = [strategy::by_name("resume").unwrap()];
+        let e = compare_variants(&b, Some(&resume), None).unwrap_err();
+        assert!(e.to_string().contains("no sender and strategy"), "{e}");
+        let stems: Vec<&str> = v.iter().map(|s| s.stem.as_str()).collect();
+        assert_eq!(stems, ["s-original-naive", "s-patient-resume"]);
     }
 }

@@ -201,10 +201,10 @@ fn compare_runs_each_strategy_side_by_side() {
         ])
         .assert()
         .success()
-        .stdout(predicate::str::is_match(r"(?m)^\s*naive\s+2 reset").unwrap())
+        .stdout(predicate::str::is_match(r"(?m)^\s*original\s+naive\s+2 reset").unwrap())
         // drain's result with 8 KiB buffers varies (a reply per batch, a core lost for
         // a millisecond): only its row is certain.
-        .stdout(predicate::str::is_match(r"(?m)^\s*drain\s+\d+ [a-z-]+").unwrap());
+        .stdout(predicate::str::is_match(r"(?m)^\s*original\s+drain\s+\d+ [a-z-]+").unwrap());
 }
 
 #[test]

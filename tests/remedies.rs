@@ -89,3 +89,41 @@ fn a_stranger_gets_a_clean_close_and_no_garbage() {
     assert_eq!(summary_value(&line, "end"), "bad-hello-magic");
     assert_eq!(summary_value(&line, "messages"), "0");
 }
+
+/// `compare --senders` shows which remedy holds, and what it costs: one row per
+/// sender, each with a client that speaks its protocol.
+#[test]
+fn compare_shows_which_sender_holds() {
+    let out = assert_cmd::Command::cargo_bin("zerowin")
+        .unwrap()
+        .args([
+            "compare",
+            "scenarios/spike-original.toml",
+            "--senders",
+            "original,patient",
+        ])
+        .args(["--trials", "1", "--duration", "1s"])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        stdout.contains("patient speaks the framed protocol: its client is resume"),
+        "{stdout}"
+    );
+    let row = |sender: &str| {
+        stdout
+            .lines()
+            .find(|l| {
+                l.trim_start().starts_with(sender) && l.contains(" B")
+                    || l.contains("msg") && l.contains(sender)
+            })
+            .unwrap_or_else(|| panic!("a row for {sender}: {stdout}"))
+            .to_string()
+    };
+    assert!(row("original").contains("1 reset"), "{stdout}");
+    let patient = row("patient");
+    assert!(
+        patient.contains("1 survived") && patient.contains(" 0 msg"),
+        "{stdout}"
+    );
+}

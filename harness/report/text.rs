@@ -84,13 +84,13 @@ pub fn setup(sc: &Scenario) -> String {
     )
 }
 
-/// The header of `compare`: which strategies the rows are, and what they share.
-pub fn compare_header(sc: &Scenario, strategies: &[&str]) -> String {
+/// The header of `compare`: which sender+strategy pairs the rows are, and what they share.
+pub fn compare_header(sc: &Scenario, variants: &[String]) -> String {
     format!(
-        "compare {}: strategies {}, each vs {}\n",
+        "compare {}: {}; the scenario's own setup: {}\n",
         clean(&sc.name),
-        strategies.join(", "),
-        setup_shared(sc)
+        variants.join(", "),
+        setup(sc)
     )
 }
 
@@ -645,31 +645,53 @@ pub fn summary_table(results: &[ScenarioResult], layout: Layout) -> String {
     t.to_string() + "\n"
 }
 
-/// One row per strategy, for `compare`.
+/// One row per sender and strategy, for `compare`: what holds, and what it costs.
 pub fn compare_table(results: &[ScenarioResult], layout: Layout) -> String {
     let mut t = new_table(
         vec![
+            "sender",
             "strategy",
             "outcomes",
             "median t_fail",
-            "median read B",
-            "median lost B",
+            "lost (median)",
+            "duplicates",
+            "queue peak B",
+            "latency p99",
             "read MB/s",
-            "sent MB/s",
         ],
         layout,
     );
     for r in results {
         let med = |f: &dyn Fn(&TrialRecord) -> Option<f64>| median_of(&r.records, f);
         let num = |v: Option<f64>, prec: usize| v.map_or("-".into(), |x| format!("{x:.prec$}"));
+        let framed = r.records.iter().any(|x| x.messages.is_some());
+        let lost = if framed {
+            num(med(&|x| x.messages.as_ref().map(|m| m.lost as f64)), 0) + " msg"
+        } else {
+            num(med(&|x| x.bytes_lost.map(|b| b as f64)), 0) + " B"
+        };
+        let most = |f: &dyn Fn(&crate::record::MessageAccounting) -> u64| {
+            r.records
+                .iter()
+                .filter_map(|x| x.messages.as_ref().map(f))
+                .max()
+                .map_or("-".into(), |v| v.to_string())
+        };
         t.add_row(vec![
+            r.scenario.sender.name().to_string(),
             r.scenario.strategy.name().to_string(),
             outcome_counts(&r.records),
             ms_opt(med(&|x| x.time_to_failure_us.map(|u| u as f64))),
-            num(med(&|x| x.bytes_read.map(|b| b as f64)), 0),
-            num(med(&|x| x.bytes_lost.map(|b| b as f64)), 0),
+            lost,
+            most(&|m| m.duplicates),
+            most(&|m| m.queue_peak_bytes),
+            ms_opt(med(&|x| {
+                x.messages
+                    .as_ref()
+                    .and_then(|m| m.latency)
+                    .map(|l| l.p99_us as f64)
+            })),
             num(med(&|x| x.read_mb_s), 2),
-            num(med(&|x| x.sent_mb_s), 2),
         ]);
     }
     t.to_string() + "\n"

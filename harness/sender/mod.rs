@@ -34,6 +34,10 @@ pub trait Sender: Send + Sync {
     fn keys(&self) -> &'static [(&'static str, &'static str)];
     /// Reads and checks its keys; what it returns starts it.
     fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError>;
+    /// True when it speaks the framed protocol ([`crate::protocol`]): its clients must too.
+    fn framed(&self) -> bool {
+        false
+    }
     /// Runs it in this process (`zerowin serve --sender NAME --set KEY=VALUE ...`),
     /// listening on `bind:port`, until it is killed; returns its exit code.
     fn serve(&self, port: u16, bind: &str, set: &[String]) -> Result<i32>;

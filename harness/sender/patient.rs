@@ -244,6 +244,10 @@ impl Sender for Patient {
         KEYS
     }
 
+    fn framed(&self) -> bool {
+        true
+    }
+
     fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError> {
         let s = Settings::read(keys)?;
         let mut args = vec!["--sender".to_string(), "patient".to_string()];
