@@ -216,6 +216,8 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         ack_every: 1,
         max_reconnects: 10,
         reconnect_backoff: Duration::from_millis(10),
+        framed: false,
+        queue_bytes: 64 << 20,
     };
     let started = Instant::now();
     let rec = a.strategy.drive(addr, &params, &mut strategy::NoHooks)?;

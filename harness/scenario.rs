@@ -63,6 +63,7 @@ struct RawClient {
     ack_every: Option<Spanned<i64>>,
     max_reconnects: Option<Spanned<i64>>,
     reconnect_backoff: Option<Spanned<String>>,
+    queue_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -604,6 +605,32 @@ impl Scenario {
             None => Duration::from_millis(10),
         };
 
+        let queue_bytes = match &c.queue_bytes {
+            Some(v) => cx.int(v, "client.queue_bytes", Int::new(1024, 1 << 30))? as usize,
+            None => 64 << 20,
+        };
+        if !strategy.speaks(sender.framed()) {
+            return Err(cx.err(
+                c.strategy.span(),
+                "client.strategy",
+                format!(
+                    "`{}` cannot talk to sender `{}`: {}; use {}",
+                    strategy.name(),
+                    sender.name(),
+                    if sender.framed() {
+                        "it speaks the framed protocol"
+                    } else {
+                        "it sends bare bytes, not the framed protocol"
+                    },
+                    if sender.framed() {
+                        "resume or threaded"
+                    } else {
+                        "naive, drain, threaded or external"
+                    }
+                ),
+            ));
+        }
+
         let r = raw.run.unwrap_or_default();
         let duration = match &r.duration {
             Some(v) => cx.duration(v, "run.duration", limits::DURATION)?,
@@ -717,14 +744,15 @@ impl Scenario {
             }
         };
         if (lost.is_some() || duplicates.is_some() || reordered.is_some())
-            && !strategy.counts_messages()
+            && !(strategy.counts_messages() && sender.framed())
         {
             return Err(cx.err(
                 raw.expect.span(),
                 "expect",
                 format!(
-                    "lost, duplicates and reordered count messages, which strategy `{}` does not see; use a framed client such as resume",
-                    strategy.name()
+                    "lost, duplicates and reordered count messages, which only a framed client of a framed sender sees, not `{}` with `{}`",
+                    strategy.name(),
+                    sender.name()
                 ),
             ));
         }
@@ -761,6 +789,8 @@ impl Scenario {
                 ack_every,
                 max_reconnects,
                 reconnect_backoff,
+                framed: sender.framed(),
+                queue_bytes,
             },
             trials,
             sample,
@@ -832,6 +862,7 @@ impl Scenario {
             out.sender = s;
             out.sender_config.setup =
                 s.configure(&mut Keys::new(src, "sender", BTreeMap::new()))?;
+            out.client.framed = s.framed();
         }
         out.stem = format!(
             "{}-{}-{}",
@@ -1102,8 +1133,9 @@ within = "1s"
     #[test]
     fn each_sender_checks_its_own_keys() {
         let base = "[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n";
+        let framed = "[client]\nstrategy = \"resume\"\n[expect]\noutcome = \"survived\"\n";
         let e = error_of(&format!(
-            "[sender]\nkind = \"patient\"\nclose_policy = \"close\"\n{base}"
+            "[sender]\nkind = \"patient\"\nclose_policy = \"close\"\n{framed}"
         ));
         assert!(
             e.starts_with("x.toml:3: sender.close_policy: unknown key for sender `patient`; its keys are queue_bytes, on_full"),
@@ -1115,14 +1147,14 @@ within = "1s"
             "{e}"
         );
         let e = error_of(&format!(
-            "[sender]\nkind = \"patient\"\non_full = \"spill\"\n{base}"
+            "[sender]\nkind = \"patient\"\non_full = \"spill\"\n{framed}"
         ));
         assert!(
             e.starts_with("x.toml:3: sender.on_full: unknown on_full `spill`"),
             "{e}"
         );
         let e = error_of(&format!(
-            "[sender]\nkind = \"patient\"\nqueue_bytes = \"big\"\n{base}"
+            "[sender]\nkind = \"patient\"\nqueue_bytes = \"big\"\n{framed}"
         ));
         assert!(
             e.starts_with(
@@ -1131,7 +1163,7 @@ within = "1s"
             "{e}"
         );
         let ok = parse(&format!(
-            "[sender]\nkind = \"patient\"\nqueue_bytes = 4096\nphases = [\"1s unlimited\"]\nrate = \"1000/s\"\n{base}"
+            "[sender]\nkind = \"patient\"\nqueue_bytes = 4096\nphases = [\"1s unlimited\"]\nrate = \"1000/s\"\n{framed}"
         ))
         .unwrap();
         assert_eq!(ok.sender.name(), "patient");
@@ -1162,13 +1194,40 @@ within = "1s"
             "{e}"
         );
         let e = error_of(
-            &framed
-                .replace("resume", "naive")
-                .replace("[expect]", "[expect]\nlost = 0"),
+            "[client]\nstrategy = \"threaded\"\n[expect]\noutcome = \"timeout\"\nlost = 0\n",
         );
         assert!(
-            e.contains("expect: lost, duplicates and reordered count messages, which strategy `naive` does not see"),
+            e.contains("expect: lost, duplicates and reordered count messages, which only a framed client of a framed sender sees, not `threaded` with `original`"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn a_client_must_speak_its_senders_protocol() {
+        let e = error_of(
+            "[sender]\nkind = \"patient\"\n[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"eof\"\n",
+        );
+        assert!(
+            e.starts_with("x.toml:4: client.strategy: `naive` cannot talk to sender `patient`: it speaks the framed protocol; use resume or threaded"),
+            "{e}"
+        );
+        let e = error_of("[client]\nstrategy = \"resume\"\n[expect]\noutcome = \"eof\"\n");
+        assert!(
+            e.contains("`resume` cannot talk to sender `original`"),
+            "{e}"
+        );
+        for st in ["threaded", "resume"] {
+            let s = parse(&format!(
+                "[sender]\nkind = \"patient\"\n[client]\nstrategy = \"{st}\"\n[expect]\noutcome = \"survived\"\n"
+            ))
+            .unwrap();
+            assert!(s.client.framed);
+        }
+        assert!(
+            !parse("[client]\nstrategy = \"threaded\"\n[expect]\noutcome = \"timeout\"\n")
+                .unwrap()
+                .client
+                .framed
         );
     }
 

@@ -122,7 +122,7 @@ pub fn compare_variants(
     let mut notes = Vec::new();
     for se in &senders {
         for st in &chosen {
-            let talks = |st: &dyn Strategy| st.is_external() || st.counts_messages() == se.framed();
+            let talks = |st: &dyn Strategy| st.speaks(se.framed());
             let st = if talks(*st) {
                 *st
             } else if strategies.is_none() {

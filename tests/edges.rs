@@ -613,7 +613,7 @@ fn list_shows_every_strategy_and_sender_in_its_section() {
     };
     assert_eq!(
         section("Strategies:"),
-        ["naive", "drain", "external", "resume"]
+        ["naive", "drain", "external", "resume", "threaded"]
     );
     assert_eq!(section("Senders:"), ["original", "patient"]);
     for key in [

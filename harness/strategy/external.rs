@@ -73,6 +73,11 @@ impl Strategy for External {
         true
     }
 
+    /// A program of the user's speaks what it speaks.
+    fn speaks(&self, _framed: bool) -> bool {
+        true
+    }
+
     fn drive(
         &self,
         addr: SocketAddr,

@@ -8,9 +8,11 @@
 
 pub mod drain;
 pub mod external;
+pub mod messages;
 pub mod naive;
 pub mod postmortem;
 pub mod resume;
+pub mod threaded;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
@@ -59,6 +61,10 @@ pub trait Strategy: Send + Sync {
     fn counts_messages(&self) -> bool {
         false
     }
+    /// Whether it can talk to a sender that is framed (or not): most read bare bytes.
+    fn speaks(&self, framed: bool) -> bool {
+        !framed
+    }
 }
 
 /// A strategy that is a read loop on a socket this process connects.
@@ -72,10 +78,11 @@ static NAIVE: naive::Naive = naive::Naive;
 static DRAIN: drain::Drain = drain::Drain;
 static EXTERNAL: external::External = external::External;
 static RESUME: resume::Resume = resume::Resume;
+static THREADED: threaded::Threaded = threaded::Threaded;
 
 /// Every strategy, in the order `list` shows them.
-pub fn all() -> [&'static dyn Strategy; 4] {
-    [&NAIVE, &DRAIN, &EXTERNAL, &RESUME]
+pub fn all() -> [&'static dyn Strategy; 5] {
+    [&NAIVE, &DRAIN, &EXTERNAL, &RESUME, &THREADED]
 }
 
 /// The strategy with this name.
@@ -115,6 +122,10 @@ pub struct ClientParams {
     pub max_reconnects: u32,
     /// `resume`: the first wait before reconnecting; it doubles, up to 1 s.
     pub reconnect_backoff: Duration,
+    /// True when the sender speaks the framed protocol (set from the sender).
+    pub framed: bool,
+    /// `threaded`: the bound of the memory queue between the reader and the worker.
+    pub queue_bytes: usize,
 }
 
 /// Counters the strategy's loop keeps.
@@ -133,6 +144,8 @@ pub struct Conn<'a> {
     pub params: &'a ClientParams,
     pub counters: Counters,
     pub errors: Vec<SyscallError>,
+    /// A framed-protocol loop's account of the messages, for the record.
+    pub messages: Option<crate::record::ClientMessages>,
     /// Time zero: the start of connect().
     zero: Instant,
     end: Instant,
@@ -146,6 +159,7 @@ impl<'a> Conn<'a> {
             params,
             counters: Counters::default(),
             errors: Vec::new(),
+            messages: None,
             zero,
             end: zero + params.duration,
             deadline: zero + params.deadline,
@@ -188,6 +202,13 @@ impl<'a> Conn<'a> {
             err.raw_os_error().unwrap_or(0),
             self.elapsed_us(),
         );
+        self.errors.push(error.clone());
+        Ending::Failed { error }
+    }
+
+    /// Records a failed call of the main loop that another thread saw at `at_us`.
+    pub fn fail_at(&mut self, call: &str, errno: i32, at_us: u64) -> Ending {
+        let error = SyscallError::new(call, "main", errno, at_us);
         self.errors.push(error.clone());
         Ending::Failed { error }
     }
@@ -302,7 +323,10 @@ pub fn run_client(
         Ending::Survived { .. } | Ending::Timeout { .. } | Ending::Exited { .. } => None,
     };
     let Conn {
-        counters, errors, ..
+        counters,
+        errors,
+        messages,
+        ..
     } = conn;
     hooks.closing();
     drop(sock);
@@ -322,7 +346,7 @@ pub fn run_client(
         errors,
         postmortem,
         external: None,
-        messages: None,
+        messages,
     })
 }
 
@@ -359,6 +383,6 @@ mod tests {
             assert_eq!(by_name(s.name()).unwrap().name(), s.name());
         }
         assert!(by_name("nope").is_none());
-        assert_eq!(names(), "naive, drain, external, resume");
+        assert_eq!(names(), "naive, drain, external, resume, threaded");
     }
 }

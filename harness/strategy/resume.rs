@@ -16,15 +16,14 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use socket2::{Domain, Protocol, Socket, Type};
 
+use super::messages::Checker;
 use super::{ClientHooks, ClientParams, Strategy, interrupted, would_block};
 use crate::protocol::{self, Decoder, Frame, HELLO_LEN, Hello};
-use crate::record::{ClientMessages, ClientRecord, ClockZero, Ending, Latency, SyscallError};
+use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
 use crate::sys;
 
 pub struct Resume;
 
-/// Latencies kept for the percentiles; beyond, every other one is kept (max is exact).
-const LATENCY_CAP: usize = 1 << 20;
 /// The longest wait between reconnects.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
@@ -50,6 +49,10 @@ impl Strategy for Resume {
 
     fn counts_messages(&self) -> bool {
         true
+    }
+
+    fn speaks(&self, framed: bool) -> bool {
+        framed
     }
 
     fn drive(
@@ -78,12 +81,7 @@ struct Run<'p> {
     zero_ns: u64,
     end: Instant,
     deadline: Instant,
-    m: ClientMessages,
-    highest_seen: u64,
-    latencies: Vec<u64>,
-    /// Keep one latency in this many once the cap was reached.
-    stride: u64,
-    max_latency: u64,
+    check: Checker,
     bytes_read: u64,
     reads: u64,
     acks: u64,
@@ -100,11 +98,7 @@ impl<'p> Run<'p> {
             zero_ns: sys::monotonic_ns(),
             end: zero + p.duration,
             deadline: zero + p.deadline,
-            m: ClientMessages::default(),
-            highest_seen: 0,
-            latencies: Vec::new(),
-            stride: 1,
-            max_latency: 0,
+            check: Checker::new(),
             bytes_read: 0,
             reads: 0,
             acks: 0,
@@ -140,12 +134,12 @@ impl<'p> Run<'p> {
             if now >= self.end {
                 break Ending::Survived { at_us: self.us() };
             }
-            if self.m.reconnects >= self.p.max_reconnects {
+            if self.check.m.reconnects >= self.p.max_reconnects {
                 break lost;
             }
             std::thread::sleep(backoff.min(self.end - now));
             backoff = (backoff * 2).min(MAX_BACKOFF);
-            self.m.reconnects += 1;
+            self.check.m.reconnects += 1;
         };
         self.record(ending)
     }
@@ -188,7 +182,7 @@ impl<'p> Run<'p> {
     fn converse(&mut self, sock: &Socket) -> SessionEnd {
         let fd = sock.as_raw_fd();
         let hello = Hello {
-            seq: self.m.last_seq + 1,
+            seq: self.check.m.last_seq + 1,
         };
         if let Err(e) = sys::send(fd, &hello.encode(), 0) {
             return SessionEnd::Lost(self.fail("send", &e));
@@ -251,41 +245,17 @@ impl<'p> Run<'p> {
         }
     }
 
-    /// Checks the sequence, processes a new message; false for a duplicate.
+    /// Checks the sequence and processes a new message; false for a duplicate.
     fn process(&mut self, f: &Frame) -> bool {
-        if f.seq <= self.m.last_seq {
-            self.m.duplicates += 1;
+        if !self.check.admit(f) {
             return false;
         }
-        if f.seq < self.highest_seen {
-            self.m.reordered += 1;
-        }
-        if f.seq > self.m.last_seq + 1 {
-            self.m.gaps += f.seq - self.m.last_seq - 1;
-        }
-        self.highest_seen = self.highest_seen.max(f.seq);
         let d = self.p.delay;
         if !d.is_zero() {
             std::thread::sleep(d.min(self.deadline.saturating_duration_since(Instant::now())));
         }
-        let latency = sys::monotonic_ns().saturating_sub(f.produced_ns) / 1000;
-        self.keep_latency(latency);
-        self.m.last_seq = f.seq;
-        self.m.processed += 1;
+        self.check.processed(f);
         true
-    }
-
-    fn keep_latency(&mut self, us: u64) {
-        self.max_latency = self.max_latency.max(us);
-        if !self.m.processed.is_multiple_of(self.stride) {
-            return;
-        }
-        self.latencies.push(us);
-        if self.latencies.len() >= LATENCY_CAP {
-            let kept: Vec<u64> = self.latencies.iter().step_by(2).copied().collect();
-            self.latencies = kept;
-            self.stride *= 2;
-        }
     }
 
     /// Acknowledges the last processed message when `ack_every` were processed since
@@ -296,7 +266,7 @@ impl<'p> Run<'p> {
         }
         match sys::send(
             fd,
-            &protocol::encode_ack(self.m.last_seq),
+            &protocol::encode_ack(self.check.m.last_seq),
             libc::MSG_DONTWAIT,
         ) {
             Ok(_) => {
@@ -311,12 +281,8 @@ impl<'p> Run<'p> {
         }
     }
 
-    fn record(mut self, ending: Ending) -> ClientRecord {
-        let mut latency = Latency::of(std::mem::take(&mut self.latencies));
-        if let Some(l) = latency.as_mut() {
-            l.max_us = self.max_latency;
-        }
-        self.m.latency = latency;
+    fn record(self, ending: Ending) -> ClientRecord {
+        let m = self.check.finish();
         ClientRecord {
             strategy: "resume".into(),
             zero_ns: self.zero_ns,
@@ -324,7 +290,7 @@ impl<'p> Run<'p> {
             connected_us: self.connected_us,
             rcvbuf_effective: self.p.rcvbuf.unwrap_or(0),
             bytes_read: self.bytes_read,
-            messages_read: self.m.processed,
+            messages_read: m.processed,
             reads: self.reads,
             replies: self.acks,
             reply_bytes: self.acks * protocol::ACK_LEN as u64,
@@ -333,7 +299,7 @@ impl<'p> Run<'p> {
             errors: self.errors,
             postmortem: None,
             external: None,
-            messages: Some(self.m),
+            messages: Some(m),
         }
     }
 }
