@@ -90,6 +90,26 @@ fn a_stranger_gets_a_clean_close_and_no_garbage() {
     assert_eq!(summary_value(&line, "messages"), "0");
 }
 
+/// A client that acknowledges a message never sent is refused with a clean close: its
+/// acknowledgements would count messages as delivered that never were.
+#[test]
+fn an_acknowledgement_of_nothing_sent_is_refused() {
+    let (child, port, mut out) = patient(&["rate=10/s"]);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let hello = zerowin::protocol::Hello { seq: 1 }.encode();
+    s.write_all(&hello).unwrap();
+    s.write_all(&zerowin::protocol::encode_ack(1_000_000))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert!(s.read_to_end(&mut rest).is_ok(), "a FIN, not a reset");
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    stop(child);
+    assert_eq!(summary_value(&line, "end"), "bad-ack");
+    assert_eq!(summary_value(&line, "acked"), "0");
+}
+
 /// `compare --senders` shows which remedy holds, and what it costs: one row per
 /// sender, each with a client that speaks its protocol.
 #[test]

@@ -517,6 +517,10 @@ impl<'q> Conn<'q> {
             match self.read_acks() {
                 Ok(true) => {}
                 Ok(false) => return ("client-closed".into(), 0),
+                Err(e) if e.raw_os_error() == Some(libc::EPROTO) => {
+                    self.close_cleanly();
+                    return ("bad-ack".into(), 0);
+                }
                 Err(e) => return ("recv-failed".into(), e.raw_os_error().unwrap_or(0)),
             }
             let waiting = !self.q.unsent.is_empty() || self.written < self.out.len();
@@ -565,16 +569,22 @@ impl<'q> Conn<'q> {
         Ok(())
     }
 
-    /// Reads every acknowledgement waiting. Ok(false) at EOF.
+    /// Reads every acknowledgement waiting. Ok(false) at EOF; an acknowledgement of a
+    /// message never produced is a protocol error (EPROTO): the client is confused, and
+    /// trusting it would count messages as delivered that never were.
     fn read_acks(&mut self) -> std::io::Result<bool> {
         let mut buf = [0u8; 4096];
         loop {
             match self.stream.read(&mut buf) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
-                    if let Some(a) = protocol::decode_acks(&mut self.acks, &buf[..n])
-                        && a > self.q.acked
-                    {
+                    let Some(a) = protocol::decode_acks(&mut self.acks, &buf[..n]) else {
+                        continue;
+                    };
+                    if a >= self.q.next_seq {
+                        return Err(std::io::Error::from_raw_os_error(libc::EPROTO));
+                    }
+                    if a > self.q.acked {
                         self.q.acked = a;
                         self.last_progress = Instant::now();
                     }
