@@ -213,11 +213,11 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         deadline,
         call_timeout: a.call_timeout,
         command: Vec::new(),
-        ack_every: 1,
-        max_reconnects: 10,
-        reconnect_backoff: Duration::from_millis(10),
+        ack_every: strategy::DEFAULT_ACK_EVERY,
+        max_reconnects: strategy::DEFAULT_MAX_RECONNECTS,
+        reconnect_backoff: strategy::DEFAULT_RECONNECT_BACKOFF,
         framed: false,
-        queue_bytes: 64 << 20,
+        queue_bytes: strategy::DEFAULT_QUEUE_BYTES,
     };
     let started = Instant::now();
     let rec = a.strategy.drive(addr, &params, &mut strategy::NoHooks)?;

@@ -255,20 +255,20 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    /// The file as [`Source`] sees it: the one place that turns offsets into lines.
+    fn src(&self) -> Source<'_> {
+        Source {
+            path: self.path,
+            text: self.text,
+        }
+    }
+
     fn line_of(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())]
-            .matches('\n')
-            .count()
-            + 1
+        self.src().line_of(offset)
     }
 
     fn err(&self, span: Range<usize>, key: &str, message: impl Into<String>) -> ScenarioError {
-        ScenarioError {
-            path: self.path.to_path_buf(),
-            line: self.line_of(span.start),
-            key: Some(key.to_string()),
-            message: message.into(),
-        }
+        self.src().err(span, key, message)
     }
 
     fn int(&self, v: &Spanned<i64>, key: &str, range: Int) -> Result<i64, ScenarioError> {
@@ -435,10 +435,7 @@ fn configure_sender(
     cx: &Ctx,
     mut table: BTreeMap<String, Spanned<toml::Value>>,
 ) -> Result<(&'static dyn Sender, sender::SenderSetup), ScenarioError> {
-    let src = Source {
-        path: cx.path,
-        text: cx.text,
-    };
+    let src = cx.src();
     let sender = match table.remove("kind") {
         None => sender::by_name("original").expect("original exists"),
         Some(k) => {
@@ -590,11 +587,11 @@ impl Scenario {
 
         let ack_every = match &c.ack_every {
             Some(v) => cx.int(v, "client.ack_every", Int::new(1, 1 << 20))? as u64,
-            None => 1,
+            None => strategy::DEFAULT_ACK_EVERY,
         };
         let max_reconnects = match &c.max_reconnects {
             Some(v) => cx.int(v, "client.max_reconnects", Int::new(0, 10_000))? as u32,
-            None => 10,
+            None => strategy::DEFAULT_MAX_RECONNECTS,
         };
         let reconnect_backoff = match &c.reconnect_backoff {
             Some(v) => cx.duration(
@@ -602,12 +599,12 @@ impl Scenario {
                 "client.reconnect_backoff",
                 Dur::new(Duration::from_millis(1), Duration::from_secs(10)),
             )?,
-            None => Duration::from_millis(10),
+            None => strategy::DEFAULT_RECONNECT_BACKOFF,
         };
 
         let queue_bytes = match &c.queue_bytes {
             Some(v) => cx.int(v, "client.queue_bytes", Int::new(1024, 1 << 30))? as usize,
-            None => 64 << 20,
+            None => strategy::DEFAULT_QUEUE_BYTES,
         };
         if !strategy.speaks(sender.framed()) {
             return Err(cx.err(

@@ -98,11 +98,12 @@ impl Out {
         sys::terminal_width(self.stream.fd())
     }
 
-    /// [`OutputClosed`] when stdout's or the report's reader has gone, asked between
-    /// trials so a long run stops soon after `| head` has what it wanted.
+    /// [`OutputClosed`] when the report goes to stderr and its reader has gone, asked
+    /// between trials. (Stdout is watched all along by [`crate::process::stop_when_closed`].)
     pub fn check_open(&self) -> Result<()> {
-        let closed = sys::write_end_closed(Stream::Stdout.fd())
-            || (self.enabled && sys::write_end_closed(self.stream.fd()));
+        let closed = self.enabled
+            && self.stream == Stream::Stderr
+            && sys::write_end_closed(self.stream.fd());
         if closed {
             return Err(OutputClosed.into());
         }

@@ -622,9 +622,9 @@ impl<'q> Conn<'q> {
         if self.close_start_ns == 0 {
             self.close_start_ns = sys::monotonic_ns();
         }
-        // Messages in the write buffer that never reached the socket go back to the
-        // queue's count of unsent ones only by number: they are lost with the
-        // connection, as the kernel's buffers are.
+        // `messages` counts what left the memory queue for this connection's write
+        // buffer; `bytes` what send() accepted. What was in the write buffer, or in the
+        // kernel's buffers, when the connection died is gone: the client sees it as a gap.
         format!(
             "zerowin-summary pid={} messages={} bytes={} partial=0 errno={errno} sndbuf={} fail_ns=0 close_start_ns={} close_ns={} policy=patient/{} drained={} produced={} dropped={} acked={} first_seq={} last_seq={} queue_peak={} queued={} end={end}",
             std::process::id(),

@@ -95,6 +95,12 @@ pub fn names() -> String {
     all().map(|s| s.name()).join(", ")
 }
 
+/// Defaults of the client keys `resume` and `threaded` use, for scenarios and `client`.
+pub const DEFAULT_ACK_EVERY: u64 = 1;
+pub const DEFAULT_MAX_RECONNECTS: u32 = 10;
+pub const DEFAULT_RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
+pub const DEFAULT_QUEUE_BYTES: usize = 64 << 20;
+
 /// What a client does, whatever its strategy.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientParams {
