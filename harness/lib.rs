@@ -4,12 +4,14 @@
 //! The data moves one way: scenario → trial → record → report.
 //! - [`scenario`] reads and checks scenario files;
 //! - [`sender`] and [`strategy`] are the two sides of a connection, one module per kind;
+//! - [`fault`] is the fault schedule, the one place faults live;
 //! - [`trial`] runs one trial and [`runner`] runs a scenario's trials and checks them;
 //! - [`record`] holds what a trial leaves behind and classifies it;
 //! - [`report`] prints and exports records;
 //! - [`session`] runs a command's scenarios: report, exports and artifacts;
 //! - [`limits`] holds the allowed range of every key and flag, and [`settings`] reads
 //!   a table's keys for the module that owns them;
+//! - [`store`] is the durable queue behind the `spool` sender;
 //! - [`protocol`] is the framed message stream of the remedy senders;
 //! - [`artifacts`] makes the files a run leaves (pcaps, plots);
 //! - [`process`] keeps child processes from outliving the harness;
@@ -17,6 +19,7 @@
 
 pub mod artifacts;
 pub mod cli;
+pub mod fault;
 pub mod limits;
 pub mod observe;
 pub mod process;
@@ -28,6 +31,7 @@ pub mod scenario;
 pub mod sender;
 pub mod session;
 pub mod settings;
+pub mod store;
 pub mod strategy;
 pub mod sys;
 pub mod trial;

@@ -77,6 +77,8 @@ pub const BUF: Int = Int::new(1024, 64 << 20);
 pub const RECV: Int = Int::new(1, 1 << 20);
 pub const TRIALS: Int = Int::new(1, 10_000);
 pub const SYSCTL_MEM: Int = Int::new(1024, 1 << 30);
+/// The spool's size limit: from one page to 1 TiB.
+pub const SPOOL_BYTES: Int = Int::new(4096, 1 << 40);
 
 const MS: Duration = Duration::from_millis(1);
 const HOUR: Duration = Duration::from_secs(3600);
@@ -92,6 +94,8 @@ pub const DELAY: Dur = Dur::new(Duration::ZERO, Duration::from_secs(60));
 /// `sender.drain_timeout`, `serve --drain-timeout-ms`.
 pub const DRAIN_TIMEOUT: Dur = Dur::new(MS, HOUR);
 /// `run.sample`, `--sample` (or "off").
+/// A fault's time: from time zero to an hour.
+pub const FAULT_AT: Dur = Dur::new(Duration::ZERO, HOUR);
 pub const SAMPLE: Dur = Dur::new(Duration::from_micros(100), Duration::from_secs(10));
 
 /// Parses "10ms", "2s", "1m 30s". Bare numbers are refused: the unit must be said.

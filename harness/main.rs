@@ -212,12 +212,7 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         duration: a.duration,
         deadline,
         call_timeout: a.call_timeout,
-        command: Vec::new(),
-        ack_every: strategy::DEFAULT_ACK_EVERY,
-        max_reconnects: strategy::DEFAULT_MAX_RECONNECTS,
-        reconnect_backoff: strategy::DEFAULT_RECONNECT_BACKOFF,
-        framed: false,
-        queue_bytes: strategy::DEFAULT_QUEUE_BYTES,
+        ..ClientParams::default()
     };
     let started = Instant::now();
     let rec = a.strategy.drive(addr, &params, &mut strategy::NoHooks)?;
@@ -227,7 +222,7 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         "external",
         "unknown",
         rec,
-        None,
+        Default::default(),
         started.elapsed().as_micros() as u64,
     );
     let layout = Layout { width: out.width() };
@@ -262,12 +257,15 @@ fn list() -> Result<ExitCode> {
     let mut s = String::from("Strategies:\n");
     for st in strategy::all() {
         s.push_str(&format!("  {:<10} {}\n", st.name(), st.summary()));
+        for (k, help) in st.keys() {
+            s.push_str(&format!("      {k:<17} {help}\n"));
+        }
     }
     s.push_str("Senders:\n");
     for se in sender::all() {
         s.push_str(&format!("  {:<10} {}\n", se.name(), se.summary()));
         for (k, help) in se.keys() {
-            s.push_str(&format!("      {k:<14} {help}\n"));
+            s.push_str(&format!("      {k:<17} {help}\n"));
         }
     }
     s.push_str("Shipped scenarios (run them by path, or by name from any directory):\n");

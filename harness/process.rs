@@ -199,6 +199,14 @@ impl Group {
         }
     }
 
+    /// Sends `sig` to the whole group (SIGSTOP, SIGCONT for the client's faults).
+    pub fn signal(&mut self, sig: Signal) -> Result<()> {
+        match killpg(Pid::from_raw(self.pgid), sig) {
+            Ok(()) | Err(Errno::ESRCH) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Kills the whole group and reaps all of it. Idempotent.
     pub fn stop(&mut self) -> Result<()> {
         if self.stopped {
@@ -318,4 +326,29 @@ impl PipeTail {
         let b = self.buf.lock().unwrap_or_else(|e| e.into_inner());
         String::from_utf8_lossy(&b).into_owned()
     }
+}
+
+/// Where a program named by a command would be run from: a path is checked as it
+/// is, a bare name is looked up in PATH. It must be an executable file.
+pub fn resolve_program(name: &str) -> Result<std::path::PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &std::path::Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let p = std::path::Path::new(name);
+        return if executable(p) {
+            Ok(p.to_path_buf())
+        } else if p.exists() {
+            Err(format!("`{name}` is not an executable file"))
+        } else {
+            Err(format!("`{name}` does not exist"))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(name))
+        .find(|p| executable(p))
+        .ok_or_else(|| format!("program `{name}` was not found in PATH"))
 }

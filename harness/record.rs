@@ -326,6 +326,9 @@ pub struct ClientMessages {
     pub duplicates: u64,
     /// Sequences never received: the jumps in the sequence.
     pub gaps: u64,
+    /// The jumps, as inclusive ranges (the first [`GAP_RANGES`] of them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gap_ranges: Vec<(u64, u64)>,
     /// Messages that came after a higher sequence.
     pub reordered: u64,
     /// Connections after the first.
@@ -334,6 +337,46 @@ pub struct ClientMessages {
     pub last_seq: u64,
     /// From production (the sender's stamp) to processing, µs.
     pub latency: Option<Latency>,
+}
+
+/// Gap ranges a client keeps; a gap beyond them counts as lost whatever the sender said.
+pub const GAP_RANGES: usize = 4096;
+
+/// Sets of sequence numbers as sorted, disjoint, inclusive ranges.
+pub mod ranges {
+    /// Sorts and merges overlapping or adjacent ranges.
+    pub fn merge(v: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::new();
+        for (a, z) in v {
+            match out.last_mut() {
+                Some(last) if a <= last.1.saturating_add(1) => last.1 = last.1.max(z),
+                _ => out.push((a, z)),
+            }
+        }
+        out
+    }
+
+    /// The numbers in both.
+    pub fn intersect(a: &[(u64, u64)], b: &[(u64, u64)]) -> Vec<(u64, u64)> {
+        let (a, b) = (merge(a), merge(b));
+        let mut out = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        while i < a.len() && j < b.len() {
+            let (lo, hi) = (a[i].0.max(b[j].0), a[i].1.min(b[j].1));
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if a[i].1 < b[j].1 { i += 1 } else { j += 1 }
+        }
+        out
+    }
+
+    /// How many numbers.
+    pub fn count(v: &[(u64, u64)]) -> u64 {
+        merge(v).iter().map(|(a, z)| z - a + 1).sum()
+    }
 }
 
 /// A latency distribution, µs.
@@ -360,7 +403,8 @@ impl Latency {
     }
 }
 
-/// A remedy sender's own counts, from its last summary line.
+/// A remedy sender's own counts, from its last summary or progress line; over a
+/// trial in which it was restarted, merged over its incarnations.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SenderMessages {
     /// Messages its producer made.
@@ -371,47 +415,185 @@ pub struct SenderMessages {
     pub acked: u64,
     /// The memory queue's largest size, bytes.
     pub queue_peak_bytes: u64,
-    /// Messages still queued when the connection ended.
+    /// Messages in memory when the connection ended (patient: unsent; spool:
+    /// unacknowledged).
     pub queued: u64,
+    /// Messages written to a socket for the first time, and written again after a
+    /// reconnect or a restart.
+    pub sent_first: u64,
+    pub redelivered: u64,
+    /// The spool's counts; None for a sender without one.
+    pub spool: Option<SpoolCounts>,
+    /// When, after the producer's phases ended, its backlog was first empty
+    /// (CLOCK_MONOTONIC ns).
+    pub drained_ns: Option<u64>,
+    /// When its producer's phases ended (CLOCK_MONOTONIC ns); None without phases.
+    pub phases_end_ns: Option<u64>,
     /// Why its last connection ended (client-closed, stalled, queue-full, ...).
     pub end: String,
+}
+
+/// What a spool sender's store did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct SpoolCounts {
+    /// Messages committed to the spool: accepted.
+    pub accepted: u64,
+    /// Messages and bytes it held at the end, and at most.
+    pub messages: u64,
+    pub bytes: u64,
+    pub peak_messages: u64,
+    pub peak_bytes: u64,
+    /// The spool file's size on disk at the end.
+    pub disk_bytes: u64,
+    /// Sequences it skipped as never accepted (see `MessageAccounting::void`).
+    pub void: u64,
+    /// fsync calls.
+    pub syncs: u64,
+}
+
+impl SenderMessages {
+    /// Parses the counts of a summary or progress line (`key=value ...`).
+    pub fn parse(rest: &str) -> Option<SenderMessages> {
+        let mut m = SenderMessages::default();
+        let mut sp = SpoolCounts::default();
+        let mut has_spool = false;
+        for kv in rest.split_whitespace() {
+            let (k, v) = kv.split_once('=')?;
+            let n = || v.parse::<u64>().ok();
+            match k {
+                "produced" => m.produced = n()?,
+                "dropped" => m.dropped = n()?,
+                "acked" => m.acked = n()?,
+                "queue_peak" => m.queue_peak_bytes = n()?,
+                "queued" => m.queued = n()?,
+                "sent_first" => m.sent_first = n()?,
+                "redelivered" => m.redelivered = n()?,
+                "drained_ns" => m.drained_ns = Some(n()?),
+                "phases_end_ns" => m.phases_end_ns = Some(n()?),
+                "end" => m.end = v.to_string(),
+                "accepted" => (sp.accepted, has_spool) = (n()?, true),
+                "spool_messages" => sp.messages = n()?,
+                "spool_bytes" => sp.bytes = n()?,
+                "spool_peak_messages" => sp.peak_messages = n()?,
+                "spool_peak_bytes" => sp.peak_bytes = n()?,
+                "spool_disk_bytes" => sp.disk_bytes = n()?,
+                "void" => sp.void = n()?,
+                "syncs" => sp.syncs = n()?,
+                _ => {} // the summary's own keys, or newer ones
+            }
+        }
+        m.spool = has_spool.then_some(sp);
+        rest.contains("produced=").then_some(m)
+    }
+
+    /// The counts of several incarnations of one sender, in order: sums of what each
+    /// did, the largest of the peaks, and the last one's state.
+    pub fn merge(lives: &[&SenderMessages]) -> SenderMessages {
+        let last = lives.last().copied().cloned().unwrap_or_default();
+        let sum = |f: fn(&SenderMessages) -> u64| lives.iter().map(|m| f(m)).sum::<u64>();
+        let max = |f: fn(&SenderMessages) -> u64| lives.iter().map(|m| f(m)).max().unwrap_or(0);
+        let spools: Vec<SpoolCounts> = lives.iter().filter_map(|m| m.spool).collect();
+        let spool = last.spool.map(|l| SpoolCounts {
+            accepted: spools.iter().map(|s| s.accepted).sum(),
+            peak_messages: spools.iter().map(|s| s.peak_messages).max().unwrap_or(0),
+            peak_bytes: spools.iter().map(|s| s.peak_bytes).max().unwrap_or(0),
+            void: spools.iter().map(|s| s.void).sum(),
+            syncs: spools.iter().map(|s| s.syncs).sum(),
+            ..l
+        });
+        SenderMessages {
+            produced: sum(|m| m.produced),
+            dropped: sum(|m| m.dropped),
+            acked: max(|m| m.acked),
+            queue_peak_bytes: max(|m| m.queue_peak_bytes),
+            sent_first: sum(|m| m.sent_first),
+            redelivered: sum(|m| m.redelivered),
+            spool,
+            ..last
+        }
+    }
 }
 
 /// The message accounting of a trial with a framed sender and a framed client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageAccounting {
     pub produced: u64,
+    /// Committed to the spool (spool sender only).
+    pub accepted: Option<u64>,
+    /// Written to the socket for the first time, and again (after a reconnect).
+    pub sent_first: u64,
+    pub redelivered: u64,
     /// Processed by the client's application, each once.
     pub delivered: u64,
     /// Delivered again after processing (the client dropped them).
     pub duplicates: u64,
-    /// Never delivered, though a later message was: the gaps the client saw.
+    /// Sequences the client never got though it got a later one, and which the
+    /// sender did not declare void: messages lost.
     pub lost: u64,
+    /// Sequences the client skipped that a restarted spool sender declared void:
+    /// never accepted (they were only in the killed process's memory, or were
+    /// reserved and never produced). Not losses of accepted messages.
+    pub void: u64,
     pub reordered: u64,
     /// Dropped by the sender to make room; part of `lost` when the client got past them.
     pub dropped: u64,
     /// Produced, but neither delivered nor lost when the trial ended (still queued or
-    /// in flight).
-    pub pending: u64,
+    /// in flight); None when the sender was restarted (see `MessageAccounting::of`).
+    pub pending: Option<u64>,
     pub reconnects: u32,
+    /// Times the sender was started again (a `restart-sender` fault).
+    pub sender_restarts: u32,
     pub queue_peak_bytes: u64,
+    /// The spool's largest depth, messages and bytes.
+    pub spool_peak_messages: Option<u64>,
+    pub spool_peak_bytes: Option<u64>,
+    /// From the end of the producer's phases (the spike) to the first moment its
+    /// backlog was empty, µs; None without phases or if it never drained.
+    pub drained_after_us: Option<u64>,
     pub latency: Option<Latency>,
 }
 
 impl MessageAccounting {
-    pub fn of(sender: &SenderMessages, client: &ClientMessages) -> MessageAccounting {
+    /// The sender's report says which ranges it declared void and which it
+    /// accepted: a gap counts as void only if it was declared void and never
+    /// accepted, so a sender cannot hide a loss by declaring it void.
+    pub fn of(
+        sender: &SenderMessages,
+        client: &ClientMessages,
+        report: &SenderReport,
+    ) -> MessageAccounting {
+        let void_gaps = ranges::intersect(&client.gap_ranges, &report.voids);
+        let void = ranges::count(&void_gaps)
+            - ranges::count(&ranges::intersect(&void_gaps, &report.accepted));
+        let sender_restarts = report.restarts;
+        let sp = sender.spool;
         MessageAccounting {
             produced: sender.produced,
+            accepted: sp.map(|s| s.accepted),
+            sent_first: sender.sent_first,
+            redelivered: sender.redelivered,
             delivered: client.processed,
             duplicates: client.duplicates,
-            lost: client.gaps,
+            lost: client.gaps - void,
+            void,
             reordered: client.reordered,
             dropped: sender.dropped,
-            pending: sender
-                .produced
-                .saturating_sub(client.processed + client.gaps),
+            // Over restarts, gaps include numbers reserved and never produced, and a
+            // killed sender's last counts are up to 100 ms old: then it is unknown.
+            pending: (sender_restarts == 0).then(|| {
+                sender
+                    .produced
+                    .saturating_sub(client.processed + client.gaps)
+            }),
             reconnects: client.reconnects,
+            sender_restarts,
             queue_peak_bytes: sender.queue_peak_bytes,
+            spool_peak_messages: sp.map(|s| s.peak_messages),
+            spool_peak_bytes: sp.map(|s| s.peak_bytes),
+            drained_after_us: sender
+                .drained_ns
+                .zip(sender.phases_end_ns)
+                .map(|(d, e)| d.saturating_sub(e) / 1000),
             latency: client.latency,
         }
     }
@@ -527,16 +709,9 @@ impl SenderSummary {
             drained: 0,
             remedy: None,
         };
-        let mut m = SenderMessages::default();
         for kv in rest.split_whitespace() {
             let (k, v) = kv.split_once('=')?;
             match k {
-                "produced" => m.produced = v.parse().ok()?,
-                "dropped" => m.dropped = v.parse().ok()?,
-                "acked" => m.acked = v.parse().ok()?,
-                "queue_peak" => m.queue_peak_bytes = v.parse().ok()?,
-                "queued" => m.queued = v.parse().ok()?,
-                "end" => m.end = v.to_string(),
                 "pid" => s.pid = v.parse().ok()?,
                 "messages" => s.messages = v.parse().ok()?,
                 "bytes" => s.bytes = v.parse().ok()?,
@@ -548,15 +723,27 @@ impl SenderSummary {
                 "close_ns" => s.close_ns = v.parse().ok()?,
                 "policy" => s.policy = v.to_string(),
                 "drained" => s.drained = v.parse().ok()?,
-                _ => {} // newer senders may say more
+                _ => {} // a remedy sender's counts, or newer keys
             }
         }
         s.errno_name = errno_name(s.errno);
-        if rest.contains(" produced=") {
-            s.remedy = Some(m);
-        }
+        s.remedy = SenderMessages::parse(rest);
         Some(s)
     }
+}
+
+/// What a sender said over a trial.
+#[derive(Debug, Clone, Default)]
+pub struct SenderReport {
+    /// The last connection's summary; a framed sender's message counts in it are
+    /// merged over every incarnation.
+    pub summary: Option<SenderSummary>,
+    /// The sequence ranges it reported void (skipped, never accepted).
+    pub voids: Vec<(u64, u64)>,
+    /// The sequence ranges it reported committed to its spool (accepted).
+    pub accepted: Vec<(u64, u64)>,
+    /// Times it was started again.
+    pub restarts: u32,
 }
 
 /// One trial, complete: the unit of every export.
@@ -604,6 +791,8 @@ pub struct TrialRecord {
     pub classified_from: Option<String>,
     /// With a framed sender and a framed client: the trial's messages, one by one.
     pub messages: Option<MessageAccounting>,
+    /// The faults the schedule applied, in order, on the trial's clock.
+    pub faults: Vec<crate::fault::FaultEvent>,
 }
 
 impl TrialRecord {
@@ -614,9 +803,10 @@ impl TrialRecord {
         sender: &str,
         close_policy: &str,
         client: ClientRecord,
-        summary: Option<SenderSummary>,
+        sender_report: SenderReport,
         trial_us: u64,
     ) -> TrialRecord {
+        let summary = sender_report.summary.clone();
         let bytes_read = client.total_read();
         let bytes_sent = summary.as_ref().map(|s| s.bytes);
         let sender_close_at_us = summary
@@ -628,7 +818,7 @@ impl TrialRecord {
             .as_ref()
             .and_then(|s| s.remedy.as_ref())
             .zip(client.messages.as_ref())
-            .map(|(s, c)| MessageAccounting::of(s, c));
+            .map(|(s, c)| MessageAccounting::of(s, c, &sender_report));
         let rate = |bytes: u64| bytes as f64 / active_us as f64;
         TrialRecord {
             active_us,
@@ -660,6 +850,7 @@ impl TrialRecord {
             sender_summary: summary,
             observation: None,
             classified_from: None,
+            faults: Vec::new(),
         }
     }
 }
@@ -725,7 +916,10 @@ pub mod testing {
             "original",
             "close",
             client(ending, read),
-            summary,
+            SenderReport {
+                summary,
+                ..SenderReport::default()
+            },
             10,
         )
     }

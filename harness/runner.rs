@@ -91,7 +91,12 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
 
 /// The message claims: lost, duplicates, reordered.
 fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
-    if expect.lost.is_none() && expect.duplicates.is_none() && expect.reordered.is_none() {
+    if expect.lost.is_none()
+        && expect.duplicates.is_none()
+        && expect.reordered.is_none()
+        && expect.max_spool_bytes.is_none()
+        && expect.drained_within.is_none()
+    {
         return;
     }
     let Some(m) = &r.messages else {
@@ -124,6 +129,30 @@ fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
             out.push(format!("trial {}: {got} {what}, expected {said}", r.trial));
         }
     }
+    if let Some(max) = expect.max_spool_bytes {
+        match m.spool_peak_bytes {
+            Some(b) if b <= max => {}
+            Some(b) => out.push(format!(
+                "trial {}: the spool held {b} B at most, expected at most {max} B",
+                r.trial
+            )),
+            None => out.push(format!("trial {}: no spool counts", r.trial)),
+        }
+    }
+    if let Some(within) = expect.drained_within {
+        match m.drained_after_us {
+            Some(us) if us as u128 <= within.as_micros() => {}
+            Some(us) => out.push(format!(
+                "trial {}: the backlog drained {:.1} ms after the phases ended, expected within {within:?}",
+                r.trial,
+                us as f64 / 1000.0
+            )),
+            None => out.push(format!(
+                "trial {}: the backlog never drained after the phases ended (or the sender has no phases), expected within {within:?}",
+                r.trial
+            )),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -147,6 +176,8 @@ mod tests {
             lost: None,
             duplicates: None,
             reordered: None,
+            max_spool_bytes: None,
+            drained_within: None,
         }
     }
 
@@ -200,14 +231,22 @@ mod tests {
         assert!(v[0].contains("no message accounting"), "{v:?}");
         r.messages = Some(MessageAccounting {
             produced: 100,
+            accepted: None,
+            sent_first: 100,
+            redelivered: 0,
             delivered: 90,
             duplicates: 0,
             lost: 10,
+            void: 0,
             reordered: 0,
             dropped: 10,
-            pending: 0,
+            pending: Some(0),
             reconnects: 0,
+            sender_restarts: 0,
             queue_peak_bytes: 0,
+            spool_peak_messages: None,
+            spool_peak_bytes: None,
+            drained_after_us: None,
             latency: None,
         });
         assert!(check(&e, std::slice::from_ref(&r)).is_empty());

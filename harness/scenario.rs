@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::fault;
 use crate::limits::{self, Dur, Int};
 use crate::record::Outcome;
 use crate::sender::{self, Sender, SenderConfig};
@@ -31,10 +32,13 @@ struct RawScenario {
     description: Option<String>,
     /// Read by the sender it names: each sender owns its keys.
     sender: Option<BTreeMap<String, Spanned<toml::Value>>>,
-    client: Spanned<RawClient>,
+    /// `strategy` is read here; the rest by the strategy it names.
+    client: Spanned<BTreeMap<String, Spanned<toml::Value>>>,
     run: Option<RawRun>,
     sysctl: Option<Spanned<RawSysctl>>,
     expect: Spanned<RawExpect>,
+    /// The fault schedule, read by [`crate::fault`].
+    fault: Option<Vec<BTreeMap<String, Spanned<toml::Value>>>>,
 }
 
 /// Per-namespace kernel settings (net.ipv4.*), applied inside the trial's namespace.
@@ -48,22 +52,6 @@ struct RawSysctl {
     tcp_keepalive_time: Option<Spanned<i64>>,
     tcp_keepalive_intvl: Option<Spanned<i64>>,
     tcp_keepalive_probes: Option<Spanned<i64>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawClient {
-    strategy: Spanned<String>,
-    recv_size: Option<Spanned<i64>>,
-    chunk: Option<Spanned<i64>>,
-    reply: Option<Spanned<String>>,
-    delay: Option<Spanned<String>>,
-    rcvbuf: Option<Spanned<i64>>,
-    command: Option<Spanned<Vec<String>>>,
-    ack_every: Option<Spanned<i64>>,
-    max_reconnects: Option<Spanned<i64>>,
-    reconnect_backoff: Option<Spanned<String>>,
-    queue_bytes: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -85,6 +73,8 @@ struct RawExpect {
     lost: Option<Spanned<toml::Value>>,
     duplicates: Option<Spanned<i64>>,
     reordered: Option<Spanned<i64>>,
+    max_spool_bytes: Option<Spanned<i64>>,
+    drained_within: Option<Spanned<String>>,
 }
 
 /// `expect.lost`: a count, or exactly what the sender dropped.
@@ -109,6 +99,10 @@ pub struct Expect {
     pub duplicates: Option<u64>,
     /// Messages delivered out of order.
     pub reordered: Option<u64>,
+    /// The spool never held more than this many bytes.
+    pub max_spool_bytes: Option<u64>,
+    /// After the producer's phases ended, its backlog was empty within this long.
+    pub drained_within: Option<Duration>,
 }
 
 /// A checked scenario, ready to run.
@@ -135,6 +129,8 @@ pub struct Scenario {
     /// The line of the `[sysctl]` header, for errors about it.
     pub sysctl_line: usize,
     pub expect: Expect,
+    /// The faults a trial applies, in time order.
+    pub faults: fault::Schedule,
 }
 
 impl fmt::Debug for Scenario {
@@ -173,30 +169,7 @@ fn parse_mem_triple(s: &str) -> Result<String, String> {
     }
 }
 
-/// Where a program named by a command would be run from: a path is checked as it
-/// is, a bare name is looked up in PATH. It must be an executable file.
-pub fn resolve_program(name: &str) -> Result<PathBuf, String> {
-    use std::os::unix::fs::PermissionsExt;
-    let executable = |p: &Path| {
-        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-    };
-    if name.contains('/') {
-        let p = Path::new(name);
-        return if executable(p) {
-            Ok(p.to_path_buf())
-        } else if p.exists() {
-            Err(format!("`{name}` is not an executable file"))
-        } else {
-            Err(format!("`{name}` does not exist"))
-        };
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| executable(p))
-        .ok_or_else(|| format!("program `{name}` was not found in PATH"))
-}
+pub use crate::process::resolve_program;
 
 /// Reads a scenario file: only a regular file (a symlink to one is fine), only up to
 /// [`limits::SCENARIO_FILE_MAX`], and never blocking on a FIFO or a device.
@@ -457,9 +430,55 @@ fn configure_sender(
     };
     let mut keys = Keys::new(src, "sender", table);
     let setup = sender.configure(&mut keys)?;
-    let known: Vec<&str> = sender.keys().iter().map(|k| k.0).collect();
-    keys.finish(&format!("sender `{}`", sender.name()), &known)?;
+    keys.finish(&format!("sender `{}`", sender.name()), &sender.key_names())?;
     Ok((sender, setup))
+}
+
+/// Picks the strategy `[client] strategy` names and lets it read its own keys. Returns
+/// it, whether `reply` was set, and the client's parameters.
+fn configure_client(
+    cx: &Ctx,
+    client: Spanned<BTreeMap<String, Spanned<toml::Value>>>,
+    sender: &'static dyn Sender,
+    dir: &Path,
+) -> Result<(&'static dyn Strategy, bool, ClientParams), ScenarioError> {
+    let span = client.span();
+    let mut keys = Keys::new(cx.src(), "client", client.into_inner());
+    let Some(name) = keys.string("strategy")? else {
+        return Err(cx.err(span, "client.strategy", "is required"));
+    };
+    let strategy = strategy::by_name(&name).ok_or_else(|| {
+        keys.invalid(
+            "strategy",
+            format!("unknown strategy `{name}`; known: {}", strategy::names()),
+        )
+    })?;
+    if !strategy.speaks(sender.framed()) {
+        let (why, use_) = if sender.framed() {
+            ("it speaks the framed protocol", "resume or threaded")
+        } else {
+            (
+                "it sends bare bytes, not the framed protocol",
+                "naive, drain, threaded or external",
+            )
+        };
+        return Err(keys.invalid(
+            "strategy",
+            format!(
+                "`{name}` cannot talk to sender `{}`: {why}; use {use_}",
+                sender.name()
+            ),
+        ));
+    }
+    let reply_set = keys.has("reply");
+    let mut p = ClientParams {
+        framed: sender.framed(),
+        reply: strategy.default_reply().as_bytes().to_vec(),
+        ..ClientParams::default()
+    };
+    strategy.configure(&mut keys, &mut p, dir)?;
+    keys.finish(&format!("strategy `{name}`"), &strategy.key_names())?;
+    Ok((strategy, reply_set, p))
 }
 
 impl Scenario {
@@ -504,126 +523,18 @@ impl Scenario {
     ) -> Result<Scenario, ScenarioError> {
         let (sender, sender_setup) = configure_sender(cx, raw.sender.unwrap_or_default())?;
 
-        let c = raw.client.get_ref();
-        let strategy = strategy::by_name(c.strategy.get_ref()).ok_or_else(|| {
-            cx.err(
-                c.strategy.span(),
-                "client.strategy",
-                format!(
-                    "unknown strategy `{}`; known: {}",
-                    c.strategy.get_ref(),
-                    strategy::names()
-                ),
-            )
-        })?;
-        let recv_size = match &c.recv_size {
-            Some(v) => cx.int(v, "client.recv_size", limits::RECV)?,
-            None => 10,
-        };
-        let chunk = match &c.chunk {
-            Some(v) => cx.int(v, "client.chunk", limits::RECV)?,
-            None => 1024,
-        };
-        let delay = match &c.delay {
-            Some(v) => cx.duration(v, "client.delay", limits::DELAY)?,
-            None => Duration::ZERO,
-        };
-        let rcvbuf = c
-            .rcvbuf
-            .as_ref()
-            .map(|v| cx.int(v, "client.rcvbuf", limits::BUF))
-            .transpose()?;
-        let reply = match &c.reply {
-            Some(r) if r.get_ref().len() > limits::REPLY_MAX => {
-                return Err(cx.err(
-                    r.span(),
-                    "client.reply",
-                    format!("is longer than {} bytes", limits::REPLY_MAX),
-                ));
-            }
-            Some(r) => r.get_ref().clone(),
-            None => strategy.default_reply().to_string(),
-        };
-
-        let command = match (&c.command, strategy.is_external()) {
-            (Some(cmd), true) => {
-                let v = cmd.get_ref();
-                if v.is_empty() || v[0].trim().is_empty() {
-                    return Err(cx.err(cmd.span(), "client.command", "must name a program"));
-                }
-                if !v.iter().any(|a| a.contains("{port}")) {
-                    return Err(cx.err(
-                        cmd.span(),
-                        "client.command",
-                        "must contain {port} (and usually {host}), where the sender listens",
-                    ));
-                }
-                // {dir} is the scenario file's directory, so shipped commands work from
-                // any working directory.
-                let argv: Vec<String> = v
-                    .iter()
-                    .map(|a| a.replace("{dir}", &dir.display().to_string()))
-                    .collect();
-                // Checked now, so a missing program stops the run before its first trial.
-                resolve_program(&argv[0]).map_err(|m| cx.err(cmd.span(), "client.command", m))?;
-                argv
-            }
-            (Some(cmd), false) => {
-                return Err(cx.err(
-                    cmd.span(),
-                    "client.command",
-                    "is only for strategy \"external\"",
-                ));
-            }
-            (None, true) => {
-                return Err(cx.err(
-                    c.strategy.span(),
-                    "client.command",
-                    "strategy external needs a command, e.g. [\"python3\", \"client.py\", \"{host}\", \"{port}\"]",
-                ));
-            }
-            (None, false) => Vec::new(),
-        };
-
-        let ack_every = match &c.ack_every {
-            Some(v) => cx.int(v, "client.ack_every", Int::new(1, 1 << 20))? as u64,
-            None => strategy::DEFAULT_ACK_EVERY,
-        };
-        let max_reconnects = match &c.max_reconnects {
-            Some(v) => cx.int(v, "client.max_reconnects", Int::new(0, 10_000))? as u32,
-            None => strategy::DEFAULT_MAX_RECONNECTS,
-        };
-        let reconnect_backoff = match &c.reconnect_backoff {
-            Some(v) => cx.duration(
-                v,
-                "client.reconnect_backoff",
-                Dur::new(Duration::from_millis(1), Duration::from_secs(10)),
-            )?,
-            None => strategy::DEFAULT_RECONNECT_BACKOFF,
-        };
-
-        let queue_bytes = match &c.queue_bytes {
-            Some(v) => cx.int(v, "client.queue_bytes", Int::new(1024, 1 << 30))? as usize,
-            None => strategy::DEFAULT_QUEUE_BYTES,
-        };
-        if !strategy.speaks(sender.framed()) {
+        let (strategy, reply_set, mut client) = configure_client(cx, raw.client, sender, dir)?;
+        let faults = fault::Schedule::read(cx.src(), raw.fault.unwrap_or_default())?;
+        if let Some(f) = faults.faults.iter().find(|f| f.action.on_client())
+            && !strategy.obeys_faults()
+        {
             return Err(cx.err(
-                c.strategy.span(),
-                "client.strategy",
+                0..0,
+                "fault.action",
                 format!(
-                    "`{}` cannot talk to sender `{}`: {}; use {}",
-                    strategy.name(),
-                    sender.name(),
-                    if sender.framed() {
-                        "it speaks the framed protocol"
-                    } else {
-                        "it sends bare bytes, not the framed protocol"
-                    },
-                    if sender.framed() {
-                        "resume or threaded"
-                    } else {
-                        "naive, drain, threaded or external"
-                    }
+                    "`{}` is carried out by the client, and strategy `{}` cannot; use resume or external",
+                    f.action.as_str(),
+                    strategy.name()
                 ),
             ));
         }
@@ -728,6 +639,21 @@ impl Scenario {
         };
         let duplicates = count(&e.duplicates, "expect.duplicates")?;
         let reordered = count(&e.reordered, "expect.reordered")?;
+        let max_spool_bytes = count(&e.max_spool_bytes, "expect.max_spool_bytes")?;
+        if let Some(v) = &e.max_spool_bytes
+            && sender.name() != "spool"
+        {
+            return Err(cx.err(
+                v.span(),
+                "expect.max_spool_bytes",
+                format!("only the spool sender has a spool, not `{}`", sender.name()),
+            ));
+        }
+        let drained_within = e
+            .drained_within
+            .as_ref()
+            .map(|v| cx.duration(v, "expect.drained_within", limits::DURATION))
+            .transpose()?;
         let lost = match e.lost.as_ref().map(|v| (v, v.get_ref())) {
             None => None,
             Some((_, toml::Value::Integer(n))) if *n >= 0 => Some(Lost::Exactly(*n as u64)),
@@ -740,14 +666,17 @@ impl Scenario {
                 ));
             }
         };
-        if (lost.is_some() || duplicates.is_some() || reordered.is_some())
+        if (lost.is_some()
+            || duplicates.is_some()
+            || reordered.is_some()
+            || drained_within.is_some())
             && !(strategy.counts_messages() && sender.framed())
         {
             return Err(cx.err(
                 raw.expect.span(),
                 "expect",
                 format!(
-                    "lost, duplicates and reordered count messages, which only a framed client of a framed sender sees, not `{}` with `{}`",
+                    "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}`",
                     strategy.name(),
                     sender.name()
                 ),
@@ -772,23 +701,14 @@ impl Scenario {
                 setup: sender_setup,
             },
             strategy,
-            reply_set: c.reply.is_some(),
-            client: ClientParams {
-                recv_size: recv_size as usize,
-                chunk: chunk as usize,
-                reply: reply.into_bytes(),
-                delay,
-                rcvbuf: rcvbuf.map(|v| v as usize),
-                duration,
-                deadline,
-                call_timeout,
-                command,
-                ack_every,
-                max_reconnects,
-                reconnect_backoff,
-                framed: sender.framed(),
-                queue_bytes,
+            reply_set,
+            client: {
+                client.duration = duration;
+                client.deadline = deadline;
+                client.call_timeout = call_timeout;
+                client
             },
+            faults,
             trials,
             sample,
             sysctls,
@@ -800,6 +720,8 @@ impl Scenario {
                 lost,
                 duplicates,
                 reordered,
+                max_spool_bytes,
+                drained_within,
             },
         })
     }
@@ -1194,7 +1116,7 @@ within = "1s"
             "[client]\nstrategy = \"threaded\"\n[expect]\noutcome = \"timeout\"\nlost = 0\n",
         );
         assert!(
-            e.contains("expect: lost, duplicates and reordered count messages, which only a framed client of a framed sender sees, not `threaded` with `original`"),
+            e.contains("expect: lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `threaded` with `original`"),
             "{e}"
         );
     }
@@ -1347,7 +1269,9 @@ within = "1s"
         );
         let e = error_of(&ok.replace("external", "naive"));
         assert!(
-            e.starts_with("x.toml:3: client.command: is only for strategy"),
+            e.starts_with(
+                "x.toml:3: client.command: unknown key for strategy `naive`; its keys are recv_size"
+            ),
             "{e}"
         );
     }

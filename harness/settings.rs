@@ -78,6 +78,8 @@ pub struct Keys<'a> {
     src: Source<'a>,
     section: &'static str,
     entries: BTreeMap<String, Spanned<toml::Value>>,
+    /// Where every key was, read or not, for errors found after reading.
+    spans: BTreeMap<String, Range<usize>>,
 }
 
 impl<'a> Keys<'a> {
@@ -86,10 +88,12 @@ impl<'a> Keys<'a> {
         section: &'static str,
         entries: BTreeMap<String, Spanned<toml::Value>>,
     ) -> Keys<'a> {
+        let spans = entries.iter().map(|(k, v)| (k.clone(), v.span())).collect();
         Keys {
             src,
             section,
             entries,
+            spans,
         }
     }
 
@@ -130,6 +134,11 @@ impl<'a> Keys<'a> {
 
     fn err(&self, v: &Spanned<toml::Value>, key: &str, m: impl Into<String>) -> ScenarioError {
         self.src.err(v.span(), &self.name(key), m)
+    }
+
+    /// Whether the table has `key` (not yet read).
+    pub fn has(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
     }
 
     fn take(&mut self, key: &str) -> Option<Spanned<toml::Value>> {
@@ -175,13 +184,15 @@ impl<'a> Keys<'a> {
             .ok_or_else(|| bad(self))
     }
 
-    /// The error for `key`'s value, for checks only its owner can make.
-    pub fn invalid(
-        &self,
-        span: std::ops::Range<usize>,
-        key: &str,
-        m: impl Into<String>,
-    ) -> ScenarioError {
+    /// The error for `key`'s value, for checks only its owner can make (or for a
+    /// missing key: then the table's first line).
+    pub fn invalid(&self, key: &str, m: impl Into<String>) -> ScenarioError {
+        let span = self
+            .spans
+            .get(key)
+            .or_else(|| self.spans.values().min_by_key(|s| s.start))
+            .cloned()
+            .unwrap_or(0..0);
         self.src.err(span, &self.name(key), m)
     }
 

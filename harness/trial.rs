@@ -4,11 +4,13 @@
 //! This module runs things; it does not judge or print them.
 
 use std::net::{SocketAddr, SocketAddrV4};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow};
 use socket2::Socket;
 
+use crate::fault::{self, ClientControl};
 use crate::observe::capture::Capture;
 use crate::observe::timeline::{QUIET_START, Sampler, Target, Timeline};
 use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
@@ -47,11 +49,25 @@ struct Hooks {
     sender: SocketAddrV4,
     sampler: Option<Sampler>,
     timeline: Option<Timeline>,
+    /// Tells the fault schedule when time zero was; taken at the first call.
+    zero: Option<mpsc::Sender<u64>>,
+    control: Option<Arc<ClientControl>>,
 }
 
 impl ClientHooks for Hooks {
+    fn started(&mut self, zero_ns: u64) {
+        if let Some(tx) = self.zero.take() {
+            let _ = tx.send(zero_ns);
+        }
+    }
+
+    fn control(&self) -> Option<Arc<ClientControl>> {
+        self.control.clone()
+    }
+
     fn connected(&mut self, sock: &Socket, zero_ns: u64) {
         use std::os::fd::AsRawFd;
+        self.started(zero_ns);
         let client = sock
             .local_addr()
             .ok()
@@ -125,15 +141,21 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     };
     let interval = opts.sample.unwrap_or(sc.sample);
 
-    let mut sender = sc
+    let sender = sc
         .sender_config
         .start()
         .with_context(|| format!("starting the `{}` sender", sc.sender.name()))?;
+    let addr = sender.addr();
     if let Some(c) = &capture {
-        c.watch(sender.addr.port());
+        c.watch(addr.port());
     }
+    let sender = Arc::new(Mutex::new(sender));
+    let control = Arc::new(ClientControl::default());
+    let (zero_tx, zero_rx) = mpsc::channel();
+    let faults = (!sc.faults.is_empty())
+        .then(|| fault::Runner::start(&sc.faults, sender.clone(), control.clone(), zero_rx));
     let mut hooks = Hooks {
-        sender: v4(sender.addr)?,
+        sender: v4(addr)?,
         sampler: match interval {
             // The wire has the first milliseconds when there is a capture.
             Some(i) => Some(Sampler::spawn(
@@ -147,13 +169,24 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
             None => None,
         },
         timeline: None,
+        zero: Some(zero_tx),
+        control: sc.faults.has_client_faults().then_some(control),
     };
-    let mut client = sc.strategy.drive(sender.addr, &sc.client, &mut hooks)?;
+    let client = sc.strategy.drive(addr, &sc.client, &mut hooks);
+    // The faults not yet due are not applied: the client is done.
+    if let Some(f) = &faults {
+        f.halt();
+    }
+    let mut client = client?;
     // The client socket is closed by now: a sender still sending hits the closed
     // connection, fails its send() and prints its summary too.
     let connections = client.messages.as_ref().map_or(1, |m| m.reconnects + 1);
-    let summary = sender.summary_of_last(connections, SUMMARY_WAIT);
-    sender.stop()?;
+    let report = sender
+        .lock()
+        .map_err(|_| anyhow!("the sender's lock is poisoned"))?
+        .finish(connections, SUMMARY_WAIT)?;
+    let fault_events = faults.map(fault::Runner::finish).unwrap_or_default();
+    let summary = report.summary.clone();
     let trial_us = started.elapsed().as_micros() as u64;
 
     let counters = before.and_then(|b| b.delta(iso.isolated()).ok());
@@ -204,9 +237,10 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         sc.sender.name(),
         &sc.sender_config.setup.policy,
         client,
-        summary,
+        report,
         trial_us,
     );
+    record.faults = fault_events;
     if sc.strategy.is_external() {
         classify_external(&mut record, wire.as_ref());
     }

@@ -615,13 +615,18 @@ fn list_shows_every_strategy_and_sender_in_its_section() {
         section("Strategies:"),
         ["naive", "drain", "external", "resume", "threaded"]
     );
-    assert_eq!(section("Senders:"), ["original", "patient"]);
+    assert_eq!(section("Senders:"), ["original", "patient", "spool"]);
     for key in [
         "close_policy",
         "queue_bytes",
         "on_full",
         "stall_timeout",
         "phases",
+        "spool_dir",
+        "fsync",
+        "recv_size",
+        "ack_every",
+        "start_after",
     ] {
         assert!(
             stdout.lines().any(|l| l.trim_start().starts_with(key)),

@@ -35,6 +35,18 @@ fn stop(mut child: Child) {
     child.wait().unwrap();
 }
 
+/// The next summary line; the sender's other lines (accepted, progress) are skipped.
+fn next_summary(out: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the sender ended");
+        if line.starts_with("zerowin-summary ") {
+            return line;
+        }
+    }
+}
+
 fn summary_value(line: &str, key: &str) -> String {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
@@ -83,8 +95,7 @@ fn a_stranger_gets_a_clean_close_and_no_garbage() {
     let r = s.read_to_end(&mut got);
     assert!(r.is_ok(), "EOF, not a reset: {r:?}");
     assert!(got.is_empty(), "no bytes at all: {got:?}");
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let line = next_summary(&mut out);
     stop(child);
     assert_eq!(summary_value(&line, "end"), "bad-hello-magic");
     assert_eq!(summary_value(&line, "messages"), "0");
@@ -103,8 +114,7 @@ fn an_acknowledgement_of_nothing_sent_is_refused() {
         .unwrap();
     let mut rest = Vec::new();
     assert!(s.read_to_end(&mut rest).is_ok(), "a FIN, not a reset");
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
+    let line = next_summary(&mut out);
     stop(child);
     assert_eq!(summary_value(&line, "end"), "bad-ack");
     assert_eq!(summary_value(&line, "acked"), "0");

@@ -390,10 +390,39 @@ fn remedy_line(s: &SenderSummary, m: &crate::record::SenderMessages) -> String {
 
 /// The trial's messages, one by one.
 fn messages_line(m: &crate::record::MessageAccounting) -> String {
-    let mut line = format!(
-        "message by message: {} produced, {} delivered (each once), {} lost, {} duplicates, {} reordered, {} pending at the end (queued or in flight), {} reconnects",
-        m.produced, m.delivered, m.lost, m.duplicates, m.reordered, m.pending, m.reconnects
+    let pending = m.pending.map_or(
+        "pending at the end unknown (the sender was restarted)".to_string(),
+        |p| format!("{p} pending at the end (queued or in flight)"),
     );
+    let mut line = format!(
+        "message by message: {} produced, {} delivered (each once), {} lost, {} duplicates, {} reordered, {pending}, {} reconnects",
+        m.produced, m.delivered, m.lost, m.duplicates, m.reordered, m.reconnects
+    );
+    if m.sent_first + m.redelivered > 0 {
+        line.push_str(&format!(
+            "; the sender sent {} for the first time and {} again",
+            m.sent_first, m.redelivered
+        ));
+    }
+    if let Some(a) = m.accepted {
+        line.push_str(&format!(
+            "; {a} were committed to the spool (accepted), which held at most {} messages ({} B)",
+            m.spool_peak_messages.unwrap_or(0),
+            m.spool_peak_bytes.unwrap_or(0)
+        ));
+    }
+    if m.sender_restarts > 0 {
+        line.push_str(&format!(
+            "; the sender was restarted {} time(s), and the client skipped {} numbers it declared void (never accepted: only in a killed sender's memory, or reserved and never used)",
+            m.sender_restarts, m.void
+        ));
+    }
+    if let Some(d) = m.drained_after_us {
+        line.push_str(&format!(
+            "; its backlog was empty {} after the producer's phases ended",
+            ms_u(d)
+        ));
+    }
     if let Some(l) = m.latency {
         line.push_str(&format!(
             "; latency from production to processing: p50 {}, p99 {}, max {}",
@@ -403,6 +432,18 @@ fn messages_line(m: &crate::record::MessageAccounting) -> String {
         ));
     }
     line
+}
+
+/// The faults the schedule applied, on the trial's clock.
+fn faults_line(faults: &[crate::fault::FaultEvent]) -> String {
+    let each: Vec<String> = faults
+        .iter()
+        .map(|f| match &f.error {
+            None => format!("{} at {}", f.action, ms(f.at_us)),
+            Some(e) => format!("{} at {} failed: {}", f.action, ms(f.at_us), clean(e)),
+        })
+        .collect();
+    format!("faults: {}", each.join(", "))
 }
 
 /// The sender's line: what its send() accepted, how it failed, and its close.
@@ -542,6 +583,9 @@ pub fn explain(r: &TrialRecord) -> String {
         None if r.sender == "external" => "the server is external: zerowin does not know what its send() accepted, so bytes lost are unknown".into(),
         None => "the sender printed no summary before it was stopped: its send() had not failed by then".into(),
     });
+    if !r.faults.is_empty() {
+        out.push(faults_line(&r.faults));
+    }
     out.push(client_line(r));
     if let Some(m) = &r.messages {
         out.push(messages_line(m));
@@ -716,7 +760,10 @@ mod tests {
             "original",
             "close",
             client(ending, 15_000),
-            Some(s),
+            crate::record::SenderReport {
+                summary: Some(s),
+                ..Default::default()
+            },
             9_000,
         )
     }
@@ -959,7 +1006,7 @@ mod tests {
             stdout_tail: String::new(),
             stderr_tail: "Traceback\nConnectionResetError: [Errno 104]\u{1b}[0m\n".into(),
         });
-        let r = TrialRecord::assemble("s", 1, "original", "close", c, None, 9_000);
+        let r = TrialRecord::assemble("s", 1, "original", "close", c, Default::default(), 9_000);
         assert_eq!(r.bytes_read, None, "what a program read is unknown");
         says(
             &r,

@@ -3,25 +3,24 @@
 //! sender owns its `[sender]` keys: it reads and checks them ([`Sender::configure`])
 //! and turns them into the arguments of `zerowin serve`, which is how every sender
 //! runs: as a child process of its own, so that killing it is real.
-//! A started sender is a [`RunningSender`]: a process group, the address it listens
-//! on, and the lines it prints (its port, then one summary per connection).
+//! A started sender is a [`SenderHandle`]: the address it listens on, what it said,
+//! and the faults a trial may apply to it (kill, restart).
 
+pub mod framed;
+pub mod handle;
 pub mod original;
 pub mod patient;
+pub mod spool;
 
 use std::fmt;
-use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::str::FromStr;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
-use crate::process::{Group, PipeTail};
-use crate::record::SenderSummary;
+pub use self::handle::SenderHandle;
 use crate::settings::{Keys, ScenarioError};
 
 /// A server to test clients against.
@@ -31,7 +30,11 @@ pub trait Sender: Send + Sync {
     /// One line for `zerowin list`.
     fn summary(&self) -> &'static str;
     /// Its `[sender]` keys besides `kind`, each with one line of help for `list`.
-    fn keys(&self) -> &'static [(&'static str, &'static str)];
+    fn keys(&self) -> Vec<(&'static str, &'static str)>;
+    /// The names of its keys.
+    fn key_names(&self) -> Vec<&'static str> {
+        self.keys().into_iter().map(|k| k.0).collect()
+    }
     /// Reads and checks its keys; what it returns starts it.
     fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError>;
     /// True when it speaks the framed protocol ([`crate::protocol`]): its clients must too.
@@ -53,14 +56,19 @@ pub struct SenderSetup {
     pub describe: String,
     /// What the record calls its close policy.
     pub policy: String,
+    /// A key that needs a fresh directory per trial (the spool's `spool_dir`, when the
+    /// scenario names none): the trial makes one, passes it as `--set KEY=DIR`, keeps
+    /// it across restarts of the sender, and removes it afterwards.
+    pub scratch_dir: Option<&'static str>,
 }
 
 static ORIGINAL: original::Original = original::Original;
 static PATIENT: patient::Patient = patient::Patient;
+static SPOOL: spool::Spool = spool::Spool;
 
 /// Every sender kind, in the order `list` shows them.
-pub fn all() -> [&'static dyn Sender; 2] {
-    [&ORIGINAL, &PATIENT]
+pub fn all() -> [&'static dyn Sender; 3] {
+    [&ORIGINAL, &PATIENT, &SPOOL]
 }
 
 /// The sender kind with this name.
@@ -136,132 +144,12 @@ pub struct SenderConfig {
 
 impl SenderConfig {
     /// Starts the sender as `zerowin serve --port 0 --bind ADDR ARGS`, in a process
-    /// group of its own, and waits until it listens.
-    pub fn start(&self) -> Result<RunningSender> {
-        let mut cmd = Command::new(&self.exe);
-        cmd.arg("serve")
-            .args(["--port", "0", "--bind", &self.bind.to_string()])
-            .args(&self.setup.args);
-        RunningSender::spawn(cmd, self.bind, self.start_timeout)
+    /// group of its own, and waits until it listens. Its handle restarts it on the
+    /// same port and with the same scratch directory.
+    pub fn start(&self) -> Result<Box<dyn SenderHandle>> {
+        Ok(Box::new(handle::ChildSender::start(self)?))
     }
 }
-
-/// A started sender. Dropping it kills and reaps its whole process group.
-pub struct RunningSender {
-    group: Group,
-    /// Where it listens.
-    pub addr: SocketAddr,
-    lines: Receiver<String>,
-    stderr: Option<PipeTail>,
-}
-
-impl RunningSender {
-    /// Spawns `cmd` in its own process group and waits for its `zerowin-port N` line.
-    pub fn spawn(mut cmd: Command, bind: IpAddr, start_timeout: Duration) -> Result<Self> {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut group = Group::spawn(&mut cmd)?;
-        let stdout = group.child_mut().stdout.take().expect("stdout is piped");
-        let stderr_pipe = group.child_mut().stderr.take().expect("stderr is piped");
-        let (tx, lines) = mpsc::channel();
-        // Reader threads end at EOF, which comes when the group is killed.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Some(PipeTail::spawn(Some(stderr_pipe), 4096));
-        let mut sender = RunningSender {
-            group,
-            addr: SocketAddr::new(bind, 0),
-            lines,
-            stderr,
-        };
-        let until = Instant::now() + start_timeout;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match sender.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(port) = line.strip_prefix("zerowin-port ") {
-                        sender.addr.set_port(port.trim().parse()?);
-                        return Ok(sender);
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    sender.group.stop()?;
-                    bail!(
-                        "the sender printed no port within {start_timeout:?}{}",
-                        sender.stderr_note()
-                    );
-                }
-                Err(RecvTimeoutError::Disconnected) => {
-                    sender.group.stop()?;
-                    bail!("the sender exited before listening{}", sender.stderr_note());
-                }
-            }
-        }
-    }
-
-    /// What the (stopped) sender wrote to stderr, for an error message.
-    fn stderr_note(&mut self) -> String {
-        let s = self
-            .stderr
-            .take()
-            .map(|t| t.finish(Duration::from_secs(1)))
-            .unwrap_or_default();
-        if s.trim().is_empty() {
-            String::new()
-        } else {
-            format!("; it said: {}", s.trim())
-        }
-    }
-
-    /// The summary of the last of `connections` connections: waits up to `timeout`
-    /// for that many summaries, and returns the last one that came. A remedy sender's
-    /// counts are cumulative, so its last summary holds them all.
-    pub fn summary_of_last(
-        &mut self,
-        connections: u32,
-        timeout: Duration,
-    ) -> Option<SenderSummary> {
-        let until = Instant::now() + timeout;
-        let mut last = None;
-        for _ in 0..connections.max(1) {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.summary(left) {
-                Some(s) => last = Some(s),
-                None => break,
-            }
-        }
-        last
-    }
-
-    /// Waits up to `timeout` for the summary of a finished connection.
-    pub fn summary(&mut self, timeout: Duration) -> Option<SenderSummary> {
-        let until = Instant::now() + timeout;
-        loop {
-            let left = until.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(s) = SenderSummary::parse(&line) {
-                        return Some(s);
-                    }
-                }
-                Err(_) => return None,
-            }
-        }
-    }
-
-    /// Kills and reaps the sender and every child it forked.
-    pub fn stop(mut self) -> Result<()> {
-        self.group.stop()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,8 +107,8 @@ impl Sender for Original {
         "the 2014 C server: non-blocking sendmsg() of 13-byte messages; close() on EAGAIN"
     }
 
-    fn keys(&self) -> &'static [(&'static str, &'static str)] {
-        KEYS
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        KEYS.to_vec()
     }
 
     fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError> {
@@ -122,16 +122,14 @@ impl Sender for Original {
                 a.sndbuf.map_or("default".into(), |b| b.to_string())
             ),
             policy: a.close_policy.as_str().to_string(),
+            scratch_dir: None,
         })
     }
 
     fn serve(&self, port: u16, bind: &str, set: &[String]) -> anyhow::Result<i32> {
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
         let mut a = Original::read(&mut keys)?;
-        keys.finish(
-            "the original sender",
-            &KEYS.iter().map(|k| k.0).collect::<Vec<_>>(),
-        )?;
+        keys.finish("the original sender", &self.key_names())?;
         a.port = port;
         a.bind = Some(bind.to_string());
         Ok(serve_in_process(&a))

@@ -30,6 +30,24 @@ impl Strategy for Drain {
         ""
     }
 
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("chunk", "bytes per recv() while draining (1024)"),
+            ("delay", "processing time after each batch (0ms)"),
+            super::shared::REPLY,
+            super::shared::RCVBUF,
+        ]
+    }
+
+    fn configure(
+        &self,
+        keys: &mut crate::settings::Keys,
+        p: &mut super::ClientParams,
+        _dir: &std::path::Path,
+    ) -> Result<(), crate::settings::ScenarioError> {
+        super::shared::byte_loop(keys, p, "chunk", |p| &mut p.chunk)
+    }
+
     fn socket_loop(&self) -> Option<&dyn SocketLoop> {
         Some(self)
     }

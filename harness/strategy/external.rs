@@ -10,9 +10,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use std::path::Path;
+
 use super::{ClientHooks, ClientParams, Strategy};
 use crate::process::{Group, PipeTail};
 use crate::record::{ClientRecord, ClockZero, Ending, ExternalRun, SignalSent};
+use crate::settings::{Keys, ScenarioError};
 use crate::sys::monotonic_ns;
 
 pub struct External;
@@ -69,6 +72,50 @@ impl Strategy for External {
         ""
     }
 
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        vec![(
+            "command",
+            "[\"program\", \"arg\", ...] with {host}, {port} and {dir} (the scenario's directory)",
+        )]
+    }
+
+    fn configure(
+        &self,
+        keys: &mut Keys,
+        p: &mut ClientParams,
+        dir: &Path,
+    ) -> Result<(), ScenarioError> {
+        let Some(v) = keys.strings("command")? else {
+            return Err(keys.invalid(
+                "command",
+                "strategy external needs a command, e.g. [\"python3\", \"client.py\", \"{host}\", \"{port}\"]",
+            ));
+        };
+        if v.is_empty() || v[0].trim().is_empty() {
+            return Err(keys.invalid("command", "must name a program"));
+        }
+        if !v.iter().any(|a| a.contains("{port}")) {
+            return Err(keys.invalid(
+                "command",
+                "must contain {port} (and usually {host}), where the sender listens",
+            ));
+        }
+        // {dir} is the scenario file's directory, so shipped commands work from any
+        // working directory.
+        let argv: Vec<String> = v
+            .iter()
+            .map(|a| a.replace("{dir}", &dir.display().to_string()))
+            .collect();
+        // Checked now, so a missing program stops the run before its first trial.
+        crate::process::resolve_program(&argv[0]).map_err(|m| keys.invalid("command", m))?;
+        p.command = argv;
+        Ok(())
+    }
+
+    fn obeys_faults(&self) -> bool {
+        true
+    }
+
     fn is_external(&self) -> bool {
         true
     }
@@ -82,29 +129,33 @@ impl Strategy for External {
         &self,
         addr: SocketAddr,
         params: &ClientParams,
-        _hooks: &mut dyn ClientHooks,
+        hooks: &mut dyn ClientHooks,
     ) -> Result<ClientRecord> {
         if params.command.is_empty() {
             bail!("strategy external needs client.command");
         }
         let argv = fill(&params.command, addr);
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
         // Time zero until the trial knows the program's SYN: its start.
         let zero = Instant::now();
         let zero_ns = monotonic_ns();
+        hooks.started(zero_ns);
         let us = |t: Instant| t.duration_since(zero).as_micros() as i64;
-        let mut group = Group::spawn(&mut cmd).with_context(|| format!("running {:?}", argv[0]))?;
-        let stdout = PipeTail::spawn(group.child_mut().stdout.take(), TAIL);
-        let stderr = PipeTail::spawn(group.child_mut().stderr.take(), TAIL);
+        let mut prog = Program::spawn(&argv)?;
         let end = zero + params.duration;
         let deadline = zero + params.deadline;
         let mut signals = Vec::new();
+        let mut faults = Faults {
+            control: hooks.control(),
+            paused: false,
+        };
         let (status, stopped_at_end, timed_out) = loop {
-            if let Some(st) = group.child_mut().try_wait()? {
+            if let Some(sig) = faults.obey(&mut prog, &argv)? {
+                signals.push(SignalSent {
+                    signal: sig.into(),
+                    at_us: us(Instant::now()),
+                });
+            }
+            if let Some(st) = prog.try_wait()? {
                 break (Some(st), false, false);
             }
             let now = Instant::now();
@@ -114,7 +165,7 @@ impl Strategy for External {
                     signal: "SIGTERM".into(),
                     at_us: us(now),
                 });
-                let st = group.terminate(GRACE.min(deadline.saturating_duration_since(now)))?;
+                let st = prog.terminate(GRACE.min(deadline.saturating_duration_since(now)))?;
                 break (st, true, Instant::now() >= deadline);
             }
             std::thread::sleep(Duration::from_millis(2));
@@ -126,7 +177,7 @@ impl Strategy for External {
                 at_us: us(ended),
             });
         }
-        group.stop()?;
+        let (stdout, stderr) = prog.stop()?;
         let (status, code) = describe(status);
         Ok(ClientRecord {
             strategy: self.name().to_string(),
@@ -155,9 +206,125 @@ impl Strategy for External {
                 started_us: 0,
                 exited_us: Some(us(ended)),
                 signals,
-                stdout_tail: stdout.finish(PIPE_WAIT),
-                stderr_tail: stderr.finish(PIPE_WAIT),
+                stdout_tail: stdout,
+                stderr_tail: stderr,
             }),
+        })
+    }
+}
+
+/// The user's program, started again after a `kill-client` fault. Its output tails
+/// are kept over every run.
+struct Program {
+    group: Option<Group>,
+    stdout: Option<PipeTail>,
+    stderr: Option<PipeTail>,
+    out: String,
+    err: String,
+}
+
+impl Program {
+    fn spawn(argv: &[String]) -> Result<Program> {
+        let mut p = Program {
+            group: None,
+            stdout: None,
+            stderr: None,
+            out: String::new(),
+            err: String::new(),
+        };
+        p.start(argv)?;
+        Ok(p)
+    }
+
+    fn start(&mut self, argv: &[String]) -> Result<()> {
+        let mut cmd = Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut group = Group::spawn(&mut cmd).with_context(|| format!("running {:?}", argv[0]))?;
+        self.stdout = Some(PipeTail::spawn(group.child_mut().stdout.take(), TAIL));
+        self.stderr = Some(PipeTail::spawn(group.child_mut().stderr.take(), TAIL));
+        self.group = Some(group);
+        Ok(())
+    }
+
+    /// Its exit status, if it exited; None while it runs or while it is killed.
+    fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        match self.group.as_mut() {
+            Some(g) => Ok(g.child_mut().try_wait()?),
+            None => Ok(None),
+        }
+    }
+
+    fn terminate(&mut self, grace: Duration) -> Result<Option<ExitStatus>> {
+        match self.group.as_mut() {
+            Some(g) => g.terminate(grace),
+            None => Ok(None),
+        }
+    }
+
+    fn signal(&mut self, sig: nix::sys::signal::Signal) -> Result<()> {
+        if let Some(g) = self.group.as_mut() {
+            g.signal(sig)?;
+        }
+        Ok(())
+    }
+
+    /// Kills and reaps it, keeping what it printed.
+    fn kill(&mut self) -> Result<()> {
+        if let Some(mut g) = self.group.take() {
+            g.stop()?;
+        }
+        let tail = |t: Option<PipeTail>| t.map(|t| t.finish(PIPE_WAIT)).unwrap_or_default();
+        self.out.push_str(&tail(self.stdout.take()));
+        self.err.push_str(&tail(self.stderr.take()));
+        Ok(())
+    }
+
+    /// Kills it, and returns the tails of its standard output and error.
+    fn stop(mut self) -> Result<(String, String)> {
+        self.kill()?;
+        let last = |s: &str| s[s.len().saturating_sub(TAIL)..].to_string();
+        Ok((last(&self.out), last(&self.err)))
+    }
+}
+
+/// The client faults, as signals to the program.
+struct Faults {
+    control: Option<std::sync::Arc<crate::fault::ClientControl>>,
+    paused: bool,
+}
+
+impl Faults {
+    /// Does what the schedule asks now; returns the signal sent, if any.
+    fn obey(&mut self, p: &mut Program, argv: &[String]) -> Result<Option<&'static str>> {
+        use crate::fault::ClientState;
+        use nix::sys::signal::Signal;
+        let Some(state) = self.control.as_ref().map(|c| c.state()) else {
+            return Ok(None);
+        };
+        Ok(match state {
+            ClientState::Killed if p.group.is_some() => {
+                p.kill()?;
+                self.paused = false;
+                Some("SIGKILL (kill-client)")
+            }
+            ClientState::Running if p.group.is_none() => {
+                p.start(argv)?;
+                Some("started again (restart-client)")
+            }
+            ClientState::Paused if !self.paused && p.group.is_some() => {
+                p.signal(Signal::SIGSTOP)?;
+                self.paused = true;
+                Some("SIGSTOP (pause-client)")
+            }
+            ClientState::Running if self.paused => {
+                p.signal(Signal::SIGCONT)?;
+                self.paused = false;
+                Some("SIGCONT (resume-client)")
+            }
+            _ => None,
         })
     }
 }

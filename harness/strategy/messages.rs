@@ -3,7 +3,7 @@
 //! sender's production stamp to processing. `resume` and `threaded` share it.
 
 use crate::protocol::Frame;
-use crate::record::{ClientMessages, Latency};
+use crate::record::{ClientMessages, GAP_RANGES, Latency};
 use crate::sys;
 
 /// Latencies kept for the percentiles; beyond, every other one is kept (max is exact).
@@ -40,6 +40,9 @@ impl Checker {
         }
         if f.seq > self.m.last_seq + 1 {
             self.m.gaps += f.seq - self.m.last_seq - 1;
+            if self.m.gap_ranges.len() < GAP_RANGES {
+                self.m.gap_ranges.push((self.m.last_seq + 1, f.seq - 1));
+            }
         }
         self.highest_seen = self.highest_seen.max(f.seq);
         true

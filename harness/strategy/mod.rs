@@ -16,12 +16,18 @@ pub mod threaded;
 
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use socket2::{Domain, Protocol, Socket, Type};
 
+use crate::fault::ClientControl;
+use crate::limits;
 use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
+use crate::settings::{Keys, ScenarioError};
 use crate::sys;
 
 /// A way of reading from the sender.
@@ -32,6 +38,24 @@ pub trait Strategy: Send + Sync {
     fn summary(&self) -> &'static str;
     /// The reply sent when a scenario does not set `reply`.
     fn default_reply(&self) -> &'static str;
+    /// Its `[client]` keys besides `strategy`, each with one line of help for `list`.
+    fn keys(&self) -> Vec<(&'static str, &'static str)>;
+    /// The names of its keys.
+    fn key_names(&self) -> Vec<&'static str> {
+        self.keys().into_iter().map(|k| k.0).collect()
+    }
+    /// Reads and checks its keys into `p` (whose other fields are set already);
+    /// `dir` is the scenario file's directory.
+    fn configure(
+        &self,
+        keys: &mut Keys,
+        p: &mut ClientParams,
+        dir: &Path,
+    ) -> Result<(), ScenarioError>;
+    /// Whether it carries out the client's faults (kill, restart, pause, resume).
+    fn obeys_faults(&self) -> bool {
+        false
+    }
     /// How this strategy reads with these parameters, for the report: "recv(10),
     /// delay 0ns, reply \"Hi i got the data\"". User strings are shown escaped.
     fn describe(&self, params: &ClientParams) -> String;
@@ -95,13 +119,31 @@ pub fn names() -> String {
     all().map(|s| s.name()).join(", ")
 }
 
-/// Defaults of the client keys `resume` and `threaded` use, for scenarios and `client`.
-pub const DEFAULT_ACK_EVERY: u64 = 1;
-pub const DEFAULT_MAX_RECONNECTS: u32 = 10;
-pub const DEFAULT_RECONNECT_BACKOFF: Duration = Duration::from_millis(10);
-pub const DEFAULT_QUEUE_BYTES: usize = 64 << 20;
+/// What `delay` is spent on, for `resume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DelayPer {
+    /// Every message processed costs `delay`.
+    #[default]
+    Message,
+    /// Every batch (what one read brought) costs `delay`, however many messages.
+    Batch,
+}
 
-/// What a client does, whatever its strategy.
+impl FromStr for DelayPer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "message" => Ok(DelayPer::Message),
+            "batch" => Ok(DelayPer::Batch),
+            _ => Err(format!(
+                "unknown delay_per `{s}`; expected message or batch"
+            )),
+        }
+    }
+}
+
+/// What a client does, whatever its strategy. Each strategy reads the keys it has
+/// into it; the others keep these defaults.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientParams {
     /// Bytes per recv() for `naive`.
@@ -110,8 +152,10 @@ pub struct ClientParams {
     pub chunk: usize,
     /// The reply after each read (naive) or batch (drain); empty = no reply.
     pub reply: Vec<u8>,
-    /// Processing time per read (naive) or per batch (drain).
+    /// Processing time per read (naive), per batch (drain), per message or batch
+    /// (resume, `delay_per`) or per message (threaded).
     pub delay: Duration,
+    pub delay_per: DelayPer,
     /// SO_RCVBUF to set before connect(); None = kernel default (autotuned).
     pub rcvbuf: Option<usize>,
     /// How long the client reads before it counts as survived.
@@ -122,16 +166,96 @@ pub struct ClientParams {
     pub call_timeout: Duration,
     /// `external`: the program and its arguments, with `{host}` and `{port}`.
     pub command: Vec<String>,
-    /// `resume`: acknowledge every this many messages processed (and at the end).
+    /// `resume`: acknowledge every this many messages processed (and at the end)...
     pub ack_every: u64,
+    /// ... or when this long has passed since the last acknowledgement.
+    pub ack_interval: Option<Duration>,
     /// `resume`: how many times it reconnects after an error or EOF.
     pub max_reconnects: u32,
     /// `resume`: the first wait before reconnecting; it doubles, up to 1 s.
     pub reconnect_backoff: Duration,
+    /// `resume`: how long after the trial's start it first connects (the sender's
+    /// producer runs meanwhile: a client that is away).
+    pub start_after: Duration,
     /// True when the sender speaks the framed protocol (set from the sender).
     pub framed: bool,
     /// `threaded`: the bound of the memory queue between the reader and the worker.
     pub queue_bytes: usize,
+}
+
+impl Default for ClientParams {
+    fn default() -> Self {
+        ClientParams {
+            recv_size: 10,
+            chunk: 1024,
+            reply: Vec::new(),
+            delay: Duration::ZERO,
+            delay_per: DelayPer::Message,
+            rcvbuf: None,
+            duration: Duration::from_secs(10),
+            deadline: Duration::from_secs(15),
+            call_timeout: Duration::from_secs(2),
+            command: Vec::new(),
+            ack_every: 1,
+            ack_interval: None,
+            max_reconnects: 10,
+            reconnect_backoff: Duration::from_millis(10),
+            start_after: Duration::ZERO,
+            framed: false,
+            queue_bytes: 64 << 20,
+        }
+    }
+}
+
+/// The keys several strategies share, read the same way wherever they appear.
+pub mod shared {
+    use super::*;
+
+    pub const RCVBUF: (&str, &str) = ("rcvbuf", "SO_RCVBUF before connect(), bytes (autotuned)");
+    pub const REPLY: (&str, &str) = ("reply", "the reply sent after each read or batch");
+
+    /// A byte loop's keys (naive, drain, threaded): its read size into `size`, then
+    /// delay, reply and rcvbuf.
+    pub fn byte_loop(
+        keys: &mut Keys,
+        p: &mut ClientParams,
+        size_key: &str,
+        size: fn(&mut ClientParams) -> &mut usize,
+    ) -> Result<(), ScenarioError> {
+        if let Some(n) = keys.int(size_key, limits::RECV)? {
+            *size(p) = n as usize;
+        }
+        delay(keys, p)?;
+        reply(keys, p)?;
+        rcvbuf(keys, p)
+    }
+
+    pub fn rcvbuf(keys: &mut Keys, p: &mut ClientParams) -> Result<(), ScenarioError> {
+        if let Some(v) = keys.int("rcvbuf", limits::BUF)? {
+            p.rcvbuf = Some(v as usize);
+        }
+        Ok(())
+    }
+
+    pub fn delay(keys: &mut Keys, p: &mut ClientParams) -> Result<(), ScenarioError> {
+        if let Some(d) = keys.duration("delay", limits::DELAY)? {
+            p.delay = d;
+        }
+        Ok(())
+    }
+
+    pub fn reply(keys: &mut Keys, p: &mut ClientParams) -> Result<(), ScenarioError> {
+        if let Some(r) = keys.string("reply")? {
+            if r.len() > limits::REPLY_MAX {
+                return Err(keys.invalid(
+                    "reply",
+                    format!("is longer than {} bytes", limits::REPLY_MAX),
+                ));
+            }
+            p.reply = r.into_bytes();
+        }
+        Ok(())
+    }
 }
 
 /// Counters the strategy's loop keeps.
@@ -284,10 +408,17 @@ impl<'a> Conn<'a> {
 
 /// Lets an observer watch the client's socket without being part of the strategy.
 pub trait ClientHooks {
+    /// At the client's time zero (CLOCK_MONOTONIC ns): the start of its first
+    /// connect(), or an external program's start.
+    fn started(&mut self, _zero_ns: u64) {}
     /// Right after connect() completed; `zero_ns` is when it started.
     fn connected(&mut self, _sock: &Socket, _zero_ns: u64) {}
     /// Right before the socket is closed.
     fn closing(&mut self) {}
+    /// What the fault schedule tells the client to do, if it has client faults.
+    fn control(&self) -> Option<Arc<ClientControl>> {
+        None
+    }
 }
 
 /// No observer.

@@ -29,6 +29,24 @@ impl Strategy for Naive {
         "Hi i got the data"
     }
 
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("recv_size", "bytes per recv() (10)"),
+            ("delay", "processing time after each read (0ms)"),
+            super::shared::REPLY,
+            super::shared::RCVBUF,
+        ]
+    }
+
+    fn configure(
+        &self,
+        keys: &mut crate::settings::Keys,
+        p: &mut super::ClientParams,
+        _dir: &std::path::Path,
+    ) -> Result<(), crate::settings::ScenarioError> {
+        super::shared::byte_loop(keys, p, "recv_size", |p| &mut p.recv_size)
+    }
+
     fn socket_loop(&self) -> Option<&dyn SocketLoop> {
         Some(self)
     }

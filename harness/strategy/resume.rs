@@ -17,15 +17,25 @@ use anyhow::Result;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::messages::Checker;
-use super::{ClientHooks, ClientParams, Strategy, interrupted, would_block};
+use super::{ClientHooks, ClientParams, DelayPer, Strategy, interrupted, would_block};
+use crate::fault::{ClientControl, ClientState};
 use crate::protocol::{self, Decoder, Frame, HELLO_LEN, Hello};
 use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
 use crate::sys;
+use std::sync::Arc;
 
 pub struct Resume;
 
 /// The longest wait between reconnects.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest single wait for data, so that faults and the end are noticed.
+const POLL_STEP: Duration = Duration::from_millis(10);
+
+/// Aborts the connection as a crashed client would leave it: SO_LINGER 0, so the
+/// close that follows sends an RST and discards what was unread.
+fn abort(sock: &Socket) {
+    let _ = sock.set_linger(Some(Duration::ZERO));
+}
 
 impl Strategy for Resume {
     fn name(&self) -> &'static str {
@@ -37,14 +47,87 @@ impl Strategy for Resume {
     }
 
     fn describe(&self, p: &ClientParams) -> String {
-        format!(
-            "frames, delay {:?} per message, ack every {}, up to {} reconnects (backoff from {:?})",
-            p.delay, p.ack_every, p.max_reconnects, p.reconnect_backoff
-        )
+        let per = match p.delay_per {
+            DelayPer::Message => "message",
+            DelayPer::Batch => "batch",
+        };
+        let mut s = format!(
+            "frames, delay {:?} per {per}, ack every {}",
+            p.delay, p.ack_every
+        );
+        if let Some(i) = p.ack_interval {
+            s.push_str(&format!(" or {i:?}"));
+        }
+        s.push_str(&format!(
+            ", up to {} reconnects (backoff from {:?})",
+            p.max_reconnects, p.reconnect_backoff
+        ));
+        if !p.start_after.is_zero() {
+            s.push_str(&format!(", first connect after {:?}", p.start_after));
+        }
+        s
     }
 
     fn default_reply(&self) -> &'static str {
         ""
+    }
+
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("delay", "processing time per message or batch (0ms)"),
+            (
+                "delay_per",
+                "message or batch: what `delay` is spent on (message)",
+            ),
+            ("ack_every", "acknowledge every N messages processed (1)"),
+            (
+                "ack_interval",
+                "... or when this long passed since the last ack (off)",
+            ),
+            ("max_reconnects", "reconnects before it gives up (10)"),
+            (
+                "reconnect_backoff",
+                "first wait before a reconnect; doubles to 1s (10ms)",
+            ),
+            (
+                "start_after",
+                "first connect after this long: a client that is away (0ms)",
+            ),
+            super::shared::RCVBUF,
+        ]
+    }
+
+    fn configure(
+        &self,
+        keys: &mut crate::settings::Keys,
+        p: &mut ClientParams,
+        _dir: &std::path::Path,
+    ) -> Result<(), crate::settings::ScenarioError> {
+        use crate::limits::{Dur, Int};
+        super::shared::delay(keys, p)?;
+        super::shared::rcvbuf(keys, p)?;
+        if let Some(d) = keys.parse("delay_per")? {
+            p.delay_per = d;
+        }
+        if let Some(n) = keys.int("ack_every", Int::new(1, 1 << 20))? {
+            p.ack_every = n as u64;
+        }
+        let short = Dur::new(Duration::from_millis(1), Duration::from_secs(10));
+        p.ack_interval = keys.duration("ack_interval", short)?;
+        if let Some(n) = keys.int("max_reconnects", Int::new(0, 10_000))? {
+            p.max_reconnects = n as u32;
+        }
+        if let Some(d) = keys.duration("reconnect_backoff", short)? {
+            p.reconnect_backoff = d;
+        }
+        if let Some(d) = keys.duration("start_after", crate::limits::FAULT_AT)? {
+            p.start_after = d;
+        }
+        Ok(())
+    }
+
+    fn obeys_faults(&self) -> bool {
+        true
     }
 
     fn counts_messages(&self) -> bool {
@@ -61,7 +144,12 @@ impl Strategy for Resume {
         params: &ClientParams,
         hooks: &mut dyn ClientHooks,
     ) -> Result<ClientRecord> {
-        Ok(Run::new(params).drive(addr, hooks))
+        // Away first: the sender produces meanwhile. Time zero is the first connect.
+        let away = params.start_after.min(params.deadline);
+        if !away.is_zero() {
+            std::thread::sleep(away);
+        }
+        Ok(Run::new(params, hooks.control()).drive(addr, hooks))
     }
 }
 
@@ -69,6 +157,8 @@ impl Strategy for Resume {
 enum SessionEnd {
     /// The duration is over.
     Done,
+    /// A `kill-client` fault: the connection was aborted; wait for `restart-client`.
+    Killed,
     /// The connection was lost (or never made): reconnect if allowed.
     Lost(Ending),
     /// The peer does not speak the protocol: reconnecting cannot help.
@@ -77,6 +167,7 @@ enum SessionEnd {
 
 struct Run<'p> {
     p: &'p ClientParams,
+    control: Option<Arc<ClientControl>>,
     zero: Instant,
     zero_ns: u64,
     end: Instant,
@@ -87,13 +178,15 @@ struct Run<'p> {
     acks: u64,
     errors: Vec<SyscallError>,
     connected_us: Option<u64>,
+    last_ack: Instant,
 }
 
 impl<'p> Run<'p> {
-    fn new(p: &'p ClientParams) -> Run<'p> {
+    fn new(p: &'p ClientParams, control: Option<Arc<ClientControl>>) -> Run<'p> {
         let zero = Instant::now();
         Run {
             p,
+            control,
             zero,
             zero_ns: sys::monotonic_ns(),
             end: zero + p.duration,
@@ -104,6 +197,7 @@ impl<'p> Run<'p> {
             acks: 0,
             errors: Vec::new(),
             connected_us: None,
+            last_ack: zero,
         }
     }
 
@@ -117,7 +211,26 @@ impl<'p> Run<'p> {
         Ending::Failed { error }
     }
 
+    /// The state the fault schedule asks for (Running without faults).
+    fn state(&self) -> ClientState {
+        self.control
+            .as_ref()
+            .map_or(ClientState::Running, |c| c.state())
+    }
+
+    /// Waits while the state is `s`, until the end of the duration. False at the end.
+    fn wait_while(&self, s: ClientState) -> bool {
+        while self.state() == s {
+            if Instant::now() >= self.end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        true
+    }
+
     fn drive(mut self, addr: SocketAddr, hooks: &mut dyn ClientHooks) -> ClientRecord {
+        hooks.started(self.zero_ns);
         let mut backoff = self.p.reconnect_backoff;
         let mut first = true;
         let ending = loop {
@@ -126,6 +239,15 @@ impl<'p> Run<'p> {
             let lost = match session {
                 SessionEnd::Done => {
                     break Ending::Survived { at_us: self.us() };
+                }
+                SessionEnd::Killed => {
+                    // The application's state (what it processed) survives; the
+                    // connection does not. Back at once when restarted.
+                    if !self.wait_while(ClientState::Killed) {
+                        break Ending::Survived { at_us: self.us() };
+                    }
+                    self.check.m.reconnects += 1;
+                    continue;
                 }
                 SessionEnd::Refused(e) => break e,
                 SessionEnd::Lost(e) => e,
@@ -192,15 +314,36 @@ impl<'p> Run<'p> {
         let mut pending_hello = Vec::with_capacity(HELLO_LEN);
         let mut since_ack = 0u64;
         let mut buf = vec![0u8; 64 * 1024];
+        let mut heard = Instant::now();
         loop {
             let now = Instant::now();
             if now >= self.end {
                 let _ = self.ack(fd, &mut since_ack, true);
                 return SessionEnd::Done;
             }
-            let wait = self.p.call_timeout.min(self.end - now);
+            match self.state() {
+                ClientState::Killed => {
+                    abort(sock);
+                    return SessionEnd::Killed;
+                }
+                ClientState::Paused => {
+                    // Not reading: the receive buffer fills and the window closes.
+                    if !self.wait_while(ClientState::Paused) {
+                        continue;
+                    }
+                    heard = Instant::now();
+                }
+                ClientState::Running => {}
+            }
+            if let Err(e) = self.ack(fd, &mut since_ack, false) {
+                return SessionEnd::Lost(self.fail("send", &e));
+            }
+            // Short polls, so that a fault is obeyed at once; the call timeout
+            // counts from the last data.
+            let wait = POLL_STEP.min(self.end - now);
             match sys::poll_readable(fd, wait) {
-                Ok(true) => {}
+                Ok(true) => heard = Instant::now(),
+                Ok(false) if heard.elapsed() < self.p.call_timeout => continue,
                 Ok(false) if Instant::now() >= self.end => continue,
                 Ok(false) => {
                     let e = std::io::Error::from_raw_os_error(libc::ETIMEDOUT);
@@ -234,14 +377,26 @@ impl<'p> Run<'p> {
                 }
             }
             decoder.feed(data);
+            let mut batch = 0;
             while let Some(frame) = decoder.next_frame() {
                 if self.process(&frame) {
                     since_ack += 1;
+                    batch += 1;
                 }
                 if let Err(e) = self.ack(fd, &mut since_ack, false) {
                     return SessionEnd::Lost(self.fail("send", &e));
                 }
             }
+            if batch > 0 && self.p.delay_per == DelayPer::Batch {
+                self.sleep(self.p.delay);
+            }
+        }
+    }
+
+    /// Processing time, cut short by the deadline.
+    fn sleep(&self, d: Duration) {
+        if !d.is_zero() {
+            std::thread::sleep(d.min(self.deadline.saturating_duration_since(Instant::now())));
         }
     }
 
@@ -250,9 +405,8 @@ impl<'p> Run<'p> {
         if !self.check.admit(f) {
             return false;
         }
-        let d = self.p.delay;
-        if !d.is_zero() {
-            std::thread::sleep(d.min(self.deadline.saturating_duration_since(Instant::now())));
+        if self.p.delay_per == DelayPer::Message {
+            self.sleep(self.p.delay);
         }
         self.check.processed(f);
         true
@@ -261,7 +415,13 @@ impl<'p> Run<'p> {
     /// Acknowledges the last processed message when `ack_every` were processed since
     /// the last ack (or `now`).
     fn ack(&mut self, fd: i32, since: &mut u64, now: bool) -> std::io::Result<()> {
-        if *since == 0 || (!now && *since < self.p.ack_every) {
+        let due = now
+            || *since >= self.p.ack_every
+            || self
+                .p
+                .ack_interval
+                .is_some_and(|i| self.last_ack.elapsed() >= i);
+        if *since == 0 || !due {
             return Ok(());
         }
         match sys::send(
@@ -271,6 +431,7 @@ impl<'p> Run<'p> {
         ) {
             Ok(_) => {
                 self.acks += 1;
+                self.last_ack = Instant::now();
                 *since = 0;
                 Ok(())
             }

@@ -53,6 +53,39 @@ impl Strategy for Threaded {
         "Hi i got the data"
     }
 
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        vec![
+            (
+                "delay",
+                "the worker's processing time per read or message (0ms)",
+            ),
+            ("recv_size", "bare bytes: bytes per unit of work (10)"),
+            ("ack_every", "framed: acknowledge every N messages (1)"),
+            (
+                "queue_bytes",
+                "the queue between reader and worker, bytes (67108864)",
+            ),
+            super::shared::REPLY,
+            super::shared::RCVBUF,
+        ]
+    }
+
+    fn configure(
+        &self,
+        keys: &mut crate::settings::Keys,
+        p: &mut super::ClientParams,
+        _dir: &std::path::Path,
+    ) -> Result<(), crate::settings::ScenarioError> {
+        use crate::limits::Int;
+        if let Some(n) = keys.int("ack_every", Int::new(1, 1 << 20))? {
+            p.ack_every = n as u64;
+        }
+        if let Some(n) = keys.int("queue_bytes", Int::new(1024, 1 << 30))? {
+            p.queue_bytes = n as usize;
+        }
+        super::shared::byte_loop(keys, p, "recv_size", |p| &mut p.recv_size)
+    }
+
     fn speaks(&self, _framed: bool) -> bool {
         true
     }
@@ -189,7 +222,7 @@ enum Work {
     Framed {
         hello: Vec<u8>,
         decoder: Decoder,
-        check: Checker,
+        check: Box<Checker>,
         since_ack: u64,
     },
 }
@@ -206,7 +239,7 @@ impl SocketLoop for Threaded {
             Work::Framed {
                 hello: Vec::new(),
                 decoder: Decoder::default(),
-                check: Checker::new(),
+                check: Box::new(Checker::new()),
                 since_ack: 0,
             }
         } else {

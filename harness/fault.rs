@@ -1,0 +1,402 @@
+//! The fault schedule: the one place where faults live.
+//!
+//! A scenario lists them as `[[fault]]` tables, each with `at` (time since the start
+//! of the client's first connect(), the trial's time zero) and `action`. A thread of
+//! the trial applies them on time, and each becomes a [`FaultEvent`] in the record,
+//! the explanation and the plot.
+//!
+//! What each action does:
+//! - `kill-sender`: SIGKILL to the sender's process group. The kernel closes its
+//!   sockets; a connected client gets an RST when it next sends or reads.
+//! - `restart-sender`: starts the sender again, on the same port (its listener has
+//!   SO_REUSEADDR) and with the same settings and spool directory.
+//! - `kill-client`: an in-process client aborts its connection (SO_LINGER 0, then
+//!   close: an RST) and stops; an external client's process group gets SIGKILL. What
+//!   the client's application had processed stays processed: it is the application's
+//!   state, not the connection's.
+//! - `restart-client`: the client connects again (an external program is started
+//!   again) and resumes after what it processed.
+//! - `pause-client`, `resume-client`: the client stops reading, keeping its
+//!   connection (SIGSTOP and SIGCONT for an external client).
+//!
+//! The next issue adds network faults (blackhole, rate) as more [`Action`]s here.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as Tx};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use toml::Spanned;
+
+use crate::limits;
+use crate::sender::SenderHandle;
+use crate::settings::{Keys, ScenarioError, Source};
+use crate::sys;
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    KillSender,
+    RestartSender,
+    KillClient,
+    RestartClient,
+    PauseClient,
+    ResumeClient,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::KillSender,
+        Action::RestartSender,
+        Action::KillClient,
+        Action::RestartClient,
+        Action::PauseClient,
+        Action::ResumeClient,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::KillSender => "kill-sender",
+            Action::RestartSender => "restart-sender",
+            Action::KillClient => "kill-client",
+            Action::RestartClient => "restart-client",
+            Action::PauseClient => "pause-client",
+            Action::ResumeClient => "resume-client",
+        }
+    }
+
+    /// True for the actions the client itself carries out.
+    pub fn on_client(self) -> bool {
+        !matches!(self, Action::KillSender | Action::RestartSender)
+    }
+
+    /// The action that must come before this one, and the one that undoes it.
+    fn pairs() -> [(Action, Action); 3] {
+        [
+            (Action::KillSender, Action::RestartSender),
+            (Action::KillClient, Action::RestartClient),
+            (Action::PauseClient, Action::ResumeClient),
+        ]
+    }
+}
+
+impl FromStr for Action {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Action::ALL
+            .into_iter()
+            .find(|a| a.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
+                format!("unknown action `{s}`; expected one of {}", names.join(", "))
+            })
+    }
+}
+
+/// One scheduled fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fault {
+    pub at: Duration,
+    pub action: Action,
+}
+
+/// A scenario's faults, in time order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schedule {
+    pub faults: Vec<Fault>,
+}
+
+type Table = BTreeMap<String, Spanned<toml::Value>>;
+
+impl Schedule {
+    /// Reads the `[[fault]]` tables. Each undo (restart, resume) must follow its fault,
+    /// and a fault cannot come twice before its undo.
+    pub fn read(src: Source, tables: Vec<Table>) -> Result<Schedule, ScenarioError> {
+        let mut faults = Vec::new();
+        let mut lines = Vec::new();
+        for t in tables {
+            let line = t.values().map(|v| v.span().start).min().unwrap_or(0);
+            let mut keys = Keys::new(src, "fault", t);
+            let Some(action) = keys.parse::<Action>("action")? else {
+                return Err(keys.invalid("action", "is required"));
+            };
+            let Some(at) = keys.duration("at", limits::FAULT_AT)? else {
+                return Err(keys.invalid("at", "is required"));
+            };
+            keys.finish("a fault", &["at", "action"])?;
+            faults.push(Fault { at, action });
+            lines.push(line);
+        }
+        let mut order: Vec<usize> = (0..faults.len()).collect();
+        order.sort_by_key(|&i| faults[i].at);
+        for (fault, undo) in Action::pairs() {
+            let mut on = false;
+            for &i in &order {
+                let a = faults[i].action;
+                let bad = (a == fault && on)
+                    .then_some("comes again before")
+                    .or((a == undo && !on).then_some("has no earlier"));
+                if let Some(why) = bad {
+                    let other = if a == fault { undo } else { fault };
+                    return Err(src.err(
+                        lines[i]..lines[i],
+                        "fault.action",
+                        format!(
+                            "`{}` at {:?} {why} `{}`",
+                            a.as_str(),
+                            faults[i].at,
+                            other.as_str()
+                        ),
+                    ));
+                }
+                on = a == fault || (on && a != undo);
+            }
+        }
+        let faults = order.into_iter().map(|i| faults[i]).collect();
+        Ok(Schedule { faults })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.faults.is_empty()
+    }
+
+    /// True when some fault is the client's to carry out.
+    pub fn has_client_faults(&self) -> bool {
+        self.faults.iter().any(|f| f.action.on_client())
+    }
+}
+
+/// What the client should be doing, as the schedule says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    Running,
+    Paused,
+    Killed,
+}
+
+/// Shared between the fault thread and the client: the state the client obeys.
+#[derive(Debug)]
+pub struct ClientControl(AtomicU8);
+
+impl Default for ClientControl {
+    fn default() -> Self {
+        ClientControl(AtomicU8::new(0))
+    }
+}
+
+impl ClientControl {
+    pub fn state(&self) -> ClientState {
+        match self.0.load(Ordering::Acquire) {
+            1 => ClientState::Paused,
+            2 => ClientState::Killed,
+            _ => ClientState::Running,
+        }
+    }
+
+    fn set(&self, s: ClientState) {
+        let v = match s {
+            ClientState::Running => 0,
+            ClientState::Paused => 1,
+            ClientState::Killed => 2,
+        };
+        self.0.store(v, Ordering::Release);
+    }
+}
+
+/// A fault as it happened, on the trial's clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FaultEvent {
+    pub action: String,
+    /// When the schedule asked for it, and when it was done, µs since time zero.
+    pub planned_us: u64,
+    pub at_us: i64,
+    /// Why it could not be done, if it could not.
+    pub error: Option<String>,
+}
+
+/// The thread that applies a schedule during one trial.
+///
+/// A sender it restarts is its child: PR_SET_PDEATHSIG ties a child to the *thread*
+/// that spawned it (see [`crate::process::Group`]), so the thread lives on after its
+/// last fault, until [`Runner::finish`], which comes after the sender was stopped.
+pub struct Runner {
+    halt: Tx<()>,
+    release: Tx<()>,
+    thread: JoinHandle<Vec<FaultEvent>>,
+}
+
+impl Runner {
+    /// Starts applying `schedule` once `zero` says when time zero was (CLOCK_MONOTONIC
+    /// ns); the sender and the client control are what the faults act on.
+    pub fn start(
+        schedule: &Schedule,
+        sender: Arc<Mutex<Box<dyn SenderHandle>>>,
+        client: Arc<ClientControl>,
+        zero: Receiver<u64>,
+    ) -> Runner {
+        let (halt, stopped) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let faults = schedule.faults.clone();
+        let thread = std::thread::spawn(move || {
+            let events = apply_all(&faults, &sender, &client, &zero, &stopped);
+            let _ = released.recv();
+            events
+        });
+        Runner {
+            halt,
+            release,
+            thread,
+        }
+    }
+
+    /// Applies no more faults: the client is done.
+    pub fn halt(&self) {
+        let _ = self.halt.send(());
+    }
+
+    /// Returns what was done; call it after the sender was stopped.
+    pub fn finish(self) -> Vec<FaultEvent> {
+        let _ = self.halt.send(());
+        let _ = self.release.send(());
+        self.thread.join().unwrap_or_default()
+    }
+}
+
+/// Applies each fault on time, until the last or until halted.
+fn apply_all(
+    faults: &[Fault],
+    sender: &Mutex<Box<dyn SenderHandle>>,
+    client: &ClientControl,
+    zero: &Receiver<u64>,
+    stopped: &Receiver<()>,
+) -> Vec<FaultEvent> {
+    {
+        let mut events = Vec::new();
+        let Some(zero_ns) = wait_for_zero(zero, stopped) else {
+            return events;
+        };
+        let zero_at =
+            Instant::now() - Duration::from_nanos(sys::monotonic_ns().saturating_sub(zero_ns));
+        for f in faults {
+            let left = (zero_at + f.at).saturating_duration_since(Instant::now());
+            if !matches!(stopped.recv_timeout(left), Err(RecvTimeoutError::Timeout)) {
+                break;
+            }
+            let error = apply(f.action, sender, client).err();
+            events.push(FaultEvent {
+                action: f.action.as_str().to_string(),
+                planned_us: f.at.as_micros() as u64,
+                at_us: zero_at.elapsed().as_micros() as i64,
+                error: error.map(|e| format!("{e:#}")),
+            });
+        }
+        events
+    }
+}
+
+/// Waits for time zero, or for the trial to end first.
+fn wait_for_zero(zero: &Receiver<u64>, stopped: &Receiver<()>) -> Option<u64> {
+    loop {
+        match zero.recv_timeout(Duration::from_millis(5)) {
+            Ok(ns) => return Some(ns),
+            Err(RecvTimeoutError::Disconnected) => return None,
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if !matches!(stopped.try_recv(), Err(mpsc::TryRecvError::Empty)) {
+            return None;
+        }
+    }
+}
+
+fn apply(
+    a: Action,
+    sender: &Mutex<Box<dyn SenderHandle>>,
+    client: &ClientControl,
+) -> anyhow::Result<()> {
+    let sender = || {
+        sender
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the sender's lock is poisoned"))
+    };
+    match a {
+        Action::KillSender => sender()?.kill(),
+        Action::RestartSender => sender()?.restart(),
+        Action::KillClient => {
+            client.set(ClientState::Killed);
+            Ok(())
+        }
+        Action::PauseClient => {
+            client.set(ClientState::Paused);
+            Ok(())
+        }
+        Action::RestartClient | Action::ResumeClient => {
+            client.set(ClientState::Running);
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn read(text: &str) -> Result<Schedule, ScenarioError> {
+        #[derive(serde::Deserialize)]
+        struct Raw {
+            fault: Vec<Table>,
+        }
+        let raw: Raw = toml::from_str(text).unwrap();
+        let src = Source {
+            path: Path::new("x.toml"),
+            text,
+        };
+        Schedule::read(src, raw.fault)
+    }
+
+    #[test]
+    fn faults_are_read_in_time_order() {
+        let s = read(
+            "[[fault]]\nat = \"2s\"\naction = \"restart-sender\"\n[[fault]]\nat = \"1s\"\naction = \"kill-sender\"\n",
+        )
+        .unwrap();
+        let got: Vec<(u64, Action)> = s
+            .faults
+            .iter()
+            .map(|f| (f.at.as_secs(), f.action))
+            .collect();
+        assert_eq!(got, [(1, Action::KillSender), (2, Action::RestartSender)]);
+        assert!(!s.has_client_faults());
+    }
+
+    #[test]
+    fn bad_faults_name_their_line_and_key() {
+        let e = read("[[fault]]\nat = \"1s\"\naction = \"explode\"\n").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("x.toml:3: fault.action: unknown action `explode`"),
+            "{e}"
+        );
+        let e = read("[[fault]]\naction = \"kill-client\"\n").unwrap_err();
+        assert!(e.to_string().contains("fault.at: is required"), "{e}");
+        let e = read("[[fault]]\nat = \"1s\"\naction = \"kill-sender\"\nwhen = 3\n").unwrap_err();
+        assert!(e.to_string().contains("fault.when: unknown key"), "{e}");
+        let e = read("[[fault]]\nat = \"1s\"\naction = \"restart-client\"\n").unwrap_err();
+        assert!(
+            e.to_string().contains("has no earlier `kill-client`"),
+            "{e}"
+        );
+        let e = read(
+            "[[fault]]\nat = \"1s\"\naction = \"pause-client\"\n[[fault]]\nat = \"2s\"\naction = \"pause-client\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("comes again before `resume-client`"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,591 @@
+//! The engine of the framed senders (`patient`, `spool`): a producer on a schedule,
+//! a backlog, and one client at a time served with poll(), never an RST.
+//!
+//! What the remedy senders do differently from the original:
+//! - on EAGAIN they wait for writability with poll() instead of closing;
+//! - they read the client's acknowledgements as they come, so their receive queue
+//!   never holds unread data and a close can never become an RST;
+//! - produced but unsent messages wait in a bounded backlog ([`backlog`]); when it is
+//!   full, `on_full` decides;
+//! - a client that acknowledges nothing for `stall_timeout` while messages wait is
+//!   closed cleanly: shutdown(SHUT_WR), read until EOF (bounded), close. A FIN.
+//!
+//! The producer runs whether a client is connected or not. Each sender prints one
+//! `zerowin-summary` line per connection, and, every [`PROGRESS_EVERY`], a
+//! `zerowin-progress` line with the same counts, so that a killed sender's counts
+//! are known up to that long before its death. A skipped range of never-accepted
+//! sequences is printed as `zerowin-void FIRST LAST`, and each commit to a spool as
+//! `zerowin-committed FIRST LAST`, so that the harness can check every void against
+//! what was accepted.
+
+pub mod backlog;
+pub mod schedule;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use self::backlog::{Backlog, Push, Refuse, SpoolConfig};
+use self::schedule::{Phase, Rate, Schedule};
+use crate::limits::{self, Int};
+use crate::protocol::{self, DEFAULT_PAYLOAD, HELLO_LEN, Hello};
+use crate::settings::{Keys, ScenarioError};
+use crate::sys;
+
+/// How long a client has to say hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a clean close reads the client's last bytes before closing.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+/// How much is written to the socket per send() at most.
+const WRITE_CHUNK: usize = 64 * 1024;
+/// The most messages produced per turn of the loop when the rate is unlimited.
+const BURST: u64 = 4096;
+/// How often a progress line is printed.
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
+/// What the producer does when the backlog is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFull {
+    /// The producer waits for room; what it would have produced meanwhile comes later.
+    #[default]
+    Block,
+    /// The oldest unsent message makes room, and is counted as dropped.
+    DropOldest,
+    /// The connection is closed cleanly.
+    Close,
+}
+
+impl FromStr for OnFull {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "block" => Ok(OnFull::Block),
+            "drop-oldest" => Ok(OnFull::DropOldest),
+            "close" => Ok(OnFull::Close),
+            _ => Err(format!(
+                "unknown on_full `{s}`; expected block, drop-oldest or close"
+            )),
+        }
+    }
+}
+
+impl OnFull {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnFull::Block => "block",
+            OnFull::DropOldest => "drop-oldest",
+            OnFull::Close => "close",
+        }
+    }
+}
+
+/// The keys every framed sender has, with their help lines.
+pub const KEYS: &[(&str, &str)] = &[
+    (
+        "queue_bytes",
+        "memory queue for produced, unsent messages, bytes (1048576)",
+    ),
+    (
+        "on_full",
+        "when the queue is full: block, drop-oldest or close (block)",
+    ),
+    (
+        "stall_timeout",
+        "close cleanly after this long without an acknowledgement while messages wait (5s)",
+    ),
+    (
+        "rate",
+        "unlimited, N/s messages or NKB/s payload, after the phases (unlimited)",
+    ),
+    (
+        "phases",
+        "[\"2s unlimited\", \"10s 1000/s\"]: rates for a while each, before `rate`",
+    ),
+    ("sndbuf", "SO_SNDBUF per connection, bytes (kernel default)"),
+];
+
+const QUEUE: Int = Int::new(1024, 1 << 30);
+
+/// The settings every framed sender has, from its keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Common {
+    pub queue_bytes: usize,
+    pub on_full: OnFull,
+    pub stall_timeout: Duration,
+    /// Run first, in order; then `rate` for ever.
+    pub phases: Vec<Phase>,
+    pub rate: Rate,
+    pub sndbuf: Option<usize>,
+}
+
+impl Common {
+    pub fn read(keys: &mut Keys) -> Result<Common, ScenarioError> {
+        let payload = DEFAULT_PAYLOAD.len();
+        let rate = match keys.string("rate")? {
+            None => Rate::Unlimited,
+            Some(r) => Rate::parse(&r, payload).map_err(|m| keys.invalid("rate", m))?,
+        };
+        let mut phases = Vec::new();
+        for p in keys.strings("phases")?.unwrap_or_default() {
+            let phase = Phase::parse(&p, payload).map_err(|m| keys.invalid("phases", m))?;
+            phases.push(phase);
+        }
+        Ok(Common {
+            queue_bytes: keys.int("queue_bytes", QUEUE)?.unwrap_or(1 << 20) as usize,
+            on_full: keys.parse("on_full")?.unwrap_or_default(),
+            stall_timeout: keys
+                .duration("stall_timeout", limits::CALL_TIMEOUT)?
+                .unwrap_or(Duration::from_secs(5)),
+            phases,
+            rate,
+            sndbuf: keys.int("sndbuf", limits::BUF)?.map(|v| v as usize),
+        })
+    }
+
+    /// Back to `--set KEY=VALUE` pairs, for `zerowin serve`.
+    pub fn to_pairs(&self) -> Vec<String> {
+        let mut v = vec![
+            format!("queue_bytes={}", self.queue_bytes),
+            format!("on_full={}", self.on_full.as_str()),
+            format!(
+                "stall_timeout={}",
+                humantime::format_duration(self.stall_timeout)
+            ),
+            format!("rate={}", self.rate.to_text()),
+        ];
+        if !self.phases.is_empty() {
+            let ps: Vec<String> = self
+                .phases
+                .iter()
+                .map(|p| format!("\"{}\"", p.to_text()))
+                .collect();
+            v.push(format!("phases=[{}]", ps.join(", ")));
+        }
+        if let Some(b) = self.sndbuf {
+            v.push(format!("sndbuf={b}"));
+        }
+        v
+    }
+
+    /// `--sender NAME --set K=V ...` for these settings and `more`.
+    pub fn serve_args(&self, name: &str, more: Vec<String>) -> Vec<String> {
+        let mut args = vec!["--sender".to_string(), name.to_string()];
+        for p in self.to_pairs().into_iter().chain(more) {
+            args.extend(["--set".to_string(), p]);
+        }
+        args
+    }
+}
+
+/// A framed sender's whole state: its producer and its backlog.
+pub struct Engine {
+    pub s: Common,
+    /// What the summary calls the sender (its `policy`).
+    pub name: &'static str,
+    schedule: Schedule,
+    pub b: Backlog,
+    /// When, after the phases ended, the backlog was first empty (CLOCK_MONOTONIC ns).
+    drained_ns: Option<u64>,
+    last_progress: Instant,
+}
+
+impl Engine {
+    pub fn new(name: &'static str, s: Common, spool: Option<SpoolConfig>) -> Result<Engine> {
+        Ok(Engine {
+            b: Backlog::new(s.queue_bytes, s.on_full, spool)?,
+            schedule: Schedule::new(s.phases.clone(), s.rate),
+            s,
+            name,
+            drained_ns: None,
+            last_progress: Instant::now(),
+        })
+    }
+
+    /// Produces what is due and commits what the fsync policy says. Ok(false) when
+    /// the backlog was full and `on_full` is `close`.
+    pub fn produce(&mut self, now: Instant) -> Result<bool> {
+        // A blocked producer catches up as soon as there is room: what the schedule
+        // made due meanwhile is produced then.
+        // Before this turn's messages: has everything produced so far been sent?
+        self.note_drained(now);
+        let want = match self.schedule.due(now, self.b.c.produced) {
+            Some(due) => due.saturating_sub(self.b.c.produced),
+            None => BURST,
+        };
+        let mut open = true;
+        for _ in 0..want {
+            match self.b.push()? {
+                Push::Done => {}
+                Push::Blocked => break,
+                Push::Close => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        self.b.tick(now)?;
+        self.report()?;
+        Ok(open)
+    }
+
+    fn note_drained(&mut self, now: Instant) {
+        if self.drained_ns.is_none()
+            && self.schedule.phases_end().is_some_and(|end| now >= end)
+            && self.b.is_drained()
+        {
+            self.drained_ns = Some(sys::monotonic_ns());
+        }
+    }
+
+    /// Prints the void ranges skipped, and a progress line when one is due.
+    fn report(&mut self) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        for (a, z) in self.b.take_committed() {
+            writeln!(out, "zerowin-committed {a} {z}")?;
+        }
+        for (a, z) in self.b.take_voids() {
+            writeln!(out, "zerowin-void {a} {z}")?;
+        }
+        if self.last_progress.elapsed() >= PROGRESS_EVERY {
+            self.last_progress = Instant::now();
+            writeln!(out, "zerowin-progress {}", self.counts())?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
+    /// How long until the next message is due (for poll's timeout).
+    fn next_due_in(&mut self, now: Instant) -> Duration {
+        match self.schedule.due(now, self.b.c.produced) {
+            None => Duration::ZERO,
+            Some(due) if due > self.b.c.produced => Duration::ZERO,
+            Some(_) => Duration::from_millis(1),
+        }
+    }
+
+    /// The message counts every summary and progress line carries.
+    fn counts(&self) -> String {
+        let c = &self.b.c;
+        let mut s = format!(
+            "produced={} dropped={} acked={} queue_peak={} queued={} sent_first={} redelivered={}",
+            c.produced,
+            c.dropped,
+            c.acked,
+            c.queue_peak_bytes,
+            self.b.in_memory(),
+            c.sent_first,
+            c.redelivered,
+        );
+        if let Some(d) = self.b.spool_depth() {
+            s += &format!(
+                " accepted={} spool_messages={} spool_bytes={} spool_peak_messages={} spool_peak_bytes={} spool_disk_bytes={} void={} syncs={}",
+                c.accepted,
+                d.messages,
+                d.bytes,
+                c.spool_peak_messages,
+                c.spool_peak_bytes,
+                self.b.disk_bytes(),
+                c.void,
+                self.b.syncs(),
+            );
+        }
+        if let Some(ns) = self.drained_ns {
+            s += &format!(" drained_ns={ns}");
+        }
+        if let Some(ns) = self.schedule.phases_end_ns() {
+            s += &format!(" phases_end_ns={ns}");
+        }
+        s
+    }
+}
+
+/// Listens on `bind:port`, produces, and serves one client at a time until killed.
+pub fn serve(mut e: Engine, port: u16, bind: &str) -> Result<i32> {
+    let listener =
+        TcpListener::bind((bind, port)).with_context(|| format!("binding {bind}:{port}"))?;
+    listener.set_nonblocking(true)?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "zerowin-port {}", listener.local_addr()?.port())?;
+        out.flush()?;
+    }
+    loop {
+        e.produce(Instant::now())?;
+        let wait = e.next_due_in(Instant::now()).max(Duration::from_millis(1));
+        if !sys::poll_readable(listener.as_raw_fd(), wait.min(Duration::from_millis(20)))? {
+            continue;
+        }
+        match listener.accept() {
+            Ok((stream, _)) => {
+                {
+                    let mut out = std::io::stdout().lock();
+                    writeln!(out, "zerowin-accepted")?;
+                    out.flush()?;
+                }
+                let line = Conn::new(stream, &mut e)?.run()?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{line}")?;
+                out.flush()?;
+            }
+            Err(err) if err.kind() == ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+}
+
+/// Why a connection ended, and the errno if a call failed.
+type End = (String, i32);
+
+/// One client's connection.
+struct Conn<'e> {
+    stream: TcpStream,
+    e: &'e mut Engine,
+    out: Vec<u8>,
+    written: usize,
+    acks: Vec<u8>,
+    sent_msgs: u64,
+    sent_bytes: u64,
+    first_seq: u64,
+    last_progress: Instant,
+    close_start_ns: u64,
+    drained: u64,
+    sndbuf: i64,
+}
+
+impl<'e> Conn<'e> {
+    fn new(stream: TcpStream, e: &'e mut Engine) -> Result<Conn<'e>> {
+        let sock = socket2::SockRef::from(&stream);
+        if let Some(b) = e.s.sndbuf {
+            sock.set_send_buffer_size(b)?;
+        }
+        let sndbuf = sock.send_buffer_size()? as i64;
+        stream.set_nonblocking(true)?;
+        Ok(Conn {
+            stream,
+            e,
+            out: Vec::new(),
+            written: 0,
+            acks: Vec::new(),
+            sent_msgs: 0,
+            sent_bytes: 0,
+            first_seq: 0,
+            last_progress: Instant::now(),
+            close_start_ns: 0,
+            drained: 0,
+            sndbuf,
+        })
+    }
+
+    /// Serves the connection to its end; returns the summary line. An error is the
+    /// spool's: the sender cannot go on.
+    fn run(mut self) -> Result<String> {
+        let (end, errno) = match self.hello()? {
+            Ok(()) => self.pump()?,
+            Err(why) => {
+                self.close_cleanly();
+                (why, 0)
+            }
+        };
+        Ok(self.summary(&end, errno))
+    }
+
+    /// Reads the client's hello (producing meanwhile) and answers it.
+    fn hello(&mut self) -> Result<Result<(), String>> {
+        let mut b = [0u8; HELLO_LEN];
+        let mut got = 0;
+        let until = Instant::now() + HELLO_TIMEOUT;
+        while got < HELLO_LEN {
+            self.e.produce(Instant::now())?;
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Err("no-hello".into()));
+            }
+            let fd = self.stream.as_raw_fd();
+            match sys::poll_readable(fd, left.min(Duration::from_millis(10))) {
+                Ok(false) => continue,
+                Ok(true) => {}
+                Err(_) => return Ok(Err("poll-failed".into())),
+            }
+            match self.stream.read(&mut b[got..]) {
+                Ok(0) => return Ok(Err("eof-before-hello".into())),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => return Ok(Err("error-before-hello".into())),
+            }
+        }
+        let hello = match Hello::decode(&b) {
+            Ok(h) => h,
+            Err(protocol::HelloError::Magic(_)) => return Ok(Err("bad-hello-magic".into())),
+            Err(protocol::HelloError::Version(_)) => return Ok(Err("bad-hello-version".into())),
+        };
+        let first = match self.e.b.resume(hello.seq)? {
+            Ok(first) => first,
+            Err(Refuse::Ahead) => return Ok(Err("client-ahead".into())),
+        };
+        self.first_seq = first;
+        self.out.extend_from_slice(&Hello { seq: first }.encode());
+        Ok(Ok(()))
+    }
+
+    /// Sends, reads acks, waits; returns why the connection ended and the errno.
+    fn pump(&mut self) -> Result<End> {
+        let fd = self.stream.as_raw_fd();
+        loop {
+            if !self.e.produce(Instant::now())? {
+                self.close_cleanly();
+                return Ok(("queue-full".into(), 0));
+            }
+            self.fill()?;
+            if let Err(err) = self.write() {
+                return Ok(("send-failed".into(), err.raw_os_error().unwrap_or(0)));
+            }
+            match self.read_acks() {
+                Ok(true) => {}
+                Ok(false) => return Ok(("client-closed".into(), 0)),
+                Err(err) if err.raw_os_error() == Some(libc::EPROTO) => {
+                    self.close_cleanly();
+                    return Ok(("bad-ack".into(), 0));
+                }
+                Err(err) => return Ok(("recv-failed".into(), err.raw_os_error().unwrap_or(0))),
+            }
+            let waiting = self.e.b.unsent() > 0 || self.written < self.out.len();
+            if waiting && self.last_progress.elapsed() >= self.e.s.stall_timeout {
+                self.close_cleanly();
+                return Ok(("stalled".into(), 0));
+            }
+            let events = libc::POLLIN | if waiting { libc::POLLOUT } else { 0 };
+            let wait = self
+                .e
+                .next_due_in(Instant::now())
+                .max(Duration::from_micros(200));
+            let _ = sys::poll_fd(fd, events, wait.min(Duration::from_millis(20)));
+        }
+    }
+
+    /// Moves messages from the backlog into the write buffer, up to WRITE_CHUNK.
+    fn fill(&mut self) -> Result<()> {
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+        }
+        while self.out.len() < WRITE_CHUNK && self.e.b.next_frame(&mut self.out)? {
+            self.sent_msgs += 1;
+        }
+        Ok(())
+    }
+
+    /// Writes what the socket takes; EAGAIN is not an error, only a wait.
+    fn write(&mut self) -> std::io::Result<()> {
+        while self.written < self.out.len() {
+            match sys::send(self.stream.as_raw_fd(), &self.out[self.written..], 0) {
+                Ok(n) => {
+                    self.written += n;
+                    self.sent_bytes += n as u64;
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every acknowledgement waiting. Ok(false) at EOF; an acknowledgement of a
+    /// message never produced is a protocol error (EPROTO).
+    fn read_acks(&mut self) -> std::io::Result<bool> {
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    let Some(a) = protocol::decode_acks(&mut self.acks, &buf[..n]) else {
+                        continue;
+                    };
+                    let before = self.e.b.c.acked;
+                    if !self.e.b.ack(a) {
+                        return Err(std::io::Error::from_raw_os_error(libc::EPROTO));
+                    }
+                    if self.e.b.c.acked > before {
+                        self.last_progress = Instant::now();
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// shutdown(SHUT_WR), read until EOF (bounded), and let the close follow: a FIN,
+    /// never an RST, because nothing is left unread.
+    fn close_cleanly(&mut self) {
+        self.close_start_ns = sys::monotonic_ns();
+        let _ = self.stream.shutdown(std::net::Shutdown::Write);
+        let until = Instant::now() + DRAIN_LIMIT;
+        let mut buf = [0u8; 4096];
+        while Instant::now() < until {
+            if !sys::poll_readable(self.stream.as_raw_fd(), Duration::from_millis(10))
+                .unwrap_or(false)
+            {
+                continue;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.drained += n as u64,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn summary(&mut self, end: &str, errno: i32) -> String {
+        if self.close_start_ns == 0 {
+            self.close_start_ns = sys::monotonic_ns();
+        }
+        // `messages` counts what went into this connection's write buffer; `bytes`
+        // what send() accepted. A patient sender forgets what it wrote, so what was
+        // in its buffers when the connection died is gone: the client sees a gap.
+        format!(
+            "zerowin-summary pid={} messages={} bytes={} partial=0 errno={errno} sndbuf={} fail_ns=0 close_start_ns={} close_ns={} policy={}/{} drained={} first_seq={} {} end={end}",
+            std::process::id(),
+            self.sent_msgs,
+            self.sent_bytes,
+            self.sndbuf,
+            self.close_start_ns,
+            sys::monotonic_ns(),
+            self.e.name,
+            self.e.s.on_full.as_str(),
+            self.drained,
+            self.first_seq,
+            self.e.counts(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_survive_the_trip_through_serve_arguments() {
+        let s = Common {
+            queue_bytes: 4096,
+            on_full: OnFull::DropOldest,
+            stall_timeout: Duration::from_secs(5),
+            phases: vec![Phase {
+                duration: Duration::from_secs(2),
+                rate: Rate::Unlimited,
+            }],
+            rate: Rate::PerSecond(1000.0),
+            sndbuf: Some(8192),
+        };
+        let pairs = s.to_pairs();
+        let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", &pairs).unwrap();
+        assert_eq!(Common::read(&mut keys).unwrap(), s);
+        keys.finish("patient", &[]).unwrap();
+    }
+}

@@ -1,0 +1,174 @@
+//! The producer's schedule: how many messages are due by a given instant, from a
+//! rate and a list of phases (a traffic spike is "2s unlimited" then a slower rate).
+
+use std::time::{Duration, Instant};
+
+use crate::limits;
+
+/// How fast the producer makes messages.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rate {
+    /// As fast as the loop turns: the original's tight loop.
+    Unlimited,
+    /// Messages per second.
+    PerSecond(f64),
+}
+
+impl Rate {
+    /// "unlimited", "1000/s" (messages) or "64KB/s" (payload bytes; KB, MB = 10^3, 10^6).
+    pub fn parse(s: &str, payload: usize) -> Result<Rate, String> {
+        let s = s.trim();
+        if s == "unlimited" {
+            return Ok(Rate::Unlimited);
+        }
+        let bad = || format!("`{s}` is not a rate like \"unlimited\", \"1000/s\" or \"64KB/s\"");
+        let n = s.strip_suffix("/s").ok_or_else(bad)?;
+        let (num, scale) = match n {
+            _ if n.ends_with("MB") => (&n[..n.len() - 2], 1e6 / payload as f64),
+            _ if n.ends_with("KB") => (&n[..n.len() - 2], 1e3 / payload as f64),
+            _ if n.ends_with('B') => (&n[..n.len() - 1], 1.0 / payload as f64),
+            _ => (n, 1.0),
+        };
+        let v: f64 = num.trim().parse().map_err(|_| bad())?;
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(format!("`{s}`: a rate must be above 0"));
+        }
+        Ok(Rate::PerSecond(v * scale))
+    }
+
+    /// Back to the text `parse` reads.
+    pub fn to_text(self) -> String {
+        match self {
+            Rate::Unlimited => "unlimited".to_string(),
+            Rate::PerSecond(v) => format!("{v}/s"),
+        }
+    }
+}
+
+/// A stretch of the schedule: `rate` for `duration`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phase {
+    pub duration: Duration,
+    pub rate: Rate,
+}
+
+impl Phase {
+    /// "2s unlimited" or "10s 1000/s".
+    pub fn parse(s: &str, payload: usize) -> Result<Phase, String> {
+        let (d, r) = s.trim().split_once(' ').ok_or_else(|| {
+            format!("`{s}` is not a phase like \"2s unlimited\" or \"10s 1000/s\"")
+        })?;
+        Ok(Phase {
+            duration: limits::DURATION.parse(d)?,
+            rate: Rate::parse(r, payload)?,
+        })
+    }
+
+    pub fn to_text(self) -> String {
+        format!(
+            "{} {}",
+            humantime::format_duration(self.duration),
+            self.rate.to_text()
+        )
+    }
+}
+
+/// The phases, then the rate for ever, from `started`.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    phases: Vec<Phase>,
+    rate: Rate,
+    pub started: Instant,
+    started_ns: u64,
+    /// For each phase (and the final rate), how many messages existed when it began:
+    /// a phase counts its rate from there, so a rate after an unlimited spike is that
+    /// rate from the end of the spike.
+    base: Vec<Option<u64>>,
+}
+
+impl Schedule {
+    pub fn new(phases: Vec<Phase>, rate: Rate) -> Schedule {
+        Schedule {
+            base: vec![None; phases.len() + 1],
+            phases,
+            rate,
+            started: Instant::now(),
+            started_ns: crate::sys::monotonic_ns(),
+        }
+    }
+
+    /// The phase at `now` (phases.len() for the final rate), its rate, and how far into it.
+    fn phase_at(&self, now: Instant) -> (usize, Rate, Duration) {
+        let mut t = now.saturating_duration_since(self.started);
+        for (i, p) in self.phases.iter().enumerate() {
+            if t <= p.duration {
+                return (i, p.rate, t);
+            }
+            t -= p.duration;
+        }
+        (self.phases.len(), self.rate, t)
+    }
+
+    /// How many messages (in all, counting from `produced` at each phase's start) are
+    /// due by `now`; None while the rate is unlimited.
+    pub fn due(&mut self, now: Instant, produced: u64) -> Option<u64> {
+        let (i, rate, into) = self.phase_at(now);
+        let base = *self.base[i].get_or_insert(produced);
+        match rate {
+            Rate::Unlimited => None,
+            Rate::PerSecond(r) => Some(base + (r * into.as_secs_f64()) as u64),
+        }
+    }
+
+    /// When the phases end (the spike is over); None without phases.
+    pub fn phases_end(&self) -> Option<Instant> {
+        (!self.phases.is_empty()).then(|| self.started + self.phases_len())
+    }
+
+    /// The same, in CLOCK_MONOTONIC ns, for the summary line.
+    pub fn phases_end_ns(&self) -> Option<u64> {
+        (!self.phases.is_empty()).then(|| self.started_ns + self.phases_len().as_nanos() as u64)
+    }
+
+    fn phases_len(&self) -> Duration {
+        self.phases.iter().map(|p| p.duration).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_and_phases_parse() {
+        assert_eq!(Rate::parse("unlimited", 13), Ok(Rate::Unlimited));
+        assert_eq!(Rate::parse("1000/s", 13), Ok(Rate::PerSecond(1000.0)));
+        assert_eq!(Rate::parse("13KB/s", 13), Ok(Rate::PerSecond(1000.0)));
+        assert!(Rate::parse("fast", 13).is_err());
+        assert!(Rate::parse("0/s", 13).is_err());
+        let p = Phase::parse("2s unlimited", 13).unwrap();
+        assert_eq!(
+            (p.duration, p.rate),
+            (Duration::from_secs(2), Rate::Unlimited)
+        );
+        assert_eq!(Phase::parse(&p.to_text(), 13).unwrap(), p);
+        assert!(Phase::parse("soon 1/s", 13).is_err());
+    }
+
+    #[test]
+    fn phases_count_from_where_they_began() {
+        let one_s = Duration::from_secs(1);
+        let mut s = Schedule::new(
+            vec![Phase {
+                duration: one_s,
+                rate: Rate::PerSecond(100.0),
+            }],
+            Rate::PerSecond(10.0),
+        );
+        let at = |ms| s.started + Duration::from_millis(ms);
+        let (t500, t3000) = (at(500), at(3000));
+        assert_eq!(s.due(t500, 0), Some(50));
+        assert_eq!(s.due(t3000, 100), Some(120), "10/s for 2 s after the phase");
+        assert_eq!(s.phases_end(), Some(s.started + one_s));
+    }
+}

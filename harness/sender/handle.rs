@@ -1,0 +1,295 @@
+//! A started sender, for the whole of a trial: a child process (`zerowin serve`) in
+//! a process group of its own, which a fault may kill and restart on the same port.
+//!
+//! A sender speaks on stdout, one line each: `zerowin-port N` once it listens;
+//! `zerowin-accepted` for each connection (framed senders); `zerowin-summary ...` when
+//! a connection ends; `zerowin-progress ...` now and then (framed senders, so that a
+//! killed one's counts are known); `zerowin-void A B` for never-accepted sequences it
+//! skipped; `zerowin-committed A B` for sequences it committed to its spool. Each life of the process (an *incarnation*) is kept apart, and the report
+//! merges them.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use super::SenderConfig;
+use crate::process::{Group, PipeTail};
+use crate::record::{SenderMessages, SenderReport, SenderSummary};
+
+/// A started sender.
+pub trait SenderHandle: Send {
+    /// Where it listens; the same after a restart.
+    fn addr(&self) -> SocketAddr;
+    /// SIGKILL, now: its connections die with it.
+    fn kill(&mut self) -> Result<()>;
+    /// Starts it again, on the same port, with the same settings and directory.
+    fn restart(&mut self) -> Result<()>;
+    /// Waits (up to `wait`) for the summary of every connection it accepted (or of
+    /// `connections`, for a sender that does not say when it accepts), stops it, and
+    /// returns what it said.
+    fn finish(&mut self, connections: u32, wait: Duration) -> Result<SenderReport>;
+}
+
+/// One line a sender printed.
+#[derive(Debug)]
+enum Line {
+    Port(u16),
+    Accepted,
+    Summary(SenderSummary),
+    Progress(SenderMessages),
+    Void(u64, u64),
+    Committed(u64, u64),
+}
+
+impl Line {
+    fn parse(line: &str) -> Option<Line> {
+        if let Some(p) = line.strip_prefix("zerowin-port ") {
+            return p.trim().parse().ok().map(Line::Port);
+        }
+        if line == "zerowin-accepted" {
+            return Some(Line::Accepted);
+        }
+        if let Some(rest) = line.strip_prefix("zerowin-progress ") {
+            return SenderMessages::parse(rest).map(Line::Progress);
+        }
+        let range = |rest: &str| -> Option<(u64, u64)> {
+            let (a, z) = rest.split_once(' ')?;
+            Some((a.parse().ok()?, z.trim().parse().ok()?))
+        };
+        if let Some(rest) = line.strip_prefix("zerowin-void ") {
+            return range(rest).map(|(a, z)| Line::Void(a, z));
+        }
+        if let Some(rest) = line.strip_prefix("zerowin-committed ") {
+            return range(rest).map(|(a, z)| Line::Committed(a, z));
+        }
+        SenderSummary::parse(line).map(Line::Summary)
+    }
+}
+
+/// One life of the sender process.
+#[derive(Default)]
+struct Incarnation {
+    accepted: u32,
+    summaries: Vec<SenderSummary>,
+    /// Its latest counts, from a summary or a progress line.
+    counts: Option<SenderMessages>,
+}
+
+/// A sender running as a child process.
+pub struct ChildSender {
+    config: SenderConfig,
+    /// The per-trial scratch directory, kept across restarts.
+    _scratch: Option<tempfile::TempDir>,
+    args: Vec<String>,
+    addr: SocketAddr,
+    group: Option<Group>,
+    lines: Option<Receiver<String>>,
+    stderr: Option<PipeTail>,
+    lives: Vec<Incarnation>,
+    voids: Vec<(u64, u64)>,
+    accepted: Vec<(u64, u64)>,
+}
+
+impl ChildSender {
+    pub fn start(config: &SenderConfig) -> Result<ChildSender> {
+        let mut args = config.setup.args.clone();
+        let scratch = match config.setup.scratch_dir {
+            Some(key) => {
+                let dir = tempfile::Builder::new().prefix("zerowin-").tempdir()?;
+                args.extend(["--set".into(), format!("{key}={}", dir.path().display())]);
+                Some(dir)
+            }
+            None => None,
+        };
+        let mut s = ChildSender {
+            config: config.clone(),
+            _scratch: scratch,
+            args,
+            addr: SocketAddr::new(config.bind, 0),
+            group: None,
+            lines: None,
+            stderr: None,
+            lives: Vec::new(),
+            voids: Vec::new(),
+            accepted: Vec::new(),
+        };
+        s.spawn(0)?;
+        Ok(s)
+    }
+
+    /// Spawns `zerowin serve` on `port` (0: any) and waits for its port line.
+    fn spawn(&mut self, port: u16) -> Result<()> {
+        let mut cmd = Command::new(&self.config.exe);
+        cmd.arg("serve")
+            .args(["--port", &port.to_string()])
+            .args(["--bind", &self.config.bind.to_string()])
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut group = Group::spawn(&mut cmd)?;
+        let stdout = group.child_mut().stdout.take().expect("stdout is piped");
+        let stderr = group.child_mut().stderr.take().expect("stderr is piped");
+        let (tx, rx) = mpsc::channel();
+        // The reader ends at EOF, which comes when the group is killed.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        self.group = Some(group);
+        self.lines = Some(rx);
+        self.stderr = Some(PipeTail::spawn(Some(stderr), 4096));
+        self.lives.push(Incarnation::default());
+        let timeout = self.config.start_timeout;
+        let until = Instant::now() + timeout;
+        loop {
+            match self.next_line(until) {
+                Ok(Some(Line::Port(p))) => {
+                    self.addr.set_port(p);
+                    return Ok(());
+                }
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => {
+                    self.stop()?;
+                    bail!(
+                        "the sender printed no port within {timeout:?}{}",
+                        self.stderr_note()
+                    );
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.stop()?;
+                    bail!("the sender exited before listening{}", self.stderr_note());
+                }
+            }
+        }
+    }
+
+    /// The next line before `until`, taken into the current incarnation's account.
+    fn next_line(&mut self, until: Instant) -> Result<Option<Line>, RecvTimeoutError> {
+        let rx = self.lines.as_ref().ok_or(RecvTimeoutError::Disconnected)?;
+        let left = until.saturating_duration_since(Instant::now());
+        let raw = rx.recv_timeout(left)?;
+        let line = Line::parse(&raw);
+        let life = self.lives.last_mut().expect("spawned");
+        match &line {
+            Some(Line::Accepted) => life.accepted += 1,
+            Some(Line::Summary(s)) => {
+                life.counts = s.remedy.clone().or(life.counts.take());
+                life.summaries.push(s.clone());
+            }
+            Some(Line::Progress(m)) => life.counts = Some(m.clone()),
+            Some(Line::Void(a, z)) => self.voids.push((*a, *z)),
+            Some(Line::Committed(a, z)) => match self.accepted.last_mut() {
+                Some(last) if last.1 + 1 == *a => last.1 = *z,
+                _ => self.accepted.push((*a, *z)),
+            },
+            _ => {}
+        }
+        Ok(line)
+    }
+
+    /// Takes every line already printed.
+    fn drain(&mut self) {
+        while let Ok(Some(_) | None) = self.next_line(Instant::now()) {}
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        if let Some(mut g) = self.group.take() {
+            g.stop()?;
+        }
+        Ok(())
+    }
+
+    /// What the (stopped) sender wrote to stderr, for an error message.
+    fn stderr_note(&mut self) -> String {
+        let s = self
+            .stderr
+            .take()
+            .map(|t| t.finish(Duration::from_secs(1)))
+            .unwrap_or_default();
+        if s.trim().is_empty() {
+            String::new()
+        } else {
+            format!("; it said: {}", s.trim())
+        }
+    }
+
+    /// The last summary, with the message counts of every incarnation merged.
+    fn report(&self) -> SenderReport {
+        let summary = self.lives.iter().rev().find_map(|l| l.summaries.last());
+        let counts: Vec<&SenderMessages> = self
+            .lives
+            .iter()
+            .filter_map(|l| l.counts.as_ref())
+            .collect();
+        let summary = summary.cloned().map(|mut s| {
+            if !counts.is_empty() {
+                s.remedy = Some(SenderMessages::merge(&counts));
+            }
+            s
+        });
+        SenderReport {
+            summary,
+            voids: self.voids.clone(),
+            accepted: self.accepted.clone(),
+            restarts: self.lives.len().saturating_sub(1) as u32,
+        }
+    }
+}
+
+impl SenderHandle for ChildSender {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn kill(&mut self) -> Result<()> {
+        self.drain();
+        self.stop()
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        self.stop()?;
+        self.drain();
+        self.spawn(self.addr.port())
+    }
+
+    fn finish(&mut self, connections: u32, wait: Duration) -> Result<SenderReport> {
+        let until = Instant::now() + wait;
+        if self.group.is_some() {
+            loop {
+                self.drain();
+                let life = self.lives.last().expect("spawned");
+                let want = if life.accepted > 0 {
+                    life.accepted
+                } else if self.lives.len() == 1 {
+                    connections.max(1)
+                } else {
+                    0
+                };
+                if life.summaries.len() as u32 >= want || Instant::now() >= until {
+                    break;
+                }
+                let next = until.min(Instant::now() + Duration::from_millis(20));
+                if let Err(RecvTimeoutError::Disconnected) = self.next_line(next) {
+                    break;
+                }
+            }
+        }
+        self.stop()?;
+        Ok(self.report())
+    }
+}
+
+impl Drop for ChildSender {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

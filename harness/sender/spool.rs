@@ -1,0 +1,172 @@
+//! `spool`: remedies 2 and 3 of the 2014 post: "writing the overflowed data to a
+//! durable queue or the file system" and, "when the client comes back, delivering the
+//! pending messages automatically, in FIFO order".
+//!
+//! Like `patient` (the engine in [`super::framed`]), plus a durable queue in
+//! `spool_dir` ([`crate::store`]) for what overflows the memory queue:
+//! - while the client keeps up, messages go from memory to the socket and the disk is
+//!   not touched (but for one tiny commit per 65,536 sequence numbers reserved);
+//! - a message counts as accepted once a commit holds it, and is deleted only after
+//!   the client's acknowledgement covers it; until then a reconnecting client gets it
+//!   again, from the sequence its hello asks for, in order;
+//! - with no client, it keeps accepting into the spool up to `spool_max_bytes`;
+//!   beyond that `on_full` applies: `block` or `close`. `drop-oldest` is refused: it
+//!   would delete messages the spool has accepted;
+//! - killed and restarted on the same `spool_dir`, it numbers after what it reserved
+//!   and delivers everything unacknowledged again. What was only in its memory died
+//!   with it: those numbers are reported void when skipped, never reused.
+//!
+//! Without `spool_dir` in a scenario, each trial gets a fresh directory of its own,
+//! removed after the trial. `zerowin serve --sender spool` needs one.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+
+use super::framed::backlog::SpoolConfig;
+use super::framed::{self, Common, Engine, OnFull};
+use super::{Sender, SenderSetup};
+use crate::limits::{self, Dur};
+use crate::settings::{Keys, ScenarioError};
+use crate::store::Fsync;
+
+pub struct Spool;
+
+const SPOOL_KEYS: &[(&str, &str)] = &[
+    (
+        "spool_dir",
+        "directory of the durable queue (a fresh one per trial)",
+    ),
+    (
+        "spool_max_bytes",
+        "the most the spool accepts, bytes; then on_full (1073741824)",
+    ),
+    ("fsync", "always, batch or never (batch)"),
+    (
+        "fsync_interval",
+        "batch and never: commit at most this often (10ms)",
+    ),
+];
+
+const INTERVAL: Dur = Dur::new(Duration::ZERO, Duration::from_secs(10));
+
+/// The spool's own settings.
+#[derive(Debug, Clone, PartialEq)]
+struct Settings {
+    dir: Option<PathBuf>,
+    max_bytes: u64,
+    fsync: Fsync,
+    interval: Duration,
+}
+
+impl Settings {
+    fn read(keys: &mut Keys, on_full: OnFull) -> Result<Settings, ScenarioError> {
+        if on_full == OnFull::DropOldest {
+            return Err(keys.invalid(
+                "on_full",
+                "the spool keeps what it accepted: drop-oldest would delete accepted messages; use block or close",
+            ));
+        }
+        Ok(Settings {
+            dir: keys.string("spool_dir")?.map(PathBuf::from),
+            max_bytes: keys
+                .int("spool_max_bytes", limits::SPOOL_BYTES)?
+                .unwrap_or(1 << 30) as u64,
+            fsync: keys.parse("fsync")?.unwrap_or_default(),
+            interval: keys
+                .duration("fsync_interval", INTERVAL)?
+                .unwrap_or(Duration::from_millis(10)),
+        })
+    }
+
+    fn to_pairs(&self) -> Vec<String> {
+        let mut v = vec![
+            format!("spool_max_bytes={}", self.max_bytes),
+            format!("fsync={}", self.fsync.as_str()),
+            format!(
+                "fsync_interval={}",
+                humantime::format_duration(self.interval)
+            ),
+        ];
+        if let Some(d) = &self.dir {
+            v.push(format!("spool_dir={}", d.display()));
+        }
+        v
+    }
+}
+
+impl Sender for Spool {
+    fn name(&self) -> &'static str {
+        "spool"
+    }
+
+    fn summary(&self) -> &'static str {
+        "remedies 2+3: patient, plus a durable redb queue for the overflow, replayed from the client's hello (framed)"
+    }
+
+    fn keys(&self) -> Vec<(&'static str, &'static str)> {
+        framed::KEYS.iter().chain(SPOOL_KEYS).copied().collect()
+    }
+
+    fn framed(&self) -> bool {
+        true
+    }
+
+    fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError> {
+        let c = Common::read(keys)?;
+        let s = Settings::read(keys, c.on_full)?;
+        Ok(SenderSetup {
+            args: c.serve_args("spool", s.to_pairs()),
+            describe: format!(
+                "spool (memory {} B, spool up to {} B, fsync {} every {:?}, on_full {}); sndbuf {}",
+                c.queue_bytes,
+                s.max_bytes,
+                s.fsync.as_str(),
+                s.interval,
+                c.on_full.as_str(),
+                c.sndbuf.map_or("default".into(), |b| b.to_string())
+            ),
+            policy: format!("spool/{}", c.on_full.as_str()),
+            scratch_dir: s.dir.is_none().then_some("spool_dir"),
+        })
+    }
+
+    fn serve(&self, port: u16, bind: &str, set: &[String]) -> Result<i32> {
+        let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
+        let c = Common::read(&mut keys)?;
+        let s = Settings::read(&mut keys, c.on_full)?;
+        keys.finish("sender `spool`", &self.key_names())?;
+        let Some(dir) = s.dir else {
+            bail!("--set spool_dir=DIR is required to serve the spool sender");
+        };
+        let spool = SpoolConfig {
+            dir,
+            max_bytes: s.max_bytes,
+            fsync: s.fsync,
+            interval: s.interval,
+        };
+        framed::serve(Engine::new("spool", c, Some(spool))?, port, bind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spool_settings_survive_serve_arguments_and_refuse_drop_oldest() {
+        let s = Settings {
+            dir: Some(PathBuf::from("/tmp/x")),
+            max_bytes: 1 << 20,
+            fsync: Fsync::Never,
+            interval: Duration::from_millis(5),
+        };
+        let pairs = s.to_pairs();
+        let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", &pairs).unwrap();
+        assert_eq!(Settings::read(&mut keys, OnFull::Block).unwrap(), s);
+        let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", &[]).unwrap();
+        let e = Settings::read(&mut keys, OnFull::DropOldest).unwrap_err();
+        assert!(e.to_string().contains("drop-oldest"), "{e}");
+    }
+}
