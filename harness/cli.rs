@@ -37,6 +37,20 @@ pub enum Command {
     Client(ClientArgs),
     /// List the strategies, the senders and the shipped scenarios.
     List,
+    /// Look into a spool directory of the spool sender.
+    #[command(subcommand)]
+    Spool(SpoolCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SpoolCommand {
+    /// Print a spool's depth, its first, last and acknowledged sequence, and its
+    /// bytes on disk. It reads the spool without changing it; a spool in use by a
+    /// running sender is refused.
+    Inspect {
+        /// The spool directory (`spool_dir`).
+        dir: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

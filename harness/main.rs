@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use zerowin::cli::{Cli, ClientArgs, Command, CompareArgs, RunArgs, ServeArgs};
+use zerowin::cli::{Cli, ClientArgs, Command, CompareArgs, RunArgs, ServeArgs, SpoolCommand};
 use zerowin::observe::isolation;
 use zerowin::process::{self, Interrupted};
 use zerowin::record::TrialRecord;
@@ -62,7 +62,10 @@ fn exit_for(e: &anyhow::Error) -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
-    if !matches!(cli.command, Command::Serve(_) | Command::List) {
+    if !matches!(
+        cli.command,
+        Command::Serve(_) | Command::List | Command::Spool(_)
+    ) {
         // Whatever runs trials stops cleanly on a signal or a closed stdout.
         process::stop_on_signals(SIGNAL_GRACE)?;
         process::stop_when_closed(std::io::stdout().as_raw_fd());
@@ -73,7 +76,39 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Run(a) => run(a),
         Command::Compare(a) => compare(a),
         Command::Client(a) => client(a),
+        Command::Spool(SpoolCommand::Inspect { dir }) => spool_inspect(&dir),
     }
+}
+
+fn spool_inspect(dir: &std::path::Path) -> Result<ExitCode> {
+    let (d, disk) = zerowin::store::inspect(dir)?;
+    let seq = |n: u64| {
+        if n == 0 {
+            "-".to_string()
+        } else {
+            n.to_string()
+        }
+    };
+    let text = format!(
+        "spool {}
+  depth        {} messages ({} B of messages)
+  first        {}
+  last         {}
+  acknowledged {}
+  reserved     {} (a restarted sender numbers after this)
+  on disk      {} B
+",
+        clean(&dir.display().to_string()),
+        d.messages,
+        d.bytes,
+        seq(d.first),
+        seq(d.last),
+        seq(d.acked),
+        seq(d.reserved),
+        disk
+    );
+    Out::new(Stream::Stdout, true).print(&text)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn exe() -> Result<PathBuf> {

@@ -163,7 +163,9 @@ impl RedbStore {
         })
     }
 
-    /// The depth of a spool and its bytes on disk, read without writing.
+    /// The depth of a spool and its bytes on disk, read without writing to it. A
+    /// spool a killed sender left needs redb's repair, which writes; so the file is
+    /// checked for a running owner, then copied, and the copy is opened.
     pub fn inspect(dir: &Path) -> Result<(Depth, u64)> {
         let file = spool_file(dir);
         if !file.is_file() {
@@ -171,14 +173,27 @@ impl RedbStore {
         }
         let f = open_file(&file, false)?;
         let bytes = f.metadata()?.len();
-        let db = guarded(&file, || {
-            Builder::new()
-                .set_check_integrity_on_open(true)
-                .open_read_only_with_backend(FileBackend::new(f).map_err(|e| open_error(&file, e))?)
-                .map_err(|e| open_error(&file, e))
+        let probe = FileBackend::new(f).map_err(|e| open_error(&file, e))?;
+        if !probe
+            .try_lock_shared_range(Bound::Unbounded, Bound::Unbounded)
+            .unwrap_or(true)
+        {
+            return Err(open_error(&file, DatabaseError::DatabaseAlreadyOpen));
+        }
+        drop(probe);
+        let copy = tempfile::tempdir()?;
+        std::fs::copy(&file, spool_file(copy.path()))
+            .with_context(|| format!("{}: copying the spool to read it", file.display()))?;
+        let copied = spool_file(copy.path());
+        let store = RedbStore::open(copy.path(), Fsync::Never).map_err(|e| {
+            // The copy's name means nothing to the user: the errors name the spool.
+            let text = format!("{e:#}");
+            anyhow!(
+                "{}",
+                text.replace(&copied.display().to_string(), &file.display().to_string())
+            )
         })?;
-        let depth = guarded(&file, || read_depth(&db, &file))?;
-        Ok((depth, bytes))
+        Ok((store.depth, bytes))
     }
 
     fn try_commit(&mut self, b: &Batch) -> Result<Depth, redb::Error> {

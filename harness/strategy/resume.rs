@@ -179,6 +179,8 @@ struct Run<'p> {
     errors: Vec<SyscallError>,
     connected_us: Option<u64>,
     last_ack: Instant,
+    /// The current connection got the sender's hello.
+    greeted: bool,
 }
 
 impl<'p> Run<'p> {
@@ -198,6 +200,7 @@ impl<'p> Run<'p> {
             errors: Vec::new(),
             connected_us: None,
             last_ack: zero,
+            greeted: false,
         }
     }
 
@@ -252,6 +255,11 @@ impl<'p> Run<'p> {
                 SessionEnd::Refused(e) => break e,
                 SessionEnd::Lost(e) => e,
             };
+            // A connection that got as far as the sender's hello worked: the next
+            // outage starts its backoff afresh.
+            if std::mem::take(&mut self.greeted) {
+                backoff = self.p.reconnect_backoff;
+            }
             let now = Instant::now();
             if now >= self.end {
                 break Ending::Survived { at_us: self.us() };
@@ -369,6 +377,7 @@ impl<'p> Run<'p> {
                     continue;
                 }
                 got_hello = true;
+                self.greeted = true;
                 let b: [u8; HELLO_LEN] = pending_hello[..].try_into().expect("16 bytes");
                 if Hello::decode(&b).is_err() {
                     // Not our protocol: EPROTO, an error of its own, not the kernel's.

@@ -1,4 +1,6 @@
 //! Helpers the CLI test files share.
+// Each test crate uses some of these helpers, not all.
+#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

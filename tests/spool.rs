@@ -1,0 +1,305 @@
+//! The spool sender under the faults a durable queue must survive: SIGKILL and
+//! restart again and again, a spool file cut short or with flipped bytes, and
+//! directories it cannot use. Each test says what the sender must do.
+//!
+//! A SIGKILL leaves the page cache intact, so none of these can tell the fsync
+//! policies apart: only a power cut could (README says so).
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use zerowin::protocol::{Decoder, HELLO_LEN, Hello};
+
+fn zerowin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_zerowin"))
+}
+
+/// `zerowin serve --sender spool` on `dir` with `set`; its child and, if it listens,
+/// its port. A sender that exits first gives None, and its output is in the child.
+fn spool_sender(dir: &Path, set: &[&str]) -> (Child, Option<u16>) {
+    let mut cmd = zerowin();
+    cmd.args(["serve", "--sender", "spool", "--port", "0"])
+        .args(["--set", &format!("spool_dir={}", dir.display())]);
+    for s in set {
+        cmd.args(["--set", s]);
+    }
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("zerowin-port ")
+        .map(|p| p.parse().unwrap());
+    // Keep reading, so the sender never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    (child, port)
+}
+
+fn kill(child: Child) -> Output {
+    // SAFETY: plain kill of the process group we created.
+    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+    child.wait_with_output().unwrap()
+}
+
+fn stderr_of(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A spool full of unsent messages: a sender that produced for a while with no
+/// client, then SIGKILL.
+fn filled_spool(dir: &Path) {
+    let (child, port) = spool_sender(dir, &["queue_bytes=65536", "rate=200000/s"]);
+    assert!(port.is_some());
+    std::thread::sleep(Duration::from_millis(700));
+    kill(child);
+}
+
+/// Reads frames for `for_` from a sender, asking from sequence 1. Every frame must
+/// carry the 13-byte payload, in increasing sequence order.
+fn read_frames(port: u16, for_: Duration) -> Vec<u64> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    s.write_all(&Hello { seq: 1 }.encode()).unwrap();
+    let mut got = Vec::new();
+    let mut d = Decoder::default();
+    let mut buf = vec![0u8; 65536];
+    let mut hello = Vec::new();
+    let until = Instant::now() + for_;
+    while Instant::now() < until {
+        let n = match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(_) => continue,
+        };
+        let mut data = &buf[..n];
+        if hello.len() < HELLO_LEN {
+            let take = (HELLO_LEN - hello.len()).min(n);
+            hello.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        d.feed(data);
+        while let Some(f) = d.next_frame() {
+            assert_eq!(
+                f.payload, b"Hello World!\0",
+                "a corrupt payload at {}",
+                f.seq
+            );
+            assert!(
+                got.last().is_none_or(|l| *l < f.seq),
+                "out of order at {}",
+                f.seq
+            );
+            got.push(f.seq);
+        }
+    }
+    got
+}
+
+/// Cut at random offsets, or with random bytes flipped, a spool either makes the
+/// sender refuse with an error that names the file, or it starts and delivers only
+/// whole messages in order. Never a panic.
+#[test]
+fn torn_and_corrupt_spools_are_refused_by_name_or_delivered_whole() {
+    let base = tempfile::tempdir().unwrap();
+    filled_spool(base.path());
+    let src = base.path().join("spool.redb");
+    let size = std::fs::metadata(&src).unwrap().len();
+    let mut seed = Instant::now().elapsed().as_nanos() as u64 | 1;
+    let mut rand = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let (mut refused, mut served) = (0, 0);
+    for case in 0..12 {
+        let dir = tempfile::tempdir().unwrap();
+        let dst = dir.path().join("spool.redb");
+        std::fs::copy(&src, &dst).unwrap();
+        let damage = if case % 2 == 0 {
+            let at = rand(size);
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&dst)
+                .unwrap()
+                .set_len(at)
+                .unwrap();
+            format!("cut at {at} of {size}")
+        } else {
+            let mut bytes = std::fs::read(&dst).unwrap();
+            let flips: Vec<u64> = (0..1 + case / 4).map(|_| rand(size)).collect();
+            for &o in &flips {
+                bytes[o as usize] ^= 0xff;
+            }
+            std::fs::write(&dst, bytes).unwrap();
+            format!("bytes flipped at {flips:?}")
+        };
+        let (child, port) = spool_sender(dir.path(), &["rate=10/s"]);
+        match port {
+            None => {
+                let err = stderr_of(child);
+                assert!(err.contains("spool.redb"), "{damage}: {err}");
+                assert!(!err.contains("panicked"), "{damage}: {err}");
+                refused += 1;
+            }
+            Some(port) => {
+                let got = read_frames(port, Duration::from_millis(300));
+                let out = kill(child);
+                let err = String::from_utf8_lossy(&out.stderr);
+                assert!(!err.contains("panicked"), "{damage}: {err}");
+                served += 1;
+                eprintln!("{damage}: served {} frames", got.len());
+            }
+        }
+    }
+    eprintln!("{refused} refused, {served} served");
+}
+
+/// A second sender on the same spool directory is refused, by name.
+#[test]
+fn a_spool_in_use_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, port) = spool_sender(dir.path(), &[]);
+    assert!(port.is_some());
+    let (second, port2) = spool_sender(dir.path(), &[]);
+    assert!(port2.is_none(), "the second sender must not start");
+    let err = stderr_of(second);
+    kill(first);
+    assert!(
+        err.contains("spool.redb: the spool is in use by another sender"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// `zerowin serve` for the spool inside a private mount namespace with a small tmpfs
+/// at `dir` (mounted with `opts`): the mount goes away with the process.
+fn on_tmpfs(opts: &str, set: &[&str]) -> Output {
+    let exe = env!("CARGO_BIN_EXE_zerowin");
+    let script = format!(
+        "d=$(mktemp -d) && mount -t tmpfs -o {opts} zerowin-test \"$d\" && exec timeout -s KILL 5 {exe} serve --sender spool --port 0 --set spool_dir=\"$d/spool\" {}",
+        set.iter()
+            .map(|s| format!("--set {s}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .output()
+        .expect("unshare runs")
+}
+
+/// A read-only directory, a directory that is a file, and a full disk: each is a
+/// clear error that names the spool, never a panic.
+#[test]
+fn bad_spool_directories_are_clear_errors() {
+    let ro = on_tmpfs("ro,size=64k", &[]);
+    let err = String::from_utf8_lossy(&ro.stderr);
+    assert_eq!(ro.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot create the spool directory") && err.contains("Read-only"),
+        "{err}"
+    );
+
+    let f = tempfile::NamedTempFile::new().unwrap();
+    let (child, port) = spool_sender(f.path(), &[]);
+    assert!(port.is_none());
+    let err = stderr_of(child);
+    assert!(err.contains("cannot create the spool directory"), "{err}");
+
+    // 256 KiB fill within a second at this rate with no client.
+    let full = on_tmpfs("size=256k", &["queue_bytes=4096", "rate=100000/s"]);
+    let err = String::from_utf8_lossy(&full.stderr);
+    assert_eq!(full.status.code(), Some(2), "{err}");
+    assert!(err.contains("spool.redb"), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// Runs a scenario text with `zerowin run --json -`; the JSON document.
+fn run_json(text: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let file = common::scenario_file(dir.path(), "s.toml", text);
+    let out = zerowin()
+        .args(["run", file.to_str().unwrap(), "--json", "-"])
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// Crash cycles: the spool sender is SIGKILLed and restarted 20 times at random
+/// moments while a resume client consumes. Nothing accepted is lost, nothing is
+/// processed twice, and the order holds.
+#[test]
+fn twenty_crash_cycles_lose_nothing() {
+    let mut seed = Instant::now().elapsed().as_nanos() as u64 | 1;
+    let mut rand = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut faults = String::new();
+    let mut at = 200;
+    for _ in 0..20 {
+        at += 100 + rand(300);
+        faults += &format!("[[fault]]\nat = \"{at}ms\"\naction = \"kill-sender\"\n");
+        at += 20 + rand(200);
+        faults += &format!("[[fault]]\nat = \"{at}ms\"\naction = \"restart-sender\"\n");
+    }
+    let text = format!(
+        "[sender]\nkind = \"spool\"\nrate = \"20000/s\"\nqueue_bytes = 65536\n\
+         [client]\nstrategy = \"resume\"\ndelay = \"20us\"\nmax_reconnects = 10000\nreconnect_backoff = \"5ms\"\n\
+         {faults}[run]\nduration = \"{}ms\"\n\
+         [expect]\noutcome = \"survived\"\nlost = 0\nduplicates = 0\nreordered = 0\n",
+        at + 1500
+    );
+    let v = run_json(&text);
+    let s = &v["scenarios"][0];
+    let t = &s["trials"][0];
+    let m = &t["messages"];
+    assert_eq!(m["sender_restarts"], 20, "{faults}\n{m}");
+    assert!(
+        t["faults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["error"].is_null()),
+        "{}",
+        t["faults"]
+    );
+    assert!(m["delivered"].as_u64().unwrap() > 1000, "{m}");
+    assert_eq!(s["passed"], true, "{faults}\n{}\n{m}", s["violations"]);
+}
+
+/// A spool at its `spool_max_bytes` with `on_full = "block"` stops the producer:
+/// it never holds more, and nothing is lost.
+#[test]
+fn a_full_spool_blocks_the_producer_and_loses_nothing() {
+    let v = run_json(
+        "[sender]\nkind = \"spool\"\nrate = \"50000/s\"\nqueue_bytes = 4096\nspool_max_bytes = 65536\non_full = \"block\"\n\
+         [client]\nstrategy = \"resume\"\nstart_after = \"1s\"\n\
+         [run]\nduration = \"2s\"\n\
+         [expect]\noutcome = \"survived\"\nlost = 0\nduplicates = 0\nreordered = 0\nmax_spool_bytes = 65536\n",
+    );
+    let s = &v["scenarios"][0];
+    let m = &s["trials"][0]["messages"];
+    assert_eq!(s["passed"], true, "{}\n{m}", s["violations"]);
+    let peak = m["spool_peak_bytes"].as_u64().unwrap();
+    assert!(peak > 60_000, "the spool filled up to its limit: {m}");
+}
