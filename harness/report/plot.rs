@@ -154,12 +154,18 @@ fn panels(r: &TrialRecord) -> Vec<Panel> {
         .collect()
 }
 
-const MARKS: [(&str, RGBColor); 5] = [
+const MARKS: [(&str, RGBColor); 11] = [
     ("first zero window", RGBColor(0, 150, 0)),
     ("sender send() failed", RGBColor(200, 120, 0)),
     ("sender close", RGBColor(150, 0, 150)),
     ("RST", BLACK),
     ("client first error", RGBColor(120, 120, 120)),
+    ("kill-sender", RGBColor(230, 120, 0)),
+    ("restart-sender", RGBColor(0, 160, 160)),
+    ("kill-client", RGBColor(230, 120, 0)),
+    ("restart-client", RGBColor(0, 160, 160)),
+    ("pause-client", RGBColor(200, 170, 0)),
+    ("resume-client", RGBColor(0, 120, 200)),
 ];
 
 /// Draws `record`'s timeline into a new file at `path` (which must not exist).
@@ -180,7 +186,13 @@ pub fn render(record: &TrialRecord) -> Result<String> {
     if panels.is_empty() {
         bail!("no plot: the trial had neither a capture nor a TCP_INFO sample");
     }
-    let events = obs.events.ordered();
+    let mut events = obs.events.ordered();
+    // The fault schedule's events, on the same clock.
+    events.extend(record.faults.iter().filter_map(|f| {
+        let a: crate::fault::Action = f.action.parse().ok()?;
+        Some((a.as_str(), f.at_us))
+    }));
+    events.sort_by_key(|(_, t)| *t);
     let all_x = panels
         .iter()
         .flat_map(|p| &p.lines)

@@ -700,6 +700,7 @@ pub fn compare_table(results: &[ScenarioResult], layout: Layout) -> String {
             "lost (median)",
             "duplicates",
             "queue peak B",
+            "spool peak B",
             "latency p99",
             "read MB/s",
         ],
@@ -714,10 +715,10 @@ pub fn compare_table(results: &[ScenarioResult], layout: Layout) -> String {
         } else {
             num(med(&|x| x.bytes_lost.map(|b| b as f64)), 0) + " B"
         };
-        let most = |f: &dyn Fn(&crate::record::MessageAccounting) -> u64| {
+        let most = |f: &dyn Fn(&crate::record::MessageAccounting) -> Option<u64>| {
             r.records
                 .iter()
-                .filter_map(|x| x.messages.as_ref().map(f))
+                .filter_map(|x| x.messages.as_ref().and_then(f))
                 .max()
                 .map_or("-".into(), |v| v.to_string())
         };
@@ -727,8 +728,9 @@ pub fn compare_table(results: &[ScenarioResult], layout: Layout) -> String {
             outcome_counts(&r.records),
             ms_opt(med(&|x| x.time_to_failure_us.map(|u| u as f64))),
             lost,
-            most(&|m| m.duplicates),
-            most(&|m| m.queue_peak_bytes),
+            most(&|m| Some(m.duplicates)),
+            most(&|m| Some(m.queue_peak_bytes)),
+            most(&|m| m.spool_peak_bytes),
             ms_opt(med(&|x| {
                 x.messages
                     .as_ref()
