@@ -10,6 +10,7 @@
 #
 #   scripts/bench.sh                                                          # the full run
 #   TRIALS_4K=40 CHUNK=10 TRIALS_2014=10 CLAIM_TRIALS=2 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
+#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers) or remedies
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +20,7 @@ TRIALS_2014=${TRIALS_2014:-30}
 CLAIM_TRIALS=${CLAIM_TRIALS:-10}
 DRAIN_TRIALS=${DRAIN_TRIALS:-10}
 DRAIN_DURATION=${DRAIN_DURATION:-10s}
+PARTS=${PARTS:-repro remedies}
 
 cargo build --release --quiet
 zw=target/release/zerowin
@@ -31,6 +33,7 @@ run() { # file name, then zerowin arguments
   "$zw" run "$@" --quiet --json "$out/$name.json" >/dev/null || true
 }
 
+repro() {
 # Arms: netns without observers (twice: "null" is a second, identical arm, whose
 # difference from "off" is the noise floor), netns with the default observers
 # (capture + TCP_INFO sampling at the scenario's 1 ms), netns with the capture alone,
@@ -66,3 +69,14 @@ echo "== drain-survives: $DRAIN_TRIALS trials of $DRAIN_DURATION" >&2
 run drain scenarios/drain-survives.toml --trials "$DRAIN_TRIALS" --duration "$DRAIN_DURATION" "${off[@]}"
 
 python3 scripts/bench_summary.py "$out"
+}
+
+# The remedies: the spool's throughput, spilling per fsync policy, crash cycles and
+# recovery (scripts/bench_spool.py says how each is measured).
+remedies() {
+  python3 scripts/bench_spool.py "$zw"
+}
+
+for part in $PARTS; do
+  "$part"
+done

@@ -44,6 +44,8 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 const WRITE_CHUNK: usize = 64 * 1024;
 /// The most messages produced per turn of the loop when the rate is unlimited.
 const BURST: u64 = 4096;
+/// The longest a turn of the producer may take before the connection's turn.
+const TURN: Duration = Duration::from_millis(5);
 /// How often a progress line is printed.
 pub const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
@@ -217,7 +219,11 @@ impl Engine {
             None => BURST,
         };
         let mut open = true;
-        for _ in 0..want {
+        for i in 0..want {
+            // A slow spool (fsync = "always") must not stall the connection's turn.
+            if i % 64 == 63 && now.elapsed() >= TURN {
+                break;
+            }
             match self.b.push()? {
                 Push::Done => {}
                 Push::Blocked => break,
