@@ -102,6 +102,8 @@ impl FromStr for Action {
 pub struct Fault {
     pub at: Duration,
     pub action: Action,
+    /// Its line in the scenario file, for errors found later.
+    pub line: usize,
 }
 
 /// A scenario's faults, in time order.
@@ -128,7 +130,11 @@ impl Schedule {
                 return Err(keys.invalid("at", "is required"));
             };
             keys.finish("a fault", &["at", "action"])?;
-            faults.push(Fault { at, action });
+            faults.push(Fault {
+                at,
+                action,
+                line: src.line_of(line),
+            });
             lines.push(line);
         }
         let mut order: Vec<usize> = (0..faults.len()).collect();

@@ -528,15 +528,16 @@ impl Scenario {
         if let Some(f) = faults.faults.iter().find(|f| f.action.on_client())
             && !strategy.obeys_faults()
         {
-            return Err(cx.err(
-                0..0,
-                "fault.action",
-                format!(
+            return Err(ScenarioError {
+                path: cx.path.to_path_buf(),
+                line: f.line,
+                key: Some("fault.action".into()),
+                message: format!(
                     "`{}` is carried out by the client, and strategy `{}` cannot; use resume or external",
                     f.action.as_str(),
                     strategy.name()
                 ),
-            ));
+            });
         }
 
         let r = raw.run.unwrap_or_default();

@@ -303,3 +303,83 @@ fn a_full_spool_blocks_the_producer_and_loses_nothing() {
     let peak = m["spool_peak_bytes"].as_u64().unwrap();
     assert!(peak > 60_000, "the spool filled up to its limit: {m}");
 }
+
+/// Every key the remedies added refuses a bad value with exit 2 and file:line: key.
+#[test]
+fn bad_values_of_the_remedy_keys_name_file_line_and_key() {
+    let spool = "[sender]\nkind = \"spool\"\n";
+    let resume = "[client]\nstrategy = \"resume\"\n";
+    let expect = "[expect]\noutcome = \"survived\"\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!("{spool}fsync = \"sometimes\"\n{resume}{expect}"),
+            "s.toml:3: sender.fsync: unknown fsync policy `sometimes`",
+        ),
+        (
+            format!("{spool}spool_max_bytes = 1\n{resume}{expect}"),
+            "s.toml:3: sender.spool_max_bytes: 1 is out of range",
+        ),
+        (
+            format!("{spool}fsync_interval = \"forever\"\n{resume}{expect}"),
+            "s.toml:3: sender.fsync_interval:",
+        ),
+        (
+            format!("{spool}on_full = \"drop-oldest\"\n{resume}{expect}"),
+            "s.toml:3: sender.on_full: the spool keeps what it accepted",
+        ),
+        (
+            format!("{spool}spool_dir = 5\n{resume}{expect}"),
+            "s.toml:3: sender.spool_dir: expected a string",
+        ),
+        (
+            format!("{spool}{resume}delay_per = \"week\"\n{expect}"),
+            "s.toml:5: client.delay_per: unknown delay_per `week`",
+        ),
+        (
+            format!("{spool}{resume}ack_interval = \"0ms\"\n{expect}"),
+            "s.toml:5: client.ack_interval: `0ms` is out of range",
+        ),
+        (
+            format!("{spool}{resume}start_after = 5\n{expect}"),
+            "s.toml:5: client.start_after: expected a string",
+        ),
+        (
+            format!("{spool}{resume}{expect}[[fault]]\nat = \"1s\"\naction = \"explode\"\n"),
+            "s.toml:9: fault.action: unknown action `explode`",
+        ),
+        (
+            format!("{spool}{resume}{expect}[[fault]]\naction = \"kill-sender\"\n"),
+            "s.toml:8: fault.at: is required",
+        ),
+        (
+            format!("{spool}{resume}{expect}[[fault]]\nat = \"1s\"\naction = \"restart-sender\"\n"),
+            "s.toml:8: fault.action: `restart-sender` at 1s has no earlier `kill-sender`",
+        ),
+        (
+            format!(
+                "{spool}[client]\nstrategy = \"threaded\"\n{expect}[[fault]]\nat = \"1s\"\naction = \"kill-client\"\n"
+            ),
+            "s.toml:8: fault.action: `kill-client` is carried out by the client, and strategy `threaded` cannot",
+        ),
+        (
+            format!("[sender]\nkind = \"patient\"\n{resume}{expect}max_spool_bytes = 5\n"),
+            "s.toml:7: expect.max_spool_bytes: only the spool sender has a spool",
+        ),
+        (
+            format!("{spool}{resume}{expect}drained_within = \"soon\"\n"),
+            "s.toml:7: expect.drained_within:",
+        ),
+    ];
+    for (text, want) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let file = common::scenario_file(dir.path(), "s.toml", &text);
+        let out = zerowin()
+            .args(["run", file.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}\n{err}");
+        assert!(err.contains(want), "want {want:?} for\n{text}\ngot {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
