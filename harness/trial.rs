@@ -185,7 +185,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         .lock()
         .map_err(|_| anyhow!("the sender's lock is poisoned"))?
         .finish(connections, SUMMARY_WAIT)?;
-    let fault_events = faults.map(fault::Runner::finish).unwrap_or_default();
+    let mut fault_events = faults.map(fault::Runner::finish).unwrap_or_default();
     let summary = report.summary.clone();
     let trial_us = started.elapsed().as_micros() as u64;
 
@@ -196,7 +196,12 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     {
         // An external program's time zero is its SYN on the wire, as an in-process
         // client's is the start of its connect().
+        // The faults were timed from its start: they move with it.
+        let shift = rel_us(client.zero_ns, syn);
         client.rebase(syn, ClockZero::WireSyn);
+        for f in &mut fault_events {
+            f.at_us += shift;
+        }
     }
 
     let connect_ns = client.zero_ns;

@@ -383,3 +383,69 @@ fn bad_values_of_the_remedy_keys_name_file_line_and_key() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// `pause-client` and `resume-client`: the resume client stops reading for a second
+/// while the spool sender goes on producing; the backlog spills, and every message is
+/// still delivered once, in order.
+#[test]
+fn a_paused_client_loses_nothing() {
+    let v = run_json(
+        "[sender]\nkind = \"spool\"\nrate = \"20000/s\"\nqueue_bytes = 65536\n\
+         [client]\nstrategy = \"resume\"\n\
+         [[fault]]\nat = \"500ms\"\naction = \"pause-client\"\n\
+         [[fault]]\nat = \"1500ms\"\naction = \"resume-client\"\n\
+         [run]\nduration = \"3s\"\n\
+         [expect]\noutcome = \"survived\"\nlost = 0\nduplicates = 0\nreordered = 0\n",
+    );
+    let s = &v["scenarios"][0];
+    let t = &s["trials"][0];
+    let m = &t["messages"];
+    assert_eq!(s["passed"], true, "{}\n{m}", s["violations"]);
+    let actions: Vec<&str> = t["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["pause-client", "resume-client"]);
+    assert!(
+        m["spool_peak_bytes"].as_u64().unwrap() > 0,
+        "a second without reading spills: {m}"
+    );
+    let p99 = m["latency"]["p99_us"].as_u64().unwrap();
+    assert!(p99 > 500_000, "the paused second shows in the latency: {m}");
+}
+
+/// The client faults reach an external program as signals: SIGSTOP and SIGCONT for a
+/// pause, SIGKILL and a new start for a kill and a restart.
+#[test]
+fn an_external_client_gets_its_faults_as_signals() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/resume_client.py");
+    let v = run_json(&format!(
+        "[sender]\nkind = \"spool\"\nrate = \"2000/s\"\n\
+         [client]\nstrategy = \"external\"\ncommand = [\"python3\", \"{script}\", \"--port\", \"{{port}}\", \"--duration\", \"10\"]\n\
+         [[fault]]\nat = \"300ms\"\naction = \"pause-client\"\n\
+         [[fault]]\nat = \"600ms\"\naction = \"resume-client\"\n\
+         [[fault]]\nat = \"900ms\"\naction = \"kill-client\"\n\
+         [[fault]]\nat = \"1200ms\"\naction = \"restart-client\"\n\
+         [run]\nduration = \"2s\"\n\
+         [expect]\noutcome = \"survived\"\n"
+    ));
+    let t = &v["scenarios"][0]["trials"][0];
+    let signals: Vec<&str> = t["client"]["external"]["signals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["signal"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        signals[..4],
+        [
+            "SIGSTOP (pause-client)",
+            "SIGCONT (resume-client)",
+            "SIGKILL (kill-client)",
+            "started again (restart-client)"
+        ],
+        "{t}"
+    );
+}
