@@ -31,6 +31,23 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest single wait for data, so that faults and the end are noticed.
 const POLL_STEP: Duration = Duration::from_millis(10);
 
+/// Sleeps for `d`, in short steps, cut short when the run is stopped (a signal): the
+/// trial in progress must end within milliseconds then.
+fn nap(d: Duration) {
+    let until = Instant::now() + d;
+    while !stopped() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(POLL_STEP));
+    }
+}
+
+fn stopped() -> bool {
+    crate::process::interrupted().is_some()
+}
+
 /// Aborts the connection as a crashed client would leave it: SO_LINGER 0, so the
 /// close that follows sends an RST and discards what was unread.
 fn abort(sock: &Socket) {
@@ -145,10 +162,7 @@ impl Strategy for Resume {
         hooks: &mut dyn ClientHooks,
     ) -> Result<ClientRecord> {
         // Away first: the sender produces meanwhile. Time zero is the first connect.
-        let away = params.start_after.min(params.deadline);
-        if !away.is_zero() {
-            std::thread::sleep(away);
-        }
+        nap(params.start_after.min(params.deadline));
         Ok(Run::new(params, hooks.control()).drive(addr, hooks))
     }
 }
@@ -224,7 +238,7 @@ impl<'p> Run<'p> {
     /// Waits while the state is `s`, until the end of the duration. False at the end.
     fn wait_while(&self, s: ClientState) -> bool {
         while self.state() == s {
-            if Instant::now() >= self.end {
+            if Instant::now() >= self.end || stopped() {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(2));
@@ -264,10 +278,10 @@ impl<'p> Run<'p> {
             if now >= self.end {
                 break Ending::Survived { at_us: self.us() };
             }
-            if self.check.m.reconnects >= self.p.max_reconnects {
+            if self.check.m.reconnects >= self.p.max_reconnects || stopped() {
                 break lost;
             }
-            std::thread::sleep(backoff.min(self.end - now));
+            nap(backoff.min(self.end - now));
             backoff = (backoff * 2).min(MAX_BACKOFF);
             self.check.m.reconnects += 1;
         };
@@ -325,7 +339,7 @@ impl<'p> Run<'p> {
         let mut heard = Instant::now();
         loop {
             let now = Instant::now();
-            if now >= self.end {
+            if now >= self.end || stopped() {
                 let _ = self.ack(fd, &mut since_ack, true);
                 return SessionEnd::Done;
             }
