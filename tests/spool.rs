@@ -449,3 +449,39 @@ fn an_external_client_gets_its_faults_as_signals() {
         "{t}"
     );
 }
+
+/// A run stopped by SIGINT while a client is away and the spool sender fills its spool
+/// ends at once, and leaves neither a process nor the trial's spool directory behind.
+#[test]
+fn an_interrupted_run_removes_its_spool() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = zerowin()
+        .args(["run", "scenarios/client-away.toml", "-q"])
+        .env("TMPDIR", tmp.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let spooled = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert!(
+        spooled > 0,
+        "the trial's spool directory exists while it runs"
+    );
+    // SAFETY: a plain signal to the child we spawned.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let until = Instant::now() + Duration::from_secs(3);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(Instant::now() < until, "still running 3 s after SIGINT");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(status.code(), Some(130));
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
