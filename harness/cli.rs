@@ -207,9 +207,10 @@ pub struct ClientArgs {
     /// When the whole client run is a timeout; default: duration + 5s.
     #[arg(long, value_parser = flag::deadline)]
     pub deadline: Option<Duration>,
-    /// Longest wait of any single blocking call.
-    #[arg(long, default_value = "2s", value_parser = flag::call_timeout)]
-    pub call_timeout: Duration,
+    /// The client's own timeout for every call (connect, recv, send), as Python's
+    /// settimeout; without it a call waits until the deadline.
+    #[arg(long, value_parser = flag::call_timeout)]
+    pub call_timeout: Option<Duration>,
     /// Exit 1 unless the outcome is this one.
     #[arg(long, value_parser = |s: &str| s.parse::<Outcome>())]
     pub expect: Option<Outcome>,

@@ -246,7 +246,13 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         rcvbuf: a.rcvbuf,
         duration: a.duration,
         deadline,
-        call_timeout: a.call_timeout,
+        // Like Python's settimeout: every call of the client gets the same timeout.
+        sock: strategy::sockopts::SocketOptions {
+            connect_timeout: a.call_timeout,
+            recv_timeout: a.call_timeout,
+            send_timeout: a.call_timeout,
+            ..Default::default()
+        },
         ..ClientParams::default()
     };
     let started = Instant::now();

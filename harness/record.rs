@@ -26,20 +26,35 @@ pub enum Outcome {
     Eof,
     /// The full duration passed with no failure.
     Survived,
-    /// A call or the trial passed its deadline.
-    Timeout,
+    /// The client's own per-call timeout fired: SO_RCVTIMEO/SO_SNDTIMEO ran out (EAGAIN
+    /// on a blocking socket), a poll waited its timeout, or the connect timeout passed.
+    CallTimeout,
+    /// The kernel gave ETIMEDOUT: keepalive, TCP_USER_TIMEOUT, or the retransmission
+    /// limit gave up on the peer.
+    TimedOut,
+    /// The harness's deadline passed with the client still waiting: what a client
+    /// without any timeout does.
+    Hung,
+    /// ECONNREFUSED: nothing listens there.
+    Refused,
+    /// EHOSTUNREACH or ENETUNREACH: no route to the peer.
+    Unreachable,
     /// Anything else.
     Error,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 7] = [
+    pub const ALL: [Outcome; 11] = [
         Outcome::Reset,
         Outcome::BrokenPipe,
         Outcome::NotConnected,
         Outcome::Eof,
         Outcome::Survived,
-        Outcome::Timeout,
+        Outcome::CallTimeout,
+        Outcome::TimedOut,
+        Outcome::Hung,
+        Outcome::Refused,
+        Outcome::Unreachable,
         Outcome::Error,
     ];
 
@@ -50,7 +65,11 @@ impl Outcome {
             Outcome::NotConnected => "not-connected",
             Outcome::Eof => "eof",
             Outcome::Survived => "survived",
-            Outcome::Timeout => "timeout",
+            Outcome::CallTimeout => "call-timeout",
+            Outcome::TimedOut => "timed-out",
+            Outcome::Hung => "hung",
+            Outcome::Refused => "refused",
+            Outcome::Unreachable => "unreachable",
             Outcome::Error => "error",
         }
     }
@@ -61,8 +80,11 @@ impl Outcome {
             libc::ECONNRESET => Outcome::Reset,
             libc::EPIPE => Outcome::BrokenPipe,
             libc::ENOTCONN => Outcome::NotConnected,
-            // The kernel gave up retransmitting (tcp_retries2) or probing.
-            libc::ETIMEDOUT => Outcome::Timeout,
+            // The kernel gave up: retransmissions (tcp_retries2), keepalive probes, or
+            // TCP_USER_TIMEOUT.
+            libc::ETIMEDOUT => Outcome::TimedOut,
+            libc::ECONNREFUSED => Outcome::Refused,
+            libc::EHOSTUNREACH | libc::ENETUNREACH => Outcome::Unreachable,
             // EAGAIN here is a full send buffer on a non-blocking socket: an error.
             // A blocking call whose SO_RCVTIMEO expired is reported by the strategy
             // as Ending::Timeout, never as a failure.
@@ -136,8 +158,10 @@ pub enum Ending {
     Eof { at_us: u64 },
     /// The duration passed.
     Survived { at_us: u64 },
-    /// A call waited its full timeout, or the trial reached its deadline.
+    /// The client's own timeout ran out in this call.
     Timeout { call: String, at_us: u64 },
+    /// The trial's deadline passed with the client still waiting (in `call`).
+    Hung { call: String, at_us: u64 },
     /// An external client program ended (or was stopped at the end of the duration).
     /// Its outcome is classified from the wire by the trial; this is only a fallback.
     Exited {
@@ -158,7 +182,7 @@ impl Ending {
         match self {
             Ending::Failed { error } => Some(error.at_us),
             Ending::Eof { at_us } => Some(*at_us),
-            Ending::Timeout { at_us, .. } => Some(*at_us),
+            Ending::Timeout { at_us, .. } | Ending::Hung { at_us, .. } => Some(*at_us),
             Ending::Survived { .. } => None,
             Ending::Exited { .. } => None,
         }
@@ -171,6 +195,7 @@ impl Ending {
             Ending::Eof { at_us }
             | Ending::Survived { at_us }
             | Ending::Timeout { at_us, .. }
+            | Ending::Hung { at_us, .. }
             | Ending::Exited { at_us, .. } => *at_us,
         }
     }
@@ -181,10 +206,11 @@ impl Ending {
             Ending::Failed { error } => Outcome::from_errno(error.errno),
             Ending::Eof { .. } => Outcome::Eof,
             Ending::Survived { .. } => Outcome::Survived,
-            Ending::Timeout { .. } => Outcome::Timeout,
+            Ending::Timeout { .. } => Outcome::CallTimeout,
+            Ending::Hung { .. } => Outcome::Hung,
             Ending::Exited {
                 timed_out: true, ..
-            } => Outcome::Timeout,
+            } => Outcome::Hung,
             Ending::Exited {
                 stopped_at_end: true,
                 ..
@@ -294,6 +320,8 @@ pub struct ClientRecord {
     pub connected_us: Option<u64>,
     /// The receive buffer the kernel actually gave (SO_RCVBUF read back), in bytes.
     pub rcvbuf_effective: usize,
+    /// The client socket's options as the kernel holds them (in-process clients).
+    pub socket: Option<crate::strategy::sockopts::Readback>,
     /// Bytes read by the strategy's loop, before the post-mortem.
     pub bytes_read: u64,
     /// Complete 13-byte messages among them.
@@ -644,6 +672,7 @@ impl ClientRecord {
             Ending::Eof { at_us }
             | Ending::Survived { at_us }
             | Ending::Timeout { at_us, .. }
+            | Ending::Hung { at_us, .. }
             | Ending::Exited { at_us, .. } => u(at_us),
         }
         self.errors.iter_mut().for_each(|e| u(&mut e.at_us));
@@ -688,6 +717,8 @@ pub struct SenderSummary {
     pub drained: u64,
     /// A remedy sender's message counts (the original has none).
     pub remedy: Option<SenderMessages>,
+    /// CLOCK_MONOTONIC ns of the last message it sent (the trickle sender).
+    pub last_message_ns: Option<u64>,
 }
 
 impl SenderSummary {
@@ -708,6 +739,7 @@ impl SenderSummary {
             policy: String::new(),
             drained: 0,
             remedy: None,
+            last_message_ns: None,
         };
         for kv in rest.split_whitespace() {
             let (k, v) = kv.split_once('=')?;
@@ -723,6 +755,7 @@ impl SenderSummary {
                 "close_ns" => s.close_ns = v.parse().ok()?,
                 "policy" => s.policy = v.to_string(),
                 "drained" => s.drained = v.parse().ok()?,
+                "last_message_ns" => s.last_message_ns = v.parse().ok().filter(|n| *n > 0),
                 _ => {} // a remedy sender's counts, or newer keys
             }
         }
@@ -773,6 +806,9 @@ pub struct TrialRecord {
     /// Microseconds from time zero to the start of the sender's close (close() or, for
     /// shutdown-drain, shutdown()), on the shared clock; negative if before it.
     pub sender_close_at_us: Option<i64>,
+    /// Microseconds from the sender's last message to the client's failure, when the
+    /// sender says when its last message left (the trickle sender).
+    pub silence_before_failure_us: Option<i64>,
     /// Microseconds from time zero to the end of the client's loop.
     pub active_us: u64,
     /// bytes_read / active time, in MB/s (10^6 bytes).
@@ -814,6 +850,11 @@ impl TrialRecord {
             .filter(|s| s.close_start_ns > 0)
             .map(|s| (s.close_start_ns as i64 - client.zero_ns as i64) / 1000);
         let active_us = client.ending.at_us().max(1);
+        let silence_before_failure_us = summary
+            .as_ref()
+            .and_then(|s| s.last_message_ns)
+            .zip(client.ending.failure_at_us())
+            .map(|(last, fail)| fail as i64 - (last as i64 - client.zero_ns as i64) / 1000);
         let messages = summary
             .as_ref()
             .and_then(|s| s.remedy.as_ref())
@@ -844,6 +885,7 @@ impl TrialRecord {
                 .filter(|_| messages.is_none())
                 .map(|(s, r)| s as i64 - r as i64),
             sender_close_at_us,
+            silence_before_failure_us,
             trial_us,
             client,
             messages,
@@ -868,6 +910,7 @@ pub mod testing {
             zero: ClockZero::ConnectStart,
             connected_us: Some(40),
             rcvbuf_effective: 8192,
+            socket: None,
             bytes_read: read,
             messages_read: read / MESSAGE_LEN,
             reads: read / 10,
@@ -899,6 +942,7 @@ pub mod testing {
             policy: "close".into(),
             drained: 0,
             remedy: None,
+            last_message_ns: None,
         }
     }
 
@@ -950,18 +994,45 @@ mod tests {
     #[test]
     fn a_full_send_buffer_is_an_error_not_a_timeout() {
         assert_eq!(failed("send", libc::EAGAIN).outcome(), Outcome::Error);
-        assert_eq!(failed("recv", libc::ETIMEDOUT).outcome(), Outcome::Timeout);
+        assert_eq!(failed("recv", libc::ETIMEDOUT).outcome(), Outcome::TimedOut);
+    }
+
+    #[test]
+    fn each_guard_has_its_own_class() {
+        assert_eq!(
+            failed("connect", libc::ECONNREFUSED).outcome(),
+            Outcome::Refused
+        );
+        assert_eq!(
+            failed("connect", libc::EHOSTUNREACH).outcome(),
+            Outcome::Unreachable
+        );
+        assert_eq!(
+            failed("recv", libc::ENETUNREACH).outcome(),
+            Outcome::Unreachable
+        );
+        let own = Ending::Timeout {
+            call: "recv".into(),
+            at_us: 5,
+        };
+        assert_eq!(own.outcome(), Outcome::CallTimeout);
+        let bound = Ending::Hung {
+            call: "recv".into(),
+            at_us: 5,
+        };
+        assert_eq!(bound.outcome(), Outcome::Hung);
+        assert_eq!(bound.failure_at_us(), Some(5));
     }
 
     #[test]
     fn classifies_clean_endings() {
         assert_eq!(Ending::Eof { at_us: 5 }.outcome(), Outcome::Eof);
         assert_eq!(Ending::Survived { at_us: 5 }.outcome(), Outcome::Survived);
-        let t = Ending::Timeout {
-            call: "deadline".into(),
+        let t = Ending::Hung {
+            call: "recv".into(),
             at_us: 5,
         };
-        assert_eq!(t.outcome(), Outcome::Timeout);
+        assert_eq!(t.outcome(), Outcome::Hung);
         assert_eq!(Ending::Survived { at_us: 5 }.failure_at_us(), None);
         assert_eq!(failed("send", libc::EPIPE).failure_at_us(), Some(10));
     }

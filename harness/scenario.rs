@@ -60,7 +60,6 @@ struct RawRun {
     duration: Option<Spanned<String>>,
     trials: Option<Spanned<i64>>,
     deadline: Option<Spanned<String>>,
-    call_timeout: Option<Spanned<String>>,
     sample: Option<Spanned<String>>,
 }
 
@@ -549,10 +548,7 @@ impl Scenario {
             Some(v) => cx.int(v, "run.trials", limits::TRIALS)? as u32,
             None => 1,
         };
-        let call_timeout = match &r.call_timeout {
-            Some(v) => cx.duration(v, "run.call_timeout", limits::CALL_TIMEOUT)?,
-            None => DEFAULT_CALL_TIMEOUT,
-        };
+
         let deadline = match &r.deadline {
             Some(v) => {
                 let d = cx.duration(v, "run.deadline", limits::DEADLINE)?;
@@ -706,7 +702,6 @@ impl Scenario {
             client: {
                 client.duration = duration;
                 client.deadline = deadline;
-                client.call_timeout = call_timeout;
                 client
             },
             faults,
@@ -1114,7 +1109,7 @@ within = "1s"
             "{e}"
         );
         let e = error_of(
-            "[client]\nstrategy = \"threaded\"\n[expect]\noutcome = \"timeout\"\nlost = 0\n",
+            "[client]\nstrategy = \"threaded\"\n[expect]\noutcome = \"call-timeout\"\nlost = 0\n",
         );
         assert!(
             e.contains("expect: lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `threaded` with `original`"),
@@ -1144,7 +1139,7 @@ within = "1s"
             assert!(s.client.framed);
         }
         assert!(
-            !parse("[client]\nstrategy = \"threaded\"\n[expect]\noutcome = \"timeout\"\n")
+            !parse("[client]\nstrategy = \"threaded\"\n[expect]\noutcome = \"call-timeout\"\n")
                 .unwrap()
                 .client
                 .framed

@@ -136,6 +136,14 @@ impl<'a> Keys<'a> {
         self.src.err(v.span(), &self.name(key), m)
     }
 
+    /// Whether `key` is there and holds an integer (for a key that takes a count or a
+    /// duration).
+    pub fn is_int(&self, key: &str) -> bool {
+        self.entries
+            .get(key)
+            .is_some_and(|v| matches!(v.get_ref(), toml::Value::Integer(_)))
+    }
+
     /// Whether the table has `key` (not yet read).
     pub fn has(&self, key: &str) -> bool {
         self.entries.contains_key(key)
@@ -153,6 +161,17 @@ impl<'a> Keys<'a> {
         match v.get_ref() {
             toml::Value::Integer(n) => range.check(*n).map(Some).map_err(|m| self.err(&v, key, m)),
             other => Err(self.err(&v, key, expected("an integer", other))),
+        }
+    }
+
+    /// A boolean, if the key is there.
+    pub fn bool(&mut self, key: &str) -> Result<Option<bool>, ScenarioError> {
+        let Some(v) = self.take(key) else {
+            return Ok(None);
+        };
+        match v.get_ref() {
+            toml::Value::Boolean(b) => Ok(Some(*b)),
+            other => Err(self.err(&v, key, expected("true or false", other))),
         }
     }
 

@@ -615,7 +615,10 @@ fn list_shows_every_strategy_and_sender_in_its_section() {
         section("Strategies:"),
         ["naive", "drain", "external", "resume", "threaded"]
     );
-    assert_eq!(section("Senders:"), ["original", "patient", "spool"]);
+    assert_eq!(
+        section("Senders:"),
+        ["original", "patient", "spool", "trickle"]
+    );
     for key in [
         "close_policy",
         "queue_bytes",

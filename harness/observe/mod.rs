@@ -99,7 +99,7 @@ pub fn classify_external(
     if wire.client_syn_ns.is_none() {
         return (
             if timed_out {
-                Outcome::Timeout
+                Outcome::Hung
             } else {
                 Outcome::Error
             },
@@ -129,7 +129,7 @@ pub fn classify_external(
     }
     if timed_out {
         return (
-            Outcome::Timeout,
+            Outcome::Hung,
             None,
             "it was still running at the deadline".into(),
         );

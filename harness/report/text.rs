@@ -99,7 +99,7 @@ fn first_failure(r: &TrialRecord) -> String {
         Ending::Failed { error } => error.to_string(),
         Ending::Eof { .. } => "recv() → 0 (EOF)".into(),
         Ending::Survived { .. } => "-".into(),
-        Ending::Timeout { call, .. } if call == "deadline" => "deadline passed".into(),
+        Ending::Hung { call, .. } => format!("still in {call}() at the deadline"),
         Ending::Timeout { call, .. } => format!("{call}() timed out"),
         Ending::Exited { status, .. } => match &r.classified_from {
             Some(_) => format!("{} (from the wire); it {status}", r.outcome),
@@ -128,6 +128,10 @@ fn sender_cell(r: &TrialRecord) -> String {
         return format!("ended: {}", m.end);
     }
     match &r.sender_summary {
+        Some(s) if s.errno == 0 => format!(
+            "no failure; closed at {}",
+            r.sender_close_at_us.map_or("?".into(), ms)
+        ),
         Some(s) => format!(
             "{}; close at {}",
             s.errno_name,
@@ -451,6 +455,16 @@ fn sender_line(r: &TrialRecord, s: &SenderSummary) -> String {
     if let Some(m) = &s.remedy {
         return remedy_line(s, m);
     }
+    if let Some(last) = s.last_message_ns {
+        let at = ms((last as i64 - r.client.zero_ns as i64) / 1000);
+        let silence = r.silence_before_failure_us.map_or(String::new(), |u| {
+            format!(", {} before the client gave up", ms(u))
+        });
+        return format!(
+            "the trickle sender sent {} messages ({} B) and never failed; its last message left at {at}{silence}; it kept the connection open until the client closed it",
+            s.messages, s.bytes
+        );
+    }
     let at = |ns: u64| (ns > 0).then(|| ms((ns as i64 - r.client.zero_ns as i64) / 1000));
     let mut line = format!(
         "the sender's send() accepted {} messages ({} B) into a {} B send buffer",
@@ -518,13 +532,13 @@ fn client_line(r: &TrialRecord) -> String {
             r.read_mb_s.unwrap_or(0.0),
             ms_u(*at_us)
         ),
-        Ending::Timeout { call, at_us } if call == "deadline" => format!(
-            "the client read {} B; the trial's deadline passed at {}",
+        Ending::Hung { call, at_us } => format!(
+            "the client read {} B, then waited in {call}() with no timeout of its own until the trial's deadline at {}: it hung, and only the harness's bound ended it",
             c.bytes_read,
             ms_u(*at_us)
         ),
         Ending::Timeout { call, at_us } => format!(
-            "the client read {} B, then its {call}() waited the whole call timeout and gave up at {}",
+            "the client read {} B, then its own timeout fired in {call}() at {}",
             c.bytes_read,
             ms_u(*at_us)
         ),
@@ -940,21 +954,29 @@ mod tests {
 
     #[test]
     fn timeout_and_the_deadline_are_told_apart() {
-        let t = |call: &str| Ending::Timeout {
-            call: call.into(),
+        let own = Ending::Timeout {
+            call: "recv".into(),
             at_us: 2_500,
         };
-        let r = trial(t("recv"), libc::EAGAIN);
-        assert_eq!(r.outcome, Outcome::Timeout);
+        let r = trial(own, libc::EAGAIN);
+        assert_eq!(r.outcome, Outcome::CallTimeout);
         says(
             &r,
-            &["its recv() waited the whole call timeout and gave up at 2.50 ms"],
-            &[],
+            &["its own timeout fired in recv() at 2.50 ms"],
+            &["hung"],
         );
+        let hung = Ending::Hung {
+            call: "recv".into(),
+            at_us: 2_500,
+        };
+        let r = trial(hung, libc::EAGAIN);
+        assert_eq!(r.outcome, Outcome::Hung);
         says(
-            &trial(t("deadline"), libc::EAGAIN),
-            &["the trial's deadline passed at 2.50 ms"],
-            &["call timeout"],
+            &r,
+            &[
+                "waited in recv() with no timeout of its own until the trial's deadline at 2.50 ms: it hung",
+            ],
+            &["own timeout fired"],
         );
     }
 

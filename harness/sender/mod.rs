@@ -11,6 +11,7 @@ pub mod handle;
 pub mod original;
 pub mod patient;
 pub mod spool;
+pub mod trickle;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -65,10 +66,11 @@ pub struct SenderSetup {
 static ORIGINAL: original::Original = original::Original;
 static PATIENT: patient::Patient = patient::Patient;
 static SPOOL: spool::Spool = spool::Spool;
+static TRICKLE: trickle::Trickle = trickle::Trickle;
 
 /// Every sender kind, in the order `list` shows them.
-pub fn all() -> [&'static dyn Sender; 3] {
-    [&ORIGINAL, &PATIENT, &SPOOL]
+pub fn all() -> [&'static dyn Sender; 4] {
+    [&ORIGINAL, &PATIENT, &SPOOL, &TRICKLE]
 }
 
 /// The sender kind with this name.

@@ -31,12 +31,12 @@ impl Strategy for Drain {
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
+        super::shared::with_socket_keys(&[
             ("chunk", "bytes per recv() while draining (1024)"),
             ("delay", "processing time after each batch (0ms)"),
             super::shared::REPLY,
             super::shared::RCVBUF,
-        ]
+        ])
     }
 
     fn configure(
@@ -63,13 +63,14 @@ impl SocketLoop for Drain {
             if let Some(end) = c.time_is_up() {
                 return end;
             }
+            // poll() waits for the client's own receive timeout, if it has one, and
+            // at most until the end of the duration, when the loop says survived.
             let until_end = c.until_end();
-            let wait = until_end.min(c.params.call_timeout);
+            let wait = until_end.min(c.wait_for(c.params.sock.recv_timeout));
             match sys::poll_readable(c.fd(), wait) {
                 Ok(true) => {}
-                // Nothing before the end of the duration: the next check says survived.
                 Ok(false) if wait == until_end => continue,
-                Ok(false) => return c.timeout("poll"),
+                Ok(false) => return c.gave_up("poll"),
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => return c.fail("poll", e),
             }

@@ -185,6 +185,7 @@ impl Strategy for External {
             zero: ClockZero::ProgramStart,
             connected_us: None,
             rcvbuf_effective: 0,
+            socket: None,
             bytes_read: 0,
             messages_read: 0,
             reads: 0,

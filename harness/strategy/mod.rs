@@ -12,6 +12,7 @@ pub mod messages;
 pub mod naive;
 pub mod postmortem;
 pub mod resume;
+pub mod sockopts;
 pub mod threaded;
 
 use std::net::SocketAddr;
@@ -162,8 +163,8 @@ pub struct ClientParams {
     pub duration: Duration,
     /// Time from the start of connect() after which the trial is a timeout.
     pub deadline: Duration,
-    /// Longest wait of any single blocking call.
-    pub call_timeout: Duration,
+    /// The client's own socket options: timeouts, keepalive, user timeout, nodelay.
+    pub sock: sockopts::SocketOptions,
     /// `external`: the program and its arguments, with `{host}` and `{port}`.
     pub command: Vec<String>,
     /// `resume`: acknowledge every this many messages processed (and at the end)...
@@ -194,7 +195,7 @@ impl Default for ClientParams {
             rcvbuf: None,
             duration: Duration::from_secs(10),
             deadline: Duration::from_secs(15),
-            call_timeout: Duration::from_secs(2),
+            sock: sockopts::SocketOptions::default(),
             command: Vec::new(),
             ack_every: 1,
             ack_interval: None,
@@ -227,7 +228,21 @@ pub mod shared {
         }
         delay(keys, p)?;
         reply(keys, p)?;
+        socket(keys, p)?;
         rcvbuf(keys, p)
+    }
+
+    /// The socket options every in-process client takes ([`sockopts::KEYS`]).
+    pub fn socket(keys: &mut Keys, p: &mut ClientParams) -> Result<(), ScenarioError> {
+        p.sock = sockopts::SocketOptions::read(keys)?;
+        Ok(())
+    }
+
+    /// `own` followed by the socket options' keys.
+    pub fn with_socket_keys(
+        own: &[(&'static str, &'static str)],
+    ) -> Vec<(&'static str, &'static str)> {
+        own.iter().chain(sockopts::KEYS).copied().collect()
     }
 
     pub fn rcvbuf(keys: &mut Keys, p: &mut ClientParams) -> Result<(), ScenarioError> {
@@ -314,7 +329,7 @@ impl<'a> Conn<'a> {
     pub fn time_is_up(&self) -> Option<Ending> {
         let now = Instant::now();
         if now >= self.deadline {
-            Some(self.timeout("deadline"))
+            Some(self.hung("its loop"))
         } else if now >= self.end {
             Some(Ending::Survived {
                 at_us: self.elapsed_us(),
@@ -349,9 +364,21 @@ impl<'a> Conn<'a> {
         self.errors.push(e);
     }
 
-    /// A call waited its whole timeout: the trial is a timeout.
-    pub fn timeout(&self, call: &str) -> Ending {
-        Ending::Timeout {
+    /// A call gave up waiting: the deadline (hung), or the client's own timeout.
+    pub fn gave_up(&self, call: &str) -> Ending {
+        if self.past_deadline() {
+            self.hung(call)
+        } else {
+            Ending::Timeout {
+                call: call.to_string(),
+                at_us: self.elapsed_us(),
+            }
+        }
+    }
+
+    /// Still waiting in `call` at the deadline.
+    pub fn hung(&self, call: &str) -> Ending {
+        Ending::Hung {
             call: call.to_string(),
             at_us: self.elapsed_us(),
         }
@@ -363,13 +390,11 @@ impl<'a> Conn<'a> {
         }
     }
 
-    /// The wait a blocking call may take now: the call timeout, or less near the deadline.
-    pub fn call_timeout_now(&self) -> Duration {
+    /// The wait a blocking call may take now: the client's own timeout `own`, or, with
+    /// none, as long as it takes; either way no longer than the deadline.
+    pub fn wait_for(&self, own: Option<Duration>) -> Duration {
         let left = self.deadline.saturating_duration_since(Instant::now());
-        self.params
-            .call_timeout
-            .min(left)
-            .max(Duration::from_millis(1))
+        own.unwrap_or(left).min(left).max(Duration::from_millis(1))
     }
 
     /// Whether the trial's deadline has passed.
@@ -426,7 +451,9 @@ pub struct NoHooks;
 impl ClientHooks for NoHooks {}
 
 /// Connects to `addr`, runs the loop of the strategy called `name` and the
-/// post-mortem, and returns the record. Fails only if the connection cannot be made.
+/// post-mortem, and returns the record. A connect() that fails is the record's
+/// ending (`refused`, `unreachable`, a timeout); only a socket that cannot be made or
+/// configured is an error.
 pub fn run_client(
     name: &str,
     strategy: &dyn SocketLoop,
@@ -442,22 +469,33 @@ pub fn run_client(
             .context("setting SO_RCVBUF")?;
     }
     let rcvbuf_effective = sock.recv_buffer_size().context("reading SO_RCVBUF")?;
+    params
+        .sock
+        .apply(&sock)
+        .context("setting the client's socket options")?;
+    let socket = sockopts::Readback::of(&sock).context("reading the socket options back")?;
     // Time zero, on both clocks at the same moment, just before the SYN: every
     // `at_us` counts from here, and zero_ns puts it on the axis the sender and the
     // capture share.
     let zero = Instant::now();
     let zero_ns = sys::monotonic_ns();
-    let connect_timeout = params.call_timeout.min(params.deadline);
-    sock.connect_timeout(&addr.into(), connect_timeout)
-        .with_context(|| format!("connecting to {addr}"))?;
-    let connected_us = zero.elapsed().as_micros() as u64;
-    hooks.connected(&sock, zero_ns);
-
+    hooks.started(zero_ns);
     let mut conn = Conn::new(&sock, params, zero);
-    let ending = strategy.run(&mut conn);
+    let wait = conn.wait_for(params.sock.connect_timeout);
+    let (ending, connected_us) = match sock.connect_timeout(&addr.into(), wait) {
+        Ok(()) => {
+            let connected_us = zero.elapsed().as_micros() as u64;
+            hooks.connected(&sock, zero_ns);
+            (strategy.run(&mut conn), Some(connected_us))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::TimedOut => (conn.gave_up("connect"), None),
+        Err(e) => (conn.fail("connect", e), None),
+    };
     let postmortem = match ending {
-        Ending::Failed { .. } | Ending::Eof { .. } => Some(postmortem::run(&mut conn)),
-        Ending::Survived { .. } | Ending::Timeout { .. } | Ending::Exited { .. } => None,
+        Ending::Failed { .. } | Ending::Eof { .. } if connected_us.is_some() => {
+            Some(postmortem::run(&mut conn))
+        }
+        _ => None,
     };
     let Conn {
         counters,
@@ -471,8 +509,9 @@ pub fn run_client(
         strategy: name.to_string(),
         zero_ns,
         zero: ClockZero::ConnectStart,
-        connected_us: Some(connected_us),
+        connected_us,
         rcvbuf_effective,
+        socket: Some(socket),
         bytes_read: counters.bytes_read,
         messages_read: counters.bytes_read / crate::record::MESSAGE_LEN,
         reads: counters.reads,

@@ -30,12 +30,12 @@ impl Strategy for Naive {
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
+        super::shared::with_socket_keys(&[
             ("recv_size", "bytes per recv() (10)"),
             ("delay", "processing time after each read (0ms)"),
             super::shared::REPLY,
             super::shared::RCVBUF,
-        ]
+        ])
     }
 
     fn configure(
@@ -63,15 +63,20 @@ impl SocketLoop for Naive {
             if let Some(end) = c.time_is_up() {
                 return end;
             }
-            // Blocking, as in the post; SO_RCVTIMEO/SO_SNDTIMEO bound every call, and
-            // shrink near the deadline so no call outlives it. Set only when it changes.
-            let now = c.call_timeout_now();
+            // Blocking, as in the post. SO_RCVTIMEO/SO_SNDTIMEO are the client's own
+            // timeouts, if it has them; without, a call waits as long as it takes, and
+            // the harness bounds it by the deadline (shrinking near it). Set only when
+            // they change.
+            let now = (
+                c.wait_for(c.params.sock.recv_timeout),
+                c.wait_for(c.params.sock.send_timeout),
+            );
             if timeout != Some(now) {
                 timeout = Some(now);
-                if let Err(e) = c.sock.set_read_timeout(timeout) {
+                if let Err(e) = c.sock.set_read_timeout(Some(now.0)) {
                     return c.fail("setsockopt(SO_RCVTIMEO)", e);
                 }
-                if let Err(e) = c.sock.set_write_timeout(timeout) {
+                if let Err(e) = c.sock.set_write_timeout(Some(now.1)) {
                     return c.fail("setsockopt(SO_SNDTIMEO)", e);
                 }
             }
@@ -79,19 +84,14 @@ impl SocketLoop for Naive {
                 Ok(0) => return c.eof(),
                 Ok(n) => c.got(n),
                 Err(e) if interrupted(&e) => continue,
-                Err(e) if would_block(&e) => {
-                    // SO_RCVTIMEO expired: silent until the end is survival, else a timeout.
-                    match c.time_is_up() {
-                        Some(end) => return end,
-                        None => return c.timeout("recv"),
-                    }
-                }
+                // SO_RCVTIMEO expired: the client's own timeout, or the deadline.
+                Err(e) if would_block(&e) => return c.gave_up("recv"),
                 Err(e) => return c.fail("recv", e),
             }
             c.process();
             match c.reply(0) {
                 Ok(()) => {}
-                Err(e) if would_block(&e) => return c.timeout("send"),
+                Err(e) if would_block(&e) => return c.gave_up("send"),
                 Err(e) => return c.fail("send", e),
             }
         }

@@ -17,6 +17,7 @@ use anyhow::Result;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::messages::Checker;
+use super::sockopts::Readback;
 use super::{ClientHooks, ClientParams, DelayPer, Strategy, interrupted, would_block};
 use crate::fault::{ClientControl, ClientState};
 use crate::protocol::{self, Decoder, Frame, HELLO_LEN, Hello};
@@ -90,7 +91,7 @@ impl Strategy for Resume {
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
+        super::shared::with_socket_keys(&[
             ("delay", "processing time per message or batch (0ms)"),
             (
                 "delay_per",
@@ -111,7 +112,7 @@ impl Strategy for Resume {
                 "first connect after this long: a client that is away (0ms)",
             ),
             super::shared::RCVBUF,
-        ]
+        ])
     }
 
     fn configure(
@@ -123,6 +124,7 @@ impl Strategy for Resume {
         use crate::limits::{Dur, Int};
         super::shared::delay(keys, p)?;
         super::shared::rcvbuf(keys, p)?;
+        super::shared::socket(keys, p)?;
         if let Some(d) = keys.parse("delay_per")? {
             p.delay_per = d;
         }
@@ -195,6 +197,8 @@ struct Run<'p> {
     last_ack: Instant,
     /// The current connection got the sender's hello.
     greeted: bool,
+    /// The first socket's options, read back.
+    socket: Option<Readback>,
 }
 
 impl<'p> Run<'p> {
@@ -215,6 +219,7 @@ impl<'p> Run<'p> {
             connected_us: None,
             last_ack: zero,
             greeted: false,
+            socket: None,
         }
     }
 
@@ -297,6 +302,9 @@ impl<'p> Run<'p> {
     ) -> SessionEnd {
         let sock = match self.connect(addr) {
             Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                return SessionEnd::Lost(self.gave_up("connect"));
+            }
             Err(e) => return SessionEnd::Lost(self.fail("connect", &e)),
         };
         if first {
@@ -310,16 +318,36 @@ impl<'p> Run<'p> {
         end
     }
 
-    fn connect(&self, addr: SocketAddr) -> std::io::Result<Socket> {
+    fn connect(&mut self, addr: SocketAddr) -> std::io::Result<Socket> {
         let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         if let Some(size) = self.p.rcvbuf {
             sock.set_recv_buffer_size(size)?;
         }
+        self.p.sock.apply(&sock)?;
+        if self.socket.is_none() {
+            self.socket = Some(Readback::of(&sock)?);
+        }
         let left = self.deadline.saturating_duration_since(Instant::now());
-        let wait = self.p.call_timeout.min(left).max(Duration::from_millis(1));
+        let wait = self
+            .p
+            .sock
+            .connect_timeout
+            .unwrap_or(left)
+            .min(left)
+            .max(Duration::from_millis(1));
         sock.connect_timeout(&addr.into(), wait)?;
         sock.set_nonblocking(true)?;
         Ok(sock)
+    }
+
+    /// A wait of its own ran out in `call`: a timeout of the client's, or the deadline.
+    fn gave_up(&self, call: &str) -> Ending {
+        let (call, at_us) = (call.to_string(), self.us());
+        if Instant::now() >= self.deadline {
+            Ending::Hung { call, at_us }
+        } else {
+            Ending::Timeout { call, at_us }
+        }
     }
 
     /// Hello each way, then frames until the end, a loss or a refusal.
@@ -360,17 +388,19 @@ impl<'p> Run<'p> {
             if let Err(e) = self.ack(fd, &mut since_ack, false) {
                 return SessionEnd::Lost(self.fail("send", &e));
             }
-            // Short polls, so that a fault is obeyed at once; the call timeout
-            // counts from the last data.
+            // Short polls, so that a fault is obeyed at once; the client's receive
+            // timeout, if it has one, counts from the last data.
             let wait = POLL_STEP.min(self.end - now);
+            let silent_too_long = |heard: Instant| {
+                self.p
+                    .sock
+                    .recv_timeout
+                    .is_some_and(|t| heard.elapsed() >= t)
+            };
             match sys::poll_readable(fd, wait) {
                 Ok(true) => heard = Instant::now(),
-                Ok(false) if heard.elapsed() < self.p.call_timeout => continue,
-                Ok(false) if Instant::now() >= self.end => continue,
-                Ok(false) => {
-                    let e = std::io::Error::from_raw_os_error(libc::ETIMEDOUT);
-                    return SessionEnd::Lost(self.fail("poll", &e));
-                }
+                Ok(false) if !silent_too_long(heard) => continue,
+                Ok(false) => return SessionEnd::Lost(self.gave_up("recv")),
                 Err(e) if interrupted(&e) => continue,
                 Err(e) => return SessionEnd::Lost(self.fail("poll", &e)),
             }
@@ -473,6 +503,7 @@ impl<'p> Run<'p> {
             zero: ClockZero::ConnectStart,
             connected_us: self.connected_us,
             rcvbuf_effective: self.p.rcvbuf.unwrap_or(0),
+            socket: self.socket,
             bytes_read: self.bytes_read,
             messages_read: m.processed,
             reads: self.reads,

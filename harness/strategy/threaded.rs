@@ -54,7 +54,7 @@ impl Strategy for Threaded {
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        vec![
+        super::shared::with_socket_keys(&[
             (
                 "delay",
                 "the worker's processing time per read or message (0ms)",
@@ -67,7 +67,7 @@ impl Strategy for Threaded {
             ),
             super::shared::REPLY,
             super::shared::RCVBUF,
-        ]
+        ])
     }
 
     fn configure(
@@ -342,7 +342,8 @@ fn process(c: &mut Conn, work: &mut Work, chunk: &[u8]) -> Result<(), Ending> {
 }
 
 /// A send of the worker on the shared non-blocking socket: it waits for room up to
-/// the call timeout, as the naive client's blocking send() would.
+/// the client's send timeout (or the deadline), as the naive client's blocking send()
+/// would.
 fn reply(
     c: &mut Conn,
     mut send: impl FnMut(&mut Conn) -> std::io::Result<()>,
@@ -351,9 +352,9 @@ fn reply(
         match send(c) {
             Ok(()) => return Ok(()),
             Err(e) if would_block(&e) => {
-                let wait = c.call_timeout_now();
+                let wait = c.wait_for(c.params.sock.send_timeout);
                 match sys::poll_fd(c.fd(), libc::POLLOUT, wait) {
-                    Ok(0) => return Err(c.timeout("send")),
+                    Ok(0) => return Err(c.gave_up("send")),
                     Ok(_) => {}
                     Err(e) => return Err(c.fail("poll", e)),
                 }
