@@ -12,6 +12,7 @@
 //! - [`limits`] holds the allowed range of every key and flag, and [`settings`] reads
 //!   a table's keys for the module that owns them;
 //! - [`store`] is the durable queue behind the `spool` sender;
+//! - [`sockopts`] holds the socket options either side sets (timeouts, keepalive, ...);
 //! - [`protocol`] is the framed message stream of the remedy senders;
 //! - [`artifacts`] makes the files a run leaves (pcaps, plots);
 //! - [`process`] keeps child processes from outliving the harness;
@@ -31,6 +32,7 @@ pub mod scenario;
 pub mod sender;
 pub mod session;
 pub mod settings;
+pub mod sockopts;
 pub mod store;
 pub mod strategy;
 pub mod sys;

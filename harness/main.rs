@@ -247,7 +247,7 @@ fn client(a: ClientArgs) -> Result<ExitCode> {
         duration: a.duration,
         deadline,
         // Like Python's settimeout: every call of the client gets the same timeout.
-        sock: strategy::sockopts::SocketOptions {
+        sock: zerowin::sockopts::SocketOptions {
             connect_timeout: a.call_timeout,
             recv_timeout: a.call_timeout,
             send_timeout: a.call_timeout,

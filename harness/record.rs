@@ -321,7 +321,7 @@ pub struct ClientRecord {
     /// The receive buffer the kernel actually gave (SO_RCVBUF read back), in bytes.
     pub rcvbuf_effective: usize,
     /// The client socket's options as the kernel holds them (in-process clients).
-    pub socket: Option<crate::strategy::sockopts::Readback>,
+    pub socket: Option<crate::sockopts::Readback>,
     /// Bytes read by the strategy's loop, before the post-mortem.
     pub bytes_read: u64,
     /// Complete 13-byte messages among them.
@@ -719,6 +719,9 @@ pub struct SenderSummary {
     pub remedy: Option<SenderMessages>,
     /// CLOCK_MONOTONIC ns of the last message it sent (the trickle sender).
     pub last_message_ns: Option<u64>,
+    /// Its connection's socket options and its listener's, read back (zerowin's own
+    /// senders).
+    pub socket: Option<crate::sockopts::Readback>,
 }
 
 impl SenderSummary {
@@ -740,6 +743,7 @@ impl SenderSummary {
             drained: 0,
             remedy: None,
             last_message_ns: None,
+            socket: None,
         };
         for kv in rest.split_whitespace() {
             let (k, v) = kv.split_once('=')?;
@@ -756,6 +760,7 @@ impl SenderSummary {
                 "policy" => s.policy = v.to_string(),
                 "drained" => s.drained = v.parse().ok()?,
                 "last_message_ns" => s.last_message_ns = v.parse().ok().filter(|n| *n > 0),
+                "sockopts" => s.socket = serde_json::from_str(v).ok(),
                 _ => {} // a remedy sender's counts, or newer keys
             }
         }
@@ -943,6 +948,7 @@ pub mod testing {
             drained: 0,
             remedy: None,
             last_message_ns: None,
+            socket: None,
         }
     }
 

@@ -96,3 +96,70 @@ fn bad_socket_options_name_file_line_and_key() {
         assert!(err.contains(want), "want {want:?}, got {err}");
     }
 }
+
+/// A paused client's kernel answers the sender's zero-window probes: without
+/// TCP_USER_TIMEOUT the connection lives through the pause; with it, the sender's
+/// kernel aborts it (its send() gets ETIMEDOUT), and the resumed client gets an RST.
+#[test]
+fn a_user_timeout_aborts_what_zero_window_probes_keep_alive() {
+    for (file, outcome, errno) in [
+        ("scenarios/zero-window-persist.toml", "reset", 110),
+        (
+            "scenarios/zero-window-persist-no-timeout.toml",
+            "survived",
+            0,
+        ),
+    ] {
+        let out = zerowin()
+            .args(["run", file, "--trials", "1", "--json", "-"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        let t = &v["scenarios"][0]["trials"][0];
+        assert_eq!(t["outcome"], outcome, "{file}");
+        let s = &t["sender_summary"];
+        assert_eq!(s["errno"], errno, "{file}: {s}");
+        let probes = t["observation"]["wire"]["from_sender"]["zero_window_probes"]
+            .as_u64()
+            .unwrap();
+        assert!(probes > 0, "{file}: the sender probed the closed window");
+        let ut = &s["socket"]["user_timeout_ms"];
+        if errno == 110 {
+            assert_eq!(ut, 2000, "read back from the sender's socket");
+        } else {
+            assert!(ut.is_null(), "{ut}");
+        }
+    }
+}
+
+/// A sender's socket options: the original refuses them by name, the others check them.
+#[test]
+fn sender_socket_options_are_checked() {
+    let tail = "[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\n";
+    for (sender, want) in [
+        (
+            "kind = \"original\"\nkeepalive = true",
+            "s.toml:3: sender.keepalive: the original C sender keeps its own socket settings",
+        ),
+        (
+            "kind = \"trickle\"\nreuseport = \"yes\"",
+            "s.toml:3: sender.reuseport: expected true or false",
+        ),
+        (
+            "kind = \"trickle\"\nuser_timeout = \"soon\"",
+            "s.toml:3: sender.user_timeout:",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("[sender]\n{sender}\n{tail}");
+        let f = common::scenario_file(dir.path(), "s.toml", &text);
+        let out = zerowin()
+            .args(["run", f.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "want {want:?}, got {err}");
+    }
+}

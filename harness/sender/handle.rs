@@ -232,7 +232,13 @@ impl ChildSender {
             .collect();
         let summary = summary.cloned().map(|mut s| {
             if !counts.is_empty() {
-                s.remedy = Some(SenderMessages::merge(&counts));
+                // Progress lines after the summary have newer counts, but only a
+                // summary says why the connection ended.
+                let end = s.remedy.as_ref().map(|m| m.end.clone()).unwrap_or_default();
+                s.remedy = Some(SenderMessages {
+                    end,
+                    ..SenderMessages::merge(&counts)
+                });
             }
             s
         });

@@ -65,6 +65,18 @@ pub struct Original;
 impl Original {
     /// Its keys, read and checked, as the C sender's own flags.
     fn read(keys: &mut Keys) -> Result<ServeArgs, ScenarioError> {
+        // The 2014 code sets none of the socket options, and zerowin keeps it as it was.
+        if let Some((k, _)) = crate::sockopts::SERVER_KEYS
+            .iter()
+            .find(|(k, _)| keys.has(k))
+        {
+            return Err(keys.invalid(
+                k,
+                format!(
+                    "the original C sender keeps its own socket settings (the 2014 code sets no {k}); the patient, spool and trickle senders take it"
+                ),
+            ));
+        }
         let sndbuf = keys.int("sndbuf", limits::BUF)?.map(|v| v as usize);
         let close_policy = keys
             .parse::<ClosePolicy>("close_policy")?

@@ -27,7 +27,7 @@ impl Sender for Patient {
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        framed::KEYS.to_vec()
+        Common::keys()
     }
 
     fn framed(&self) -> bool {

@@ -106,7 +106,10 @@ impl Sender for Spool {
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        framed::KEYS.iter().chain(SPOOL_KEYS).copied().collect()
+        Common::keys()
+            .into_iter()
+            .chain(SPOOL_KEYS.iter().copied())
+            .collect()
     }
 
     fn framed(&self) -> bool {

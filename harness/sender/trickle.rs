@@ -17,6 +17,7 @@ use super::framed::schedule::{Rate, Schedule};
 use super::{Sender, SenderSetup};
 use crate::limits;
 use crate::settings::{Keys, ScenarioError};
+use crate::sockopts::{SERVER_KEYS, ServerOptions};
 use crate::sys;
 
 pub struct Trickle;
@@ -49,6 +50,7 @@ struct Settings {
     rate: Rate,
     stall: Stall,
     sndbuf: Option<usize>,
+    sock: ServerOptions,
 }
 
 impl Settings {
@@ -69,6 +71,7 @@ impl Settings {
             rate,
             stall,
             sndbuf: keys.int("sndbuf", limits::BUF)?.map(|v| v as usize),
+            sock: ServerOptions::read(keys)?,
         })
     }
 
@@ -82,6 +85,7 @@ impl Settings {
         if let Some(b) = self.sndbuf {
             v.push(format!("sndbuf={b}"));
         }
+        v.extend(self.sock.to_pairs());
         v
     }
 }
@@ -96,7 +100,7 @@ impl Sender for Trickle {
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
-        KEYS.to_vec()
+        KEYS.iter().chain(SERVER_KEYS).copied().collect()
     }
 
     fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError> {
@@ -122,15 +126,17 @@ impl Sender for Trickle {
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
         let s = Settings::read(&mut keys)?;
         keys.finish("sender `trickle`", &self.key_names())?;
-        let listener =
-            TcpListener::bind((bind, port)).with_context(|| format!("binding {bind}:{port}"))?;
+        let listener = s
+            .sock
+            .listen(bind, port)
+            .with_context(|| format!("binding {bind}:{port}"))?;
         let mut out = std::io::stdout();
         writeln!(out, "zerowin-port {}", listener.local_addr()?.port())?;
         out.flush()?;
         loop {
             let (stream, _) = listener.accept()?;
             writeln!(out, "zerowin-accepted")?;
-            let line = serve_one(&s, stream)?;
+            let line = serve_one(&s, stream, &listener)?;
             writeln!(out, "{line}")?;
             out.flush()?;
         }
@@ -138,11 +144,13 @@ impl Sender for Trickle {
 }
 
 /// Sends on schedule until the client closes; returns the summary line.
-fn serve_one(s: &Settings, stream: TcpStream) -> Result<String> {
+fn serve_one(s: &Settings, stream: TcpStream, listener: &TcpListener) -> Result<String> {
     let sock = socket2::SockRef::from(&stream);
     if let Some(b) = s.sndbuf {
         sock.set_send_buffer_size(b)?;
     }
+    s.sock.tcp.apply(&sock)?;
+    let sockopts = ServerOptions::summary_field(&sock, &socket2::SockRef::from(listener));
     let sndbuf = sock.send_buffer_size()?;
     stream.set_nonblocking(true)?;
     let mut stream = stream;
@@ -194,7 +202,7 @@ fn serve_one(s: &Settings, stream: TcpStream) -> Result<String> {
     }
     let now = sys::monotonic_ns();
     Ok(format!(
-        "zerowin-summary pid={} messages={sent} bytes={bytes} partial={} errno=0 sndbuf={sndbuf} fail_ns=0 close_start_ns={now} close_ns={now} policy=trickle drained=0 last_message_ns={last_ns}",
+        "zerowin-summary pid={} messages={sent} bytes={bytes} partial={} errno=0 sndbuf={sndbuf} fail_ns=0 close_start_ns={now} close_ns={now} policy=trickle drained=0 last_message_ns={last_ns} sockopts={sockopts}",
         std::process::id(),
         u64::from(pending > 0),
     ))
@@ -215,6 +223,7 @@ mod tests {
                 rate: Rate::PerSecond(2.5),
                 stall,
                 sndbuf: Some(4096),
+                sock: ServerOptions::default(),
             };
             let pairs = s.to_pairs();
             let mut keys =

@@ -12,7 +12,6 @@ pub mod messages;
 pub mod naive;
 pub mod postmortem;
 pub mod resume;
-pub mod sockopts;
 pub mod threaded;
 
 use std::net::SocketAddr;
@@ -29,6 +28,7 @@ use crate::fault::ClientControl;
 use crate::limits;
 use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
 use crate::settings::{Keys, ScenarioError};
+use crate::sockopts;
 use crate::sys;
 
 /// A way of reading from the sender.

@@ -17,11 +17,11 @@ use anyhow::Result;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::messages::Checker;
-use super::sockopts::Readback;
 use super::{ClientHooks, ClientParams, DelayPer, Strategy, interrupted, would_block};
 use crate::fault::{ClientControl, ClientState};
 use crate::protocol::{self, Decoder, Frame, HELLO_LEN, Hello};
 use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
+use crate::sockopts::Readback;
 use crate::sys;
 use std::sync::Arc;
 

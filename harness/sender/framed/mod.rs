@@ -34,6 +34,7 @@ use self::schedule::{Phase, Rate, Schedule};
 use crate::limits::{self, Int};
 use crate::protocol::{self, DEFAULT_PAYLOAD, HELLO_LEN, Hello};
 use crate::settings::{Keys, ScenarioError};
+use crate::sockopts::{SERVER_KEYS, ServerOptions};
 use crate::sys;
 
 /// How long a client has to say hello.
@@ -122,6 +123,8 @@ pub struct Common {
     pub phases: Vec<Phase>,
     pub rate: Rate,
     pub sndbuf: Option<usize>,
+    /// Socket options on the listener and on each connection.
+    pub sock: ServerOptions,
 }
 
 impl Common {
@@ -145,7 +148,13 @@ impl Common {
             phases,
             rate,
             sndbuf: keys.int("sndbuf", limits::BUF)?.map(|v| v as usize),
+            sock: ServerOptions::read(keys)?,
         })
+    }
+
+    /// Its keys, with their help lines: the framed senders' and the socket options'.
+    pub fn keys() -> Vec<(&'static str, &'static str)> {
+        KEYS.iter().chain(SERVER_KEYS).copied().collect()
     }
 
     /// Back to `--set KEY=VALUE` pairs, for `zerowin serve`.
@@ -170,6 +179,7 @@ impl Common {
         if let Some(b) = self.sndbuf {
             v.push(format!("sndbuf={b}"));
         }
+        v.extend(self.sock.to_pairs());
         v
     }
 
@@ -312,7 +322,9 @@ impl Engine {
 /// Listens on `bind:port`, produces, and serves one client at a time until killed.
 pub fn serve(mut e: Engine, port: u16, bind: &str) -> Result<i32> {
     let listener =
-        TcpListener::bind((bind, port)).with_context(|| format!("binding {bind}:{port}"))?;
+        e.s.sock
+            .listen(bind, port)
+            .with_context(|| format!("binding {bind}:{port}"))?;
     listener.set_nonblocking(true)?;
     {
         let mut out = std::io::stdout().lock();
@@ -332,7 +344,7 @@ pub fn serve(mut e: Engine, port: u16, bind: &str) -> Result<i32> {
                     writeln!(out, "zerowin-accepted")?;
                     out.flush()?;
                 }
-                let line = Conn::new(stream, &mut e)?.run()?;
+                let line = Conn::new(stream, &mut e, &listener)?.run()?;
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{line}")?;
                 out.flush()?;
@@ -360,14 +372,18 @@ struct Conn<'e> {
     close_start_ns: u64,
     drained: u64,
     sndbuf: i64,
+    /// The socket options read back, for the summary.
+    sockopts: String,
 }
 
 impl<'e> Conn<'e> {
-    fn new(stream: TcpStream, e: &'e mut Engine) -> Result<Conn<'e>> {
+    fn new(stream: TcpStream, e: &'e mut Engine, listener: &TcpListener) -> Result<Conn<'e>> {
         let sock = socket2::SockRef::from(&stream);
         if let Some(b) = e.s.sndbuf {
             sock.set_send_buffer_size(b)?;
         }
+        e.s.sock.tcp.apply(&sock)?;
+        let sockopts = ServerOptions::summary_field(&sock, &socket2::SockRef::from(listener));
         let sndbuf = sock.send_buffer_size()? as i64;
         stream.set_nonblocking(true)?;
         Ok(Conn {
@@ -383,6 +399,7 @@ impl<'e> Conn<'e> {
             close_start_ns: 0,
             drained: 0,
             sndbuf,
+            sockopts,
         })
     }
 
@@ -556,7 +573,7 @@ impl<'e> Conn<'e> {
         // what send() accepted. A patient sender forgets what it wrote, so what was
         // in its buffers when the connection died is gone: the client sees a gap.
         format!(
-            "zerowin-summary pid={} messages={} bytes={} partial=0 errno={errno} sndbuf={} fail_ns=0 close_start_ns={} close_ns={} policy={}/{} drained={} first_seq={} {} end={end}",
+            "zerowin-summary pid={} messages={} bytes={} partial=0 errno={errno} sndbuf={} fail_ns=0 close_start_ns={} close_ns={} policy={}/{} drained={} first_seq={} sockopts={} {} end={end}",
             std::process::id(),
             self.sent_msgs,
             self.sent_bytes,
@@ -567,6 +584,7 @@ impl<'e> Conn<'e> {
             self.e.s.on_full.as_str(),
             self.drained,
             self.first_seq,
+            self.sockopts,
             self.e.counts(),
         )
     }
@@ -588,6 +606,10 @@ mod tests {
             }],
             rate: Rate::PerSecond(1000.0),
             sndbuf: Some(8192),
+            sock: ServerOptions {
+                reuseport: true,
+                ..ServerOptions::default()
+            },
         };
         let pairs = s.to_pairs();
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", &pairs).unwrap();

@@ -1,4 +1,6 @@
-//! The client's own socket options, the guards the socket-options document is about:
+//! The socket options either side sets, the guards the socket-options document is about.
+//!
+//! A client's own options:
 //! per-call timeouts (`connect_timeout`, `recv_timeout`, `send_timeout`: what Python's
 //! `settimeout` does), TCP keepalive (`keepalive`, `keepidle`, `keepintvl`,
 //! `keepcnt`), `user_timeout` (TCP_USER_TIMEOUT) and `nodelay`.
@@ -8,9 +10,10 @@
 //! option is applied before connect() and read back with getsockopt into the record,
 //! so the record shows what the kernel took, not what was asked.
 
+use std::net::TcpListener;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use socket2::{Socket, TcpKeepalive};
 
 use crate::limits::{self, Dur, Int};
@@ -66,13 +69,21 @@ const KEEP_SECS: Dur = Dur::new(Duration::from_secs(1), Duration::from_secs(3276
 impl SocketOptions {
     /// Reads the keys of [`KEYS`].
     pub fn read(keys: &mut Keys) -> Result<SocketOptions, ScenarioError> {
-        let mut o = SocketOptions {
+        Ok(SocketOptions {
             connect_timeout: keys.duration("connect_timeout", TIMEOUT)?,
             recv_timeout: keys.duration("recv_timeout", TIMEOUT)?,
             send_timeout: keys.duration("send_timeout", TIMEOUT)?,
+            ..SocketOptions::read_tcp(keys)?
+        })
+    }
+
+    /// Reads the TCP keys both sides take: keepalive and its settings, user_timeout,
+    /// nodelay.
+    fn read_tcp(keys: &mut Keys) -> Result<SocketOptions, ScenarioError> {
+        let mut o = SocketOptions {
             user_timeout: keys.duration("user_timeout", TIMEOUT)?,
             nodelay: keys.bool("nodelay")?,
-            keepalive: None,
+            ..SocketOptions::default()
         };
         let on = keys.bool("keepalive")?;
         // Named in an error: the first of the three that is set.
@@ -144,7 +155,7 @@ fn whole_seconds(keys: &mut Keys, key: &str) -> Result<Option<Duration>, Scenari
 }
 
 /// What the kernel holds for a socket's options, read back with getsockopt.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Readback {
     pub recv_timeout_us: Option<u64>,
     pub send_timeout_us: Option<u64>,
@@ -154,6 +165,9 @@ pub struct Readback {
     pub keepcnt: u32,
     pub user_timeout_ms: Option<u64>,
     pub nodelay: bool,
+    /// A sender's listener: SO_REUSEADDR and SO_REUSEPORT (None for a client).
+    pub reuseaddr: Option<bool>,
+    pub reuseport: Option<bool>,
 }
 
 impl Readback {
@@ -168,7 +182,102 @@ impl Readback {
             keepcnt: sock.tcp_keepalive_retries()?,
             user_timeout_ms: sock.tcp_user_timeout()?.map(|d| d.as_millis() as u64),
             nodelay: sock.tcp_nodelay()?,
+            reuseaddr: None,
+            reuseport: None,
         })
+    }
+}
+
+/// A sender's options: TCP options on each connection it accepts, and SO_REUSEADDR
+/// (true by default, as every server should) and SO_REUSEPORT on its listener.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerOptions {
+    pub tcp: SocketOptions,
+    pub reuseaddr: bool,
+    pub reuseport: bool,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            tcp: SocketOptions::default(),
+            reuseaddr: true,
+            reuseport: false,
+        }
+    }
+}
+
+/// The keys a sender of zerowin's own takes, with their help lines.
+pub const SERVER_KEYS: &[(&str, &str)] = &[
+    ("keepalive", "SO_KEEPALIVE on each connection (false)"),
+    ("keepidle", "TCP_KEEPIDLE, whole seconds (the sysctl)"),
+    ("keepintvl", "TCP_KEEPINTVL, whole seconds (the sysctl)"),
+    ("keepcnt", "TCP_KEEPCNT (the sysctl)"),
+    ("user_timeout", "TCP_USER_TIMEOUT on each connection (off)"),
+    ("nodelay", "TCP_NODELAY on each connection (false)"),
+    ("reuseaddr", "SO_REUSEADDR on the listener (true)"),
+    ("reuseport", "SO_REUSEPORT on the listener (false)"),
+];
+
+impl ServerOptions {
+    pub fn read(keys: &mut Keys) -> Result<ServerOptions, ScenarioError> {
+        Ok(ServerOptions {
+            tcp: SocketOptions::read_tcp(keys)?,
+            reuseaddr: keys.bool("reuseaddr")?.unwrap_or(true),
+            reuseport: keys.bool("reuseport")?.unwrap_or(false),
+        })
+    }
+
+    /// Back to `--set KEY=VALUE` pairs, for `zerowin serve`.
+    pub fn to_pairs(&self) -> Vec<String> {
+        let d = |d: Duration| humantime::format_duration(d).to_string();
+        let mut v = vec![
+            format!("reuseaddr={}", self.reuseaddr),
+            format!("reuseport={}", self.reuseport),
+        ];
+        if let Some(k) = &self.tcp.keepalive {
+            v.push("keepalive=true".into());
+            v.extend(k.idle.map(|t| format!("keepidle={}", d(t))));
+            v.extend(k.interval.map(|t| format!("keepintvl={}", d(t))));
+            v.extend(k.count.map(|n| format!("keepcnt={n}")));
+        }
+        v.extend(
+            self.tcp
+                .user_timeout
+                .map(|t| format!("user_timeout={}", d(t))),
+        );
+        v.extend(self.tcp.nodelay.map(|n| format!("nodelay={n}")));
+        v
+    }
+
+    /// A listener on `bind:port` with these options.
+    pub fn listen(&self, bind: &str, port: u16) -> std::io::Result<TcpListener> {
+        let addr: std::net::SocketAddr = format!("{bind}:{port}")
+            .parse()
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+        let sock = Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            Some(socket2::Protocol::TCP),
+        )?;
+        sock.set_reuse_address(self.reuseaddr)?;
+        sock.set_reuse_port(self.reuseport)?;
+        sock.bind(&addr.into())?;
+        sock.listen(128)?;
+        Ok(sock.into())
+    }
+
+    /// What the kernel holds for an accepted connection and the listener, as the
+    /// summary line's `sockopts=` value (JSON without spaces).
+    pub fn summary_field(conn: &Socket, listener: &Socket) -> String {
+        let r = Readback::of(conn).map(|mut r| {
+            r.reuseaddr = listener.reuse_address().ok();
+            r.reuseport = listener.reuse_port().ok();
+            r
+        });
+        r.ok()
+            .and_then(|r| serde_json::to_string(&r).ok())
+            .unwrap_or_else(|| "null".into())
     }
 }
 
