@@ -39,7 +39,7 @@ pub trait SenderHandle: Send {
 enum Line {
     Port(u16),
     Accepted,
-    Summary(SenderSummary),
+    Summary(Box<SenderSummary>),
     Progress(SenderMessages),
     Void(u64, u64),
     Committed(u64, u64),
@@ -66,7 +66,7 @@ impl Line {
         if let Some(rest) = line.strip_prefix("zerowin-committed ") {
             return range(rest).map(|(a, z)| Line::Committed(a, z));
         }
-        SenderSummary::parse(line).map(Line::Summary)
+        SenderSummary::parse(line).map(|s| Line::Summary(Box::new(s)))
     }
 }
 
@@ -183,7 +183,7 @@ impl ChildSender {
             Some(Line::Accepted) => life.accepted += 1,
             Some(Line::Summary(s)) => {
                 life.counts = s.remedy.clone().or(life.counts.take());
-                life.summaries.push(s.clone());
+                life.summaries.push(s.as_ref().clone());
             }
             Some(Line::Progress(m)) => life.counts = Some(m.clone()),
             Some(Line::Void(a, z)) => self.voids.push((*a, *z)),
