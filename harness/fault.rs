@@ -222,6 +222,10 @@ pub struct FaultEvent {
     pub at_us: i64,
     /// Why it could not be done, if it could not.
     pub error: Option<String>,
+    /// `restart-sender`: the new listener's bind(), "ok" or the errno's name...
+    pub bind: Option<String>,
+    /// ... and the sockets in TIME_WAIT on its port just before.
+    pub time_wait: Option<u32>,
 }
 
 /// The thread that applies a schedule during one trial.
@@ -292,12 +296,26 @@ fn apply_all(
             if !matches!(stopped.recv_timeout(left), Err(RecvTimeoutError::Timeout)) {
                 break;
             }
-            let error = apply(f.action, sender, client).err();
+            let time_wait = (f.action == Action::RestartSender)
+                .then(|| {
+                    let port = sender.lock().ok()?.addr().port();
+                    crate::sys::netns::time_wait_on_port(port).ok()
+                })
+                .flatten();
+            let result = apply(f.action, sender, client);
+            let bind = (f.action == Action::RestartSender).then(|| match &result {
+                Ok(()) => "ok".to_string(),
+                Err(e) => e
+                    .downcast_ref::<crate::sender::handle::BindFailed>()
+                    .map_or("failed".to_string(), |b| crate::sys::errno_name(b.errno)),
+            });
             events.push(FaultEvent {
                 action: f.action.as_str().to_string(),
                 planned_us: f.at.as_micros() as u64,
                 at_us: zero_at.elapsed().as_micros() as i64,
-                error: error.map(|e| format!("{e:#}")),
+                error: result.err().map(|e| format!("{e:#}")),
+                bind,
+                time_wait,
             });
         }
         events

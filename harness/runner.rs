@@ -72,6 +72,18 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
             }
         }
         check_messages(expect, r, &mut out);
+        if let Some(want) = &expect.restart_bind {
+            for f in r.faults.iter().filter(|f| f.action == "restart-sender") {
+                let got = f.bind.as_deref().unwrap_or("unknown");
+                if got != want {
+                    out.push(format!(
+                        "trial {}: the restarted sender's bind() at {:.1} ms: {got}, expected {want}",
+                        r.trial,
+                        f.at_us as f64 / 1000.0
+                    ));
+                }
+            }
+        }
         if let Some(want) = expect.bytes_lost {
             match r.bytes_lost {
                 Some(lost) if lost == want => {}
@@ -178,6 +190,7 @@ mod tests {
             reordered: None,
             max_spool_bytes: None,
             drained_within: None,
+            restart_bind: None,
         }
     }
 

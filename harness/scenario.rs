@@ -74,6 +74,7 @@ struct RawExpect {
     reordered: Option<Spanned<i64>>,
     max_spool_bytes: Option<Spanned<i64>>,
     drained_within: Option<Spanned<String>>,
+    restart_bind: Option<Spanned<String>>,
 }
 
 /// `expect.lost`: a count, or exactly what the sender dropped.
@@ -102,6 +103,8 @@ pub struct Expect {
     pub max_spool_bytes: Option<u64>,
     /// After the producer's phases ended, its backlog was empty within this long.
     pub drained_within: Option<Duration>,
+    /// Every `restart-sender` fault's bind(): "ok" or an errno's name (EADDRINUSE).
+    pub restart_bind: Option<String>,
 }
 
 /// A checked scenario, ready to run.
@@ -646,6 +649,31 @@ impl Scenario {
                 format!("only the spool sender has a spool, not `{}`", sender.name()),
             ));
         }
+        let restart_bind = match &e.restart_bind {
+            Some(v)
+                if !faults
+                    .faults
+                    .iter()
+                    .any(|f| f.action == fault::Action::RestartSender) =>
+            {
+                return Err(cx.err(
+                    v.span(),
+                    "expect.restart_bind",
+                    "there is no restart-sender fault to check",
+                ));
+            }
+            Some(v) if v.get_ref() == "ok" || v.get_ref().starts_with('E') => {
+                Some(v.get_ref().clone())
+            }
+            Some(v) => {
+                return Err(cx.err(
+                    v.span(),
+                    "expect.restart_bind",
+                    "expected \"ok\" or an errno's name such as \"EADDRINUSE\"",
+                ));
+            }
+            None => None,
+        };
         let drained_within = e
             .drained_within
             .as_ref()
@@ -718,6 +746,7 @@ impl Scenario {
                 reordered,
                 max_spool_bytes,
                 drained_within,
+                restart_bind,
             },
         })
     }

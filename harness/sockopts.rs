@@ -250,8 +250,22 @@ impl ServerOptions {
         v
     }
 
-    /// A listener on `bind:port` with these options.
+    /// A listener on `bind:port` with these options. A bind() that fails is also said
+    /// on stdout (`zerowin-bind-error ERRNO`), for the harness that restarts senders.
     pub fn listen(&self, bind: &str, port: u16) -> std::io::Result<TcpListener> {
+        let l = self.try_listen(bind, port);
+        if let Err(e) = &l
+            && let Some(errno) = e.raw_os_error()
+        {
+            use std::io::Write;
+            let mut out = std::io::stdout();
+            let _ = writeln!(out, "zerowin-bind-error {errno}");
+            let _ = out.flush();
+        }
+        l
+    }
+
+    fn try_listen(&self, bind: &str, port: u16) -> std::io::Result<TcpListener> {
         let addr: std::net::SocketAddr = format!("{bind}:{port}")
             .parse()
             .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;

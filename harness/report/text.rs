@@ -442,9 +442,17 @@ fn messages_line(m: &crate::record::MessageAccounting) -> String {
 fn faults_line(faults: &[crate::fault::FaultEvent]) -> String {
     let each: Vec<String> = faults
         .iter()
-        .map(|f| match &f.error {
-            None => format!("{} at {}", f.action, ms(f.at_us)),
-            Some(e) => format!("{} at {} failed: {}", f.action, ms(f.at_us), clean(e)),
+        .map(|f| {
+            let mut s = match &f.error {
+                None => format!("{} at {}", f.action, ms(f.at_us)),
+                Some(e) => format!("{} at {} failed: {}", f.action, ms(f.at_us), clean(e)),
+            };
+            if let (Some(b), Some(tw)) = (&f.bind, f.time_wait) {
+                s.push_str(&format!(
+                    " ({tw} socket(s) in TIME_WAIT on its port; the new listener's bind(): {b})"
+                ));
+            }
+            s
         })
         .collect();
     format!("faults: {}", each.join(", "))

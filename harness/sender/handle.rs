@@ -34,6 +34,25 @@ pub trait SenderHandle: Send {
     fn finish(&mut self, connections: u32, wait: Duration) -> Result<SenderReport>;
 }
 
+/// A sender that could not bind its port (it printed `zerowin-bind-error ERRNO`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BindFailed {
+    pub errno: i32,
+}
+
+impl std::fmt::Display for BindFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "bind() → {} ({})",
+            crate::sys::errno_name(self.errno),
+            self.errno
+        )
+    }
+}
+
+impl std::error::Error for BindFailed {}
+
 /// One line a sender printed.
 #[derive(Debug)]
 enum Line {
@@ -43,12 +62,16 @@ enum Line {
     Progress(SenderMessages),
     Void(u64, u64),
     Committed(u64, u64),
+    BindError(i32),
 }
 
 impl Line {
     fn parse(line: &str) -> Option<Line> {
         if let Some(p) = line.strip_prefix("zerowin-port ") {
             return p.trim().parse().ok().map(Line::Port);
+        }
+        if let Some(e) = line.strip_prefix("zerowin-bind-error ") {
+            return e.trim().parse().ok().map(Line::BindError);
         }
         if line == "zerowin-accepted" {
             return Some(Line::Accepted);
@@ -155,6 +178,10 @@ impl ChildSender {
                 Ok(Some(Line::Port(p))) => {
                     self.addr.set_port(p);
                     return Ok(());
+                }
+                Ok(Some(Line::BindError(errno))) => {
+                    self.stop()?;
+                    return Err(BindFailed { errno }.into());
                 }
                 Ok(_) => {}
                 Err(RecvTimeoutError::Timeout) => {

@@ -94,6 +94,24 @@ pub fn tcp_counters() -> io::Result<BTreeMap<String, u64>> {
     Ok(out)
 }
 
+/// How many IPv4 TCP sockets of this namespace are in TIME_WAIT on local port `port`,
+/// from `/proc/thread-self/net/tcp` (state 06; the local address is `ADDR:PORT`, hex).
+pub fn time_wait_on_port(port: u16) -> io::Result<u32> {
+    let text = std::fs::read_to_string("/proc/thread-self/net/tcp")?;
+    Ok(count_time_wait(&text, port))
+}
+
+fn count_time_wait(text: &str, port: u16) -> u32 {
+    let want = format!("{port:04X}");
+    text.lines()
+        .skip(1)
+        .filter(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            f.len() > 3 && f[1].rsplit(':').next() == Some(&want) && f[3] == "06"
+        })
+        .count() as u32
+}
+
 /// Both files are pairs of lines: `Prefix: Name1 Name2 ...` then `Prefix: 1 2 ...`.
 fn parse_pairs(text: &str, prefix: &str, key_prefix: &str, out: &mut BTreeMap<String, u64>) {
     let lines: Vec<&str> = text.lines().filter(|l| l.starts_with(prefix)).collect();
@@ -155,5 +173,13 @@ mod tests {
             host_rmem,
             "the host's setting is untouched"
         );
+    }
+
+    #[test]
+    fn time_wait_sockets_are_counted_by_local_port() {
+        let text = "  sl  local_address rem_address   st\n   0: 0100007F:1F90 0100007F:C350 06 x\n   1: 0100007F:1F90 0100007F:C351 01 x\n   2: 0100007F:1F91 0100007F:C352 06 x\n";
+        assert_eq!(count_time_wait(text, 0x1F90), 1);
+        assert_eq!(count_time_wait(text, 0x1F91), 1);
+        assert_eq!(count_time_wait(text, 80), 0);
     }
 }
