@@ -18,6 +18,8 @@
 //!   again) and resumes after what it processed.
 //! - `pause-client`, `resume-client`: the client stops reading, keeping its
 //!   connection (SIGSTOP and SIGCONT for an external client).
+//! - `second-sender`: a second instance of the sender tries to listen on the same port
+//!   with the same options: SO_REUSEADDR does not let it, SO_REUSEPORT on both does.
 //!
 //! The next issue adds network faults (blackhole, rate) as more [`Action`]s here.
 
@@ -46,16 +48,19 @@ pub enum Action {
     RestartClient,
     PauseClient,
     ResumeClient,
+    /// A second instance of the sender on the same port, with the same options.
+    SecondSender,
 }
 
 impl Action {
-    pub const ALL: [Action; 6] = [
+    pub const ALL: [Action; 7] = [
         Action::KillSender,
         Action::RestartSender,
         Action::KillClient,
         Action::RestartClient,
         Action::PauseClient,
         Action::ResumeClient,
+        Action::SecondSender,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,12 +71,21 @@ impl Action {
             Action::RestartClient => "restart-client",
             Action::PauseClient => "pause-client",
             Action::ResumeClient => "resume-client",
+            Action::SecondSender => "second-sender",
         }
+    }
+
+    /// True for the actions that start a sender process (their bind() is recorded).
+    pub fn starts_sender(self) -> bool {
+        matches!(self, Action::RestartSender | Action::SecondSender)
     }
 
     /// True for the actions the client itself carries out.
     pub fn on_client(self) -> bool {
-        !matches!(self, Action::KillSender | Action::RestartSender)
+        !matches!(
+            self,
+            Action::KillSender | Action::RestartSender | Action::SecondSender
+        )
     }
 
     /// The action that must come before this one, and the one that undoes it.
@@ -296,14 +310,16 @@ fn apply_all(
             if !matches!(stopped.recv_timeout(left), Err(RecvTimeoutError::Timeout)) {
                 break;
             }
-            let time_wait = (f.action == Action::RestartSender)
+            let time_wait = f
+                .action
+                .starts_sender()
                 .then(|| {
                     let port = sender.lock().ok()?.addr().port();
                     crate::sys::netns::time_wait_on_port(port).ok()
                 })
                 .flatten();
             let result = apply(f.action, sender, client);
-            let bind = (f.action == Action::RestartSender).then(|| match &result {
+            let bind = f.action.starts_sender().then(|| match &result {
                 Ok(()) => "ok".to_string(),
                 Err(e) => e
                     .downcast_ref::<crate::sender::handle::BindFailed>()
@@ -349,6 +365,7 @@ fn apply(
     match a {
         Action::KillSender => sender()?.kill(),
         Action::RestartSender => sender()?.restart(),
+        Action::SecondSender => sender()?.start_second(),
         Action::KillClient => {
             client.set(ClientState::Killed);
             Ok(())

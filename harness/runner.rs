@@ -72,12 +72,12 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
             }
         }
         check_messages(expect, r, &mut out);
-        if let Some(want) = &expect.restart_bind {
-            for f in r.faults.iter().filter(|f| f.action == "restart-sender") {
+        if let Some(want) = &expect.sender_bind {
+            for f in r.faults.iter().filter(|f| f.bind.is_some()) {
                 let got = f.bind.as_deref().unwrap_or("unknown");
                 if got != want {
                     out.push(format!(
-                        "trial {}: the restarted sender's bind() at {:.1} ms: {got}, expected {want}",
+                        "trial {}: the started sender's bind() at {:.1} ms: {got}, expected {want}",
                         r.trial,
                         f.at_us as f64 / 1000.0
                     ));
@@ -190,7 +190,7 @@ mod tests {
             reordered: None,
             max_spool_bytes: None,
             drained_within: None,
-            restart_bind: None,
+            sender_bind: None,
         }
     }
 

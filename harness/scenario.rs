@@ -74,7 +74,7 @@ struct RawExpect {
     reordered: Option<Spanned<i64>>,
     max_spool_bytes: Option<Spanned<i64>>,
     drained_within: Option<Spanned<String>>,
-    restart_bind: Option<Spanned<String>>,
+    sender_bind: Option<Spanned<String>>,
 }
 
 /// `expect.lost`: a count, or exactly what the sender dropped.
@@ -103,8 +103,8 @@ pub struct Expect {
     pub max_spool_bytes: Option<u64>,
     /// After the producer's phases ended, its backlog was empty within this long.
     pub drained_within: Option<Duration>,
-    /// Every `restart-sender` fault's bind(): "ok" or an errno's name (EADDRINUSE).
-    pub restart_bind: Option<String>,
+    /// The bind() of every fault that starts a sender: "ok" or an errno's name.
+    pub sender_bind: Option<String>,
 }
 
 /// A checked scenario, ready to run.
@@ -649,17 +649,12 @@ impl Scenario {
                 format!("only the spool sender has a spool, not `{}`", sender.name()),
             ));
         }
-        let restart_bind = match &e.restart_bind {
-            Some(v)
-                if !faults
-                    .faults
-                    .iter()
-                    .any(|f| f.action == fault::Action::RestartSender) =>
-            {
+        let sender_bind = match &e.sender_bind {
+            Some(v) if !faults.faults.iter().any(|f| f.action.starts_sender()) => {
                 return Err(cx.err(
                     v.span(),
-                    "expect.restart_bind",
-                    "there is no restart-sender fault to check",
+                    "expect.sender_bind",
+                    "there is no restart-sender or second-sender fault to check",
                 ));
             }
             Some(v) if v.get_ref() == "ok" || v.get_ref().starts_with('E') => {
@@ -668,7 +663,7 @@ impl Scenario {
             Some(v) => {
                 return Err(cx.err(
                     v.span(),
-                    "expect.restart_bind",
+                    "expect.sender_bind",
                     "expected \"ok\" or an errno's name such as \"EADDRINUSE\"",
                 ));
             }
@@ -746,7 +741,7 @@ impl Scenario {
                 reordered,
                 max_spool_bytes,
                 drained_within,
-                restart_bind,
+                sender_bind,
             },
         })
     }

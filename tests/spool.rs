@@ -369,6 +369,16 @@ fn bad_values_of_the_remedy_keys_name_file_line_and_key() {
             format!("{spool}{resume}{expect}drained_within = \"soon\"\n"),
             "s.toml:7: expect.drained_within:",
         ),
+        (
+            format!("{spool}{resume}{expect}sender_bind = \"ok\"\n"),
+            "s.toml:7: expect.sender_bind: there is no restart-sender or second-sender fault",
+        ),
+        (
+            format!(
+                "{spool}{resume}{expect}sender_bind = \"maybe\"\n[[fault]]\nat = \"1s\"\naction = \"second-sender\"\n"
+            ),
+            "s.toml:7: expect.sender_bind: expected \"ok\" or an errno's name",
+        ),
     ];
     for (text, want) in cases {
         let dir = tempfile::tempdir().unwrap();

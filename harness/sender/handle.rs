@@ -28,6 +28,9 @@ pub trait SenderHandle: Send {
     fn kill(&mut self) -> Result<()>;
     /// Starts it again, on the same port, with the same settings and directory.
     fn restart(&mut self) -> Result<()>;
+    /// Starts a second instance on the same port with the same settings, kept until
+    /// the trial ends; its bind() may fail (EADDRINUSE), which is the error.
+    fn start_second(&mut self) -> Result<()>;
     /// Waits (up to `wait`) for the summary of every connection it accepted (or of
     /// `connections`, for a sender that does not say when it accepts), stops it, and
     /// returns what it said.
@@ -115,6 +118,8 @@ pub struct ChildSender {
     lives: Vec<Incarnation>,
     voids: Vec<(u64, u64)>,
     accepted: Vec<(u64, u64)>,
+    /// Second instances (`second-sender`), stopped with the first.
+    seconds: Vec<ChildSender>,
 }
 
 impl ChildSender {
@@ -139,6 +144,7 @@ impl ChildSender {
             lives: Vec::new(),
             voids: Vec::new(),
             accepted: Vec::new(),
+            seconds: Vec::new(),
         };
         s.spawn(0)?;
         Ok(s)
@@ -232,6 +238,9 @@ impl ChildSender {
         if let Some(mut g) = self.group.take() {
             g.stop()?;
         }
+        for s in &mut self.seconds {
+            s.stop()?;
+        }
         Ok(())
     }
 
@@ -286,6 +295,28 @@ impl SenderHandle for ChildSender {
     fn kill(&mut self) -> Result<()> {
         self.drain();
         self.stop()
+    }
+
+    fn start_second(&mut self) -> Result<()> {
+        let mut config = self.config.clone();
+        config.setup.args = self.args.clone();
+        config.setup.scratch_dir = None;
+        let mut second = ChildSender {
+            config,
+            _scratch: None,
+            args: self.args.clone(),
+            addr: self.addr,
+            group: None,
+            lines: None,
+            stderr: None,
+            lives: Vec::new(),
+            voids: Vec::new(),
+            accepted: Vec::new(),
+            seconds: Vec::new(),
+        };
+        second.spawn(self.addr.port())?;
+        self.seconds.push(second);
+        Ok(())
     }
 
     fn restart(&mut self) -> Result<()> {
