@@ -298,44 +298,42 @@ fn apply_all(
     zero: &Receiver<u64>,
     stopped: &Receiver<()>,
 ) -> Vec<FaultEvent> {
-    {
-        let mut events = Vec::new();
-        let Some(zero_ns) = wait_for_zero(zero, stopped) else {
-            return events;
-        };
-        let zero_at =
-            Instant::now() - Duration::from_nanos(sys::monotonic_ns().saturating_sub(zero_ns));
-        for f in faults {
-            let left = (zero_at + f.at).saturating_duration_since(Instant::now());
-            if !matches!(stopped.recv_timeout(left), Err(RecvTimeoutError::Timeout)) {
-                break;
-            }
-            let time_wait = f
-                .action
-                .starts_sender()
-                .then(|| {
-                    let port = sender.lock().ok()?.addr().port();
-                    crate::sys::netns::time_wait_on_port(port).ok()
-                })
-                .flatten();
-            let result = apply(f.action, sender, client);
-            let bind = f.action.starts_sender().then(|| match &result {
-                Ok(()) => "ok".to_string(),
-                Err(e) => e
-                    .downcast_ref::<crate::sender::handle::BindFailed>()
-                    .map_or("failed".to_string(), |b| crate::sys::errno_name(b.errno)),
-            });
-            events.push(FaultEvent {
-                action: f.action.as_str().to_string(),
-                planned_us: f.at.as_micros() as u64,
-                at_us: zero_at.elapsed().as_micros() as i64,
-                error: result.err().map(|e| format!("{e:#}")),
-                bind,
-                time_wait,
-            });
+    let mut events = Vec::new();
+    let Some(zero_ns) = wait_for_zero(zero, stopped) else {
+        return events;
+    };
+    let zero_at =
+        Instant::now() - Duration::from_nanos(sys::monotonic_ns().saturating_sub(zero_ns));
+    for f in faults {
+        let left = (zero_at + f.at).saturating_duration_since(Instant::now());
+        if !matches!(stopped.recv_timeout(left), Err(RecvTimeoutError::Timeout)) {
+            break;
         }
-        events
+        let time_wait = f
+            .action
+            .starts_sender()
+            .then(|| {
+                let port = sender.lock().ok()?.addr().port();
+                crate::sys::netns::time_wait_on_port(port).ok()
+            })
+            .flatten();
+        let result = apply(f.action, sender, client);
+        let bind = f.action.starts_sender().then(|| match &result {
+            Ok(()) => "ok".to_string(),
+            Err(e) => e
+                .downcast_ref::<crate::sender::handle::BindFailed>()
+                .map_or("failed".to_string(), |b| crate::sys::errno_name(b.errno)),
+        });
+        events.push(FaultEvent {
+            action: f.action.as_str().to_string(),
+            planned_us: f.at.as_micros() as u64,
+            at_us: zero_at.elapsed().as_micros() as i64,
+            error: result.err().map(|e| format!("{e:#}")),
+            bind,
+            time_wait,
+        });
     }
+    events
 }
 
 /// Waits for time zero, or for the trial to end first.
