@@ -18,6 +18,9 @@
 //!   again) and resumes after what it processed.
 //! - `pause-client`, `resume-client`: the client stops reading, keeping its
 //!   connection (SIGSTOP and SIGCONT for an external client).
+//! - `pause-sender`, `resume-sender`: SIGSTOP and SIGCONT to the sender's process group.
+//!   The process stops; its kernel keeps answering (ACKs, keepalive probes, window
+//!   updates), so the peer sees a live connection that says nothing.
 //! - `second-sender`: a second instance of the sender tries to listen on the same port
 //!   with the same options: SO_REUSEADDR does not let it, SO_REUSEPORT on both does.
 //!
@@ -50,10 +53,12 @@ pub enum Action {
     ResumeClient,
     /// A second instance of the sender on the same port, with the same options.
     SecondSender,
+    PauseSender,
+    ResumeSender,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 9] = [
         Action::KillSender,
         Action::RestartSender,
         Action::KillClient,
@@ -61,6 +66,8 @@ impl Action {
         Action::PauseClient,
         Action::ResumeClient,
         Action::SecondSender,
+        Action::PauseSender,
+        Action::ResumeSender,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +79,8 @@ impl Action {
             Action::PauseClient => "pause-client",
             Action::ResumeClient => "resume-client",
             Action::SecondSender => "second-sender",
+            Action::PauseSender => "pause-sender",
+            Action::ResumeSender => "resume-sender",
         }
     }
 
@@ -84,16 +93,21 @@ impl Action {
     pub fn on_client(self) -> bool {
         !matches!(
             self,
-            Action::KillSender | Action::RestartSender | Action::SecondSender
+            Action::KillSender
+                | Action::RestartSender
+                | Action::SecondSender
+                | Action::PauseSender
+                | Action::ResumeSender
         )
     }
 
     /// The action that must come before this one, and the one that undoes it.
-    fn pairs() -> [(Action, Action); 3] {
+    fn pairs() -> [(Action, Action); 4] {
         [
             (Action::KillSender, Action::RestartSender),
             (Action::KillClient, Action::RestartClient),
             (Action::PauseClient, Action::ResumeClient),
+            (Action::PauseSender, Action::ResumeSender),
         ]
     }
 }
@@ -364,6 +378,8 @@ fn apply(
         Action::KillSender => sender()?.kill(),
         Action::RestartSender => sender()?.restart(),
         Action::SecondSender => sender()?.start_second(),
+        Action::PauseSender => sender()?.signal(nix::sys::signal::Signal::SIGSTOP),
+        Action::ResumeSender => sender()?.signal(nix::sys::signal::Signal::SIGCONT),
         Action::KillClient => {
             client.set(ClientState::Killed);
             Ok(())

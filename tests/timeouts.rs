@@ -163,3 +163,58 @@ fn sender_socket_options_are_checked() {
         assert!(err.contains(want), "want {want:?}, got {err}");
     }
 }
+
+/// A stopped sender's kernel answers every keepalive probe (tshark counts them), so
+/// keepalive never fires and the client without a timeout hangs; the options it asked
+/// for are the ones the kernel holds.
+#[test]
+fn keepalive_probes_to_a_stopped_peer_are_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = zerowin()
+        .args([
+            "run",
+            "scenarios/keepalive-stopped-peer.toml",
+            "--trials",
+            "1",
+        ])
+        .args(["--pcap", dir.path().to_str().unwrap(), "--json", "-"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let t = &v["scenarios"][0]["trials"][0];
+    assert_eq!(t["outcome"], "hung");
+    let sock = &t["client"]["socket"];
+    assert_eq!(
+        (
+            &sock["keepalive"],
+            &sock["keepidle_s"],
+            &sock["keepintvl_s"],
+            &sock["keepcnt"]
+        ),
+        (
+            &serde_json::json!(true),
+            &serde_json::json!(1),
+            &serde_json::json!(1),
+            &serde_json::json!(3)
+        )
+    );
+    let pcap = t["observation"]["pcap_file"].as_str().unwrap();
+    let count = |filter: &str| {
+        let o = Command::new("tshark")
+            .args(["-r", pcap, "-Y", filter])
+            .output()
+            .expect("tshark is installed by .ci/run");
+        String::from_utf8_lossy(&o.stdout).lines().count()
+    };
+    let probes = count("tcp.analysis.keep_alive");
+    assert!(
+        probes >= 3,
+        "{probes} keep-alive probes in 5 s of idle time"
+    );
+    assert_eq!(
+        count("tcp.analysis.keep_alive_ack"),
+        probes,
+        "each one answered"
+    );
+}

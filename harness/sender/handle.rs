@@ -28,6 +28,8 @@ pub trait SenderHandle: Send {
     fn kill(&mut self) -> Result<()>;
     /// Starts it again, on the same port, with the same settings and directory.
     fn restart(&mut self) -> Result<()>;
+    /// Sends `sig` to its process group (SIGSTOP, SIGCONT).
+    fn signal(&mut self, sig: nix::sys::signal::Signal) -> Result<()>;
     /// Starts a second instance on the same port with the same settings, kept until
     /// the trial ends; its bind() may fail (EADDRINUSE), which is the error.
     fn start_second(&mut self) -> Result<()>;
@@ -295,6 +297,13 @@ impl SenderHandle for ChildSender {
     fn kill(&mut self) -> Result<()> {
         self.drain();
         self.stop()
+    }
+
+    fn signal(&mut self, sig: nix::sys::signal::Signal) -> Result<()> {
+        match self.group.as_mut() {
+            Some(g) => g.signal(sig),
+            None => bail!("the sender is not running"),
+        }
     }
 
     fn start_second(&mut self) -> Result<()> {
