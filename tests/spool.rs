@@ -381,16 +381,7 @@ fn bad_values_of_the_remedy_keys_name_file_line_and_key() {
         ),
     ];
     for (text, want) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let file = common::scenario_file(dir.path(), "s.toml", &text);
-        let out = zerowin()
-            .args(["run", file.to_str().unwrap()])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{text}\n{err}");
-        assert!(err.contains(want), "want {want:?} for\n{text}\ngot {err}");
-        assert!(!err.contains("panicked"), "{err}");
+        common::assert_refused(&text, want);
     }
 }
 

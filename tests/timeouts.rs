@@ -85,15 +85,7 @@ fn bad_socket_options_name_file_line_and_key() {
             "s.toml:6: client.keepcnt: 0 is out of range",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let f = common::scenario_file(dir.path(), "s.toml", &format!("{head}{key}\n{tail}"));
-        let out = zerowin()
-            .args(["run", f.to_str().unwrap()])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains(want), "want {want:?}, got {err}");
+        common::assert_refused(&format!("{head}{key}\n{tail}"), want);
     }
 }
 
@@ -151,16 +143,7 @@ fn sender_socket_options_are_checked() {
             "s.toml:3: sender.user_timeout:",
         ),
     ] {
-        let dir = tempfile::tempdir().unwrap();
-        let text = format!("[sender]\n{sender}\n{tail}");
-        let f = common::scenario_file(dir.path(), "s.toml", &text);
-        let out = zerowin()
-            .args(["run", f.to_str().unwrap()])
-            .output()
-            .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{err}");
-        assert!(err.contains(want), "want {want:?}, got {err}");
+        common::assert_refused(&format!("[sender]\n{sender}\n{tail}"), want);
     }
 }
 

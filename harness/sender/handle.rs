@@ -135,11 +135,27 @@ impl ChildSender {
             }
             None => None,
         };
-        let mut s = ChildSender {
-            config: config.clone(),
+        let mut s = ChildSender::new(
+            config.clone(),
+            scratch,
+            args,
+            SocketAddr::new(config.bind, 0),
+        );
+        s.spawn(0)?;
+        Ok(s)
+    }
+
+    fn new(
+        config: SenderConfig,
+        scratch: Option<tempfile::TempDir>,
+        args: Vec<String>,
+        addr: SocketAddr,
+    ) -> ChildSender {
+        ChildSender {
+            config,
             _scratch: scratch,
             args,
-            addr: SocketAddr::new(config.bind, 0),
+            addr,
             group: None,
             lines: None,
             stderr: None,
@@ -147,9 +163,7 @@ impl ChildSender {
             voids: Vec::new(),
             accepted: Vec::new(),
             seconds: Vec::new(),
-        };
-        s.spawn(0)?;
-        Ok(s)
+        }
     }
 
     /// Spawns `zerowin serve` on `port` (0: any) and waits for its port line.
@@ -307,22 +321,7 @@ impl SenderHandle for ChildSender {
     }
 
     fn start_second(&mut self) -> Result<()> {
-        let mut config = self.config.clone();
-        config.setup.args = self.args.clone();
-        config.setup.scratch_dir = None;
-        let mut second = ChildSender {
-            config,
-            _scratch: None,
-            args: self.args.clone(),
-            addr: self.addr,
-            group: None,
-            lines: None,
-            stderr: None,
-            lives: Vec::new(),
-            voids: Vec::new(),
-            accepted: Vec::new(),
-            seconds: Vec::new(),
-        };
+        let mut second = ChildSender::new(self.config.clone(), None, self.args.clone(), self.addr);
         second.spawn(self.addr.port())?;
         self.seconds.push(second);
         Ok(())

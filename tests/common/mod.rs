@@ -28,3 +28,18 @@ pub fn processes_tagged(tag: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// Runs `zerowin run` on a scenario file with `text`: it must exit 2, with `want` in its
+/// error and no panic.
+pub fn assert_refused(text: &str, want: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let f = scenario_file(dir.path(), "s.toml", text);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zerowin"))
+        .args(["run", f.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}\n{err}");
+    assert!(err.contains(want), "want {want:?} for\n{text}\ngot {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
