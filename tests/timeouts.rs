@@ -145,6 +145,11 @@ fn sender_socket_options_are_checked() {
     ] {
         common::assert_refused(&format!("[sender]\n{sender}\n{tail}"), want);
     }
+    // A key that would do nothing is refused, with the reason.
+    common::assert_refused(
+        "[sender]\nkind = \"trickle\"\n[client]\nstrategy = \"threaded\"\nrecv_timeout = \"1s\"\n[expect]\noutcome = \"survived\"\n",
+        "s.toml:5: client.recv_timeout: the threaded client's reader never blocks",
+    );
 }
 
 /// A stopped sender's kernel answers every keepalive probe (tshark counts them), so

@@ -68,6 +68,9 @@ impl Strategy for Threaded {
             super::shared::REPLY,
             super::shared::RCVBUF,
         ])
+        .into_iter()
+        .filter(|k| k.0 != "recv_timeout")
+        .collect()
     }
 
     fn configure(
@@ -77,6 +80,12 @@ impl Strategy for Threaded {
         _dir: &std::path::Path,
     ) -> Result<(), crate::settings::ScenarioError> {
         use crate::limits::Int;
+        if keys.has("recv_timeout") {
+            return Err(keys.invalid(
+                "recv_timeout",
+                "the threaded client's reader never blocks on one read (it polls and queues), so a receive timeout has nothing to bound; send_timeout bounds its worker's reply",
+            ));
+        }
         if let Some(n) = keys.int("ack_every", Int::new(1, 1 << 20))? {
             p.ack_every = n as u64;
         }
