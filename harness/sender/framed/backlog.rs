@@ -463,14 +463,6 @@ impl Backlog {
         self.mem.len() as u64
     }
 
-    /// Commits whatever is pending, whatever the interval (a clean shutdown).
-    pub fn flush(&mut self) -> Result<()> {
-        if self.spill.is_some() {
-            self.commit()?;
-        }
-        Ok(())
-    }
-
     /// Fsync calls so far (0 without a spool).
     pub fn syncs(&self) -> u64 {
         self.spill.as_ref().map_or(0, |s| s.store.syncs())

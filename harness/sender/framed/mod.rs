@@ -258,19 +258,25 @@ impl Engine {
     }
 
     /// Prints the void ranges skipped, and a progress line when one is due.
+    /// Called on every turn of the producer: it touches stdout only when there is
+    /// something to say.
     fn report(&mut self) -> Result<()> {
-        let mut out = std::io::stdout().lock();
+        let mut text = String::new();
         for (a, z) in self.b.take_committed() {
-            writeln!(out, "zerowin-committed {a} {z}")?;
+            text += &format!("zerowin-committed {a} {z}\n");
         }
         for (a, z) in self.b.take_voids() {
-            writeln!(out, "zerowin-void {a} {z}")?;
+            text += &format!("zerowin-void {a} {z}\n");
         }
         if self.last_progress.elapsed() >= PROGRESS_EVERY {
             self.last_progress = Instant::now();
-            writeln!(out, "zerowin-progress {}", self.counts())?;
+            text += &format!("zerowin-progress {}\n", self.counts());
         }
-        out.flush()?;
+        if !text.is_empty() {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
         Ok(())
     }
 
