@@ -24,7 +24,16 @@
 //! - `second-sender`: a second instance of the sender tries to listen on the same port
 //!   with the same options: SO_REUSEADDR does not let it, SO_REUSEPORT on both does.
 //!
-//! The next issue adds network faults (blackhole, rate) as more [`Action`]s here.
+//! - `blackhole` (veth only): the sender's end of the pair is set down. From then on
+//!   nothing crosses in either direction, and nothing comes back: the client's
+//!   packets leave `zwc` and are dropped by the pair, no RST and no ICMP is made, and
+//!   both kernels go on as if the peer were merely slow (retransmissions, keepalive
+//!   probes, zero-window probes, all unanswered).
+//! - `heal`: the sender's end is set up again (and its neighbour entry put back);
+//!   what was retransmitted meanwhile now arrives.
+//! - `rate` (veth only, with `direction` and `rate`): tbf on that side's way out is
+//!   set to the new rate, as congestion would: packets wait in its queue (100 ms of
+//!   it at most; what does not fit is dropped and retransmitted).
 
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -38,6 +47,7 @@ use serde::Serialize;
 use toml::Spanned;
 
 use crate::limits;
+use crate::net::{Direction, Rate, Veth};
 use crate::sender::SenderHandle;
 use crate::settings::{Keys, ScenarioError, Source};
 use crate::sys;
@@ -55,10 +65,13 @@ pub enum Action {
     SecondSender,
     PauseSender,
     ResumeSender,
+    Blackhole,
+    Heal,
+    Rate,
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 12] = [
         Action::KillSender,
         Action::RestartSender,
         Action::KillClient,
@@ -68,6 +81,9 @@ impl Action {
         Action::SecondSender,
         Action::PauseSender,
         Action::ResumeSender,
+        Action::Blackhole,
+        Action::Heal,
+        Action::Rate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -81,7 +97,15 @@ impl Action {
             Action::SecondSender => "second-sender",
             Action::PauseSender => "pause-sender",
             Action::ResumeSender => "resume-sender",
+            Action::Blackhole => "blackhole",
+            Action::Heal => "heal",
+            Action::Rate => "rate",
         }
+    }
+
+    /// True for the actions on the link between the two (veth only).
+    pub fn on_link(self) -> bool {
+        matches!(self, Action::Blackhole | Action::Heal | Action::Rate)
     }
 
     /// True for the actions that start a sender process (their bind() is recorded).
@@ -91,19 +115,21 @@ impl Action {
 
     /// True for the actions the client itself carries out.
     pub fn on_client(self) -> bool {
-        !matches!(
-            self,
-            Action::KillSender
-                | Action::RestartSender
-                | Action::SecondSender
-                | Action::PauseSender
-                | Action::ResumeSender
-        )
+        !self.on_link()
+            && !matches!(
+                self,
+                Action::KillSender
+                    | Action::RestartSender
+                    | Action::SecondSender
+                    | Action::PauseSender
+                    | Action::ResumeSender
+            )
     }
 
     /// The action that must come before this one, and the one that undoes it.
-    fn pairs() -> [(Action, Action); 4] {
+    fn pairs() -> [(Action, Action); 5] {
         [
+            (Action::Blackhole, Action::Heal),
             (Action::KillSender, Action::RestartSender),
             (Action::KillClient, Action::RestartClient),
             (Action::PauseClient, Action::ResumeClient),
@@ -130,6 +156,8 @@ impl FromStr for Action {
 pub struct Fault {
     pub at: Duration,
     pub action: Action,
+    /// `rate`: which way, and the new rate.
+    pub rate: Option<(Direction, Rate)>,
     /// Its line in the scenario file, for errors found later.
     pub line: usize,
 }
@@ -157,10 +185,21 @@ impl Schedule {
             let Some(at) = keys.duration("at", limits::FAULT_AT)? else {
                 return Err(keys.invalid("at", "is required"));
             };
-            keys.finish("a fault", &["at", "action"])?;
+            let rate = match action {
+                Action::Rate => Some(read_rate(&mut keys)?),
+                _ => None,
+            };
+            keys.finish(
+                &format!("a `{}` fault", action.as_str()),
+                match action {
+                    Action::Rate => &["at", "action", "direction", "rate"],
+                    _ => &["at", "action"],
+                },
+            )?;
             faults.push(Fault {
                 at,
                 action,
+                rate,
                 line: src.line_of(line),
             });
             lines.push(line);
@@ -201,6 +240,17 @@ impl Schedule {
     /// True when some fault is the client's to carry out.
     pub fn has_client_faults(&self) -> bool {
         self.faults.iter().any(|f| f.action.on_client())
+    }
+}
+
+/// A `rate` fault's `direction` and `rate`, both required.
+fn read_rate(keys: &mut Keys) -> Result<(Direction, Rate), ScenarioError> {
+    let dir = keys.parse::<Direction>("direction")?;
+    let rate = keys.parse::<Rate>("rate")?;
+    match (dir, rate) {
+        (Some(d), Some(r)) => Ok((d, r)),
+        (None, _) => Err(keys.invalid("direction", "is required: sender or client")),
+        (_, None) => Err(keys.invalid("rate", "is required, as tc writes it: \"10mbit\"")),
     }
 }
 
@@ -254,6 +304,8 @@ pub struct FaultEvent {
     pub bind: Option<String>,
     /// ... and the sockets in TIME_WAIT on its port just before.
     pub time_wait: Option<u32>,
+    /// `rate`: the direction and the new rate, "sender 1mbit".
+    pub detail: Option<String>,
 }
 
 /// The thread that applies a schedule during one trial.
@@ -270,17 +322,12 @@ pub struct Runner {
 impl Runner {
     /// Starts applying `schedule` once `zero` says when time zero was (CLOCK_MONOTONIC
     /// ns); the sender and the client control are what the faults act on.
-    pub fn start(
-        schedule: &Schedule,
-        sender: Arc<Mutex<Box<dyn SenderHandle>>>,
-        client: Arc<ClientControl>,
-        zero: Receiver<u64>,
-    ) -> Runner {
+    pub fn start(schedule: &Schedule, targets: Targets, zero: Receiver<u64>) -> Runner {
         let (halt, stopped) = mpsc::channel();
         let (release, released) = mpsc::channel::<()>();
         let faults = schedule.faults.clone();
         let thread = std::thread::spawn(move || {
-            let events = apply_all(&faults, &sender, &client, &zero, &stopped);
+            let events = apply_all(&faults, &targets, &zero, &stopped);
             let _ = released.recv();
             events
         });
@@ -304,11 +351,30 @@ impl Runner {
     }
 }
 
+/// What the faults act on.
+pub struct Targets {
+    pub sender: Arc<Mutex<Box<dyn SenderHandle>>>,
+    pub client: Arc<ClientControl>,
+    /// The veth pair, when the trial has one.
+    pub link: Option<Arc<Veth>>,
+}
+
+impl Targets {
+    /// Sockets in TIME_WAIT on the sender's port, counted in the sender's namespace.
+    fn time_wait(&self) -> Option<u32> {
+        let port = self.sender.lock().ok()?.addr().port();
+        let count = || crate::sys::netns::time_wait_on_port(port);
+        match &self.link {
+            Some(l) => l.sender_ns().run(count).ok(),
+            None => count().ok(),
+        }
+    }
+}
+
 /// Applies each fault on time, until the last or until halted.
 fn apply_all(
     faults: &[Fault],
-    sender: &Mutex<Box<dyn SenderHandle>>,
-    client: &ClientControl,
+    targets: &Targets,
     zero: &Receiver<u64>,
     stopped: &Receiver<()>,
 ) -> Vec<FaultEvent> {
@@ -326,12 +392,9 @@ fn apply_all(
         let time_wait = f
             .action
             .starts_sender()
-            .then(|| {
-                let port = sender.lock().ok()?.addr().port();
-                crate::sys::netns::time_wait_on_port(port).ok()
-            })
+            .then(|| targets.time_wait())
             .flatten();
-        let result = apply(f.action, sender, client);
+        let result = apply(f, targets);
         let bind = f.action.starts_sender().then(|| match &result {
             Ok(()) => "ok".to_string(),
             Err(e) => e
@@ -345,6 +408,7 @@ fn apply_all(
             error: result.err().map(|e| format!("{e:#}")),
             bind,
             time_wait,
+            detail: f.rate.map(|(d, r)| format!("{} {r}", d.as_str())),
         });
     }
     events
@@ -364,17 +428,27 @@ fn wait_for_zero(zero: &Receiver<u64>, stopped: &Receiver<()>) -> Option<u64> {
     }
 }
 
-fn apply(
-    a: Action,
-    sender: &Mutex<Box<dyn SenderHandle>>,
-    client: &ClientControl,
-) -> anyhow::Result<()> {
+fn apply(f: &Fault, targets: &Targets) -> anyhow::Result<()> {
     let sender = || {
-        sender
+        targets
+            .sender
             .lock()
             .map_err(|_| anyhow::anyhow!("the sender's lock is poisoned"))
     };
-    match a {
+    let client = &targets.client;
+    let link = || {
+        targets
+            .link
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("there is no link: the topology is loopback"))
+    };
+    match f.action {
+        Action::Blackhole => link()?.blackhole(),
+        Action::Heal => link()?.heal(),
+        Action::Rate => {
+            let (d, r) = f.rate.expect("read with its rate");
+            link()?.set_rate(d, r)
+        }
         Action::KillSender => sender()?.kill(),
         Action::RestartSender => sender()?.restart(),
         Action::SecondSender => sender()?.start_second(),

@@ -22,6 +22,7 @@ pub mod artifacts;
 pub mod cli;
 pub mod fault;
 pub mod limits;
+pub mod net;
 pub mod observe;
 pub mod process;
 pub mod protocol;

@@ -289,6 +289,33 @@ pub fn live_count() -> usize {
         .map_or(0, |s| s.len())
 }
 
+/// Runs a short helper program (`tc`) to its end, at most `limit`: killed and reaped
+/// after that. A failure carries what it wrote to stderr.
+pub fn run_bounded(cmd: &mut Command, limit: Duration) -> Result<()> {
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut g = Group::spawn(cmd)?;
+    let stderr = PipeTail::spawn(g.child_mut().stderr.take(), 2048);
+    let until = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = g.child_mut().try_wait()? {
+            break Some(st);
+        }
+        if Instant::now() >= until {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    g.stop()?;
+    let said = stderr.finish(Duration::from_millis(200));
+    match status {
+        Some(st) if st.success() => Ok(()),
+        Some(st) => anyhow::bail!("{:?} {st}: {}", cmd.get_program(), said.trim()),
+        None => anyhow::bail!("{:?} did not finish within {limit:?}", cmd.get_program()),
+    }
+}
+
 /// The last bytes a child wrote to a pipe, read on a thread of its own.
 pub struct PipeTail {
     buf: std::sync::Arc<Mutex<Vec<u8>>>,

@@ -1,5 +1,7 @@
 //! Runs scenarios trial by trial and checks each scenario's `[expect]` claim.
 
+use std::time::Duration;
+
 use anyhow::Result;
 
 use crate::observe::ObserveOptions;
@@ -72,6 +74,7 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
             }
         }
         check_messages(expect, r, &mut out);
+        check_socket(expect, r, &mut out);
         if let Some(want) = &expect.sender_bind {
             for f in r.faults.iter().filter(|f| f.bind.is_some()) {
                 let got = f.bind.as_deref().unwrap_or("unknown");
@@ -99,6 +102,60 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The socket claims: the time since the latest fault, the unanswered keep-alive
+/// probes, the final TCP state.
+fn check_socket(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
+    let n = r.trial;
+    if let Some((lo, hi)) = expect.since_fault {
+        let at = r.time_to_failure_us.map(|t| t as i64);
+        let fault = at.and_then(|t| r.faults.iter().rev().find(|f| f.at_us <= t));
+        match (at, fault) {
+            (Some(t), Some(f)) => {
+                let d = Duration::from_micros((t - f.at_us) as u64);
+                if d < lo || d > hi {
+                    out.push(format!(
+                        "trial {n}: {} {:.1} ms after {}, expected between {lo:?} and {hi:?}",
+                        r.outcome,
+                        d.as_secs_f64() * 1000.0,
+                        f.action
+                    ));
+                }
+            }
+            _ => out.push(format!(
+                "trial {n}: no failure after a fault, expected one {lo:?}-{hi:?} after it"
+            )),
+        }
+    }
+    let obs = r.observation.as_ref();
+    if let Some(want) = expect.keepalive_probes {
+        match obs.and_then(|o| o.wire.as_ref()) {
+            Some(w) if w.unanswered_keep_alives == want => {}
+            Some(w) => out.push(format!(
+                "trial {n}: {} unanswered keep-alive probes on the wire, expected {want}",
+                w.unanswered_keep_alives
+            )),
+            None => out.push(format!(
+                "trial {n}: no capture to count keep-alive probes in, expected {want}"
+            )),
+        }
+    }
+    if let Some(want) = &expect.final_state {
+        let last = obs
+            .and_then(|o| o.timeline.as_ref())
+            .and_then(|t| t.samples.last());
+        match last {
+            Some(s) if s.client.state == want => {}
+            Some(s) => out.push(format!(
+                "trial {n}: the client's socket was {} at the last sample, expected {want}",
+                s.client.state
+            )),
+            None => out.push(format!(
+                "trial {n}: no TCP_INFO sample, expected the state {want}"
+            )),
+        }
+    }
 }
 
 /// The message claims: lost, duplicates, reordered.
@@ -172,7 +229,6 @@ mod tests {
     use super::*;
     use crate::record::testing::record;
     use crate::record::{Ending, Outcome, SyscallError};
-    use std::time::Duration;
 
     fn reset_at(us: u64) -> Ending {
         Ending::Failed {
@@ -191,6 +247,9 @@ mod tests {
             max_spool_bytes: None,
             drained_within: None,
             sender_bind: None,
+            since_fault: None,
+            keepalive_probes: None,
+            final_state: None,
         }
     }
 

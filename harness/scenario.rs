@@ -17,6 +17,7 @@ use toml::Spanned;
 
 use crate::fault;
 use crate::limits::{self, Dur, Int};
+use crate::net::NetConfig;
 use crate::record::Outcome;
 use crate::sender::{self, Sender, SenderConfig};
 use crate::settings::{Keys, Source};
@@ -36,6 +37,8 @@ struct RawScenario {
     client: Spanned<BTreeMap<String, Spanned<toml::Value>>>,
     run: Option<RawRun>,
     sysctl: Option<Spanned<RawSysctl>>,
+    /// Read by [`crate::net`].
+    net: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     expect: Spanned<RawExpect>,
     /// The fault schedule, read by [`crate::fault`].
     fault: Option<Vec<BTreeMap<String, Spanned<toml::Value>>>>,
@@ -75,6 +78,9 @@ struct RawExpect {
     max_spool_bytes: Option<Spanned<i64>>,
     drained_within: Option<Spanned<String>>,
     sender_bind: Option<Spanned<String>>,
+    since_fault: Option<Spanned<Vec<String>>>,
+    keepalive_probes: Option<Spanned<i64>>,
+    final_state: Option<Spanned<String>>,
 }
 
 /// `expect.lost`: a count, or exactly what the sender dropped.
@@ -105,6 +111,13 @@ pub struct Expect {
     pub drained_within: Option<Duration>,
     /// The bind() of every fault that starts a sender: "ok" or an errno's name.
     pub sender_bind: Option<String>,
+    /// The first failure comes this long (between the two) after the latest fault
+    /// applied before it.
+    pub since_fault: Option<(Duration, Duration)>,
+    /// Keep-alive probes the client sent after the sender's last segment (the wire).
+    pub keepalive_probes: Option<u64>,
+    /// The client socket's TCP state at the last TCP_INFO sample ("ESTAB", ...).
+    pub final_state: Option<String>,
 }
 
 /// A checked scenario, ready to run.
@@ -133,6 +146,10 @@ pub struct Scenario {
     pub expect: Expect,
     /// The faults a trial applies, in time order.
     pub faults: fault::Schedule,
+    /// What links the client and the sender.
+    pub net: NetConfig,
+    /// The line of the `[net]` header, for errors about it.
+    pub net_line: usize,
 }
 
 impl fmt::Debug for Scenario {
@@ -349,11 +366,13 @@ impl Ctx<'_> {
 }
 
 /// The sections a scenario may have, as `list` and errors name them.
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 8] = [
     "[sender]",
     "[client]",
     "[run]",
+    "[net]",
     "[sysctl]",
+    "[[fault]]",
     "[expect]",
     "(and description at the top)",
 ];
@@ -483,6 +502,50 @@ fn configure_client(
     Ok((strategy, reply_set, p))
 }
 
+/// `expect.since_fault = ["LO", "HI"]`, which needs a fault to count from.
+fn read_since_fault(
+    cx: &Ctx,
+    e: &RawExpect,
+    faults: &fault::Schedule,
+    deadline: Duration,
+) -> Result<Option<(Duration, Duration)>, ScenarioError> {
+    let Some(v) = &e.since_fault else {
+        return Ok(None);
+    };
+    let err = |m: &str| cx.err(v.span(), "expect.since_fault", m);
+    if faults.is_empty() {
+        return Err(err("there is no [[fault]] to count from"));
+    }
+    let range = Dur::new(Duration::ZERO, deadline);
+    match v.get_ref().as_slice() {
+        [lo, hi] => {
+            let lo = range.parse(lo).map_err(|m| err(&m))?;
+            let hi = range.parse(hi).map_err(|m| err(&m))?;
+            if lo > hi {
+                return Err(err("the first bound is after the second"));
+            }
+            Ok(Some((lo, hi)))
+        }
+        _ => Err(err("expected two durations, [\"3.5s\", \"6s\"]")),
+    }
+}
+
+/// `[net]`, read by [`crate::net`], and the line of its header.
+fn read_net(
+    cx: &Ctx,
+    table: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+) -> Result<(NetConfig, usize), ScenarioError> {
+    let Some(t) = table else {
+        return Ok((NetConfig::default(), 0));
+    };
+    let line = cx.line_of(t.span().start);
+    let mut keys = Keys::new(cx.src(), "net", t.into_inner());
+    let net = NetConfig::read(&mut keys)?;
+    let known: Vec<&str> = NetConfig::KEYS.iter().map(|k| k.0).collect();
+    keys.finish("[net]", &known)?;
+    Ok((net, line))
+}
+
 impl Scenario {
     /// Reads and checks a scenario file. Only a regular file of at most 1 MiB is read.
     pub fn load(path: &Path, exe: &Path) -> Result<Scenario, ScenarioError> {
@@ -538,6 +601,21 @@ impl Scenario {
                     "`{}` is carried out by the client, and strategy `{}` cannot; use resume or external",
                     f.action.as_str(),
                     strategy.name()
+                ),
+            });
+        }
+
+        let (net, net_line) = read_net(cx, raw.net)?;
+        if let Some(f) = faults.faults.iter().find(|f| f.action.on_link())
+            && !net.is_veth()
+        {
+            return Err(ScenarioError {
+                path: cx.path.to_path_buf(),
+                line: f.line,
+                key: Some("fault.action".into()),
+                message: format!(
+                    "`{}` acts on a link, and loopback has none; set [net] topology = \"veth\"",
+                    f.action.as_str()
                 ),
             });
         }
@@ -669,6 +747,32 @@ impl Scenario {
             }
             None => None,
         };
+        let since_fault = read_since_fault(cx, e, &faults, deadline)?;
+        let keepalive_probes = count(&e.keepalive_probes, "expect.keepalive_probes")?;
+        let final_state = match &e.final_state {
+            Some(v) if crate::sys::tcpinfo::STATE_NAMES.contains(&v.get_ref().as_str()) => {
+                if sample.is_none() {
+                    return Err(cx.err(
+                        v.span(),
+                        "expect.final_state",
+                        "is read from the TCP_INFO samples, and run.sample is off",
+                    ));
+                }
+                Some(v.get_ref().clone())
+            }
+            Some(v) => {
+                return Err(cx.err(
+                    v.span(),
+                    "expect.final_state",
+                    format!(
+                        "unknown TCP state `{}`; expected one of {}",
+                        v.get_ref(),
+                        crate::sys::tcpinfo::STATE_NAMES.join(", ")
+                    ),
+                ));
+            }
+            None => None,
+        };
         let drained_within = e
             .drained_within
             .as_ref()
@@ -716,9 +820,13 @@ impl Scenario {
             sender,
             sender_config: SenderConfig {
                 exe: exe.to_path_buf(),
-                bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                bind: IpAddr::V4(match net.is_veth() {
+                    true => crate::net::SENDER_ADDR,
+                    false => Ipv4Addr::LOCALHOST,
+                }),
                 start_timeout: Duration::from_secs(5),
                 setup: sender_setup,
+                netns: None,
             },
             strategy,
             reply_set,
@@ -728,6 +836,8 @@ impl Scenario {
                 client
             },
             faults,
+            net,
+            net_line,
             trials,
             sample,
             sysctls,
@@ -742,6 +852,9 @@ impl Scenario {
                 max_spool_bytes,
                 drained_within,
                 sender_bind,
+                since_fault,
+                keepalive_probes,
+                final_state,
             },
         })
     }
@@ -754,6 +867,16 @@ impl Scenario {
         &self,
         mode: crate::observe::IsolationMode,
     ) -> Result<(), ScenarioError> {
+        if mode == crate::observe::IsolationMode::Host && self.net.is_veth() {
+            return Err(ScenarioError {
+                path: self.path.clone(),
+                line: self.net_line,
+                key: Some("net.topology".into()),
+                message:
+                    "the veth topology needs network namespaces; --isolation host never makes any"
+                        .into(),
+            });
+        }
         if mode == crate::observe::IsolationMode::Host && !self.sysctls.is_empty() {
             return Err(ScenarioError {
                 path: self.path.clone(),

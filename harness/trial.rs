@@ -7,10 +7,11 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use socket2::Socket;
 
 use crate::fault::{self, ClientControl};
+use crate::net::Veth;
 use crate::observe::capture::Capture;
 use crate::observe::timeline::{QUIET_START, Sampler, Target, Timeline};
 use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
@@ -112,20 +113,57 @@ fn classify_external(record: &mut TrialRecord, wire: Option<&crate::observe::wir
     }
 }
 
+/// The veth pair a trial runs on, when its `[net]` asks for one.
+fn link_for(sc: &Scenario, iso: &isolation::Isolation) -> Result<Option<Arc<Veth>>> {
+    if !sc.net.is_veth() {
+        return Ok(None);
+    }
+    if !iso.isolated() {
+        bail!(
+            "{}: the veth topology needs network namespaces, and {}",
+            sc.path.display(),
+            iso.reason
+        );
+    }
+    let v = Veth::up(&sc.net, &sc.sysctls)
+        .with_context(|| format!("{}: making the veth pair", sc.path.display()))?;
+    Ok(Some(Arc::new(v)))
+}
+
+/// Runs `f` in the sender's namespace when it has one of its own, else here.
+fn in_sender_ns<T: Send>(
+    link: Option<&Arc<Veth>>,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    match link {
+        Some(l) => l.sender_ns().run(f),
+        None => f(),
+    }
+}
+
 fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord> {
     let started = Instant::now();
     let iso = isolation::enter(opts.isolation, &sc.sysctls)
         .with_context(|| format!("{}: isolating the trial", sc.path.display()))?;
+    let link = link_for(sc, &iso)?;
     // CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet timestamps on the shared axis.
     let offset_ns = sys::realtime_ns() as i64 - sys::monotonic_ns() as i64;
     let before = counters::snapshot().ok();
+    let sender_before = match &link {
+        Some(l) => l.sender_ns().run(counters::snapshot).ok(),
+        None => None,
+    };
     let pcap_file = opts
         .pcap_dir
         .as_deref()
         .map(|d| crate::artifacts::trial_file(d, &sc.stem, n, "pcap"));
     let mut notes = Vec::new();
+    let device = match link {
+        Some(_) => crate::net::CLIENT_DEV,
+        None => "lo",
+    };
     let capture = if opts.capture || pcap_file.is_some() {
-        match Capture::start(offset_ns, pcap_file.clone()) {
+        match Capture::start(offset_ns, pcap_file.clone(), device) {
             Ok(c) => Some(c),
             // Asked for by default, not by --pcap: go on without it, and say so.
             Err(e) if pcap_file.is_none() => {
@@ -141,8 +179,9 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     };
     let interval = opts.sample.unwrap_or(sc.sample);
 
-    let sender = sc
-        .sender_config
+    let mut config = sc.sender_config.clone();
+    config.netns = link.as_ref().map(|l| l.sender_ns().clone());
+    let sender = config
         .start()
         .with_context(|| format!("starting the `{}` sender", sc.sender.name()))?;
     let addr = sender.addr();
@@ -152,8 +191,14 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let sender = Arc::new(Mutex::new(sender));
     let control = Arc::new(ClientControl::default());
     let (zero_tx, zero_rx) = mpsc::channel();
-    let faults = (!sc.faults.is_empty())
-        .then(|| fault::Runner::start(&sc.faults, sender.clone(), control.clone(), zero_rx));
+    let faults = (!sc.faults.is_empty()).then(|| {
+        let targets = fault::Targets {
+            sender: sender.clone(),
+            client: control.clone(),
+            link: link.clone(),
+        };
+        fault::Runner::start(&sc.faults, targets, zero_rx)
+    });
     let mut hooks = Hooks {
         sender: v4(addr)?,
         sampler: match interval {
@@ -164,7 +209,9 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
                     Some(_) => QUIET_START,
                     None => Duration::ZERO,
                 },
-                Diag::open().context("opening the sock_diag netlink socket")?,
+                // The sender's socket is read in the sender's namespace.
+                in_sender_ns(link.as_ref(), Diag::open)
+                    .context("opening the sock_diag netlink socket")?,
             )),
             None => None,
         },
@@ -189,7 +236,12 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let summary = report.summary.clone();
     let trial_us = started.elapsed().as_micros() as u64;
 
-    let counters = before.and_then(|b| b.delta(iso.isolated()).ok());
+    let client_counters = before.and_then(|b| b.delta(iso.isolated()).ok());
+    let sender_counters = match (&link, sender_before) {
+        (Some(l), Some(b)) => l.sender_ns().run(|| b.delta(true)).ok(),
+        _ => None,
+    };
+    let (counters, kernels) = counters::split(client_counters, sender_counters);
     let wire = capture.map(Capture::stop).transpose()?;
     if sc.strategy.is_external()
         && let Some(syn) = wire.as_ref().and_then(|w| w.client_syn_ns)
@@ -229,6 +281,10 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
             .as_ref()
             .and_then(|w| w.first_rst_ns)
             .map(|t| rel_us(t, connect_ns)),
+        last_from_sender_us: wire
+            .as_ref()
+            .and_then(|w| w.last_from_sender_ns)
+            .map(|t| rel_us(t, connect_ns)),
         client_first_error_us: match &client.ending {
             Ending::Failed { .. } | Ending::Eof { .. } => {
                 client.ending.failure_at_us().map(|t| t as i64)
@@ -251,6 +307,8 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     }
     record.observation = Some(Observation {
         isolation: iso,
+        link: link.map(|l| l.info.clone()),
+        kernels,
         counters,
         timeline: hooks.timeline,
         wire,

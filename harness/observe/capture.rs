@@ -1,5 +1,5 @@
-//! Packet capture of a trial: an AF_PACKET socket on the namespace's `lo`, read on a
-//! thread of its own. Each packet is kept once, analysed as it arrives
+//! Packet capture of a trial: an AF_PACKET socket on the namespace's `lo`, or on the
+//! client's end of the veth pair, read on a thread of its own. Each packet is kept once, analysed as it arrives
 //! ([`wire::Analyzer`]) and, with `--pcap`, written straight to a pcap file that tshark
 //! and Wireshark read. Nothing is held in memory, so a trial of millions of segments
 //! costs no more memory than one of ten.
@@ -10,6 +10,9 @@
 //! carries TCP's departure time (EDT) or no stamp at all, so its times come late.
 //! Only segments to or from the sender's port are kept: in host mode `lo` carries
 //! other traffic too.
+//!
+//! A veth end shows each packet once: leaving (PACKET_OUTGOING, stamped when it is
+//! handed to the device, after any qdisc) or arriving. Both copies are kept there.
 //!
 //! The pcap file is created new (never through a symlink; see [`crate::artifacts`]),
 //! and it ends at a record boundary whenever it is read: each record is assembled
@@ -116,8 +119,11 @@ impl Capture {
     /// Opens the socket on the calling thread (so in its namespace) and starts
     /// reading. `offset_ns` is CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet times
     /// on the monotonic axis. Segments are kept once [`Capture::watch`] names the port.
-    pub fn start(offset_ns: i64, pcap: Option<PathBuf>) -> Result<Capture> {
-        let sock = PacketSocket::open_loopback().context("opening an AF_PACKET socket on lo")?;
+    pub fn start(offset_ns: i64, pcap: Option<PathBuf>, device: &str) -> Result<Capture> {
+        let sock = PacketSocket::open(device)
+            .with_context(|| format!("opening an AF_PACKET socket on {device}"))?;
+        // `lo` shows each packet twice; a veth end once, leaving or arriving.
+        let keep_outgoing = device != "lo";
         let file = pcap
             .as_deref()
             .map(crate::artifacts::create_new)
@@ -133,7 +139,7 @@ impl Capture {
             loop {
                 // Take everything queued, then wait for more, or for the stop signal.
                 while let Some(frame) = sock.recv(SNAPLEN, Duration::ZERO)? {
-                    if frame.outgoing {
+                    if frame.outgoing && !keep_outgoing {
                         continue; // the arriving copy of the same packet is kept
                     }
                     let port = watched.load(Ordering::Acquire);

@@ -13,6 +13,7 @@ pub const STORY: &[&str] = &[
     "TCPFromZeroWindowAdv",
     "TCPWantZeroWindowAdv",
     "TCPWinProbe",
+    "TCPKeepAlive",
     "TCPAbortOnClose",
     "TCPAbortOnData",
     "TCPAbortOnLinger",
@@ -57,6 +58,51 @@ impl Counters {
             .map(|n| (*n, self.get(n)))
             .filter(|(_, v)| *v > 0)
             .collect()
+    }
+}
+
+/// The two kernels of a veth trial, apart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kernels {
+    /// The client's namespace.
+    pub client: Counters,
+    /// The sender's namespace.
+    pub sender: Counters,
+}
+
+impl Counters {
+    /// Both kernels' counts added, as one kernel shared by both would have them.
+    fn plus(&self, o: &Counters) -> Counters {
+        let add = |a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>| {
+            let mut m = a.clone();
+            for (k, v) in b {
+                *m.entry(k.clone()).or_insert(0) += v;
+            }
+            m
+        };
+        Counters {
+            isolated: self.isolated && o.isolated,
+            story: add(&self.story, &o.story),
+            other: add(&self.other, &o.other),
+        }
+    }
+}
+
+/// The counters a record shows: with one kernel, its own; with two, their sum, and
+/// each apart.
+pub fn split(
+    client: Option<Counters>,
+    sender: Option<Counters>,
+) -> (Option<Counters>, Option<Kernels>) {
+    match (client, sender) {
+        (Some(c), Some(s)) => (
+            Some(c.plus(&s)),
+            Some(Kernels {
+                client: c,
+                sender: s,
+            }),
+        ),
+        (c, _) => (c, None),
     }
 }
 

@@ -56,6 +56,8 @@ pub struct Events {
     pub rst_us: Option<i64>,
     /// The client's first error (or EOF).
     pub client_first_error_us: Option<i64>,
+    /// The last segment from the sender on the wire (what keepalive counts idle from).
+    pub last_from_sender_us: Option<i64>,
 }
 
 impl Events {
@@ -67,6 +69,7 @@ impl Events {
             ("sender close", self.sender_close_us),
             ("RST", self.rst_us),
             ("client first error", self.client_first_error_us),
+            ("last segment from the sender", self.last_from_sender_us),
         ]
         .into_iter()
         .filter_map(|(n, t)| t.map(|t| (n, t)))
@@ -152,8 +155,13 @@ pub fn classify_external(
 #[derive(Debug, Clone, Serialize)]
 pub struct Observation {
     pub isolation: isolation::Isolation,
-    /// Counter deltas (None if /proc could not be read).
+    /// The veth pair the trial ran on; None on loopback.
+    pub link: Option<crate::net::LinkInfo>,
+    /// Counter deltas (None if /proc could not be read). On veth, the sum of both
+    /// kernels, which is what one shared kernel would have counted.
     pub counters: Option<counters::Counters>,
+    /// On veth, each kernel's own counters.
+    pub kernels: Option<counters::Kernels>,
     /// The TCP_INFO timeline (None when sampling is off).
     pub timeline: Option<timeline::Timeline>,
     /// The capture's analysis (None when capture is off).

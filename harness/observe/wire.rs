@@ -180,6 +180,10 @@ pub struct Direction {
     pub zero_windows: u64,
     pub window_updates: u64,
     pub zero_window_probes: u64,
+    /// Keep-alive probes: no data (or one byte), one below the next sequence number,
+    /// no flags, while the peer's window was open (tshark's `tcp.analysis.keep_alive`;
+    /// Linux's zero-window probes have the same shape and are counted above instead).
+    pub keep_alives: u64,
     pub rsts: u64,
     pub fins: u64,
 }
@@ -200,6 +204,11 @@ pub struct Wire {
     pub client_syn_ns: Option<u64>,
     pub first_rst_from_sender_ns: Option<u64>,
     pub first_fin_from_sender_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns of the last segment from the sender: what a keepalive timer
+    /// counts its idle time from, when nothing comes after it.
+    pub last_from_sender_ns: Option<u64>,
+    /// The client's keep-alive probes after that last segment: the unanswered ones.
+    pub unanswered_keep_alives: u64,
     /// Frames the kernel dropped before the capture read them (PACKET_STATISTICS).
     pub dropped_frames: u64,
     /// The plot's series. Not exported: the pcap holds every segment exactly.
@@ -312,6 +321,15 @@ impl Analyzer {
                 || (s.payload == 1 && s.seq == prev.next_seq))
         {
             d.zero_window_probes += 1;
+        } else if prev.seen && !flags && s.payload <= 1 && s.seq == prev.next_seq.wrapping_sub(1) {
+            d.keep_alives += 1;
+            if !s.from_sender {
+                w.unanswered_keep_alives += 1;
+            }
+        }
+        if s.from_sender {
+            w.last_from_sender_ns = Some(s.mono_ns);
+            w.unanswered_keep_alives = 0;
         }
         if s.rst {
             d.rsts += 1;

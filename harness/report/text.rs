@@ -251,6 +251,24 @@ pub fn distribution(records: &[TrialRecord], layout: Layout) -> String {
     s
 }
 
+/// "NAME: Counter n, ..." for the story counters that moved.
+fn counter_line(name: &str, c: &crate::observe::counters::Counters) -> String {
+    let moved: Vec<String> = c
+        .story
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    format!(
+        "{name}: {}",
+        if moved.is_empty() {
+            "none of the story's counters moved".into()
+        } else {
+            moved.join(", ")
+        }
+    )
+}
+
 /// What the observers saw, as lines of the explanation.
 fn evidence(o: &Observation) -> Vec<String> {
     let mut out = vec![format!(
@@ -287,25 +305,27 @@ fn evidence(o: &Observation) -> Vec<String> {
             }
         ));
     }
-    if let Some(c) = &o.counters {
-        let moved: Vec<String> = c
-            .story
-            .iter()
-            .filter(|(_, v)| **v > 0)
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
+    if let Some(l) = &o.link {
         out.push(format!(
-            "kernel counters{}: {}",
-            if c.isolated {
-                ""
-            } else {
-                " (host: not isolated)"
-            },
-            if moved.is_empty() {
-                "none of the story's moved".into()
-            } else {
-                moved.join(", ")
-            }
+            "link: {}; client {} and sender {} in two namespaces (the host's has neither)",
+            l.config.describe(),
+            l.client_addr,
+            l.sender_addr
+        ));
+    }
+    match (&o.kernels, &o.counters) {
+        (Some(k), _) => {
+            out.push(counter_line("the client's kernel", &k.client));
+            out.push(counter_line("the sender's kernel", &k.sender));
+        }
+        (None, Some(c)) if c.isolated => out.push(counter_line("kernel counters", c)),
+        (None, Some(c)) => out.push(counter_line("kernel counters (host: not isolated)", c)),
+        (None, None) => {}
+    }
+    if let Some(w) = o.wire.as_ref().filter(|w| w.from_client.keep_alives > 0) {
+        out.push(format!(
+            "keep-alive probes from the client: {}, of which {} after the sender's last segment (unanswered)",
+            w.from_client.keep_alives, w.unanswered_keep_alives
         ));
     }
     let ev = o.events.ordered();
@@ -809,6 +829,8 @@ mod tests {
                 netns_id: None,
                 sysctls: Default::default(),
             },
+            link: None,
+            kernels: None,
             counters: Some(Counters {
                 isolated: true,
                 story,

@@ -176,6 +176,16 @@ impl ChildSender {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(ns) = &self.config.netns {
+            let fd = ns.raw();
+            // SAFETY: the closure only calls setns, which is async-signal-safe; the
+            // config holds the namespace (and so `fd`) open past the child's exec.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                    crate::sys::netns::setns(fd)
+                });
+            }
+        }
         let mut group = Group::spawn(&mut cmd)?;
         let stdout = group.child_mut().stdout.take().expect("stdout is piped");
         let stderr = group.child_mut().stderr.take().expect("stderr is piped");

@@ -142,6 +142,9 @@ pub struct SenderConfig {
     pub start_timeout: Duration,
     /// What its own keys made of it.
     pub setup: SenderSetup,
+    /// The network namespace to run it in (the veth topology's sender side); None:
+    /// the trial's own.
+    pub netns: Option<std::sync::Arc<crate::sys::netns::Netns>>,
 }
 
 impl SenderConfig {

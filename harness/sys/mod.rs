@@ -14,6 +14,7 @@
 pub mod diag;
 pub mod netns;
 pub mod packet;
+pub mod rtnl;
 pub mod tcpinfo;
 
 use std::io;

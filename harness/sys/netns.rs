@@ -12,8 +12,82 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use super::cvt;
+
+/// A network namespace held open by a file descriptor. A namespace made by
+/// [`Netns::create`] has no name and no process in it: when the last holder (this
+/// fd, a process in it) is gone, the kernel removes it with every interface and
+/// socket in it, so nothing is left behind even when zerowin is SIGKILLed.
+#[derive(Debug)]
+pub struct Netns(OwnedFd);
+
+impl Netns {
+    /// The calling thread's namespace.
+    pub fn current() -> io::Result<Netns> {
+        Ok(Netns(
+            std::fs::File::open("/proc/thread-self/ns/net")?.into(),
+        ))
+    }
+
+    /// A new namespace with its `lo` up and `sysctls` (net.ipv4.*) written, made on a
+    /// short-lived thread so that the caller's own namespace is untouched. Returns it
+    /// with the sysctls as read back.
+    pub fn create(
+        sysctls: &BTreeMap<String, String>,
+    ) -> io::Result<(Netns, BTreeMap<String, String>)> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                unshare_net()?;
+                set_loopback_up()?;
+                let mut applied = BTreeMap::new();
+                for (k, v) in sysctls {
+                    write_sysctl(k, v)?;
+                    applied.insert(k.clone(), read_sysctl(k)?);
+                }
+                Ok((Netns::current()?, applied))
+            })
+            .join()
+            .map_err(|_| io::Error::other("the namespace thread panicked"))?
+        })
+    }
+
+    /// Moves the calling thread into this namespace.
+    pub fn enter(&self) -> io::Result<()> {
+        setns(self.0.as_raw_fd())
+    }
+
+    /// Runs `f` on a thread of its own inside this namespace, and returns what it did.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> io::Result<T> + Send) -> io::Result<T> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                self.enter()?;
+                f()
+            })
+            .join()
+            .map_err(|_| io::Error::other("a thread in a namespace panicked"))?
+        })
+    }
+
+    /// The descriptor, for [`setns`] in a child between fork and exec.
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// The namespace's inode: equal inodes, same namespace.
+    pub fn id(&self) -> io::Result<u64> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(std::fs::File::from(self.0.try_clone()?).metadata()?.ino())
+    }
+}
+
+/// setns(2) into the network namespace `fd` names. Async-signal-safe: a child may call
+/// it between fork and exec (`Command::pre_exec`).
+pub fn setns(fd: RawFd) -> io::Result<()> {
+    // SAFETY: plain syscall on a descriptor the caller keeps open.
+    cvt(unsafe { libc::setns(fd, libc::CLONE_NEWNET) }).map(|_| ())
+}
 
 /// Moves the calling thread into a new, empty network namespace. Needs
 /// CAP_SYS_ADMIN: root, or root inside a user namespace ([`enter_user_namespace`]).

@@ -1,4 +1,4 @@
-//! An AF_PACKET socket on the loopback interface, with kernel receive timestamps.
+//! An AF_PACKET socket on one interface (`lo`, or a veth end), with kernel timestamps.
 //!
 //! # Notes
 //! - On `lo` every frame is seen twice, once leaving (PACKET_OUTGOING) and once
@@ -34,8 +34,8 @@ pub struct PacketSocket {
 }
 
 impl PacketSocket {
-    /// Opens a raw packet socket bound to `lo` of the current namespace.
-    pub fn open_loopback() -> io::Result<PacketSocket> {
+    /// Opens a raw packet socket bound to `device` of the current namespace.
+    pub fn open(device: &str) -> io::Result<PacketSocket> {
         let proto = (libc::ETH_P_ALL as u16).to_be();
         // Protocol 0 here and ETH_P_ALL in bind(): a socket created with a protocol
         // is hooked to every device at once, and bind() must then unhook it with
@@ -45,11 +45,7 @@ impl PacketSocket {
             cvt(unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
         // SAFETY: raw is a fresh fd we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        // SAFETY: the name is a valid C string.
-        let ifindex = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
-        if ifindex == 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let ifindex = super::rtnl::index(device)? as i32;
         // SAFETY: sockaddr_ll is plain old data.
         let mut sll: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as u16;

@@ -85,20 +85,27 @@ pub fn queues(fd: RawFd) -> io::Result<(u32, u32)> {
     Ok((inq as u32, outq as u32))
 }
 
+/// The TCP states by number (1..=11), as `ss` prints them; the sampler says CLOSED
+/// for a socket that is gone.
+pub const STATE_NAMES: [&str; 12] = [
+    "ESTAB",
+    "SYN-SENT",
+    "SYN-RECV",
+    "FIN-WAIT-1",
+    "FIN-WAIT-2",
+    "TIME-WAIT",
+    "CLOSE",
+    "CLOSE-WAIT",
+    "LAST-ACK",
+    "LISTEN",
+    "CLOSING",
+    "CLOSED",
+];
+
 /// The name of a TCP state number, as `ss` prints it.
 pub fn state_name(state: u8) -> &'static str {
     match state {
-        1 => "ESTAB",
-        2 => "SYN-SENT",
-        3 => "SYN-RECV",
-        4 => "FIN-WAIT-1",
-        5 => "FIN-WAIT-2",
-        6 => "TIME-WAIT",
-        7 => "CLOSE",
-        8 => "CLOSE-WAIT",
-        9 => "LAST-ACK",
-        10 => "LISTEN",
-        11 => "CLOSING",
+        1..=11 => STATE_NAMES[state as usize - 1],
         _ => "UNKNOWN",
     }
 }
