@@ -80,8 +80,10 @@ impl Events {
 }
 
 /// The outcome of an external client, from the wire: an RST from the sender is a
-/// reset, a FIN from the sender an EOF; with neither, a program still running at the
-/// end of the duration survived, and one that ended by itself is an error. Returns
+/// reset, a FIN from the sender an EOF; an RST from the client after keep-alive
+/// probes nothing answered is its kernel's keepalive giving up (timed-out); with none
+/// of these, a program still running at the end of the duration survived, and one
+/// that ended by itself is an error. Returns
 /// the outcome, the time of the deciding segment (µs after the client's SYN), and why.
 pub fn classify_external(
     ending: &crate::record::Ending,
@@ -126,6 +128,20 @@ pub fn classify_external(
             Some(after(t)),
             format!(
                 "the sender closed with a FIN at {:.2} ms and sent no RST",
+                after(t) as f64 / 1000.0
+            ),
+        );
+    }
+    if let Some(t) = wire
+        .first_rst_from_client_ns
+        .filter(|_| wire.unanswered_keep_alives > 0)
+    {
+        return (
+            Outcome::TimedOut,
+            Some(after(t)),
+            format!(
+                "its kernel sent {} keep-alive probes that nothing answered, then gave up and reset the connection at {:.2} ms",
+                wire.unanswered_keep_alives,
                 after(t) as f64 / 1000.0
             ),
         );

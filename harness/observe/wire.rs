@@ -204,6 +204,8 @@ pub struct Wire {
     pub client_syn_ns: Option<u64>,
     pub first_rst_from_sender_ns: Option<u64>,
     pub first_fin_from_sender_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns of the client's first RST.
+    pub first_rst_from_client_ns: Option<u64>,
     /// CLOCK_MONOTONIC ns of the last segment from the sender: what a keepalive timer
     /// counts its idle time from, when nothing comes after it.
     pub last_from_sender_ns: Option<u64>,
@@ -336,6 +338,8 @@ impl Analyzer {
             w.first_rst_ns.get_or_insert(s.mono_ns);
             if s.from_sender {
                 w.first_rst_from_sender_ns.get_or_insert(s.mono_ns);
+            } else {
+                w.first_rst_from_client_ns.get_or_insert(s.mono_ns);
             }
         }
         if s.fin {
