@@ -253,6 +253,10 @@ impl Veth {
             name: SENDER_DEV,
             mac: SENDER_MAC,
         };
+        // Without IPv6 on the pair: no link-local addresses, no DAD, no router or
+        // multicast solicitations, on a link that carries IPv4 alone.
+        netns::write_ipv6_default("disable_ipv6", "1")?;
+        sender_ns.run(|| netns::write_ipv6_default("disable_ipv6", "1"))?;
         let mut rt = Rtnl::open()?;
         rt.add_veth(&client, &sender, sender_ns.raw(), config.mtu)?;
         configure(&mut rt, CLIENT_DEV, CLIENT_ADDR, SENDER_ADDR, SENDER_MAC)?;

@@ -10,7 +10,7 @@
 #
 #   scripts/bench.sh                                                          # the full run
 #   TRIALS_4K=40 CHUNK=10 TRIALS_2014=10 CLAIM_TRIALS=2 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
-#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers) or remedies
+#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), remedies or sockopts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ TRIALS_2014=${TRIALS_2014:-30}
 CLAIM_TRIALS=${CLAIM_TRIALS:-10}
 DRAIN_TRIALS=${DRAIN_TRIALS:-10}
 DRAIN_DURATION=${DRAIN_DURATION:-10s}
-PARTS=${PARTS:-repro remedies}
+PARTS=${PARTS:-repro remedies sockopts}
 
 cargo build --release --quiet
 zw=target/release/zerowin
@@ -75,6 +75,12 @@ python3 scripts/bench_summary.py "$out"
 # recovery (scripts/bench_spool.py says how each is measured).
 remedies() {
   python3 scripts/bench_spool.py "$zw"
+}
+
+# The socket options on two hosts: the veth topology's cost, the keepalive and the
+# call-timeout timing errors (scripts/bench_sockopts.py says how each is measured).
+sockopts() {
+  python3 scripts/bench_sockopts.py "$zw"
 }
 
 for part in $PARTS; do

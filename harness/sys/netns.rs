@@ -141,6 +141,16 @@ pub fn write_sysctl(key: &str, value: &str) -> io::Result<()> {
         .map_err(|e| io::Error::new(e.kind(), format!("net.ipv4.{key} = {value:?}: {e}")))
 }
 
+/// Writes `net.ipv6.conf.default.<key>` in the current thread's namespace: what every
+/// device made afterwards starts with. A kernel without IPv6 has no such file, and
+/// nothing to turn off: that is not an error.
+pub fn write_ipv6_default(key: &str, value: &str) -> io::Result<()> {
+    match std::fs::write(format!("/proc/sys/net/ipv6/conf/default/{key}"), value) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
+}
+
 /// Reads `net.ipv4.<key>` in the current thread's namespace.
 pub fn read_sysctl(key: &str) -> io::Result<String> {
     Ok(
