@@ -211,6 +211,8 @@ pub struct Wire {
     pub last_from_sender_ns: Option<u64>,
     /// The client's keep-alive probes after that last segment: the unanswered ones.
     pub unanswered_keep_alives: u64,
+    /// CLOCK_MONOTONIC ns of the client's keep-alive probes, the first 32, for the plot.
+    pub client_keep_alive_ns: Vec<u64>,
     /// Frames the kernel dropped before the capture read them (PACKET_STATISTICS).
     pub dropped_frames: u64,
     /// The plot's series. Not exported: the pcap holds every segment exactly.
@@ -327,6 +329,9 @@ impl Analyzer {
             d.keep_alives += 1;
             if !s.from_sender {
                 w.unanswered_keep_alives += 1;
+                if w.client_keep_alive_ns.len() < 32 {
+                    w.client_keep_alive_ns.push(s.mono_ns);
+                }
             }
         }
         if s.from_sender {

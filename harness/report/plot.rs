@@ -192,6 +192,14 @@ pub fn render(record: &TrialRecord) -> Result<String> {
         let a: crate::fault::Action = f.action.parse().ok()?;
         Some((a.as_str(), f.at_us))
     }));
+    // The client's keep-alive probes, from the capture.
+    let zero = record.client.zero_ns as i64;
+    events.extend(
+        obs.wire
+            .iter()
+            .flat_map(|w| &w.client_keep_alive_ns)
+            .map(|t| ("keep-alive probe", (*t as i64 - zero) / 1000)),
+    );
     events.sort_by_key(|(_, t)| *t);
     let all_x = panels
         .iter()
