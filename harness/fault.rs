@@ -24,13 +24,13 @@
 //! - `second-sender`: a second instance of the sender tries to listen on the same port
 //!   with the same options: SO_REUSEADDR does not let it, SO_REUSEPORT on both does.
 //!
-//! - `blackhole` (veth only): the sender's end of the pair is set down. From then on
-//!   nothing crosses in either direction, and nothing comes back: the client's
-//!   packets leave `zwc` and are dropped by the pair, no RST and no ICMP is made, and
-//!   both kernels go on as if the peer were merely slow (retransmissions, keepalive
-//!   probes, zero-window probes, all unanswered).
-//! - `heal`: the sender's end is set up again (and its neighbour entry put back);
-//!   what was retransmitted meanwhile now arrives.
+//! - `blackhole` (veth only): the sender's host loses its address ([`Veth::blackhole`]
+//!   says why not "link down"). From then on nothing crosses in either direction, and
+//!   nothing comes back: the client's packets leave `zwc` and the sender's kernel drops
+//!   them silently, no RST and no ICMP, and both kernels go on as if the peer were
+//!   merely slow (retransmissions, keepalive probes, zero-window probes, unanswered).
+//! - `heal`: the address comes back, with its route and neighbour entry; what is
+//!   retransmitted from then on arrives.
 //! - `rate` (veth only, with `direction` and `rate`): tbf on that side's way out is
 //!   set to the new rate, as congestion would: packets wait in its queue (100 ms of
 //!   it at most; what does not fit is dropped and retransmitted).
@@ -363,11 +363,10 @@ impl Targets {
     /// Sockets in TIME_WAIT on the sender's port, counted in the sender's namespace.
     fn time_wait(&self) -> Option<u32> {
         let port = self.sender.lock().ok()?.addr().port();
-        let count = || crate::sys::netns::time_wait_on_port(port);
-        match &self.link {
-            Some(l) => l.sender_ns().run(count).ok(),
-            None => count().ok(),
-        }
+        crate::net::in_sender_ns(self.link.as_deref(), || {
+            crate::sys::netns::time_wait_on_port(port)
+        })
+        .ok()
     }
 }
 

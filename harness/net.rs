@@ -346,6 +346,18 @@ impl Veth {
     }
 }
 
+/// Runs `f` in the sender's namespace when the trial has a pair, else on this thread
+/// (loopback: the sender shares the trial's namespace).
+pub fn in_sender_ns<T: Send>(
+    link: Option<&Veth>,
+    f: impl FnOnce() -> std::io::Result<T> + Send,
+) -> std::io::Result<T> {
+    match link {
+        Some(l) => l.sender_ns.run(f),
+        None => f(),
+    }
+}
+
 /// Address, permanent neighbour, up: one end of the pair, in its own namespace.
 fn configure(
     rt: &mut Rtnl,

@@ -11,7 +11,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use socket2::Socket;
 
 use crate::fault::{self, ClientControl};
-use crate::net::Veth;
+use crate::net::{Veth, in_sender_ns};
 use crate::observe::capture::Capture;
 use crate::observe::timeline::{QUIET_START, Sampler, Target, Timeline};
 use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
@@ -130,17 +130,6 @@ fn link_for(sc: &Scenario, iso: &isolation::Isolation) -> Result<Option<Arc<Veth
     Ok(Some(Arc::new(v)))
 }
 
-/// Runs `f` in the sender's namespace when it has one of its own, else here.
-fn in_sender_ns<T: Send>(
-    link: Option<&Arc<Veth>>,
-    f: impl FnOnce() -> std::io::Result<T> + Send,
-) -> std::io::Result<T> {
-    match link {
-        Some(l) => l.sender_ns().run(f),
-        None => f(),
-    }
-}
-
 fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord> {
     let started = Instant::now();
     let iso = isolation::enter(opts.isolation, &sc.sysctls)
@@ -149,10 +138,9 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     // CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet timestamps on the shared axis.
     let offset_ns = sys::realtime_ns() as i64 - sys::monotonic_ns() as i64;
     let before = counters::snapshot().ok();
-    let sender_before = match &link {
-        Some(l) => l.sender_ns().run(counters::snapshot).ok(),
-        None => None,
-    };
+    let sender_before = link
+        .as_deref()
+        .and_then(|l| l.sender_ns().run(counters::snapshot).ok());
     let pcap_file = opts
         .pcap_dir
         .as_deref()
@@ -210,7 +198,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
                     None => Duration::ZERO,
                 },
                 // The sender's socket is read in the sender's namespace.
-                in_sender_ns(link.as_ref(), Diag::open)
+                in_sender_ns(link.as_deref(), Diag::open)
                     .context("opening the sock_diag netlink socket")?,
             )),
             None => None,

@@ -57,6 +57,8 @@ pub struct Events {
     /// The client's first error (or EOF).
     pub client_first_error_us: Option<i64>,
     /// The last segment from the sender on the wire (what keepalive counts idle from).
+    /// Not in [`Events::ordered`]: in most trials it is the RST or the FIN; the plot and
+    /// the explanation show it where keep-alive probes were sent.
     pub last_from_sender_us: Option<i64>,
 }
 
@@ -69,7 +71,6 @@ impl Events {
             ("sender close", self.sender_close_us),
             ("RST", self.rst_us),
             ("client first error", self.client_first_error_us),
-            ("last segment from the sender", self.last_from_sender_us),
         ]
         .into_iter()
         .filter_map(|(n, t)| t.map(|t| (n, t)))

@@ -192,14 +192,18 @@ pub fn render(record: &TrialRecord) -> Result<String> {
         let a: crate::fault::Action = f.action.parse().ok()?;
         Some((a.as_str(), f.at_us))
     }));
-    // The client's keep-alive probes, from the capture.
+    // The client's keep-alive probes, from the capture, and the last answer before them.
     let zero = record.client.zero_ns as i64;
-    events.extend(
-        obs.wire
-            .iter()
-            .flat_map(|w| &w.client_keep_alive_ns)
-            .map(|t| ("keep-alive probe", (*t as i64 - zero) / 1000)),
-    );
+    let probes = obs.wire.iter().flat_map(|w| &w.client_keep_alive_ns);
+    events.extend(probes.map(|t| ("keep-alive probe", (*t as i64 - zero) / 1000)));
+    if obs
+        .wire
+        .as_ref()
+        .is_some_and(|w| w.from_client.keep_alives > 0)
+        && let Some(t) = obs.events.last_from_sender_us
+    {
+        events.push(("last segment from the sender", t));
+    }
     events.sort_by_key(|(_, t)| *t);
     let all_x = panels
         .iter()

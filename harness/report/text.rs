@@ -323,8 +323,9 @@ fn evidence(o: &Observation) -> Vec<String> {
         (None, None) => {}
     }
     if let Some(w) = o.wire.as_ref().filter(|w| w.from_client.keep_alives > 0) {
+        let last = o.events.last_from_sender_us.map_or("?".into(), ms);
         out.push(format!(
-            "keep-alive probes from the client: {}, of which {} after the sender's last segment (unanswered)",
+            "keep-alive probes from the client: {}, of which {} after the sender's last segment at {last} (unanswered)",
             w.from_client.keep_alives, w.unanswered_keep_alives
         ));
     }
