@@ -12,6 +12,7 @@ use crate::observe::{IsolationMode, ObserveOptions};
 use crate::record::Outcome;
 use crate::sender::{self, ClosePolicy, Sender};
 use crate::strategy::{self, Strategy};
+use crate::sweep::Assign;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -65,6 +66,15 @@ pub struct Overrides {
     /// ("-" = stdout, and the report goes to stderr).
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Set one scenario key in every scenario run, as if the file said so
+    /// (repeatable): --set client.rcvbuf=8192. The value is TOML, or else a string.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = |s: &str| Assign::set(s))]
+    pub set: Vec<Assign>,
+    /// Sweep one scenario key (repeatable; the grid is the product): a list
+    /// (--sweep client.delay=0ms,1ms,5ms) or a range, LO..HI:xF (times F) or LO..HI:+STEP
+    /// (--sweep client.rcvbuf=4096..1048576:x4). It replaces the file's [sweep] entry.
+    #[arg(long = "sweep", value_name = "KEY=VALUES", value_parser = |s: &str| Assign::sweep(s))]
+    pub sweep: Vec<Assign>,
     #[command(flatten)]
     pub observe: ObserveArgs,
 }
@@ -92,6 +102,13 @@ pub struct ObserveArgs {
     /// Draw one SVG timeline per trial into a new sub-directory of DIR.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+}
+
+impl Overrides {
+    /// The --sweep and then the --set flags: a key both sweep and set is set.
+    pub fn assigns(&self) -> Vec<Assign> {
+        self.sweep.iter().chain(&self.set).cloned().collect()
+    }
 }
 
 impl ObserveArgs {

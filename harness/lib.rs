@@ -7,7 +7,9 @@
 //! - [`fault`] is the fault schedule, the one place faults live;
 //! - [`trial`] runs one trial and [`runner`] runs a scenario's trials and checks them;
 //! - [`record`] holds what a trial leaves behind and classifies it;
+//! - [`analysis`] summarises records with their uncertainty, and models them;
 //! - [`report`] prints and exports records;
+//! - [`sweep`] turns one scenario into the cells of a grid, each checked as a file;
 //! - [`session`] runs a command's scenarios: report, exports and artifacts;
 //! - [`limits`] holds the allowed range of every key and flag, and [`settings`] reads
 //!   a table's keys for the module that owns them;
@@ -18,6 +20,7 @@
 //! - [`process`] keeps child processes from outliving the harness;
 //! - [`sys`] is the one place that talks to the kernel below std and socket2.
 
+pub mod analysis;
 pub mod artifacts;
 pub mod cli;
 pub mod fault;
@@ -36,5 +39,6 @@ pub mod settings;
 pub mod sockopts;
 pub mod store;
 pub mod strategy;
+pub mod sweep;
 pub mod sys;
 pub mod trial;

@@ -116,7 +116,7 @@ fn exe() -> Result<PathBuf> {
 }
 
 fn run(a: RunArgs) -> Result<ExitCode> {
-    let loaded = session::load(&a.paths, &exe()?)?;
+    let loaded = session::load(&a.paths, &exe()?, &a.overrides.assigns())?;
     let scenarios = loaded
         .scenarios
         .iter()
@@ -149,32 +149,56 @@ fn run(a: RunArgs) -> Result<ExitCode> {
 }
 
 fn compare(a: CompareArgs) -> Result<ExitCode> {
-    let loaded = session::load(std::slice::from_ref(&a.file), &exe()?)?;
-    let base = loaded.scenarios[0]
-        .with_overrides(a.overrides.trials, a.overrides.duration)
-        .map_err(anyhow::Error::msg)?;
-    // Every variant is built and checked before any of them runs.
-    let (variants, notes) =
-        session::compare_variants(&base, a.strategies.as_deref(), a.senders.as_deref())?;
+    let loaded = session::load(
+        std::slice::from_ref(&a.file),
+        &exe()?,
+        &a.overrides.assigns(),
+    )?;
+    // compare is a sweep over the senders and the strategies: every cell of the file
+    // (one, unless it sweeps) with every pair. Every variant is built and checked
+    // before any of them runs.
+    let mut variants = Vec::new();
+    let mut notes = Vec::new();
+    for cell in &loaded.scenarios {
+        let base = cell
+            .with_overrides(a.overrides.trials, a.overrides.duration)
+            .map_err(anyhow::Error::msg)?;
+        let (v, n) =
+            session::compare_variants(&base, a.strategies.as_deref(), a.senders.as_deref())?;
+        variants.extend(v);
+        notes.extend(
+            n.into_iter()
+                .filter(|n| !notes.contains(n))
+                .collect::<Vec<_>>(),
+        );
+    }
+    let total = variants.len();
+    for (index, v) in variants.iter_mut().enumerate() {
+        v.cell_of = Some(zerowin::sweep::CellOf { index, total });
+    }
+    session::unique_stems(&mut variants);
     let s = Session::open(&a.overrides, false, false, &loaded.inputs())?;
+    let base = &variants[0];
     base.check_isolation(s.opts.isolation)?;
     let names: Vec<String> = variants
         .iter()
         .map(|v| format!("{}+{}", v.sender.name(), v.strategy.name()))
         .collect();
-    let mut header = text::compare_header(&base, &names);
+    let mut header = text::compare_header(base, &names);
     for n in &notes {
         header.push_str(&format!("  ({n})\n"));
     }
     s.out.print(&header)?;
     let results = s.run(&variants, Detail::Nothing)?;
     let mut report = text::compare_table(&results, s.layout);
+    report.push_str(&session::sweep_table(&results, s.layout));
     for r in &results {
         if let Some(first) = r.records.first() {
             report.push_str(&format!(
-                "{} with {}, trial 1:\n",
+                "{} with {}{}, trial 1:\n",
                 r.scenario.strategy.name(),
-                r.scenario.sender.name()
+                r.scenario.sender.name(),
+                r.scenario.cell_label()
             ));
             report.push_str(&text::explain(first));
         }

@@ -789,6 +789,9 @@ pub struct SenderReport {
 pub struct TrialRecord {
     /// The scenario's name (its file stem).
     pub scenario: String,
+    /// The values of the trial's sweep cell and of every `--set`, by key path
+    /// ("client.rcvbuf" → "4096"); empty for a scenario run as written.
+    pub params: std::collections::BTreeMap<String, String>,
     /// 1-based trial number within the scenario.
     pub trial: u32,
     /// The client strategy and the sender kind used.
@@ -871,6 +874,7 @@ impl TrialRecord {
             read_mb_s: bytes_read.map(rate),
             sent_mb_s: bytes_sent.map(rate),
             scenario: scenario.to_string(),
+            params: Default::default(),
             trial,
             strategy: client.strategy.clone(),
             sender: sender.to_string(),

@@ -250,6 +250,7 @@ mod tests {
             since_fault: None,
             keepalive_probes: None,
             final_state: None,
+            increasing: None,
         }
     }
 

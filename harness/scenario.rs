@@ -42,6 +42,9 @@ struct RawScenario {
     expect: Spanned<RawExpect>,
     /// The fault schedule, read by [`crate::fault`].
     fault: Option<Vec<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// Read by [`crate::sweep`]; each cell is this file with the values written in.
+    #[allow(dead_code)]
+    sweep: Option<toml::Value>,
 }
 
 /// Per-namespace kernel settings (net.ipv4.*), applied inside the trial's namespace.
@@ -81,6 +84,10 @@ struct RawExpect {
     since_fault: Option<Spanned<Vec<String>>>,
     keepalive_probes: Option<Spanned<i64>>,
     final_state: Option<Spanned<String>>,
+    increasing: Option<Spanned<String>>,
+    /// `[[expect.cells]]`, read by [`crate::sweep`].
+    #[allow(dead_code)]
+    cells: Option<toml::Value>,
 }
 
 /// `expect.lost`: a count, or exactly what the sender dropped.
@@ -118,6 +125,9 @@ pub struct Expect {
     pub keepalive_probes: Option<u64>,
     /// The client socket's TCP state at the last TCP_INFO sample ("ESTAB", ...).
     pub final_state: Option<String>,
+    /// A sweep's claim: the median time to failure rises with this swept key; and
+    /// the line that says so.
+    pub increasing: Option<(String, usize)>,
 }
 
 /// A checked scenario, ready to run.
@@ -150,6 +160,13 @@ pub struct Scenario {
     pub net: NetConfig,
     /// The line of the `[net]` header, for errors about it.
     pub net_line: usize,
+    /// The values of this cell of a sweep, and of every `--set`, as `(key, value)`;
+    /// empty for a scenario run as written. Every record of the cell carries them.
+    pub params: Vec<(String, String)>,
+    /// The keys the sweep varies (a subset of `params`' keys).
+    pub swept: Vec<String>,
+    /// The cell's place in its sweep; None when nothing is swept.
+    pub cell_of: Option<crate::sweep::CellOf>,
 }
 
 impl fmt::Debug for Scenario {
@@ -549,22 +566,29 @@ fn read_net(
 impl Scenario {
     /// Reads and checks a scenario file. Only a regular file of at most 1 MiB is read.
     pub fn load(path: &Path, exe: &Path) -> Result<Scenario, ScenarioError> {
-        let text = read_bounded(path).map_err(|message| ScenarioError {
+        Scenario::parse(path, &Scenario::read(path)?, exe)
+    }
+
+    /// A scenario file's text: only a regular file of at most 1 MiB is read.
+    pub fn read(path: &Path) -> Result<String, ScenarioError> {
+        read_bounded(path).map_err(|message| ScenarioError {
             path: path.to_path_buf(),
             line: 0,
             key: None,
             message,
-        })?;
-        Scenario::parse(path, &text, exe)
+        })
+    }
+
+    /// The `{dir}` of a scenario file: its directory.
+    pub fn dir_of(path: &Path) -> &Path {
+        path.parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
     }
 
     /// Checks scenario text; `path` names it, and its directory is `{dir}`.
     pub fn parse(path: &Path, text: &str, exe: &Path) -> Result<Scenario, ScenarioError> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        Scenario::parse_in(path, text, exe, dir)
+        Scenario::parse_in(path, text, exe, Scenario::dir_of(path))
     }
 
     /// Checks scenario text named `path` whose `{dir}` is `dir` (a shipped scenario's
@@ -838,6 +862,9 @@ impl Scenario {
             faults,
             net,
             net_line,
+            params: Vec::new(),
+            swept: Vec::new(),
+            cell_of: None,
             trials,
             sample,
             sysctls,
@@ -855,8 +882,26 @@ impl Scenario {
                 since_fault,
                 keepalive_probes,
                 final_state,
+                increasing: e
+                    .increasing
+                    .as_ref()
+                    .map(|v| (v.get_ref().clone(), cx.line_of(v.span().start))),
             },
         })
+    }
+
+    /// " [client.rcvbuf=4096 client.delay=1ms]" for a cell of a sweep, "" otherwise.
+    pub fn cell_label(&self) -> String {
+        let swept: Vec<String> = self
+            .params
+            .iter()
+            .filter(|(k, _)| self.swept.contains(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        match swept.is_empty() {
+            true => String::new(),
+            false => format!(" [{}]", swept.join(" ")),
+        }
     }
 
     /// Refuses, before any trial runs, a scenario that `--isolation host` cannot run:

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::analysis::summary::{self, CellSummary};
 use crate::artifacts;
 use crate::cli::Overrides;
 use crate::observe::ObserveOptions;
@@ -23,6 +24,7 @@ use crate::runner::{self, ScenarioResult};
 use crate::scenario::{Scenario, shipped};
 use crate::sender::Sender;
 use crate::strategy::{self, Strategy};
+use crate::sweep::{self, Assign};
 
 /// The scenarios a command named, loaded and checked.
 pub struct Loaded {
@@ -42,7 +44,7 @@ impl Loaded {
 /// Resolves FILE|DIR|shipped-name arguments to checked scenarios, all before any runs.
 /// In a directory, every `.toml` entry is loaded, and one that is not a regular file
 /// is an error that names it.
-pub fn load(paths: &[PathBuf], exe: &Path) -> Result<Loaded> {
+pub fn load(paths: &[PathBuf], exe: &Path, flags: &[Assign]) -> Result<Loaded> {
     let mut scenarios = Vec::new();
     let mut shipped_dir: Option<tempfile::TempDir> = None;
     for p in paths {
@@ -57,7 +59,7 @@ pub fn load(paths: &[PathBuf], exe: &Path) -> Result<Loaded> {
             }
             files.sort();
             for f in files {
-                scenarios.push(Scenario::load(&f, exe)?);
+                scenarios.extend(load_file(&f, exe, flags)?);
             }
         } else if std::fs::symlink_metadata(p).is_err()
             && let Some((file, body)) = p.to_str().and_then(shipped::get)
@@ -76,9 +78,9 @@ pub fn load(paths: &[PathBuf], exe: &Path) -> Result<Loaded> {
                 }
             };
             let named = Path::new("<shipped>").join(file);
-            scenarios.push(Scenario::parse_in(&named, body, exe, &dir)?);
+            scenarios.extend(sweep::expand(&named, body, exe, &dir, flags)?);
         } else {
-            scenarios.push(Scenario::load(p, exe)?);
+            scenarios.extend(load_file(p, exe, flags)?);
         }
     }
     unique_stems(&mut scenarios);
@@ -86,6 +88,18 @@ pub fn load(paths: &[PathBuf], exe: &Path) -> Result<Loaded> {
         scenarios,
         _shipped: shipped_dir,
     })
+}
+
+/// A scenario file's cells (one, when it sweeps nothing).
+fn load_file(path: &Path, exe: &Path, flags: &[Assign]) -> Result<Vec<Scenario>> {
+    let text = Scenario::read(path)?;
+    Ok(sweep::expand(
+        path,
+        &text,
+        exe,
+        Scenario::dir_of(path),
+        flags,
+    )?)
 }
 
 /// Gives every scenario of the run an artifact stem no other has: the same file
@@ -147,7 +161,18 @@ pub fn compare_variants(
                 ));
                 continue;
             };
-            variants.push(base.with_strategy(st)?.with_sender(*se)?);
+            let mut v = base.with_strategy(st)?.with_sender(*se)?;
+            for (k, val) in [("sender.kind", se.name()), ("client.strategy", st.name())] {
+                v.params.retain(|(x, _)| x != k);
+                v.params.push((k.to_string(), val.to_string()));
+                if !v.swept.iter().any(|x| x == k) {
+                    v.swept.push(k.to_string());
+                }
+            }
+            if base.cell_of.is_some() {
+                v.stem = format!("{}-{}-{}", base.stem, se.name(), st.name());
+            }
+            variants.push(v);
         }
     }
     if variants.is_empty() {
@@ -155,6 +180,54 @@ pub fn compare_variants(
     }
     unique_stems(&mut variants);
     Ok((variants, notes))
+}
+
+/// The table of a sweep's cells, with the intervals; `results` are its cells.
+pub fn sweep_table(results: &[ScenarioResult], layout: Layout) -> String {
+    let cells: Vec<CellSummary> = results
+        .iter()
+        .map(|r| CellSummary::of(&r.scenario.name, &r.records))
+        .collect();
+    let Some(last) = results.last() else {
+        return String::new();
+    };
+    let mut s = format!(
+        "\nSweep {}\n",
+        crate::report::output::clean(&last.scenario.name)
+    );
+    s.push_str(&crate::report::sweep::table(
+        &cells,
+        &last.scenario.swept,
+        layout,
+    ));
+    s
+}
+
+/// After a sweep's last cell: its summaries, the sweep's own claims (a violation
+/// goes to the last cell, so the run fails), and the table.
+fn finish_sweep(results: &mut [ScenarioResult], layout: Layout) -> String {
+    let total = results
+        .last()
+        .and_then(|r| r.scenario.cell_of.as_ref())
+        .map_or(0, |c| c.total);
+    let from = results.len().saturating_sub(total);
+    let group = &mut results[from..];
+    let cells: Vec<CellSummary> = group
+        .iter()
+        .map(|r| CellSummary::of(&r.scenario.name, &r.records))
+        .collect();
+    let mut s = sweep_table(group, layout);
+    let last = group.last_mut().expect("a sweep has a cell");
+    let swept = last.scenario.swept.clone();
+    if let Some((key, _)) = last.scenario.expect.increasing.clone() {
+        let v = summary::check_increasing(&cells, &key, &swept);
+        s.push_str(&match v.is_empty() {
+            true => format!("PASS the median time to failure increases with {key}\n"),
+            false => format!("FAIL {}\n", v.join("\n  ")),
+        });
+        last.violations.extend(v);
+    }
+    s
 }
 
 /// How much of each scenario's report is printed as it finishes.
@@ -226,20 +299,40 @@ impl Session {
     pub fn run(&self, scenarios: &[Scenario], detail: Detail) -> Result<Vec<ScenarioResult>> {
         let mut results = Vec::new();
         for sc in scenarios {
-            note(&format!("running {} ({} trial(s))...", sc.name, sc.trials));
+            if let (Some(c), Detail::Full) = (&sc.cell_of, detail)
+                && c.index == 0
+            {
+                self.out.print(&text::sweep_header(sc, c.total))?;
+            }
+            note(&format!(
+                "running {}{} ({} trial(s))...",
+                sc.name,
+                sc.cell_label(),
+                sc.trials
+            ));
             let res = runner::run_scenario(sc, &self.opts, |r| {
                 self.draw(sc, r);
                 self.out.check_open()
             })?;
-            match detail {
-                Detail::Full => self.out.print(&text::scenario_report(&res, self.layout))?,
-                Detail::Verdicts => {
-                    self.out
-                        .print(&format!("{}: {}\n", sc.name, text::verdict(&res)))?
+            match (detail, &sc.cell_of) {
+                (Detail::Full, None) => {
+                    self.out.print(&text::scenario_report(&res, self.layout))?
                 }
-                Detail::Nothing => {}
+                (Detail::Verdicts | Detail::Full, _) => self.out.print(&format!(
+                    "{}{}: {}\n",
+                    sc.name,
+                    sc.cell_label(),
+                    text::verdict(&res)
+                ))?,
+                (Detail::Nothing, _) => {}
             }
             results.push(res);
+            if sc.cell_of.as_ref().is_some_and(|c| c.index + 1 == c.total) {
+                let table = finish_sweep(&mut results, self.layout);
+                if detail != Detail::Nothing {
+                    self.out.print(&table)?;
+                }
+            }
             for e in &self.exports {
                 e.update(&Export::new(&results, self.checked, false))?;
             }

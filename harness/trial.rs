@@ -290,6 +290,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         trial_us,
     );
     record.faults = fault_events;
+    record.params = sc.params.iter().cloned().collect();
     if sc.strategy.is_external() {
         classify_external(&mut record, wire.as_ref());
     }

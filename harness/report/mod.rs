@@ -2,6 +2,7 @@
 //! a trial.
 //! - [`text`] prints the tables and the explanation, through [`output`];
 //! - [`export`] writes exports, one [`export::Exporter`] per format ([`json`]);
+//! - [`sweep`] prints a sweep's table of cells;
 //! - [`plot`] draws each trial's timeline;
 //! - [`stats`] holds the arithmetic the tables share.
 
@@ -10,4 +11,5 @@ pub mod json;
 pub mod output;
 pub mod plot;
 pub mod stats;
+pub mod sweep;
 pub mod text;

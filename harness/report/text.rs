@@ -45,7 +45,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or("?".into(), |x| x.to_string())
 }
 
-fn new_table(header: Vec<&str>, layout: Layout) -> Table {
+pub(crate) fn new_table(header: Vec<&str>, layout: Layout) -> Table {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_HORIZONTAL_ONLY)
         .remove_style(TableComponent::HorizontalLines)
@@ -676,6 +676,21 @@ pub fn verdict(res: &ScenarioResult) -> String {
     s
 }
 
+/// Before a sweep's first cell: what is swept and how much will run.
+pub fn sweep_header(sc: &Scenario, cells: usize) -> String {
+    let mut s = format!(
+        "\n== {} ({}): a sweep of {cells} cell(s) over {}\n",
+        clean(&sc.name),
+        clean(&sc.path.display().to_string()),
+        clean(&sc.swept.join(" x "))
+    );
+    if !sc.description.is_empty() {
+        s.push_str(&format!("   {}\n", clean(sc.description.trim())));
+    }
+    s.push_str(&format!("   first cell: {}\n", setup(sc)));
+    s
+}
+
 /// Everything printed for one scenario.
 pub fn scenario_report(res: &ScenarioResult, layout: Layout) -> String {
     let sc = &res.scenario;
@@ -718,7 +733,7 @@ pub fn summary_table(results: &[ScenarioResult], layout: Layout) -> String {
     );
     for r in results {
         t.add_row(vec![
-            clean(&r.scenario.name),
+            clean(&format!("{}{}", r.scenario.name, r.scenario.cell_label())),
             r.scenario.strategy.name().to_string(),
             r.scenario.expect.outcome.to_string(),
             outcome_counts(&r.records),
