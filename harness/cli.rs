@@ -62,10 +62,20 @@ pub struct Overrides {
     /// Use this duration instead of the scenario's run.duration (the deadline moves with it).
     #[arg(long, value_parser = flag::duration)]
     pub duration: Option<Duration>,
-    /// Write every trial's full record as JSON to FILE, rewritten after every scenario
-    /// ("-" = stdout, and the report goes to stderr).
-    #[arg(long, value_name = "FILE")]
+    /// Write every trial's full record and every cell's statistics as JSON to FILE,
+    /// rewritten after every scenario or cell ("-" = stdout, and the report goes to
+    /// stderr).
+    #[arg(long = "export-json", visible_alias = "json", value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Write one CSV row per trial to FILE, with a column per parameter ("-" = stdout).
+    #[arg(long = "export-csv", value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Write one CSV row per cell (or scenario) with its statistics to FILE.
+    #[arg(long = "export-cells-csv", value_name = "FILE")]
+    pub cells_csv: Option<PathBuf>,
+    /// Write a Markdown table of the cells (or scenarios) to FILE ("-" = stdout).
+    #[arg(long = "export-markdown", value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
     /// Set one scenario key in every scenario run, as if the file said so
     /// (repeatable): --set client.rcvbuf=8192. The value is TOML, or else a string.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = |s: &str| Assign::set(s))]

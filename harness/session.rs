@@ -15,10 +15,13 @@ use crate::analysis::summary::{self, CellSummary};
 use crate::artifacts;
 use crate::cli::Overrides;
 use crate::observe::ObserveOptions;
-use crate::report::export::{Export, ExportTarget};
+use crate::report::csv::{CsvCells, CsvTrials};
+use crate::report::export::{Export, ExportTarget, Exporter};
 use crate::report::json::Json;
+use crate::report::markdown::Markdown;
 use crate::report::output::{Out, Stream, note};
 use crate::report::plot;
+use crate::report::progress::Progress;
 use crate::report::text::{self, Layout};
 use crate::runner::{self, ScenarioResult};
 use crate::scenario::{Scenario, shipped};
@@ -249,16 +252,38 @@ pub struct Session {
     exports: Vec<ExportTarget>,
     /// Whether the scenarios' `[expect]` is judged (`run`), or not (`compare`).
     checked: bool,
+    /// `--quiet`: no progress bar either.
+    quiet: bool,
 }
 
 impl Session {
     /// Checks the exports and makes this run's artifact directories.
     pub fn open(ov: &Overrides, quiet: bool, checked: bool, inputs: &[PathBuf]) -> Result<Session> {
+        // Every export is chosen and checked before the first trial.
+        let chosen: [(&Option<PathBuf>, Box<dyn Exporter>); 4] = [
+            (&ov.json, Box::new(Json)),
+            (&ov.csv, Box::new(CsvTrials)),
+            (&ov.cells_csv, Box::new(CsvCells)),
+            (&ov.markdown, Box::new(Markdown)),
+        ];
         let mut exports = Vec::new();
-        if let Some(p) = &ov.json {
-            exports.push(ExportTarget::open(Box::new(Json), p, inputs)?);
+        for (path, exporter) in chosen {
+            if let Some(p) = path {
+                exports.push(ExportTarget::open(exporter, p, inputs)?);
+            }
         }
-        let json_on_stdout = exports.iter().any(|e| e.is_stdout());
+        let on_stdout: Vec<&str> = exports
+            .iter()
+            .filter(|e| e.is_stdout())
+            .map(|e| e.flag())
+            .collect();
+        if on_stdout.len() > 1 {
+            bail!(
+                "{} each ask for stdout; only one export can go there",
+                on_stdout.join(" and ")
+            );
+        }
+        let json_on_stdout = !on_stdout.is_empty();
         let out = match json_on_stdout {
             true => Out::new(Stream::Stderr, !quiet),
             false => Out::new(Stream::Stdout, true),
@@ -291,6 +316,7 @@ impl Session {
             opts,
             exports,
             checked,
+            quiet,
         })
     }
 
@@ -298,39 +324,37 @@ impl Session {
     /// rewriting the exports after each.
     pub fn run(&self, scenarios: &[Scenario], detail: Detail) -> Result<Vec<ScenarioResult>> {
         let mut results = Vec::new();
+        let trials = scenarios.iter().map(|s| u64::from(s.trials)).sum();
+        let progress = Progress::new(trials, !self.quiet);
+        let print = |text: &str| progress.suspend(|| self.out.print(text));
         for sc in scenarios {
             if let (Some(c), Detail::Full) = (&sc.cell_of, detail)
                 && c.index == 0
             {
-                self.out.print(&text::sweep_header(sc, c.total))?;
+                print(&text::sweep_header(sc, c.total))?;
             }
-            note(&format!(
-                "running {}{} ({} trial(s))...",
-                sc.name,
-                sc.cell_label(),
-                sc.trials
-            ));
+            let what = format!("{}{}", sc.name, sc.cell_label());
+            progress.running(&what);
+            if !progress.visible() {
+                note(&format!("running {what} ({} trial(s))...", sc.trials));
+            }
             let res = runner::run_scenario(sc, &self.opts, |r| {
                 self.draw(sc, r);
+                progress.trial_done();
                 self.out.check_open()
             })?;
             match (detail, &sc.cell_of) {
-                (Detail::Full, None) => {
-                    self.out.print(&text::scenario_report(&res, self.layout))?
+                (Detail::Full, None) => print(&text::scenario_report(&res, self.layout))?,
+                (Detail::Verdicts | Detail::Full, _) => {
+                    print(&format!("{what}: {}\n", text::verdict(&res)))?
                 }
-                (Detail::Verdicts | Detail::Full, _) => self.out.print(&format!(
-                    "{}{}: {}\n",
-                    sc.name,
-                    sc.cell_label(),
-                    text::verdict(&res)
-                ))?,
                 (Detail::Nothing, _) => {}
             }
             results.push(res);
             if sc.cell_of.as_ref().is_some_and(|c| c.index + 1 == c.total) {
                 let table = finish_sweep(&mut results, self.layout);
                 if detail != Detail::Nothing {
-                    self.out.print(&table)?;
+                    print(&table)?;
                 }
             }
             for e in &self.exports {

@@ -10,6 +10,7 @@
 //! scenario finishes, the previous file is kept. `-` means stdout, written once at
 //! the end, with nothing else on stdout.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,7 @@ use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
 use super::output::Stream;
+use crate::analysis::summary::CellSummary;
 use crate::record::TrialRecord;
 use crate::runner::ScenarioResult;
 
@@ -28,9 +30,16 @@ pub trait Exporter {
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>>;
 }
 
+/// The version of the exported document's shape. It changes when a documented
+/// field is renamed, removed or changes type; adding a field does not change it.
+/// `tests/golden/export-shape.json` pins the shape of this version.
+pub const SCHEMA_VERSION: u32 = 2;
+
 /// The exported document.
 #[derive(Serialize)]
 pub struct Export<'a> {
+    /// The shape's version, [`SCHEMA_VERSION`].
+    pub schema_version: u32,
     /// zerowin's version.
     pub zerowin: &'static str,
     /// False while the run was still going: an interrupted run's file holds every
@@ -39,10 +48,22 @@ pub struct Export<'a> {
     pub scenarios: Vec<ScenarioExport<'a>>,
 }
 
-/// One scenario in the export.
+/// One scenario, or one cell of a sweep, in the export.
 #[derive(Serialize)]
 pub struct ScenarioExport<'a> {
     pub name: &'a str,
+    /// The cell's values, swept and set, by key path; empty for a scenario run as
+    /// written. Every trial carries them too.
+    pub params: BTreeMap<String, String>,
+    /// The keys the sweep varies; empty for a scenario run as written.
+    pub swept: &'a [String],
+    /// The cell's place in its sweep (0-based) and the sweep's size; null when
+    /// nothing is swept.
+    pub cell_index: Option<usize>,
+    pub cells: Option<usize>,
+    /// The cell's statistics: outcome counts, the failure rate and its interval, the
+    /// time to failure, losses, close routes, outliers.
+    pub summary: CellSummary,
     pub path: String,
     pub description: &'a str,
     /// The expected outcome, and the optional bounds.
@@ -58,12 +79,18 @@ pub struct ScenarioExport<'a> {
 impl<'a> Export<'a> {
     pub fn new(results: &'a [ScenarioResult], checked: bool, complete: bool) -> Export<'a> {
         Export {
+            schema_version: SCHEMA_VERSION,
             zerowin: env!("CARGO_PKG_VERSION"),
             complete,
             scenarios: results
                 .iter()
                 .map(|r| ScenarioExport {
                     name: &r.scenario.name,
+                    params: r.scenario.params.iter().cloned().collect(),
+                    swept: &r.scenario.swept,
+                    cell_index: r.scenario.cell_of.as_ref().map(|c| c.index),
+                    cells: r.scenario.cell_of.as_ref().map(|c| c.total),
+                    summary: CellSummary::of(&r.scenario.name, &r.records),
                     path: r.scenario.path.display().to_string(),
                     description: &r.scenario.description,
                     expect_outcome: Some(r.scenario.expect.outcome.as_str()),
@@ -85,10 +112,16 @@ impl<'a> Export<'a> {
         violations: &'a [String],
     ) -> Export<'a> {
         Export {
+            schema_version: SCHEMA_VERSION,
             zerowin: env!("CARGO_PKG_VERSION"),
             complete: true,
             scenarios: vec![ScenarioExport {
                 name: &record.scenario,
+                params: record.params.clone(),
+                swept: &[],
+                cell_index: None,
+                cells: None,
+                summary: CellSummary::of(&record.scenario, std::slice::from_ref(record)),
                 path: String::new(),
                 description,
                 expect_outcome: expect,
@@ -146,6 +179,11 @@ impl ExportTarget {
             exporter,
             dest: Dest::File(path.to_path_buf()),
         })
+    }
+
+    /// The flag that chose this export.
+    pub fn flag(&self) -> &'static str {
+        self.exporter.flag()
     }
 
     /// True when the export goes to stdout, which the report must then leave alone.
@@ -218,13 +256,51 @@ mod tests {
         assert_eq!(v["zerowin"], env!("CARGO_PKG_VERSION"));
     }
 
+    /// The document's shape: every leaf replaced by its JSON type, every array by
+    /// the shape of its first element.
+    fn shape(v: &serde_json::Value) -> serde_json::Value {
+        use serde_json::Value as V;
+        match v {
+            V::Object(m) => V::Object(m.iter().map(|(k, v)| (k.clone(), shape(v))).collect()),
+            V::Array(a) => V::Array(a.first().map(shape).into_iter().collect()),
+            V::Number(_) => V::String("number".into()),
+            V::String(_) => V::String("string".into()),
+            V::Bool(_) => V::String("bool".into()),
+            V::Null => V::String("null".into()),
+        }
+    }
+
+    /// The JSON's shape is pinned by tests/golden/export-shape.json: a change to a
+    /// documented field fails here, and must come with a new SCHEMA_VERSION when it
+    /// renames, removes or retypes one. `UPDATE_GOLDEN=1` rewrites the file.
+    #[test]
+    fn the_json_keeps_its_documented_shape() {
+        use crate::record::testing::{failed, record};
+        let mut r = record(failed("send", libc::ECONNRESET, 2500), Some(13_000), 9_000);
+        r.params.insert("client.rcvbuf".into(), "4096".into());
+        let violations = vec![];
+        let doc = Export::single(&r, "golden", Some("reset"), &violations);
+        let v: serde_json::Value = serde_json::from_slice(&Json.serialize(&doc).unwrap()).unwrap();
+        assert_eq!(v["schema_version"], SCHEMA_VERSION);
+        let got = serde_json::to_string_pretty(&shape(&v)).unwrap() + "\n";
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/export-shape.json");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            got, want,
+            "the export's shape changed; see the test's comment"
+        );
+    }
+
     #[test]
     fn a_bad_path_fails_before_any_trial() {
         let e = ExportTarget::open(Box::new(Json), Path::new("/nonexistent-dir/out.json"), &[])
             .err()
             .unwrap();
         assert!(
-            format!("{e:#}").contains("--json /nonexistent-dir/out.json"),
+            format!("{e:#}").contains("--export-json /nonexistent-dir/out.json"),
             "{e:#}"
         );
     }

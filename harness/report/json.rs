@@ -1,4 +1,5 @@
-//! `--json FILE`: every trial's full record, pretty-printed.
+//! `--export-json FILE` (or `--json`): every trial's full record and every cell's
+//! statistics, pretty-printed.
 
 use anyhow::Result;
 
@@ -9,7 +10,7 @@ pub struct Json;
 
 impl Exporter for Json {
     fn flag(&self) -> &'static str {
-        "--json"
+        "--export-json"
     }
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {

@@ -1,0 +1,188 @@
+//! `--export-csv FILE`: one row per trial; `--export-cells-csv FILE`: one row per
+//! cell (or scenario) with its statistics. Both have a column per parameter key that
+//! any scenario of the run has (empty where a scenario lacks it), so a sweep's CSV
+//! loads into a spreadsheet or pandas as it is. Times are milliseconds.
+
+use std::collections::BTreeSet;
+
+use anyhow::Result;
+
+use super::export::{Export, Exporter};
+use crate::analysis::summary::CellSummary;
+use crate::record::TrialRecord;
+
+/// Every parameter key of the document, sorted.
+fn param_keys(doc: &Export) -> Vec<String> {
+    let keys: BTreeSet<&String> = doc.scenarios.iter().flat_map(|s| s.params.keys()).collect();
+    keys.into_iter().cloned().collect()
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map_or(String::new(), |x| x.to_string())
+}
+
+fn ms(us: Option<u64>) -> String {
+    opt(us.map(|u| u as f64 / 1e3))
+}
+
+/// A computed number, to the microsecond (or the thousandth).
+fn f3(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| {
+        let s = format!("{x:.3}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    })
+}
+
+/// The per-trial CSV.
+pub struct CsvTrials;
+
+const TRIAL_COLUMNS: [&str; 16] = [
+    "trial",
+    "sender",
+    "strategy",
+    "outcome",
+    "time_to_failure_ms",
+    "first_error",
+    "bytes_sent",
+    "bytes_read",
+    "bytes_lost",
+    "messages_lost",
+    "sender_close_ms",
+    "client_zero_windows",
+    "rst_direction",
+    "read_mb_s",
+    "active_ms",
+    "trial_ms",
+];
+
+fn trial_row(r: &TrialRecord) -> Vec<String> {
+    let wire = r.observation.as_ref().and_then(|o| o.wire.as_ref());
+    let first_error = match &r.client.ending {
+        crate::record::Ending::Failed { error } => format!("{}:{}", error.call, error.name),
+        _ => String::new(),
+    };
+    vec![
+        r.trial.to_string(),
+        r.sender.clone(),
+        r.strategy.clone(),
+        r.outcome.to_string(),
+        ms(r.time_to_failure_us),
+        first_error,
+        opt(r.bytes_sent),
+        opt(r.bytes_read),
+        opt(r.bytes_lost),
+        opt(r.messages.as_ref().map(|m| m.lost)),
+        opt(r.sender_close_at_us.map(|u| u as f64 / 1e3)),
+        opt(wire.map(|w| w.from_client.zero_windows)),
+        wire.map_or(String::new(), |w| w.rst_direction.to_string()),
+        opt(r.read_mb_s.map(|v| (v * 1000.0).round() / 1000.0)),
+        ms(Some(r.active_us)),
+        ms(Some(r.trial_us)),
+    ]
+}
+
+impl Exporter for CsvTrials {
+    fn flag(&self) -> &'static str {
+        "--export-csv"
+    }
+
+    fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {
+        let keys = param_keys(doc);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["scenario".to_string()];
+        header.extend(keys.iter().cloned());
+        header.extend(TRIAL_COLUMNS.map(String::from));
+        w.write_record(&header)?;
+        for s in &doc.scenarios {
+            for r in s.trials {
+                let mut row = vec![s.name.to_string()];
+                row.extend(
+                    keys.iter()
+                        .map(|k| s.params.get(k).cloned().unwrap_or_default()),
+                );
+                row.extend(trial_row(r));
+                w.write_record(&row)?;
+            }
+        }
+        Ok(w.into_inner()?)
+    }
+}
+
+/// The per-cell CSV.
+pub struct CsvCells;
+
+const CELL_COLUMNS: [&str; 19] = [
+    "sender",
+    "strategy",
+    "trials",
+    "failures",
+    "failure_rate",
+    "failure_rate_lo95",
+    "failure_rate_hi95",
+    "ttf_method",
+    "ttf_censored",
+    "ttf_min_ms",
+    "ttf_median_ms",
+    "ttf_median_lo95_ms",
+    "ttf_median_hi95_ms",
+    "ttf_p90_ms",
+    "ttf_max_ms",
+    "bytes_lost_median",
+    "messages_lost",
+    "outcomes",
+    "passed",
+];
+
+fn cell_row(c: &CellSummary, passed: Option<bool>) -> Vec<String> {
+    let t = c.time_to_failure.as_ref();
+    let outcomes: Vec<String> = c.outcomes.iter().map(|(k, n)| format!("{k}={n}")).collect();
+    vec![
+        c.sender.clone(),
+        c.strategy.clone(),
+        c.trials.to_string(),
+        c.failures.to_string(),
+        format!("{:.4}", c.failure_rate),
+        format!("{:.4}", c.failure_rate_ci95[0]),
+        format!("{:.4}", c.failure_rate_ci95[1]),
+        opt(t.map(|t| {
+            serde_json::to_value(t.method)
+                .map_or(String::new(), |v| v.as_str().unwrap_or("").to_string())
+        })),
+        opt(t.map(|t| t.censored)),
+        f3(t.map(|t| t.min_ms)),
+        f3(t.and_then(|t| t.median_ms)),
+        f3(t.and_then(|t| t.median_ci95_ms[0])),
+        f3(t.and_then(|t| t.median_ci95_ms[1])),
+        f3(t.map(|t| t.p90_ms)),
+        f3(t.map(|t| t.max_ms)),
+        f3(c.bytes_lost_median),
+        opt(c.messages_lost),
+        outcomes.join(" "),
+        opt(passed),
+    ]
+}
+
+impl Exporter for CsvCells {
+    fn flag(&self) -> &'static str {
+        "--export-cells-csv"
+    }
+
+    fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {
+        let keys = param_keys(doc);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header = vec!["scenario".to_string()];
+        header.extend(keys.iter().cloned());
+        header.extend(CELL_COLUMNS.map(String::from));
+        w.write_record(&header)?;
+        for s in &doc.scenarios {
+            let mut row = vec![s.name.to_string()];
+            row.extend(
+                keys.iter()
+                    .map(|k| s.params.get(k).cloned().unwrap_or_default()),
+            );
+            row.extend(cell_row(&s.summary, s.passed));
+            w.write_record(&row)?;
+        }
+        Ok(w.into_inner()?)
+    }
+}
