@@ -46,6 +46,7 @@ struct options {
     enum close_policy policy;
     const char *log_path;  /* DIFF: NULL = no per-message log */
     int drain_timeout_ms;  /* bound on the shutdown-drain read loop */
+    double rate;           /* DIFF: messages per second; 0 = the original tight loop */
 };
 
 static void *get_in_addr(struct sockaddr *sa) {
@@ -129,7 +130,7 @@ static void usage(FILE *to) {
     fprintf(to,
             "usage: original [--port N] [--bind ADDR] [--sndbuf BYTES]\n"
             "                [--close-policy close|linger0|shutdown-drain]\n"
-            "                [--log PATH] [--drain-timeout-ms N]\n");
+            "                [--log PATH] [--drain-timeout-ms N] [--rate MSGS_PER_S]\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o) {
@@ -140,6 +141,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
         { "close-policy", required_argument, 0, 'c' },
         { "log", required_argument, 0, 'l' },
         { "drain-timeout-ms", required_argument, 0, 'd' },
+        { "rate", required_argument, 0, 'r' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -149,15 +151,17 @@ static int parse_options(int argc, char **argv, struct options *o) {
     o->policy = CLOSE_PLAIN;
     o->log_path = NULL;
     o->drain_timeout_ms = 30000;
+    o->rate = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "p:b:s:c:l:d:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:b:s:c:l:d:r:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': o->port = optarg; break;
         case 'b': o->bind_host = optarg; break;
         case 's': o->sndbuf = atoi(optarg); break;
         case 'l': o->log_path = optarg; break;
         case 'd': o->drain_timeout_ms = atoi(optarg); break;
+        case 'r': o->rate = atof(optarg); break;
         case 'c':
             if (strcmp(optarg, "close") == 0) o->policy = CLOSE_PLAIN;
             else if (strcmp(optarg, "linger0") == 0) o->policy = CLOSE_LINGER0;
@@ -208,8 +212,20 @@ static void serve_connection(int new_sd, const struct options *o) {
     socklen_t sblen = sizeof(sndbuf_effective);
     getsockopt(new_sd, SOL_SOCKET, SO_SNDBUF, &sndbuf_effective, &sblen);
 
+    /* DIFF: with --rate, message n is due n/rate seconds after the first: a sender
+     * that falls behind catches up, so the average rate holds. Without it, the
+     * original tight loop. */
+    long long start_ns = monotonic_ns();
     while (1) {
         int numbytes;
+        if (o->rate > 0) {
+            long long due = start_ns + (long long)((double)(count - 1) * 1e9 / o->rate);
+            long long wait = due - monotonic_ns();
+            if (wait > 0) {
+                struct timespec ts = { .tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL };
+                nanosleep(&ts, NULL);
+            }
+        }
         if ((numbytes = send_sock_msg(new_sd)) < 0) {
             send_errno = errno;
             eagain_ns = monotonic_ns();

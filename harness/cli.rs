@@ -193,6 +193,19 @@ pub struct ServeArgs {
     /// The original's bound on shutdown-drain's read-until-EOF, in milliseconds (30000).
     #[arg(long, value_parser = flag::drain_timeout_ms)]
     pub drain_timeout_ms: Option<u64>,
+    /// The original paced at this many messages per second (the 2014 code had no
+    /// pacing: without it, the tight loop).
+    #[arg(long, value_name = "MSGS_PER_S", value_parser = parse_rate)]
+    pub rate: Option<f64>,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| *v > 0.0 && *v <= 1e7)
+        .ok_or_else(|| {
+            format!("`{s}` is not a rate in messages per second, above 0 and at most 1e7")
+        })
 }
 
 impl ServeArgs {
@@ -202,6 +215,7 @@ impl ServeArgs {
             || self.close_policy.is_some()
             || self.log.is_some()
             || self.drain_timeout_ms.is_some()
+            || self.rate.is_some()
     }
 }
 

@@ -104,6 +104,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .map_err(|e| format!("`{s}` is not a duration like \"10ms\" or \"2s\" ({e})"))
 }
 
+/// A duration in one word, in the largest unit that writes it exactly: "5ms",
+/// "1500ms", "250us", "2s". It reads back with [`parse_duration`] (humantime's own
+/// format, "1s 500ms", has a space, which a phase like "1.5s unlimited" cannot have).
+pub fn format_duration(d: Duration) -> String {
+    let ns = d.as_nanos();
+    for (unit, div) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
+        if ns > 0 && ns.is_multiple_of(div) {
+            return format!("{}{unit}", ns / div);
+        }
+    }
+    format!("{ns}ns")
+}
+
 /// "1ms", or "off" for no sampling.
 pub fn parse_sample(s: &str) -> Result<Option<Duration>, String> {
     if s.trim() == "off" {

@@ -214,7 +214,7 @@ fn serve(a: &ServeArgs) -> Result<ExitCode> {
     let is_original = a.sender.name() == "original";
     if a.original_flags() && !(is_original && a.set.is_empty()) {
         bail!(
-            "--sndbuf, --close-policy, --log and --drain-timeout-ms are the original sender's own flags; use --set KEY=VALUE with --sender {}",
+            "--sndbuf, --close-policy, --log, --drain-timeout-ms and --rate are the original sender's own flags; use --set KEY=VALUE with --sender {}",
             a.sender.name()
         );
     }
@@ -226,6 +226,7 @@ fn serve(a: &ServeArgs) -> Result<ExitCode> {
             close_policy: a.close_policy.unwrap_or_default(),
             log: a.log.clone(),
             drain_timeout_ms: a.drain_timeout_ms.unwrap_or(30_000),
+            rate: a.rate,
         };
         original::serve_in_process(&args)
     } else {

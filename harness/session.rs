@@ -208,7 +208,7 @@ pub fn sweep_table(results: &[ScenarioResult], layout: Layout) -> String {
 
 /// After a sweep's last cell: its summaries, the sweep's own claims (a violation
 /// goes to the last cell, so the run fails), and the table.
-fn finish_sweep(results: &mut [ScenarioResult], layout: Layout) -> String {
+pub fn finish_sweep(results: &mut [ScenarioResult], layout: Layout) -> String {
     let total = results
         .last()
         .and_then(|r| r.scenario.cell_of.as_ref())

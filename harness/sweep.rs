@@ -266,23 +266,14 @@ pub fn range(s: &str) -> Result<Option<Vec<toml::Value>>, String> {
             return Err(format!("`{s}`: more than {MAX_CELLS} values"));
         }
         out.push(match is_dur {
-            true => toml::Value::String(format_duration(Duration::from_nanos(v.round() as u64))),
+            true => toml::Value::String(crate::limits::format_duration(Duration::from_nanos(
+                v.round() as u64,
+            ))),
             false => toml::Value::Integer(v.round() as i64),
         });
         v = next(v);
     }
     Ok(Some(out))
-}
-
-/// The shortest exact unit: "5ms", "250us", "1500ns", "2s".
-pub fn format_duration(d: Duration) -> String {
-    let ns = d.as_nanos();
-    for (unit, div) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] {
-        if ns > 0 && ns.is_multiple_of(div) {
-            return format!("{}{unit}", ns / div);
-        }
-    }
-    format!("{ns}ns")
 }
 
 /// A value as a cell shows it: strings without quotes.

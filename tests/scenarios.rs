@@ -29,19 +29,35 @@ fn every_shipped_scenario_meets_its_expectation() {
     let files = scenario_files();
     assert!(files.len() >= 5, "the five required scenarios are shipped");
     let mut failures = Vec::new();
-    for f in &files {
-        let sc = Scenario::load(f, exe()).unwrap_or_else(|e| panic!("{e}"));
-        let res = runner::run_scenario(&sc, &ObserveOptions::default(), |_| Ok(()))
+    // Every cell of every sweep runs, and a sweep's own claims are judged after its
+    // last cell, as `zerowin run` does.
+    let loaded = zerowin::session::load(&files, exe(), &[]).unwrap_or_else(|e| panic!("{e:#}"));
+    let mut results = Vec::new();
+    for sc in &loaded.scenarios {
+        let res = runner::run_scenario(sc, &ObserveOptions::default(), |_| Ok(()))
             .unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
         assert_eq!(res.records.len(), sc.trials as usize);
+        results.push(res);
+        if sc.cell_of.as_ref().is_some_and(|c| c.index + 1 == c.total) {
+            zerowin::session::finish_sweep(&mut results, Default::default());
+        }
+    }
+    for res in &results {
+        let sc = &res.scenario;
         eprintln!(
-            "{}: {} ({})",
+            "{}{}: {} ({})",
             sc.name,
+            sc.cell_label(),
             if res.passed() { "PASS" } else { "FAIL" },
             zerowin::report::stats::outcome_counts(&res.records)
         );
         if !res.passed() {
-            failures.push(format!("{}: {}", sc.name, res.violations.join("; ")));
+            failures.push(format!(
+                "{}{}: {}",
+                sc.name,
+                sc.cell_label(),
+                res.violations.join("; ")
+            ));
         }
     }
     assert!(

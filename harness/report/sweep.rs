@@ -29,11 +29,16 @@ fn median_cell(c: &CellSummary) -> String {
     format!("{med} [{lo}, {hi}]{km}")
 }
 
+/// What the cell lost, and for framed senders the messages' p99 latency.
 fn lost(c: &CellSummary) -> String {
-    match (c.messages_lost, c.bytes_lost_median) {
+    let lost = match (c.messages_lost, c.bytes_lost_median) {
         (Some(m), _) => format!("{m} msg"),
         (None, Some(b)) => format!("{b:.0} B"),
         _ => "-".into(),
+    };
+    match c.latency_p99_ms_median {
+        Some(l) => format!("{lost}; p99 latency {} ms", ms(l)),
+        None => lost,
     }
 }
 

@@ -6,6 +6,7 @@
 use std::ffi::{CString, c_char, c_int};
 use std::time::Duration;
 
+use super::framed::schedule::Rate;
 use super::{ClosePolicy, Sender, SenderSetup};
 use crate::limits;
 use crate::settings::{Keys, ScenarioError};
@@ -24,6 +25,8 @@ pub struct ServeArgs {
     pub close_policy: super::ClosePolicy,
     pub log: Option<String>,
     pub drain_timeout_ms: u64,
+    /// Messages per second; None = the original tight loop.
+    pub rate: Option<f64>,
 }
 
 impl ServeArgs {
@@ -44,6 +47,9 @@ impl ServeArgs {
             "--drain-timeout-ms".into(),
             self.drain_timeout_ms.to_string(),
         ]);
+        if let Some(r) = self.rate {
+            v.extend(["--rate".into(), r.to_string()]);
+        }
         v
     }
 }
@@ -84,6 +90,23 @@ impl Original {
         let drain = keys
             .duration("drain_timeout", limits::DRAIN_TIMEOUT)?
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
+        let rate = match keys.string("rate")? {
+            None => None,
+            Some(r) => match Rate::parse(&r, crate::record::MESSAGE_LEN as usize)
+                .map_err(|m| keys.invalid("rate", m))?
+            {
+                Rate::Unlimited => None,
+                Rate::PerSecond(v) if v <= MAX_RATE => Some(v),
+                Rate::PerSecond(_) => {
+                    return Err(keys.invalid(
+                        "rate",
+                        format!(
+                            "`{r}`: at most {MAX_RATE}/s; use \"unlimited\" for the tight loop"
+                        ),
+                    ));
+                }
+            },
+        };
         Ok(ServeArgs {
             port: 0,
             bind: None,
@@ -91,6 +114,7 @@ impl Original {
             close_policy,
             log: None,
             drain_timeout_ms: drain.as_millis() as u64,
+            rate,
         })
     }
 }
@@ -98,8 +122,15 @@ impl Original {
 /// Defaults for the keys a scenario leaves out.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The fastest paced rate; beyond it, use the tight loop.
+const MAX_RATE: f64 = 10_000_000.0;
+
 const KEYS: &[(&str, &str)] = &[
     ("sndbuf", "SO_SNDBUF per connection, bytes (kernel default)"),
+    (
+        "rate",
+        "unlimited (the original tight loop), N/s messages or NKB/s payload: a paced sender (unlimited)",
+    ),
     (
         "close_policy",
         "close (the original), linger0 or shutdown-drain",
@@ -129,9 +160,10 @@ impl Sender for Original {
             // `zerowin serve` takes exactly the C sender's flags.
             args: a.to_argv().into_iter().skip(2).collect(),
             describe: format!(
-                "original ({}); sndbuf {}",
+                "original ({}); sndbuf {}{}",
                 a.close_policy,
-                a.sndbuf.map_or("default".into(), |b| b.to_string())
+                a.sndbuf.map_or("default".into(), |b| b.to_string()),
+                a.rate.map_or(String::new(), |r| format!("; {r}/s"))
             ),
             policy: a.close_policy.as_str().to_string(),
             scratch_dir: None,

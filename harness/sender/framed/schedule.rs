@@ -64,10 +64,11 @@ impl Phase {
         })
     }
 
+    /// Back to the text `parse` reads (one word for the duration).
     pub fn to_text(self) -> String {
         format!(
             "{} {}",
-            humantime::format_duration(self.duration),
+            limits::format_duration(self.duration),
             self.rate.to_text()
         )
     }
@@ -138,6 +139,18 @@ impl Schedule {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_reads_back_what_it_writes() {
+        for text in ["1500ms unlimited", "0.5s 1000/s", "2s unlimited"] {
+            let p = Phase::parse(text, 13).unwrap();
+            assert_eq!(Phase::parse(&p.to_text(), 13).unwrap(), p, "{text}");
+        }
+        assert_eq!(
+            Phase::parse("1.5s unlimited", 13).unwrap().to_text(),
+            "1500ms unlimited"
+        );
+    }
 
     #[test]
     fn rates_and_phases_parse() {
