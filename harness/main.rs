@@ -174,12 +174,14 @@ fn compare(a: CompareArgs) -> Result<ExitCode> {
     }
     let total = variants.len();
     for (index, v) in variants.iter_mut().enumerate() {
-        v.cell_of = Some(zerowin::sweep::CellOf { index, total });
+        v.cell_of = Some(zerowin::scenario::CellOf { index, total });
     }
     session::unique_stems(&mut variants);
     let s = Session::open(&a.overrides, false, false, &loaded.inputs())?;
+    for v in &variants {
+        v.check_isolation(s.opts.isolation)?;
+    }
     let base = &variants[0];
-    base.check_isolation(s.opts.isolation)?;
     let names: Vec<String> = variants
         .iter()
         .map(|v| format!("{}+{}", v.sender.name(), v.strategy.name()))

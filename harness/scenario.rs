@@ -166,7 +166,24 @@ pub struct Scenario {
     /// The keys the sweep varies (a subset of `params`' keys).
     pub swept: Vec<String>,
     /// The cell's place in its sweep; None when nothing is swept.
-    pub cell_of: Option<crate::sweep::CellOf>,
+    pub cell_of: Option<CellOf>,
+}
+
+/// A cell's values as one label: "client.rcvbuf=4096 client.delay=1ms".
+pub fn params_label(params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A cell's place in its sweep, for reports that gather the cells again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellOf {
+    /// 0-based.
+    pub index: usize,
+    pub total: usize,
 }
 
 impl fmt::Debug for Scenario {
@@ -892,15 +909,15 @@ impl Scenario {
 
     /// " [client.rcvbuf=4096 client.delay=1ms]" for a cell of a sweep, "" otherwise.
     pub fn cell_label(&self) -> String {
-        let swept: Vec<String> = self
+        let swept: Vec<(String, String)> = self
             .params
             .iter()
             .filter(|(k, _)| self.swept.contains(k))
-            .map(|(k, v)| format!("{k}={v}"))
+            .cloned()
             .collect();
         match swept.is_empty() {
             true => String::new(),
-            false => format!(" [{}]", swept.join(" ")),
+            false => format!(" [{}]", params_label(&swept)),
         }
     }
 

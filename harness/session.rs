@@ -187,23 +187,25 @@ pub fn compare_variants(
 
 /// The table of a sweep's cells, with the intervals; `results` are its cells.
 pub fn sweep_table(results: &[ScenarioResult], layout: Layout) -> String {
-    let cells: Vec<CellSummary> = results
+    table_of(results, &summaries(results), layout)
+}
+
+fn summaries(results: &[ScenarioResult]) -> Vec<CellSummary> {
+    results
         .iter()
         .map(|r| CellSummary::of(&r.scenario.name, &r.records))
-        .collect();
+        .collect()
+}
+
+fn table_of(results: &[ScenarioResult], cells: &[CellSummary], layout: Layout) -> String {
     let Some(last) = results.last() else {
         return String::new();
     };
-    let mut s = format!(
-        "\nSweep {}\n",
-        crate::report::output::clean(&last.scenario.name)
-    );
-    s.push_str(&crate::report::sweep::table(
-        &cells,
-        &last.scenario.swept,
-        layout,
-    ));
-    s
+    format!(
+        "\nSweep {}\n{}",
+        crate::report::output::clean(&last.scenario.name),
+        crate::report::sweep::table(cells, &last.scenario.swept, layout)
+    )
 }
 
 /// After a sweep's last cell: its summaries, the sweep's own claims (a violation
@@ -215,11 +217,8 @@ pub fn finish_sweep(results: &mut [ScenarioResult], layout: Layout) -> String {
         .map_or(0, |c| c.total);
     let from = results.len().saturating_sub(total);
     let group = &mut results[from..];
-    let cells: Vec<CellSummary> = group
-        .iter()
-        .map(|r| CellSummary::of(&r.scenario.name, &r.records))
-        .collect();
-    let mut s = sweep_table(group, layout);
+    let cells = summaries(group);
+    let mut s = table_of(group, &cells, layout);
     let last = group.last_mut().expect("a sweep has a cell");
     let swept = last.scenario.swept.clone();
     if let Some((key, _)) = last.scenario.expect.increasing.clone() {
@@ -357,8 +356,9 @@ impl Session {
                     print(&table)?;
                 }
             }
+            let doc = Export::new(&results, self.checked, false);
             for e in &self.exports {
-                e.update(&Export::new(&results, self.checked, false))?;
+                e.update(&doc)?;
             }
         }
         Ok(results)
@@ -382,8 +382,9 @@ impl Session {
 
     /// The last write of every export, marked complete.
     pub fn finish(&self, results: &[ScenarioResult]) -> Result<()> {
+        let doc = Export::new(results, self.checked, true);
         for e in &self.exports {
-            e.finish(&Export::new(results, self.checked, true))?;
+            e.finish(&doc)?;
         }
         Ok(())
     }

@@ -73,6 +73,15 @@ impl Source<'_> {
     }
 }
 
+/// A flag's VALUE as TOML (`5`, `true`, `["1s unlimited"]`), or else as a string
+/// (`2s`, `naive`): `serve --set`, `run --set` and `run --sweep` read values alike.
+pub fn flag_value(v: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {}", v.trim()))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(v.trim().to_string()))
+}
+
 /// The keys of one table, read and checked one by one by their owner.
 pub struct Keys<'a> {
     src: Source<'a>,
@@ -112,11 +121,7 @@ impl<'a> Keys<'a> {
                 key: None,
                 message: format!("`{p}` is not KEY=VALUE"),
             })?;
-            let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
-                .ok()
-                .and_then(|mut t| t.remove("v"))
-                .unwrap_or_else(|| toml::Value::String(v.to_string()));
-            entries.insert(k.trim().to_string(), Spanned::new(0..0, value));
+            entries.insert(k.trim().to_string(), Spanned::new(0..0, flag_value(v)));
         }
         Ok(Keys::new(
             Source {

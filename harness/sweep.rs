@@ -19,8 +19,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::scenario::{CellOf, params_label};
 use crate::scenario::{Scenario, ScenarioError};
-use crate::settings::Source;
+use crate::settings::{Source, flag_value};
 
 /// The most cells one sweep may have.
 pub const MAX_CELLS: usize = 1000;
@@ -158,14 +159,6 @@ impl Assign {
             flag: format!("--sweep {s}"),
         })
     }
-}
-
-/// A flag's value as TOML, or else as a string.
-fn flag_value(v: &str) -> toml::Value {
-    toml::from_str::<toml::Table>(&format!("v = {}", v.trim()))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(v.trim().to_string()))
 }
 
 /// Splits at the commas outside brackets, braces and quotes.
@@ -310,14 +303,6 @@ struct Edit {
     origin: Origin,
 }
 
-/// A cell's place in its sweep, for reports that gather the cells again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CellOf {
-    /// 0-based.
-    pub index: usize,
-    pub total: usize,
-}
-
 /// The swept keys of a file: `[sweep]` and `[[expect.cells]]`, kept with their spans.
 #[derive(Deserialize, Default)]
 struct SweepDoc {
@@ -365,7 +350,6 @@ impl SpanDoc {
 
 /// Reads `[sweep]` (each key a list of values or a range string).
 fn file_params(src: Source, doc: &SweepDoc) -> Result<Vec<Param>, ScenarioError> {
-    let mut out = Vec::new();
     let mut spans: Vec<(usize, Param)> = Vec::new();
     for (sec, keys) in &doc.sweep {
         for (k, v) in keys {
@@ -398,8 +382,7 @@ fn file_params(src: Source, doc: &SweepDoc) -> Result<Vec<Param>, ScenarioError>
     }
     // The grid follows the order the file writes its keys in.
     spans.sort_by_key(|(at, _)| *at);
-    out.extend(spans.into_iter().map(|(_, p)| p));
-    Ok(out)
+    Ok(spans.into_iter().map(|(_, p)| p).collect())
 }
 
 /// Reads `[[expect.cells]]`.
@@ -557,8 +540,7 @@ enum LineFrom {
 /// Writes `edits` into `text`: a key the file has gets its value replaced in place
 /// (a value written over several lines keeps its line count); a key it lacks is a
 /// new line under its table's header, or a new table at the end.
-fn apply(text: &str, edits: &[Edit]) -> Result<(String, Vec<LineFrom>), String> {
-    let spans: SpanDoc = toml::from_str(text).map_err(|e| e.message().to_string())?;
+fn apply(text: &str, spans: &SpanDoc, edits: &[Edit]) -> Result<(String, Vec<LineFrom>), String> {
     let mut replaced: Vec<(std::ops::Range<usize>, String)> = Vec::new();
     let mut inserts: Vec<(Section, usize)> = Vec::new();
     for (i, e) in edits.iter().enumerate() {
@@ -615,12 +597,17 @@ fn header_index(lines: &[(String, LineFrom)], s: Section) -> Option<usize> {
     })
 }
 
-/// The error at a value's origin.
-fn at_origin(path: &Path, origin: &Origin, cell: &str, message: &str) -> ScenarioError {
-    let message = match cell.is_empty() {
+/// "in the cell K=V: message" (just the message when nothing is swept).
+fn in_cell(cell: &str, message: &str) -> String {
+    match cell.is_empty() {
         true => message.to_string(),
         false => format!("in the cell {cell}: {message}"),
-    };
+    }
+}
+
+/// The error at a value's origin.
+fn at_origin(path: &Path, origin: &Origin, cell: &str, message: &str) -> ScenarioError {
+    let message = in_cell(cell, message);
     match origin {
         Origin::File { line, key } => ScenarioError {
             path: path.to_path_buf(),
@@ -653,33 +640,16 @@ fn map_error(
     if let Some(ed) = edits.iter().rev().find(|ed| ed.key.to_string() == key) {
         return at_origin(path, &ed.origin, cell, &message);
     }
-    match e.line.checked_sub(1).and_then(|i| lines.get(i)) {
-        Some(LineFrom::Edit(i)) => at_origin(path, &edits[*i].origin, cell, &message),
-        Some(LineFrom::Orig(n)) => ScenarioError {
-            line: *n,
-            message: match cell.is_empty() {
-                true => e.message,
-                false => format!("in the cell {cell}: {}", e.message),
-            },
-            ..e
-        },
-        None => ScenarioError {
-            message: match cell.is_empty() {
-                true => e.message,
-                false => format!("in the cell {cell}: {}", e.message),
-            },
-            ..e
-        },
+    let line = match e.line.checked_sub(1).and_then(|i| lines.get(i)) {
+        Some(LineFrom::Edit(i)) => return at_origin(path, &edits[*i].origin, cell, &message),
+        Some(LineFrom::Orig(n)) => *n,
+        None => e.line,
+    };
+    ScenarioError {
+        line,
+        message: in_cell(cell, &e.message),
+        ..e
     }
-}
-
-/// The cell's label: "client.rcvbuf=4096 client.delay=1ms".
-fn label(params: &[(String, String)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// A file-name-safe form of the cell's values: "rcvbuf4096-delay1ms".
@@ -729,6 +699,12 @@ pub fn expand(
             ),
         });
     }
+    let spans: SpanDoc = toml::from_str(text).map_err(|e| ScenarioError {
+        path: path.to_path_buf(),
+        line: 0,
+        key: None,
+        message: e.message().to_string(),
+    })?;
     let cells = grid(&plan.params);
     let total = cells.len();
     let mut out = Vec::with_capacity(total);
@@ -757,8 +733,8 @@ pub fn expand(
                 edits.extend(r.sets.iter().cloned());
             }
         }
-        let cell = label(&params);
-        let (cell_text, lines) = apply(text, &edits)
+        let cell = params_label(&params);
+        let (cell_text, lines) = apply(text, &spans, &edits)
             .map_err(|m| at_origin(path, &edits[edits.len() - 1].origin, &cell, &m))?;
         let mut sc = Scenario::parse_in(path, &cell_text, exe, dir)
             .map_err(|e| map_error(e, path, &edits, &lines, &cell))?;

@@ -21,6 +21,16 @@ pub enum Method {
     KaplanMeier,
 }
 
+impl Method {
+    /// As the JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::OrderStatistics => "order-statistics",
+            Method::KaplanMeier => "kaplan-meier",
+        }
+    }
+}
+
 /// The time to failure of a cell's failed trials, in milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TimeToFailure {

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use anyhow::Result;
 
-use super::export::{Export, Exporter};
+use super::export::{Export, Exporter, ScenarioExport};
 use crate::analysis::summary::CellSummary;
 use crate::record::TrialRecord;
 
@@ -31,6 +31,33 @@ fn f3(v: Option<f64>) -> String {
         let s = format!("{x:.3}");
         s.trim_end_matches('0').trim_end_matches('.').to_string()
     })
+}
+
+/// The CSV of `doc`: the scenario and a column per parameter key, then `columns`,
+/// whose values `rows` gives for each scenario (one row or many).
+fn write(
+    doc: &Export,
+    columns: &[&str],
+    rows: impl Fn(&ScenarioExport) -> Vec<Vec<String>>,
+) -> Result<Vec<u8>> {
+    let keys = param_keys(doc);
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let mut header = vec!["scenario".to_string()];
+    header.extend(keys.iter().cloned());
+    header.extend(columns.iter().map(|c| c.to_string()));
+    w.write_record(&header)?;
+    for s in &doc.scenarios {
+        for own in rows(s) {
+            let mut row = vec![s.name.to_string()];
+            row.extend(
+                keys.iter()
+                    .map(|k| s.params.get(k).cloned().unwrap_or_default()),
+            );
+            row.extend(own);
+            w.write_record(&row)?;
+        }
+    }
+    Ok(w.into_inner()?)
 }
 
 /// The per-trial CSV.
@@ -87,24 +114,9 @@ impl Exporter for CsvTrials {
     }
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {
-        let keys = param_keys(doc);
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let mut header = vec!["scenario".to_string()];
-        header.extend(keys.iter().cloned());
-        header.extend(TRIAL_COLUMNS.map(String::from));
-        w.write_record(&header)?;
-        for s in &doc.scenarios {
-            for r in s.trials {
-                let mut row = vec![s.name.to_string()];
-                row.extend(
-                    keys.iter()
-                        .map(|k| s.params.get(k).cloned().unwrap_or_default()),
-                );
-                row.extend(trial_row(r));
-                w.write_record(&row)?;
-            }
-        }
-        Ok(w.into_inner()?)
+        write(doc, &TRIAL_COLUMNS, |s| {
+            s.trials.iter().map(trial_row).collect()
+        })
     }
 }
 
@@ -144,10 +156,7 @@ fn cell_row(c: &CellSummary, passed: Option<bool>) -> Vec<String> {
         format!("{:.4}", c.failure_rate),
         format!("{:.4}", c.failure_rate_ci95[0]),
         format!("{:.4}", c.failure_rate_ci95[1]),
-        opt(t.map(|t| {
-            serde_json::to_value(t.method)
-                .map_or(String::new(), |v| v.as_str().unwrap_or("").to_string())
-        })),
+        opt(t.map(|t| t.method.as_str())),
         opt(t.map(|t| t.censored)),
         f3(t.map(|t| t.min_ms)),
         f3(t.and_then(|t| t.median_ms)),
@@ -168,21 +177,6 @@ impl Exporter for CsvCells {
     }
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {
-        let keys = param_keys(doc);
-        let mut w = csv::Writer::from_writer(Vec::new());
-        let mut header = vec!["scenario".to_string()];
-        header.extend(keys.iter().cloned());
-        header.extend(CELL_COLUMNS.map(String::from));
-        w.write_record(&header)?;
-        for s in &doc.scenarios {
-            let mut row = vec![s.name.to_string()];
-            row.extend(
-                keys.iter()
-                    .map(|k| s.params.get(k).cloned().unwrap_or_default()),
-            );
-            row.extend(cell_row(&s.summary, s.passed));
-            w.write_record(&row)?;
-        }
-        Ok(w.into_inner()?)
+        write(doc, &CELL_COLUMNS, |s| vec![cell_row(&s.summary, s.passed)])
     }
 }

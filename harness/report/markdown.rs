@@ -1,10 +1,11 @@
 //! `--export-markdown FILE`: one table per run, one row per scenario or cell, with
-//! the intervals: ready to paste into an issue or a README.
+//! the intervals, written as the sweep table writes them: ready to paste into an
+//! issue or a README.
 
 use anyhow::Result;
 
 use super::export::{Export, Exporter};
-use crate::analysis::summary::Method;
+use super::sweep;
 
 pub struct Markdown;
 
@@ -36,41 +37,19 @@ impl Exporter for Markdown {
                 .iter()
                 .filter_map(|k| sc.params.get(k).map(|v| format!("{k}={v}")))
                 .collect();
-            let outcomes: Vec<String> =
-                c.outcomes.iter().map(|(k, n)| format!("{n} {k}")).collect();
             let t = c.time_to_failure.as_ref();
-            let median = t.map_or("-".into(), |t| {
-                format!(
-                    "{} [{}, {}]{}",
-                    f2(t.median_ms),
-                    f2(t.median_ci95_ms[0]),
-                    t.median_ci95_ms[1].map_or("open".into(), |x| format!("{x:.2}")),
-                    if t.method == Method::KaplanMeier {
-                        " (KM)"
-                    } else {
-                        ""
-                    }
-                )
-            });
-            let lost = match (c.messages_lost, c.bytes_lost_median) {
-                (Some(m), _) => format!("{m} msg"),
-                (None, Some(b)) => format!("{b:.0} B"),
-                _ => "-".into(),
-            };
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {:.0}% [{:.0}, {:.0}] | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
                 cell(sc.name),
                 cell(&params.join(" ")),
                 cell(&c.sender),
                 cell(&c.strategy),
                 c.trials,
-                cell(&outcomes.join(", ")),
-                c.failure_rate * 100.0,
-                c.failure_rate_ci95[0] * 100.0,
-                c.failure_rate_ci95[1] * 100.0,
-                median,
+                cell(&sweep::counts(&c.outcomes)),
+                sweep::rate_cell(c),
+                sweep::median_cell(c),
                 f2(t.map(|t| t.p90_ms)),
-                lost,
+                cell(&sweep::lost(c)),
                 match sc.passed {
                     Some(true) => "PASS",
                     Some(false) => "FAIL",

@@ -14,8 +14,9 @@ fn ms(v: f64) -> String {
     }
 }
 
-/// "12.5 [10.1, 14.0]" in ms, "> 2000" style when the interval is open.
-fn median_cell(c: &CellSummary) -> String {
+/// "12.5 [10.1, 14.0]" in ms, "KM" when Kaplan–Meier, "open" when the interval
+/// reaches past the trials.
+pub(crate) fn median_cell(c: &CellSummary) -> String {
     let Some(t) = &c.time_to_failure else {
         return "-".into();
     };
@@ -30,7 +31,7 @@ fn median_cell(c: &CellSummary) -> String {
 }
 
 /// What the cell lost, and for framed senders the messages' p99 latency.
-fn lost(c: &CellSummary) -> String {
+pub(crate) fn lost(c: &CellSummary) -> String {
     let lost = match (c.messages_lost, c.bytes_lost_median) {
         (Some(m), _) => format!("{m} msg"),
         (None, Some(b)) => format!("{b:.0} B"),
@@ -42,13 +43,24 @@ fn lost(c: &CellSummary) -> String {
     }
 }
 
-fn counts(m: &std::collections::BTreeMap<String, usize>) -> String {
+/// "3 reset, 1 eof", most frequent first.
+pub(crate) fn counts(m: &std::collections::BTreeMap<String, usize>) -> String {
     let mut v: Vec<_> = m.iter().collect();
     v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     v.iter()
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// "100% [84, 100]": the failure rate and its Wilson interval.
+pub(crate) fn rate_cell(c: &CellSummary) -> String {
+    format!(
+        "{:.0}% [{:.0}, {:.0}]",
+        c.failure_rate * 100.0,
+        c.failure_rate_ci95[0] * 100.0,
+        c.failure_rate_ci95[1] * 100.0
+    )
 }
 
 /// The table of a sweep's cells; `swept` are the keys that vary, in grid order.
@@ -85,12 +97,7 @@ pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String 
         row.extend([
             c.trials.to_string(),
             counts(&c.outcomes),
-            format!(
-                "{:.0}% [{:.0}, {:.0}]",
-                c.failure_rate * 100.0,
-                c.failure_rate_ci95[0] * 100.0,
-                c.failure_rate_ci95[1] * 100.0
-            ),
+            rate_cell(c),
             median_cell(c),
             tf.map_or("-".into(), |t| ms(t.p90_ms)),
             tf.map_or("-".into(), |t| format!("{}-{}", ms(t.min_ms), ms(t.max_ms))),
