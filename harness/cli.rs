@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::analysis::boundary::Scale;
 use crate::limits::{flag, parse_sample};
 use crate::observe::{IsolationMode, ObserveOptions};
 use crate::record::Outcome;
 use crate::sender::{self, ClosePolicy, Sender};
 use crate::strategy::{self, Strategy};
-use crate::sweep::Assign;
+use crate::sweep::{self, Assign, KeyPath, Point};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -32,6 +33,12 @@ pub enum Command {
     Run(RunArgs),
     /// Run one scenario with several strategies side by side.
     Compare(CompareArgs),
+    /// Calibrate the model and print what it predicts for each cell of a scenario
+    /// (outcome and time to failure), without running the cells.
+    Predict(PredictArgs),
+    /// Search one scenario key, by bisection within a trial budget, for the value at
+    /// which the failure rate crosses 50%.
+    Boundary(BoundaryArgs),
     /// Run a sender alone (the original C sender by default), for any client.
     Serve(ServeArgs),
     /// Run one client strategy against any server.
@@ -163,6 +170,35 @@ pub struct CompareArgs {
     /// sender keeps its keys). A framed sender gets a framed client.
     #[arg(long, value_delimiter = ',', value_parser = parse_sender)]
     pub senders: Option<Vec<&'static dyn Sender>>,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// The scenario (or sweep) to predict; its sender must be the original.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+pub struct BoundaryArgs {
+    /// The scenario to probe; it must be one cell (fix a swept key with --set).
+    pub file: PathBuf,
+    /// The key to search, as in --set: client.delay, sender.sndbuf, ...
+    #[arg(long, value_name = "KEY", value_parser = |s: &str| KeyPath::parse(s))]
+    pub param: KeyPath,
+    /// The range to search, LO..HI: whole numbers (4096..1048576) or durations
+    /// (0ms..5ms).
+    #[arg(long, value_name = "LO..HI", value_parser = |s: &str| sweep::bounds(s))]
+    pub range: (Point, Point),
+    /// Trials to spend in all; each probe runs --trials (or the scenario's run.trials).
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub budget: u32,
+    /// How the middle of a bracket is taken: linear, or log for values that span decades.
+    #[arg(long, default_value = "linear", value_parser = |s: &str| s.parse::<Scale>())]
+    pub scale: Scale,
     #[command(flatten)]
     pub overrides: Overrides,
 }

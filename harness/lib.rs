@@ -22,7 +22,9 @@
 
 pub mod analysis;
 pub mod artifacts;
+pub mod calibrate;
 pub mod cli;
+pub mod commands;
 pub mod fault;
 pub mod limits;
 pub mod net;

@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 
-use zerowin::cli::{Cli, ClientArgs, Command, CompareArgs, RunArgs, ServeArgs, SpoolCommand};
+use zerowin::cli::{
+    BoundaryArgs, Cli, ClientArgs, Command, CompareArgs, PredictArgs, RunArgs, ServeArgs,
+    SpoolCommand,
+};
 use zerowin::observe::isolation;
 use zerowin::process::{self, Interrupted};
 use zerowin::record::TrialRecord;
@@ -32,7 +35,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before any thread exists: an unprivileged user may need a user namespace.
     if let Command::Run(RunArgs { overrides, .. })
-    | Command::Compare(CompareArgs { overrides, .. }) = &cli.command
+    | Command::Compare(CompareArgs { overrides, .. })
+    | Command::Predict(PredictArgs { overrides, .. })
+    | Command::Boundary(BoundaryArgs { overrides, .. }) = &cli.command
     {
         isolation::prepare_process(overrides.observe.isolation);
     }
@@ -75,6 +80,14 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::List => list(),
         Command::Run(a) => run(a),
         Command::Compare(a) => compare(a),
+        Command::Predict(a) => {
+            zerowin::commands::predict(&a, &exe()?)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Boundary(a) => Ok(match zerowin::commands::boundary(&a, &exe()?)? {
+            true => ExitCode::SUCCESS,
+            false => ExitCode::from(1),
+        }),
         Command::Client(a) => client(a),
         Command::Spool(SpoolCommand::Inspect { dir }) => spool_inspect(&dir),
     }

@@ -15,11 +15,19 @@ pub struct ScenarioResult {
     pub records: Vec<TrialRecord>,
     /// One line per trial that broke the expectation; empty = it held.
     pub violations: Vec<String>,
+    /// The model's prediction, when the scenario asks for one (`run.predict`).
+    pub forecast: Option<crate::analysis::model::Forecast>,
 }
 
 impl ScenarioResult {
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// Its statistics, with the model's prediction beside them when it has one.
+    pub fn summary(&self) -> crate::analysis::summary::CellSummary {
+        crate::analysis::summary::CellSummary::of(&self.scenario.name, &self.records)
+            .with_forecast(self.forecast.as_ref())
     }
 }
 
@@ -44,6 +52,7 @@ pub fn run_scenario(
         scenario: sc.clone(),
         records,
         violations,
+        forecast: None,
     })
 }
 

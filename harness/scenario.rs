@@ -67,6 +67,7 @@ struct RawRun {
     trials: Option<Spanned<i64>>,
     deadline: Option<Spanned<String>>,
     sample: Option<Spanned<String>>,
+    predict: Option<Spanned<bool>>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +148,8 @@ pub struct Scenario {
     pub reply_set: bool,
     pub client: ClientParams,
     pub trials: u32,
+    /// `run.predict`: calibrate the model and put its prediction beside each cell.
+    pub predict: bool,
     /// TCP_INFO sampling interval; None = off.
     pub sample: Option<Duration>,
     /// net.ipv4.* settings for the trial's namespace, by key (e.g. "tcp_rmem").
@@ -883,6 +886,7 @@ impl Scenario {
             swept: Vec::new(),
             cell_of: None,
             trials,
+            predict: r.predict.as_ref().is_some_and(|p| *p.get_ref()),
             sample,
             sysctls,
             sysctl_line,

@@ -13,6 +13,7 @@ use anyhow::{Context, Result, bail};
 
 use crate::analysis::summary::{self, CellSummary};
 use crate::artifacts;
+use crate::calibrate::Calibrator;
 use crate::cli::Overrides;
 use crate::observe::ObserveOptions;
 use crate::report::csv::{CsvCells, CsvTrials};
@@ -191,10 +192,7 @@ pub fn sweep_table(results: &[ScenarioResult], layout: Layout) -> String {
 }
 
 fn summaries(results: &[ScenarioResult]) -> Vec<CellSummary> {
-    results
-        .iter()
-        .map(|r| CellSummary::of(&r.scenario.name, &r.records))
-        .collect()
+    results.iter().map(ScenarioResult::summary).collect()
 }
 
 fn table_of(results: &[ScenarioResult], cells: &[CellSummary], layout: Layout) -> String {
@@ -253,6 +251,8 @@ pub struct Session {
     checked: bool,
     /// `--quiet`: no progress bar either.
     quiet: bool,
+    /// The model's calibration runs, made once each per command.
+    calibrator: std::cell::RefCell<Calibrator>,
 }
 
 impl Session {
@@ -310,6 +310,7 @@ impl Session {
             opts.plot_dir = Some(run);
         }
         Ok(Session {
+            calibrator: std::cell::RefCell::new(Calibrator::new(&opts)),
             layout: Layout { width: out.width() },
             out,
             opts,
@@ -337,11 +338,22 @@ impl Session {
             if !progress.visible() {
                 note(&format!("running {what} ({} trial(s))...", sc.trials));
             }
-            let res = runner::run_scenario(sc, &self.opts, |r| {
+            let forecast = match sc.predict {
+                true => Some(self.calibrator.borrow_mut().forecast(sc, &|m: &str| {
+                    progress.running(m);
+                    if !progress.visible() {
+                        note(&format!("{m}..."));
+                    }
+                })?),
+                false => None,
+            };
+            progress.running(&what);
+            let mut res = runner::run_scenario(sc, &self.opts, |r| {
                 self.draw(sc, r);
                 progress.trial_done();
                 self.out.check_open()
             })?;
+            res.forecast = forecast;
             match (detail, &sc.cell_of) {
                 (Detail::Full, None) => print(&text::scenario_report(&res, self.layout))?,
                 (Detail::Verdicts | Detail::Full, _) => {
@@ -378,6 +390,28 @@ impl Session {
                 Err(e) => o.notes.push(format!("{e:#}")),
             }
         }
+    }
+
+    /// The model's forecast for one scenario, calibrating as needed.
+    pub fn forecast(&self, sc: &Scenario) -> Result<crate::analysis::model::Forecast> {
+        self.calibrator
+            .borrow_mut()
+            .forecast(sc, &|m: &str| note(&format!("{m}...")))
+    }
+
+    /// Whether any export was asked for.
+    pub fn exports(&self) -> bool {
+        !self.exports.is_empty()
+    }
+
+    /// Rewrites every export with these results (a command that runs one scenario at
+    /// a time, as `boundary` does, calls it after each).
+    pub fn update(&self, results: &[ScenarioResult]) -> Result<()> {
+        let doc = Export::new(results, self.checked, false);
+        for e in &self.exports {
+            e.update(&doc)?;
+        }
+        Ok(())
     }
 
     /// The last write of every export, marked complete.

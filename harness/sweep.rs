@@ -186,13 +186,13 @@ fn split_top(s: &str) -> Vec<String> {
 
 /// A number or a duration, the two things a range can step over.
 #[derive(Debug, Clone, Copy)]
-enum Point {
+pub enum Point {
     Int(i64),
     Dur(Duration),
 }
 
 impl Point {
-    fn parse(s: &str) -> Result<Point, String> {
+    pub fn parse(s: &str) -> Result<Point, String> {
         let s = s.trim();
         if let Ok(n) = s.parse::<i64>() {
             return Ok(Point::Int(n));
@@ -202,12 +202,42 @@ impl Point {
             .map_err(|_| format!("`{s}` is neither a whole number nor a duration like \"2ms\""))
     }
 
-    fn value(self) -> f64 {
+    /// The number, or the duration in nanoseconds.
+    pub fn value(self) -> f64 {
         match self {
             Point::Int(n) => n as f64,
             Point::Dur(d) => d.as_nanos() as f64,
         }
     }
+
+    /// `v` (a number, or nanoseconds) as a value of the same kind, rounded to a whole
+    /// number or a whole nanosecond.
+    pub fn like(self, v: f64) -> toml::Value {
+        match self {
+            Point::Dur(_) => toml::Value::String(crate::limits::format_duration(
+                Duration::from_nanos(v.round() as u64),
+            )),
+            Point::Int(_) => toml::Value::Integer(v.round() as i64),
+        }
+    }
+}
+
+/// `LO..HI` without a step (`zerowin boundary --range`): both ends of one kind, the
+/// low end below the high one.
+pub fn bounds(s: &str) -> Result<(Point, Point), String> {
+    let (lo, hi) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}` is not LO..HI (4096..1048576, or 0ms..5ms)"))?;
+    let (lo, hi) = (Point::parse(lo)?, Point::parse(hi)?);
+    if matches!(lo, Point::Dur(_)) != matches!(hi, Point::Dur(_)) {
+        return Err(format!(
+            "`{s}`: both ends must be numbers, or both durations"
+        ));
+    }
+    if lo.value() >= hi.value() {
+        return Err(format!("`{s}`: the low end must be below the high end"));
+    }
+    Ok((lo, hi))
 }
 
 /// `LO..HI:xF` (times F) or `LO..HI:+STEP` (plus STEP), both ends included; None
@@ -258,12 +288,7 @@ pub fn range(s: &str) -> Result<Option<Vec<toml::Value>>, String> {
         if out.len() == MAX_CELLS {
             return Err(format!("`{s}`: more than {MAX_CELLS} values"));
         }
-        out.push(match is_dur {
-            true => toml::Value::String(crate::limits::format_duration(Duration::from_nanos(
-                v.round() as u64,
-            ))),
-            false => toml::Value::Integer(v.round() as i64),
-        });
+        out.push(lo.like(v));
         v = next(v);
     }
     Ok(Some(out))
@@ -495,13 +520,13 @@ fn plan(src: Source, flags: &[Assign]) -> Result<Plan, ScenarioError> {
         if let Some((k, _)) = r
             .matches
             .iter()
-            .find(|(k, _)| !params.iter().any(|p| &p.key == k))
+            .find(|(k, _)| !params.iter().any(|p| &p.key == k) && !sets.iter().any(|e| &e.key == k))
         {
             return Err(ScenarioError {
                 path: src.path.to_path_buf(),
                 line: r.line,
                 key: Some("expect.cells.match".into()),
-                message: format!("matches on `{k}`, which is not swept"),
+                message: format!("matches on `{k}`, which is neither swept nor set"),
             });
         }
     }
@@ -720,14 +745,21 @@ pub fn expand(
             params.push((p.key.to_string(), show(&p.values[i])));
         }
         for r in &plan.rules {
+            // A matched key has the cell's swept value, or the value a flag set.
             let hit = r.matches.iter().all(|(k, vals)| {
-                let (pi, p) = plan
-                    .params
-                    .iter()
-                    .enumerate()
-                    .find(|(_, p)| &p.key == k)
-                    .expect("checked in plan");
-                vals.iter().any(|v| same(v, &p.values[choice[pi]]))
+                let value = match plan.params.iter().position(|p| &p.key == k) {
+                    Some(pi) => &plan.params[pi].values[choice[pi]],
+                    None => {
+                        &plan
+                            .sets
+                            .iter()
+                            .rev()
+                            .find(|e| &e.key == k)
+                            .expect("checked in plan")
+                            .value
+                    }
+                };
+                vals.iter().any(|v| same(v, value))
             });
             if hit {
                 edits.extend(r.sets.iter().cloned());
@@ -907,7 +939,7 @@ mod tests {
         let bad = text.replace("\"client.delay\" = [", "\"client.rcvbuf\" = [");
         let e = expand_text(&bad, &[]).unwrap_err().to_string();
         assert!(
-            e.contains("matches on `client.rcvbuf`, which is not swept"),
+            e.contains("matches on `client.rcvbuf`, which is neither swept nor set"),
             "{e}"
         );
     }

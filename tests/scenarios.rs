@@ -49,7 +49,7 @@ fn every_shipped_scenario_meets_its_expectation() {
             sc.name,
             sc.cell_label(),
             if res.passed() { "PASS" } else { "FAIL" },
-            zerowin::report::stats::outcome_counts(&res.records)
+            zerowin::analysis::stats::outcome_counts(&res.records)
         );
         if !res.passed() {
             failures.push(format!(

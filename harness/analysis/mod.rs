@@ -3,7 +3,14 @@
 //!
 //! - [`estimate`] holds the estimators (Wilson, order-statistics and Kaplan–Meier
 //!   medians, outliers);
-//! - [`summary`] summarises one cell of a sweep.
+//! - [`stats`] holds the arithmetic every table shares (medians, percentiles, the
+//!   close routes);
+//! - [`summary`] summarises one cell of a sweep;
+//! - [`boundary`] searches one key for the value where the failure rate crosses 50%;
+//! - [`model`] predicts a cell's outcome and time to failure from calibration runs.
 
+pub mod boundary;
 pub mod estimate;
+pub mod model;
+pub mod stats;
 pub mod summary;

@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::estimate::{self, Obs};
+use super::model::{self, Check, Forecast};
+use crate::analysis::stats;
 use crate::record::{Outcome, TrialRecord};
-use crate::report::stats;
 
 /// How the median time to failure was estimated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,6 +82,16 @@ pub struct CellSummary {
     pub close_routes: BTreeMap<String, usize>,
     /// Trial numbers whose time to failure is beyond Tukey's outer fences.
     pub outliers: Vec<u32>,
+    /// The model's prediction and how it compares, when the scenario asked for one.
+    pub model: Option<CellModel>,
+}
+
+/// The model beside a cell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CellModel {
+    pub forecast: Forecast,
+    /// None when the model does not cover the cell.
+    pub check: Option<Check>,
 }
 
 impl CellSummary {
@@ -139,7 +150,20 @@ impl CellSummary {
             }),
             close_routes,
             outliers,
+            model: None,
         }
+    }
+
+    /// The same, with the model's prediction set beside it.
+    pub fn with_forecast(mut self, forecast: Option<&Forecast>) -> CellSummary {
+        self.model = forecast.map(|f| CellModel {
+            check: match f {
+                Forecast::Predicted(p) => Some(model::check(p, &self)),
+                Forecast::NotModelled { .. } => None,
+            },
+            forecast: f.clone(),
+        });
+        self
     }
 }
 

@@ -123,7 +123,7 @@ impl Exporter for CsvTrials {
 /// The per-cell CSV.
 pub struct CsvCells;
 
-const CELL_COLUMNS: [&str; 19] = [
+const CELL_COLUMNS: [&str; 22] = [
     "sender",
     "strategy",
     "trials",
@@ -143,6 +143,9 @@ const CELL_COLUMNS: [&str; 19] = [
     "messages_lost",
     "outcomes",
     "passed",
+    "model_survives",
+    "model_ttf_ms",
+    "model_error",
 ];
 
 fn cell_row(c: &CellSummary, passed: Option<bool>) -> Vec<String> {
@@ -168,7 +171,18 @@ fn cell_row(c: &CellSummary, passed: Option<bool>) -> Vec<String> {
         opt(c.messages_lost),
         outcomes.join(" "),
         opt(passed),
+        opt(predicted(c).map(|p| p.survives)),
+        f3(predicted(c).and_then(|p| p.time_to_failure_ms)),
+        f3(c.model.as_ref().and_then(|m| m.check.as_ref()?.error)),
     ]
+}
+
+/// The model's prediction for the cell, when it made one.
+fn predicted(c: &CellSummary) -> Option<&crate::analysis::model::Prediction> {
+    match &c.model.as_ref()?.forecast {
+        crate::analysis::model::Forecast::Predicted(p) => Some(p),
+        crate::analysis::model::Forecast::NotModelled { .. } => None,
+    }
 }
 
 impl Exporter for CsvCells {

@@ -90,7 +90,7 @@ impl<'a> Export<'a> {
                     swept: &r.scenario.swept,
                     cell_index: r.scenario.cell_of.as_ref().map(|c| c.index),
                     cells: r.scenario.cell_of.as_ref().map(|c| c.total),
-                    summary: CellSummary::of(&r.scenario.name, &r.records),
+                    summary: r.summary(),
                     path: r.scenario.path.display().to_string(),
                     description: &r.scenario.description,
                     expect_outcome: Some(r.scenario.expect.outcome.as_str()),
@@ -279,7 +279,10 @@ mod tests {
         let mut r = record(failed("send", libc::ECONNRESET, 2500), Some(13_000), 9_000);
         r.params.insert("client.rcvbuf".into(), "4096".into());
         let violations = vec![];
-        let doc = Export::single(&r, "golden", Some("reset"), &violations);
+        let mut doc = Export::single(&r, "golden", Some("reset"), &violations);
+        // With the model's prediction beside the cell, so that its shape is pinned too.
+        let s = &mut doc.scenarios[0].summary;
+        *s = s.clone().with_forecast(Some(&crate::analysis::model::testing::forecast()));
         let v: serde_json::Value = serde_json::from_slice(&Json.serialize(&doc).unwrap()).unwrap();
         assert_eq!(v["schema_version"], SCHEMA_VERSION);
         let got = serde_json::to_string_pretty(&shape(&v)).unwrap() + "\n";

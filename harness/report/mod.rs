@@ -6,7 +6,6 @@
 //! - [`sweep`] prints a sweep's table of cells;
 //! - [`progress`] shows a long run's progress bar on stderr;
 //! - [`plot`] draws each trial's timeline;
-//! - [`stats`] holds the arithmetic the tables share.
 
 pub mod csv;
 pub mod export;
@@ -15,6 +14,5 @@ pub mod markdown;
 pub mod output;
 pub mod plot;
 pub mod progress;
-pub mod stats;
 pub mod sweep;
 pub mod text;

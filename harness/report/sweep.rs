@@ -4,6 +4,7 @@
 
 use super::output::clean;
 use super::text::Layout;
+use crate::analysis::model::{self, Forecast};
 use crate::analysis::summary::{self, CellSummary, Method};
 
 fn ms(v: f64) -> String {
@@ -63,6 +64,25 @@ pub(crate) fn rate_cell(c: &CellSummary) -> String {
     )
 }
 
+/// The model's prediction for the cell ("fails 196 ms", "survives", "n/a") and how
+/// far it was ("+12%", "right", "WRONG"); None without a model.
+pub(crate) fn model_cells(c: &CellSummary) -> Option<(String, String)> {
+    let m = c.model.as_ref()?;
+    let (Forecast::Predicted(p), Some(k)) = (&m.forecast, &m.check) else {
+        return Some(("n/a".into(), "-".into()));
+    };
+    let said = match p.time_to_failure_ms {
+        Some(t) => format!("fails {}", model::fmt_ms(t)),
+        None => "survives".into(),
+    };
+    let how = match (k.survival_right, k.error) {
+        (false, _) => "WRONG".into(),
+        (true, Some(e)) => format!("{:+.0}%", e * 100.0),
+        (true, None) => "right".into(),
+    };
+    Some((said, how))
+}
+
 /// The table of a sweep's cells; `swept` are the keys that vary, in grid order.
 pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String {
     let mut header: Vec<String> = vec!["#".into()];
@@ -85,6 +105,10 @@ pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String 
         ]
         .map(String::from),
     );
+    let modelled = cells.iter().any(|c| c.model.is_some());
+    if modelled {
+        header.extend(["model".into(), "model error".into()]);
+    }
     let mut t = super::text::new_table(header.iter().map(String::as_str).collect(), layout);
     for (i, c) in cells.iter().enumerate() {
         let mut row = vec![(i + 1).to_string()];
@@ -111,6 +135,10 @@ pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String 
                 false => format!("trial {:?}", c.outliers),
             },
         ]);
+        if modelled {
+            let (said, how) = model_cells(c).unwrap_or(("-".into(), "-".into()));
+            row.extend([said, how]);
+        }
         t.add_row(row);
     }
     let mut s = t.to_string() + "\n";
@@ -139,6 +167,22 @@ fn notes(cells: &[CellSummary]) -> String {
             cov * 100.0
         ));
     }
+    if let Some(acc) = model::Accuracy::of(cells) {
+        s.push_str(&format!(
+            "  model: T = T0 + C / (S - D), calibrated in separate runs (README, \"The model\"); survival right in {} of {} cells, |error| of T median {} max {} over {} cells\n",
+            acc.survival_right,
+            acc.cells,
+            acc.median_abs_error.map_or("-".into(), |e| format!("{:.0}%", e * 100.0)),
+            acc.max_abs_error.map_or("-".into(), |e| format!("{:.0}%", e * 100.0)),
+            acc.timed
+        ));
+        for c in cells.iter().filter_map(|c| c.model.as_ref()) {
+            if let Forecast::NotModelled { why } = &c.forecast {
+                s.push_str(&format!("  model n/a: {why}\n"));
+                break;
+            }
+        }
+    }
     for (a, b) in summary::unrankable(cells) {
         s.push_str(&format!(
             "  ! cells {} and {} cannot be ranked: their intervals overlap; run more trials (--trials)\n",
@@ -147,4 +191,78 @@ fn notes(cells: &[CellSummary]) -> String {
         ));
     }
     s
+}
+
+/// `zerowin predict`'s table: one row per cell, with what the model was given and
+/// what it says.
+pub fn forecast_table(
+    rows: &[(std::collections::BTreeMap<String, String>, Forecast)],
+    swept: &[String],
+    layout: Layout,
+) -> String {
+    let mut header: Vec<String> = vec!["#".into()];
+    header.extend(
+        swept
+            .iter()
+            .map(|k| k.rsplit('.').next().unwrap_or(k).to_string()),
+    );
+    header.extend(
+        [
+            "S KB/s",
+            "D KB/s",
+            "C KB (ratio x memory)",
+            "T0 ms",
+            "predicted",
+        ]
+        .map(String::from),
+    );
+    let mut t = super::text::new_table(header.iter().map(String::as_str).collect(), layout);
+    let mut notes = String::new();
+    for (i, (params, f)) in rows.iter().enumerate() {
+        let mut row = vec![(i + 1).to_string()];
+        row.extend(
+            swept
+                .iter()
+                .map(|k| clean(params.get(k).map_or("?", String::as_str))),
+        );
+        match f {
+            Forecast::Predicted(p) => {
+                let kb = |b: f64| format!("{:.1}", b / 1e3);
+                let ge = if p.drain.client_lower_bound {
+                    ">= "
+                } else {
+                    ""
+                };
+                row.extend([
+                    format!(
+                        "{}{}",
+                        kb(p.sender_bytes_s),
+                        if p.sender_paced { " (rate)" } else { "" }
+                    ),
+                    format!("{ge}{}", kb(p.drain.client_bytes_s)),
+                    p.capacity.map_or("-".into(), |c| {
+                        format!(
+                            "{}{} ({:.2} x {})",
+                            if c.lower_bound { ">= " } else { "" },
+                            kb(c.payload_bytes),
+                            c.ratio,
+                            c.memory_bytes
+                        )
+                    }),
+                    format!("{:.2}", p.drain.start_ms),
+                    match p.time_to_failure_ms {
+                        Some(t) => format!("fails at {}", model::fmt_ms(t)),
+                        None => "survives".into(),
+                    },
+                ]);
+                notes.push_str(&format!("  {}: {}\n", i + 1, p.why));
+            }
+            Forecast::NotModelled { why } => {
+                row.extend(["-", "-", "-", "-", "n/a"].map(String::from));
+                notes.push_str(&format!("  {}: not modelled: {why}\n", i + 1));
+            }
+        }
+        t.add_row(row);
+    }
+    format!("{t}\n{notes}")
 }

@@ -10,7 +10,7 @@
 use comfy_table::{ContentArrangement, Table, TableComponent, presets};
 
 use super::output::clean;
-use super::stats::{self, Route, median_of, outcome_counts, percentile};
+use crate::analysis::stats::{self, Route, median_of, outcome_counts, percentile};
 use crate::observe::Observation;
 use crate::record::{Ending, SenderSummary, TrialRecord};
 use crate::runner::ScenarioResult;

@@ -48,7 +48,7 @@ pub trait Sender: Send + Sync {
 }
 
 /// A configured sender: how to start it, and how the report names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SenderSetup {
     /// The arguments of `zerowin serve` (after `serve`) that run it with these settings;
     /// `--port` and `--bind` are added when it starts.
@@ -61,6 +61,24 @@ pub struct SenderSetup {
     /// scenario names none): the trial makes one, passes it as `--set KEY=DIR`, keeps
     /// it across restarts of the sender, and removes it afterwards.
     pub scratch_dir: Option<&'static str>,
+    /// What the model of the failure (`analysis::model`) may assume about it.
+    pub load: Load,
+}
+
+/// What a sender offers the connection, as far as the model of the failure can use
+/// it. Each sender says this of its own settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Load {
+    /// The original sender: writes as fast as it can (`rate` None) or `rate` messages
+    /// a second, and resets the connection when its send buffer fills (the 2014
+    /// failure). The calibration runs rebuild it from these.
+    ClosesWhenFull {
+        rate: Option<f64>,
+        sndbuf: Option<usize>,
+        policy: ClosePolicy,
+    },
+    /// The model does not cover it; the text says why.
+    NotModelled(&'static str),
 }
 
 static ORIGINAL: original::Original = original::Original;

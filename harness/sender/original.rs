@@ -7,7 +7,7 @@ use std::ffi::{CString, c_char, c_int};
 use std::time::Duration;
 
 use super::framed::schedule::Rate;
-use super::{ClosePolicy, Sender, SenderSetup};
+use super::{ClosePolicy, Load, Sender, SenderSetup};
 use crate::limits;
 use crate::settings::{Keys, ScenarioError};
 
@@ -167,6 +167,16 @@ impl Sender for Original {
             ),
             policy: a.close_policy.as_str().to_string(),
             scratch_dir: None,
+            load: match a.close_policy {
+                ClosePolicy::ShutdownDrain => Load::NotModelled(
+                    "with shutdown-drain the original sender reads the client's replies before it closes",
+                ),
+                policy => Load::ClosesWhenFull {
+                    rate: a.rate,
+                    sndbuf: a.sndbuf,
+                    policy,
+                },
+            },
         })
     }
 

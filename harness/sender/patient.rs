@@ -47,6 +47,9 @@ impl Sender for Patient {
             ),
             policy: format!("patient/{}", s.on_full.as_str()),
             scratch_dir: None,
+            load: super::Load::NotModelled(
+                "the patient sender queues what the socket will not take, so the client's speed sets its queue's depth, not a reset",
+            ),
         })
     }
 

@@ -132,6 +132,9 @@ impl Sender for Spool {
             ),
             policy: format!("spool/{}", c.on_full.as_str()),
             scratch_dir: s.dir.is_none().then_some("spool_dir"),
+            load: super::Load::NotModelled(
+                "the spool sender keeps its overflow on disk, so the client's speed sets the spool's depth, not a reset",
+            ),
         })
     }
 

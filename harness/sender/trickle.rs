@@ -119,6 +119,9 @@ impl Sender for Trickle {
             describe: format!("trickle ({}, {stall})", s.rate.to_text()),
             policy: "trickle".into(),
             scratch_dir: None,
+            load: super::Load::NotModelled(
+                "the trickle sender writes a little and then falls silent; what it tests is the time-outs, not the buffers",
+            ),
         })
     }
 
