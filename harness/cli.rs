@@ -83,6 +83,10 @@ pub struct Overrides {
     /// Write a Markdown table of the cells (or scenarios) to FILE ("-" = stdout).
     #[arg(long = "export-markdown", value_name = "FILE")]
     pub markdown: Option<PathBuf>,
+    /// Write an HTML report into DIR (index.html, a page per scenario or sweep, its
+    /// charts and the trials' timelines), rewritten after every scenario or cell.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
     /// Set one scenario key in every scenario run, as if the file said so
     /// (repeatable): --set client.rcvbuf=8192. The value is TOML, or else a string.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = |s: &str| Assign::set(s))]

@@ -18,6 +18,7 @@ use crate::cli::Overrides;
 use crate::observe::ObserveOptions;
 use crate::report::csv::{CsvCells, CsvTrials};
 use crate::report::export::{Export, ExportTarget, Exporter};
+use crate::report::html::HtmlReport;
 use crate::report::json::Json;
 use crate::report::markdown::Markdown;
 use crate::report::output::{Out, Stream, note};
@@ -251,6 +252,8 @@ pub struct Session {
     checked: bool,
     /// `--quiet`: no progress bar either.
     quiet: bool,
+    /// `--html`: the report, rewritten after every scenario or cell.
+    html: Option<HtmlReport>,
     /// The model's calibration runs, made once each per command.
     calibrator: std::cell::RefCell<Calibrator>,
 }
@@ -309,7 +312,15 @@ impl Session {
             };
             opts.plot_dir = Some(run);
         }
+        let html = ov.html.as_deref().map(HtmlReport::open).transpose()?;
+        if let Some(h) = &html
+            && opts.plot_dir.is_none()
+        {
+            // The report shows every trial's timeline.
+            opts.plot_dir = Some(h.trials_dir());
+        }
         Ok(Session {
+            html,
             calibrator: std::cell::RefCell::new(Calibrator::new(&opts)),
             layout: Layout { width: out.width() },
             out,
@@ -368,10 +379,7 @@ impl Session {
                     print(&table)?;
                 }
             }
-            let doc = Export::new(&results, self.checked, false);
-            for e in &self.exports {
-                e.update(&doc)?;
-            }
+            self.update(&results)?;
         }
         Ok(results)
     }
@@ -399,9 +407,9 @@ impl Session {
             .forecast(sc, &|m: &str| note(&format!("{m}...")))
     }
 
-    /// Whether any export was asked for.
+    /// Whether any export or report file was asked for.
     pub fn exports(&self) -> bool {
-        !self.exports.is_empty()
+        !self.exports.is_empty() || self.html.is_some()
     }
 
     /// Rewrites every export with these results (a command that runs one scenario at
@@ -411,6 +419,9 @@ impl Session {
         for e in &self.exports {
             e.update(&doc)?;
         }
+        if let Some(h) = &self.html {
+            h.write(results, false)?;
+        }
         Ok(())
     }
 
@@ -419,6 +430,9 @@ impl Session {
         let doc = Export::new(results, self.checked, true);
         for e in &self.exports {
             e.finish(&doc)?;
+        }
+        if let Some(h) = &self.html {
+            h.write(results, true)?;
         }
         Ok(())
     }

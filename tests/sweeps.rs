@@ -221,3 +221,122 @@ fn a_sweep_claim_that_fails_fails_the_run() {
             "FAIL sweep: the median time to failure does not increase with sender.sndbuf",
         ));
 }
+
+/// The naive client against the original sender paced at 1000 messages/s: it keeps
+/// up with no delay and falls behind at 5 ms a read.
+const PACED: &str = r#"
+[sender]
+sndbuf = 4096
+rate = "1000/s"
+[client]
+strategy = "naive"
+rcvbuf = 4096
+[run]
+duration = "1500ms"
+trials = 2
+[expect]
+outcome = "survived"
+"#;
+
+#[test]
+fn boundary_checks_its_flags_before_any_trial() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(d.path(), "p.toml", PACED);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--param", "client.delay", "--range", "5ms..1ms"],
+            "the low end must be below the high end",
+        ),
+        (
+            &["--param", "client.delay", "--range", "1ms..5"],
+            "both ends must be numbers, or both durations",
+        ),
+        (&["--param", "nowhere.delay", "--range", "1ms..5ms"], "--param"),
+        (
+            &["--param", "client.delay", "--range", "0ms..5ms", "--budget", "3"],
+            "--budget 3: fewer trials than the two ends need",
+        ),
+    ];
+    for (args, want) in cases {
+        zerowin()
+            .arg("boundary")
+            .arg(&f)
+            .args(args)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(want));
+    }
+    // A value the scenario refuses names the key and the flag.
+    zerowin()
+        .arg("boundary")
+        .arg(&f)
+        .args(["--param", "client.rcvbuf", "--range", "1..100"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--param client.rcvbuf (at 1)"));
+}
+
+#[test]
+fn boundary_bisects_to_where_the_naive_client_stops_surviving() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(d.path(), "p.toml", PACED);
+    let out = zerowin()
+        .arg("boundary")
+        .arg(&f)
+        .args(["--param", "client.delay", "--range", "0ms..5ms", "--budget", "6"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    // Three probes of two trials: both ends, then the middle.
+    assert_eq!(out.matches("failed, ").count(), 3, "{out}");
+    assert!(out.contains("client.delay = 0ns        0/2 failed"), "{out}");
+    assert!(out.contains("client.delay = 5ms        2/2 failed"), "{out}");
+    assert!(out.contains("client.delay = 2500us"), "{out}");
+    assert!(out.contains("Boundary: client.delay ≈ "), "{out}");
+    // Two trials a probe are never sure (Wilson [34%, 100%] holds 50%).
+    assert!(out.contains("95% interval [open, open]"), "{out}");
+}
+
+#[test]
+fn predict_calibrates_and_prints_without_running_the_cells() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(d.path(), "p.toml", PACED);
+    let out = zerowin()
+        .arg("predict")
+        .arg(&f)
+        .args(["--sweep", "client.delay=0ms,5ms"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("survives"), "{out}");
+    assert!(out.contains("fails at"), "{out}");
+    assert!(out.contains("13.0 (rate)"), "{out}");
+    assert!(out.contains("1: D ") && out.contains("the client keeps up"), "{out}");
+    assert!(out.contains("2: T = "), "{out}");
+    // It runs no cell, so it has nothing to export.
+    zerowin()
+        .arg("predict")
+        .arg(&f)
+        .args(["--export-json", "-"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no trials to export"));
+    // A sender the model does not cover says why.
+    let out = zerowin()
+        .arg("predict")
+        .arg(&f)
+        .args(["--set", "sender.kind=patient", "--set", "client.strategy=resume"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("not modelled: the patient sender queues"), "{out}");
+}

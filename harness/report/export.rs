@@ -229,7 +229,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// A temporary file beside `path`, written and synced, then renamed over it: a
 /// reader sees the old file or the new one, never a part. rename(2) replaces a
 /// symlink at `path` rather than writing through it.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut tmp = tempfile::Builder::new()
         .prefix(".zerowin-")
@@ -282,7 +282,9 @@ mod tests {
         let mut doc = Export::single(&r, "golden", Some("reset"), &violations);
         // With the model's prediction beside the cell, so that its shape is pinned too.
         let s = &mut doc.scenarios[0].summary;
-        *s = s.clone().with_forecast(Some(&crate::analysis::model::testing::forecast()));
+        *s = s
+            .clone()
+            .with_forecast(Some(&crate::analysis::model::testing::forecast()));
         let v: serde_json::Value = serde_json::from_slice(&Json.serialize(&doc).unwrap()).unwrap();
         assert_eq!(v["schema_version"], SCHEMA_VERSION);
         let got = serde_json::to_string_pretty(&shape(&v)).unwrap() + "\n";

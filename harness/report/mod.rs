@@ -6,9 +6,12 @@
 //! - [`sweep`] prints a sweep's table of cells;
 //! - [`progress`] shows a long run's progress bar on stderr;
 //! - [`plot`] draws each trial's timeline;
+//! - [`html`] writes the HTML report, with [`charts`] for its sweep charts.
 
+pub mod charts;
 pub mod csv;
 pub mod export;
+pub mod html;
 pub mod json;
 pub mod markdown;
 pub mod output;
