@@ -345,10 +345,6 @@ impl Session {
                 print(&text::sweep_header(sc, c.total))?;
             }
             let what = format!("{}{}", sc.name, sc.cell_label());
-            progress.running(&what);
-            if !progress.visible() {
-                note(&format!("running {what} ({} trial(s))...", sc.trials));
-            }
             let forecast = match sc.predict {
                 true => Some(self.calibrator.borrow_mut().forecast(sc, &|m: &str| {
                     progress.running(m);
@@ -359,6 +355,9 @@ impl Session {
                 false => None,
             };
             progress.running(&what);
+            if !progress.visible() {
+                note(&format!("running {what} ({} trial(s))...", sc.trials));
+            }
             let mut res = runner::run_scenario(sc, &self.opts, |r| {
                 self.draw(sc, r);
                 progress.trial_done();

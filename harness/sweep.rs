@@ -762,7 +762,14 @@ pub fn expand(
                 vals.iter().any(|v| same(v, value))
             });
             if hit {
-                edits.extend(r.sets.iter().cloned());
+                for e in &r.sets {
+                    // A flag's --set wins over the file; of two rules, the later.
+                    if plan.sets.iter().any(|x| x.key == e.key) {
+                        continue;
+                    }
+                    edits.retain(|x| x.key != e.key);
+                    edits.push(e.clone());
+                }
             }
         }
         let cell = params_label(&params);
@@ -942,6 +949,25 @@ mod tests {
             e.contains("matches on `client.rcvbuf`, which is neither swept nor set"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_flag_wins_over_an_expect_cells_rule_and_a_rule_matches_a_set_key() {
+        let text = format!(
+            "{}[[expect.cells]]\nmatch = {{ \"client.delay\" = [\"5ms\"] }}\noutcome = \"survived\"\n[sweep]\nclient.delay = [\"0ms\", \"5ms\"]\n",
+            BASE
+        );
+        let set = Assign::set("expect.outcome=eof").unwrap();
+        let v = expand_text(&text, &[set]).unwrap();
+        assert!(
+            v.iter()
+                .all(|c| c.expect.outcome == crate::record::Outcome::Eof)
+        );
+        // With the swept key set, the rule matches on the set value.
+        let delay = Assign::set("client.delay=5ms").unwrap();
+        let v = expand_text(&text, &[delay]).unwrap();
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].expect.outcome, crate::record::Outcome::Survived);
     }
 
     #[test]

@@ -10,7 +10,7 @@
 #
 #   scripts/bench.sh                                                          # the full run
 #   TRIALS_4K=40 CHUNK=10 TRIALS_2014=10 CLAIM_TRIALS=2 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
-#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), remedies or sockopts
+#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), remedies, sockopts or sweeps
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +20,7 @@ TRIALS_2014=${TRIALS_2014:-30}
 CLAIM_TRIALS=${CLAIM_TRIALS:-10}
 DRAIN_TRIALS=${DRAIN_TRIALS:-10}
 DRAIN_DURATION=${DRAIN_DURATION:-10s}
-PARTS=${PARTS:-repro remedies sockopts}
+PARTS=${PARTS:-repro remedies sockopts sweeps}
 
 cargo build --release --quiet
 zw=target/release/zerowin
@@ -81,6 +81,12 @@ remedies() {
 # call-timeout timing errors (scripts/bench_sockopts.py says how each is measured).
 sockopts() {
   python3 scripts/bench_sockopts.py "$zw"
+}
+
+# The shipped sweeps' run time, and the model's error per cell (scripts/bench_sweeps.py
+# says how each is measured).
+sweeps() {
+  python3 scripts/bench_sweeps.py "$zw"
 }
 
 for part in $PARTS; do

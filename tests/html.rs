@@ -259,8 +259,8 @@ fn the_report_opens_in_chromium_with_every_image_and_no_console_error() {
         .unwrap()
         .to_string();
     assert!(
-        text.contains("survives at delay = 0ms (0/2 failed")
-            && text.contains("fails at delay = 5ms (2/2 failed"),
+        text.contains("survives at delay = 0ms (0/2 failed, Wilson 95% [0%, 66%], not sure")
+            && text.contains("fails at delay = 5ms (2/2 failed, Wilson 95% [34%, 100%], not sure"),
         "{text}"
     );
     assert!(

@@ -251,9 +251,19 @@ fn boundary_checks_its_flags_before_any_trial() {
             &["--param", "client.delay", "--range", "1ms..5"],
             "both ends must be numbers, or both durations",
         ),
-        (&["--param", "nowhere.delay", "--range", "1ms..5ms"], "--param"),
         (
-            &["--param", "client.delay", "--range", "0ms..5ms", "--budget", "3"],
+            &["--param", "nowhere.delay", "--range", "1ms..5ms"],
+            "--param",
+        ),
+        (
+            &[
+                "--param",
+                "client.delay",
+                "--range",
+                "0ms..5ms",
+                "--budget",
+                "3",
+            ],
             "--budget 3: fewer trials than the two ends need",
         ),
     ];
@@ -283,7 +293,14 @@ fn boundary_bisects_to_where_the_naive_client_stops_surviving() {
     let out = zerowin()
         .arg("boundary")
         .arg(&f)
-        .args(["--param", "client.delay", "--range", "0ms..5ms", "--budget", "6"])
+        .args([
+            "--param",
+            "client.delay",
+            "--range",
+            "0ms..5ms",
+            "--budget",
+            "6",
+        ])
         .assert()
         .code(0)
         .get_output()
@@ -292,8 +309,14 @@ fn boundary_bisects_to_where_the_naive_client_stops_surviving() {
     let out = String::from_utf8(out).unwrap();
     // Three probes of two trials: both ends, then the middle.
     assert_eq!(out.matches("failed, ").count(), 3, "{out}");
-    assert!(out.contains("client.delay = 0ns        0/2 failed"), "{out}");
-    assert!(out.contains("client.delay = 5ms        2/2 failed"), "{out}");
+    assert!(
+        out.contains("client.delay = 0ns        0/2 failed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("client.delay = 5ms        2/2 failed"),
+        "{out}"
+    );
     assert!(out.contains("client.delay = 2500us"), "{out}");
     assert!(out.contains("Boundary: client.delay ≈ "), "{out}");
     // Two trials a probe are never sure (Wilson [34%, 100%] holds 50%).
@@ -317,7 +340,10 @@ fn predict_calibrates_and_prints_without_running_the_cells() {
     assert!(out.contains("survives"), "{out}");
     assert!(out.contains("fails at"), "{out}");
     assert!(out.contains("13.0 (rate)"), "{out}");
-    assert!(out.contains("1: D ") && out.contains("the client keeps up"), "{out}");
+    assert!(
+        out.contains("1: D ") && out.contains("the client keeps up"),
+        "{out}"
+    );
     assert!(out.contains("2: T = "), "{out}");
     // It runs no cell, so it has nothing to export.
     zerowin()
@@ -331,12 +357,20 @@ fn predict_calibrates_and_prints_without_running_the_cells() {
     let out = zerowin()
         .arg("predict")
         .arg(&f)
-        .args(["--set", "sender.kind=patient", "--set", "client.strategy=resume"])
+        .args([
+            "--set",
+            "sender.kind=patient",
+            "--set",
+            "client.strategy=resume",
+        ])
         .assert()
         .code(0)
         .get_output()
         .stdout
         .clone();
     let out = String::from_utf8(out).unwrap();
-    assert!(out.contains("not modelled: the patient sender queues"), "{out}");
+    assert!(
+        out.contains("not modelled: the patient sender queues"),
+        "{out}"
+    );
 }

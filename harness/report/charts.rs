@@ -219,6 +219,13 @@ fn draw(
     series: impl FnOnce(&mut Chart, bool) -> Result<()>,
 ) -> Result<String> {
     let xlog = x.log;
+    // Room above the data for the legend, whose corner would otherwise hide points;
+    // no tick labels there.
+    let top = y.end;
+    let y = match legend {
+        true => y.start..y.end + (y.end - y.start) * 0.5,
+        false => y,
+    };
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (820, 420)).into_drawing_area();
@@ -237,7 +244,10 @@ fn draw(
                 .unwrap_or_default(),
             None => label_of(xlog, *v),
         };
-        let yfmt = move |v: &f64| label_of(log_y, *v);
+        let yfmt = move |v: &f64| match *v > top + 1e-9 {
+            true => String::new(),
+            false => label_of(log_y, *v),
+        };
         chart
             .configure_mesh()
             .x_desc(x.desc.as_str())

@@ -472,14 +472,19 @@ fn boundary_section(p: &Page) -> String {
     );
     let cell = |i: usize| {
         let c = &p.cells[i];
+        let [lo, hi] = c.failure_rate_ci95;
         format!(
-            "{} = {} ({}/{} failed, Wilson 95% [{:.0}%, {:.0}%])",
+            "{} = {} ({}/{} failed, Wilson 95% [{:.0}%, {:.0}%]{})",
             esc(short(&key)),
             esc(c.params.get(&key).map_or("?", String::as_str)),
             c.failures,
             c.trials,
-            c.failure_rate_ci95[0] * 100.0,
-            c.failure_rate_ci95[1] * 100.0
+            lo * 100.0,
+            hi * 100.0,
+            match lo <= 0.5 && hi >= 0.5 {
+                true => ", not sure: the interval holds 50%",
+                false => ", sure",
+            }
         )
     };
     for (label, idx) in groups(p, &key, &xs) {
