@@ -634,7 +634,7 @@ fn trials_section(p: &Page, dir: &Path) -> String {
         );
     }
     if !timelines.is_empty() {
-        s.push_str("<h2>Timelines</h2>\n<p class=\"note\">Each trial's wire and socket queues on one time axis (README, \"Reading a plot\").</p>\n");
+        s.push_str("<h2>Timelines</h2>\n<p class=\"note\">Each trial's wire and socket queues on one time axis (README, \"What is observed, and how\", Plots).</p>\n");
         s.push_str(&timelines);
     }
     s
