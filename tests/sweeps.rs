@@ -374,3 +374,21 @@ fn predict_calibrates_and_prints_without_running_the_cells() {
         "{out}"
     );
 }
+
+#[test]
+fn html_refuses_a_file_before_any_trial() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(d.path(), "p.toml", PACED);
+    let not_dir = scenario_file(d.path(), "report", "x");
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .arg("--html")
+        .arg(&not_dir)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("--html").and(predicate::str::contains("not a directory")),
+        );
+    assert_eq!(std::fs::read_to_string(&not_dir).unwrap(), "x");
+}

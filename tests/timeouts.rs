@@ -111,7 +111,24 @@ fn a_user_timeout_aborts_what_zero_window_probes_keep_alive() {
         let t = &v["scenarios"][0]["trials"][0];
         assert_eq!(t["outcome"], outcome, "{file}");
         let s = &t["sender_summary"];
-        assert_eq!(s["errno"], errno, "{file}: {s}");
+        if errno == 0 {
+            // The connection outlived the pause: the sender ended only after the client
+            // did. Ending its run, the client closes with data unread, so its kernel
+            // sends an RST, and a sender that sends again before teardown gets
+            // ECONNRESET (seen once, in a fresh-clone CI run); one that notices the close first
+            // ends cleanly. Either way, never ETIMEDOUT.
+            assert!(
+                s["errno"] == 0 || s["errno"] == libc::ECONNRESET,
+                "{file}: {s}"
+            );
+            let (close, end) = (t["sender_close_at_us"].as_i64(), t["active_us"].as_i64());
+            assert!(
+                close >= end,
+                "{file}: the sender closed at {close:?}, before the client's end at {end:?}"
+            );
+        } else {
+            assert_eq!(s["errno"], errno, "{file}: {s}");
+        }
         let probes = t["observation"]["wire"]["from_sender"]["zero_window_probes"]
             .as_u64()
             .unwrap();
