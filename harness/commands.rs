@@ -82,10 +82,7 @@ pub fn boundary(a: &BoundaryArgs, exe: &Path) -> Result<bool> {
         label(lo, hi.value()),
         clean(&a.file.display().to_string()),
         a.budget,
-        match a.scale {
-            crate::analysis::boundary::Scale::Linear => "linear",
-            crate::analysis::boundary::Scale::Log => "log",
-        }
+        a.scale.as_str()
     ))?;
     let step = match lo {
         Point::Dur(_) => 1000.0,

@@ -25,6 +25,15 @@ pub enum Scale {
     Log,
 }
 
+impl Scale {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scale::Linear => "linear",
+            Scale::Log => "log",
+        }
+    }
+}
+
 impl FromStr for Scale {
     type Err = String;
     fn from_str(s: &str) -> Result<Scale, String> {

@@ -138,21 +138,11 @@ pub fn ttf_curves(curves: &[Curve], x: &XAxis) -> Result<String> {
                     PathElement::new(vec![(a, b), (a + 20, b)], color.stroke_width(2))
                 });
             chart.draw_series(med.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
-            let model: Vec<(f64, f64)> = c
+            let model = c
                 .points
                 .iter()
-                .filter_map(|p| Some((at(p), tx(log_y, p.model_ttf?))))
-                .collect();
-            if !model.is_empty() {
-                chart
-                    .draw_series(
-                        model
-                            .iter()
-                            .map(|&p| Cross::new(p, 7, color.stroke_width(2))),
-                    )?
-                    .label(format!("{}: model", c.label))
-                    .legend(move |(a, b)| Cross::new((a + 10, b), 6, color.stroke_width(2)));
-            }
+                .filter_map(|p| Some((at(p), tx(log_y, p.model_ttf?))));
+            crosses(chart, model, color, format!("{}: model", c.label))?;
         }
         Ok(())
     })
@@ -182,25 +172,38 @@ pub fn rate_curves(curves: &[Curve], x: &XAxis) -> Result<String> {
                         PathElement::new(vec![(a, b), (a + 20, b)], color.stroke_width(2))
                     });
                 chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
-                let model: Vec<(f64, f64)> = c
+                let model = c
                     .points
                     .iter()
-                    .filter_map(|p| Some((at(p), if p.model_survives? { 0.0 } else { 1.0 })))
-                    .collect();
-                if !model.is_empty() {
-                    chart
-                        .draw_series(
-                            model
-                                .iter()
-                                .map(|&p| Cross::new(p, 7, color.stroke_width(2))),
-                        )?
-                        .label(format!("{}: model (0 survives, 1 fails)", c.label))
-                        .legend(move |(a, b)| Cross::new((a + 10, b), 6, color.stroke_width(2)));
-                }
+                    .filter_map(|p| Some((at(p), if p.model_survives? { 0.0 } else { 1.0 })));
+                let label = format!("{}: model (0 survives, 1 fails)", c.label);
+                crosses(chart, model, color, label)?;
             }
             Ok(())
         },
     )
+}
+
+/// The model's predictions as crosses, with a legend entry when there are any.
+fn crosses(
+    chart: &mut Chart,
+    points: impl Iterator<Item = (f64, f64)>,
+    color: RGBColor,
+    label: String,
+) -> Result<()> {
+    let points: Vec<(f64, f64)> = points.collect();
+    if points.is_empty() {
+        return Ok(());
+    }
+    chart
+        .draw_series(
+            points
+                .iter()
+                .map(|&p| Cross::new(p, 7, color.stroke_width(2))),
+        )?
+        .label(label)
+        .legend(move |(a, b)| Cross::new((a + 10, b), 6, color.stroke_width(2)));
+    Ok(())
 }
 
 type Chart<'a, 'b> = ChartContext<

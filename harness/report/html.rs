@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::charts::{self, Curve, CurvePoint, Spread, XAxis};
-use super::sweep::{counts, lost, median_cell, model_cells, rate_cell};
+use super::sweep::{counts, lost, median_cell, model_cells, rate_cell, short};
 use super::text::verdict;
 use crate::analysis::model::{Accuracy, Forecast};
 use crate::analysis::summary::CellSummary;
@@ -271,10 +271,6 @@ fn groups(p: &Page, key: &str, xs: &[f64]) -> Vec<(String, Vec<usize>)> {
             (if l.is_empty() { "cells".into() } else { l }, v)
         })
         .collect()
-}
-
-fn short(k: &str) -> &str {
-    k.rsplit('.').next().unwrap_or(k)
 }
 
 fn point(c: &CellSummary, x: f64) -> CurvePoint {

@@ -83,14 +83,21 @@ pub(crate) fn model_cells(c: &CellSummary) -> Option<(String, String)> {
     Some((said, how))
 }
 
+/// A key's last part, as a column names it: "client.delay" → "delay".
+pub(crate) fn short(key: &str) -> &str {
+    key.rsplit('.').next().unwrap_or(key)
+}
+
+/// The first columns of a table of cells: "#", then each swept key's short name.
+fn key_columns(swept: &[String]) -> Vec<String> {
+    std::iter::once("#".to_string())
+        .chain(swept.iter().map(|k| short(k).to_string()))
+        .collect()
+}
+
 /// The table of a sweep's cells; `swept` are the keys that vary, in grid order.
 pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String {
-    let mut header: Vec<String> = vec!["#".into()];
-    header.extend(
-        swept
-            .iter()
-            .map(|k| k.rsplit('.').next().unwrap_or(k).to_string()),
-    );
+    let mut header = key_columns(swept);
     header.extend(
         [
             "n",
@@ -200,12 +207,7 @@ pub fn forecast_table(
     swept: &[String],
     layout: Layout,
 ) -> String {
-    let mut header: Vec<String> = vec!["#".into()];
-    header.extend(
-        swept
-            .iter()
-            .map(|k| k.rsplit('.').next().unwrap_or(k).to_string()),
-    );
+    let mut header = key_columns(swept);
     header.extend(
         [
             "S KB/s",
