@@ -73,7 +73,7 @@ impl Calibrator {
             "calibrating the model: a drain run of {}",
             sc.stem
         ));
-        let Some(drain) = model::drain(&self.run(&drain_run(sc, None, policy)?)?) else {
+        let Some(drain) = model::drain(&self.run(&drain_run(sc, policy)?)?) else {
             return Ok(no_summary());
         };
         let duration_ms = sc.client.duration.as_secs_f64() * 1e3;
@@ -195,7 +195,7 @@ fn fill_run(
 }
 
 /// The drain run: the cell's client against the tight loop with a 1 MiB send buffer.
-fn drain_run(sc: &Scenario, _: Option<f64>, policy: ClosePolicy) -> Result<Scenario> {
+fn drain_run(sc: &Scenario, policy: ClosePolicy) -> Result<Scenario> {
     let mut out = calibration(sc, "drain", sc.client.duration.min(DRAIN_RUN));
     out.sender_config.setup = original(None, Some(DRAIN_SNDBUF), policy)?;
     Ok(out)

@@ -126,6 +126,18 @@ pub struct ObserveArgs {
 }
 
 impl Overrides {
+    /// The scenarios with `--trials` and `--duration` applied.
+    pub fn apply(
+        &self,
+        scenarios: &[crate::scenario::Scenario],
+    ) -> anyhow::Result<Vec<crate::scenario::Scenario>> {
+        scenarios
+            .iter()
+            .map(|s| s.with_overrides(self.trials, self.duration))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(anyhow::Error::msg)
+    }
+
     /// The --sweep and then the --set flags: a key both sweep and set is set.
     pub fn assigns(&self) -> Vec<Assign> {
         self.sweep.iter().chain(&self.set).cloned().collect()

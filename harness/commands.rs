@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use crate::analysis::boundary::{Found, Probe, Search};
-use crate::cli::{BoundaryArgs, Overrides, PredictArgs};
+use crate::cli::{BoundaryArgs, PredictArgs};
 use crate::record::Outcome;
 use crate::report::output::clean;
 use crate::report::sweep::forecast_table;
@@ -20,9 +20,9 @@ use crate::sweep::{self, Assign, Point};
 /// alone.
 pub fn predict(a: &PredictArgs, exe: &Path) -> Result<()> {
     let loaded = session::load(std::slice::from_ref(&a.file), exe, &a.overrides.assigns())?;
-    let cells = with_overrides(&loaded.scenarios, &a.overrides)?;
+    let cells = a.overrides.apply(&loaded.scenarios)?;
     let s = Session::open(&a.overrides, false, false, &loaded.inputs())?;
-    if s.exports() {
+    if s.writes_files() {
         bail!(
             "predict runs no cell, so it has no trials to export; use run with run.predict = true"
         );
@@ -43,14 +43,6 @@ pub fn predict(a: &PredictArgs, exe: &Path) -> Result<()> {
         forecast_table(&rows, &first.swept, s.layout)
     ))?;
     Ok(())
-}
-
-fn with_overrides(cells: &[Scenario], ov: &Overrides) -> Result<Vec<Scenario>> {
-    cells
-        .iter()
-        .map(|s| s.with_overrides(ov.trials, ov.duration))
-        .collect::<Result<Vec<Scenario>, String>>()
-        .map_err(anyhow::Error::msg)
 }
 
 /// `zerowin boundary FILE --param KEY --range LO..HI`: returns whether it found a
@@ -97,8 +89,8 @@ pub fn boundary(a: &BoundaryArgs, exe: &Path) -> Result<bool> {
             break;
         }
         spent += sc.trials;
-        let mut res = s.run(std::slice::from_ref(&sc), Detail::Nothing)?;
-        let res = res.pop().expect("one scenario, one result");
+        s.run_into(std::slice::from_ref(&sc), Detail::Nothing, &mut results)?;
+        let res = results.last().expect("one scenario, one result");
         let failures = res
             .records
             .iter()
@@ -107,8 +99,6 @@ pub fn boundary(a: &BoundaryArgs, exe: &Path) -> Result<bool> {
         let p = Probe::new(v, label(lo, v), failures, res.records.len());
         s.out.print(&probe_line(&key, &p))?;
         search.record(p);
-        results.push(res);
-        s.update(&results)?;
     }
     s.finish(&results)?;
     let found = search.found().expect("both ends probed");
@@ -140,7 +130,7 @@ fn probe_cell(
             loaded.scenarios[0].swept.join(", ")
         );
     }
-    let sc = with_overrides(&loaded.scenarios, &a.overrides)?.remove(0);
+    let sc = a.overrides.apply(&loaded.scenarios)?.remove(0);
     Ok((sc, loaded))
 }
 

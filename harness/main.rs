@@ -22,7 +22,7 @@ use zerowin::report::export::{Export, ExportTarget};
 use zerowin::report::json::Json;
 use zerowin::report::output::{Out, OutputClosed, Stream, clean, note};
 use zerowin::report::text::{self, Layout};
-use zerowin::scenario::{Scenario, shipped};
+use zerowin::scenario::shipped;
 use zerowin::sender;
 use zerowin::sender::original::{self, ServeArgs as CServeArgs};
 use zerowin::session::{self, Detail, Session};
@@ -130,12 +130,7 @@ fn exe() -> Result<PathBuf> {
 
 fn run(a: RunArgs) -> Result<ExitCode> {
     let loaded = session::load(&a.paths, &exe()?, &a.overrides.assigns())?;
-    let scenarios = loaded
-        .scenarios
-        .iter()
-        .map(|s| s.with_overrides(a.overrides.trials, a.overrides.duration))
-        .collect::<Result<Vec<Scenario>, String>>()
-        .map_err(anyhow::Error::msg)?;
+    let scenarios = a.overrides.apply(&loaded.scenarios)?;
     let s = Session::open(&a.overrides, a.quiet, true, &loaded.inputs())?;
     for sc in &scenarios {
         sc.check_isolation(s.opts.isolation)?;
@@ -173,9 +168,7 @@ fn compare(a: CompareArgs) -> Result<ExitCode> {
     let mut variants = Vec::new();
     let mut notes = Vec::new();
     for cell in &loaded.scenarios {
-        let base = cell
-            .with_overrides(a.overrides.trials, a.overrides.duration)
-            .map_err(anyhow::Error::msg)?;
+        let base = a.overrides.apply(std::slice::from_ref(cell))?.remove(0);
         let (v, n) =
             session::compare_variants(&base, a.strategies.as_deref(), a.senders.as_deref())?;
         variants.extend(v);

@@ -335,6 +335,18 @@ impl Session {
     /// rewriting the exports after each.
     pub fn run(&self, scenarios: &[Scenario], detail: Detail) -> Result<Vec<ScenarioResult>> {
         let mut results = Vec::new();
+        self.run_into(scenarios, detail, &mut results)?;
+        Ok(results)
+    }
+
+    /// The same, adding to `results`, which the exports and the report then hold whole:
+    /// a command that runs one scenario at a time (`boundary`) passes all it has.
+    pub fn run_into(
+        &self,
+        scenarios: &[Scenario],
+        detail: Detail,
+        results: &mut Vec<ScenarioResult>,
+    ) -> Result<()> {
         let trials = scenarios.iter().map(|s| u64::from(s.trials)).sum();
         let progress = Progress::new(trials, !self.quiet);
         let print = |text: &str| progress.suspend(|| self.out.print(text));
@@ -373,14 +385,14 @@ impl Session {
             }
             results.push(res);
             if sc.cell_of.as_ref().is_some_and(|c| c.index + 1 == c.total) {
-                let table = finish_sweep(&mut results, self.layout);
+                let table = finish_sweep(results, self.layout);
                 if detail != Detail::Nothing {
                     print(&table)?;
                 }
             }
-            self.update(&results)?;
+            self.update(results)?;
         }
-        Ok(results)
+        Ok(())
     }
 
     /// The plot of one trial. A plot that cannot be drawn is a note in the record,
@@ -407,13 +419,12 @@ impl Session {
     }
 
     /// Whether any export or report file was asked for.
-    pub fn exports(&self) -> bool {
+    pub fn writes_files(&self) -> bool {
         !self.exports.is_empty() || self.html.is_some()
     }
 
-    /// Rewrites every export with these results (a command that runs one scenario at
-    /// a time, as `boundary` does, calls it after each).
-    pub fn update(&self, results: &[ScenarioResult]) -> Result<()> {
+    /// Rewrites every export, and the report, with these results.
+    fn update(&self, results: &[ScenarioResult]) -> Result<()> {
         let doc = Export::new(results, self.checked, false);
         for e in &self.exports {
             e.update(&doc)?;

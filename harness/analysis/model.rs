@@ -66,6 +66,24 @@ pub enum Forecast {
     },
 }
 
+impl Forecast {
+    /// The prediction, when the model made one.
+    pub fn predicted(&self) -> Option<&Prediction> {
+        match self {
+            Forecast::Predicted(p) => Some(p),
+            Forecast::NotModelled { .. } => None,
+        }
+    }
+
+    /// One line: why it survives or fails, or why it is not modelled.
+    pub fn why(&self) -> String {
+        match self {
+            Forecast::Predicted(p) => p.why.clone(),
+            Forecast::NotModelled { why } => format!("not modelled: {why}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Prediction {
     /// S, bytes a second, and where it came from.
@@ -173,20 +191,14 @@ pub fn predict(
     drain: Drain,
     duration_ms: f64,
 ) -> Forecast {
-    let (s, paced) = match (rate, drain.sender_bytes_s) {
-        (Some(r), _) => (r * MESSAGE_LEN as f64, true),
-        (None, Some(s)) => (s, false),
-        // The client kept up with the tight loop, which never met EAGAIN.
-        (None, None) if drain.client_lower_bound => (drain.client_bytes_s, false),
-        (None, None) => {
-            return Forecast::NotModelled {
-                why: "the drain run did not show the tight loop's rate".into(),
-            };
-        }
+    let Some((s, paced)) = sender_rate(rate, &drain) else {
+        return Forecast::NotModelled {
+            why: "the drain run did not show the tight loop's rate".into(),
+        };
     };
     let d = drain.client_bytes_s;
     let kb = |b: f64| b / 1e3;
-    let (survives, ttf, why) = if keeps_up(rate, &drain) {
+    let (survives, ttf, why) = if d >= s {
         let why = format!(
             "D {:.1} KB/s ≥ S {:.1} KB/s: the client keeps up",
             kb(d),
@@ -195,7 +207,7 @@ pub fn predict(
         (true, None, why)
     } else if let Some(capacity) = capacity.filter(|c| c.lower_bound) {
         let why = format!(
-            "a stalled client was not reset within the run: the buffers hold more than {:.1} KB",
+            "the fill run was not reset within the run's duration: the buffers hold more than {:.1} KB",
             kb(capacity.payload_bytes)
         );
         (true, None, why)
@@ -229,15 +241,23 @@ pub fn predict(
     })
 }
 
+/// S in bytes a second, and whether it is a paced sender's: its rate times 13 bytes,
+/// or the tight loop's rate in the drain run. A client that kept up with the tight
+/// loop there (which then never met EAGAIN) drained at least as fast as it wrote, so
+/// its own rate stands for S. None when the drain run shows neither.
+fn sender_rate(rate: Option<f64>, drain: &Drain) -> Option<(f64, bool)> {
+    match (rate, drain.sender_bytes_s) {
+        (Some(r), _) => Some((r * MESSAGE_LEN as f64, true)),
+        (None, Some(s)) => Some((s, false)),
+        (None, None) if drain.client_lower_bound => Some((drain.client_bytes_s, false)),
+        (None, None) => None,
+    }
+}
+
 /// Whether the client drains at least as fast as the sender writes: then the
 /// buffers never fill, whatever their size.
 pub fn keeps_up(rate: Option<f64>, drain: &Drain) -> bool {
-    match (rate, drain.sender_bytes_s) {
-        (Some(r), _) => drain.client_bytes_s >= r * MESSAGE_LEN as f64,
-        (None, Some(s)) => drain.client_bytes_s >= s,
-        // It kept up with the tight loop in calibration.
-        (None, None) => drain.client_lower_bound,
-    }
+    sender_rate(rate, drain).is_some_and(|(s, _)| drain.client_bytes_s >= s)
 }
 
 /// A time in milliseconds, to three significant figures.

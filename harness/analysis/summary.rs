@@ -154,13 +154,15 @@ impl CellSummary {
         }
     }
 
+    /// The model's prediction for the cell, when it made one.
+    pub fn predicted(&self) -> Option<&model::Prediction> {
+        self.model.as_ref()?.forecast.predicted()
+    }
+
     /// The same, with the model's prediction set beside it.
     pub fn with_forecast(mut self, forecast: Option<&Forecast>) -> CellSummary {
         self.model = forecast.map(|f| CellModel {
-            check: match f {
-                Forecast::Predicted(p) => Some(model::check(p, &self)),
-                Forecast::NotModelled { .. } => None,
-            },
+            check: f.predicted().map(|p| model::check(p, &self)),
             forecast: f.clone(),
         });
         self

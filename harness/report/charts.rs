@@ -85,7 +85,7 @@ fn label_of(log: bool, v: f64) -> String {
 }
 
 /// Whether values spanning lo..hi read better in log10.
-pub fn wants_log(values: impl Iterator<Item = f64>) -> bool {
+fn wants_log(values: impl Iterator<Item = f64>) -> bool {
     let (lo, hi) = values.fold((f64::MAX, 0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
     lo > 0.0 && hi / lo > 20.0
 }
@@ -121,23 +121,12 @@ pub fn ttf_curves(curves: &[Curve], x: &XAxis) -> Result<String> {
                     Some((at(p), tx(log_y, lo), tx(log_y, hi)))
                 })
                 .collect();
-            let mut poly: Vec<(f64, f64)> = band.iter().map(|b| (b.0, b.2)).collect();
-            poly.extend(band.iter().rev().map(|b| (b.0, b.1)));
-            if poly.len() >= 2 {
-                chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18))))?;
-            }
-            let med: Vec<(f64, f64)> = c
+            let med = c
                 .points
                 .iter()
-                .filter_map(|p| Some((at(p), tx(log_y, p.median?))))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(med.clone(), color.stroke_width(2)))?
-                .label(format!("{}: median, 95% band", c.label))
-                .legend(move |(a, b)| {
-                    PathElement::new(vec![(a, b), (a + 20, b)], color.stroke_width(2))
-                });
-            chart.draw_series(med.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+                .filter_map(|p| Some((at(p), tx(log_y, p.median?))));
+            let label = format!("{}: median, 95% band", c.label);
+            band_line(chart, &band, med.collect(), color, label)?;
             let model = c
                 .points
                 .iter()
@@ -160,18 +149,14 @@ pub fn rate_curves(curves: &[Curve], x: &XAxis) -> Result<String> {
             for (i, c) in curves.iter().enumerate() {
                 let color = COLORS[i % COLORS.len()];
                 let at = |p: &CurvePoint| tx(xlog, p.x);
-                let mut poly: Vec<(f64, f64)> =
-                    c.points.iter().map(|p| (at(p), p.rate_ci[1])).collect();
-                poly.extend(c.points.iter().rev().map(|p| (at(p), p.rate_ci[0])));
-                chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.15))))?;
-                let line: Vec<(f64, f64)> = c.points.iter().map(|p| (at(p), p.rate)).collect();
-                chart
-                    .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
-                    .label(format!("{}: observed, Wilson 95% band", c.label))
-                    .legend(move |(a, b)| {
-                        PathElement::new(vec![(a, b), (a + 20, b)], color.stroke_width(2))
-                    });
-                chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+                let band: Vec<(f64, f64, f64)> = c
+                    .points
+                    .iter()
+                    .map(|p| (at(p), p.rate_ci[0], p.rate_ci[1]))
+                    .collect();
+                let line = c.points.iter().map(|p| (at(p), p.rate)).collect();
+                let label = format!("{}: observed, Wilson 95% band", c.label);
+                band_line(chart, &band, line, color, label)?;
                 let model = c
                     .points
                     .iter()
@@ -182,6 +167,27 @@ pub fn rate_curves(curves: &[Curve], x: &XAxis) -> Result<String> {
             Ok(())
         },
     )
+}
+
+/// A shaded band (x, low, high), and over it a line with a dot at each point.
+fn band_line(
+    chart: &mut Chart,
+    band: &[(f64, f64, f64)],
+    line: Vec<(f64, f64)>,
+    color: RGBColor,
+    label: String,
+) -> Result<()> {
+    let mut poly: Vec<(f64, f64)> = band.iter().map(|b| (b.0, b.2)).collect();
+    poly.extend(band.iter().rev().map(|b| (b.0, b.1)));
+    if poly.len() >= 2 {
+        chart.draw_series(std::iter::once(Polygon::new(poly, color.mix(0.18))))?;
+    }
+    chart
+        .draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
+        .label(label)
+        .legend(move |(a, b)| PathElement::new(vec![(a, b), (a + 20, b)], color.stroke_width(2)));
+    chart.draw_series(line.iter().map(|&p| Circle::new(p, 4, color.filled())))?;
+    Ok(())
 }
 
 /// The model's predictions as crosses, with a legend entry when there are any.

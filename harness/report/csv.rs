@@ -171,18 +171,10 @@ fn cell_row(c: &CellSummary, passed: Option<bool>) -> Vec<String> {
         opt(c.messages_lost),
         outcomes.join(" "),
         opt(passed),
-        opt(predicted(c).map(|p| p.survives)),
-        f3(predicted(c).and_then(|p| p.time_to_failure_ms)),
+        opt(c.predicted().map(|p| p.survives)),
+        f3(c.predicted().and_then(|p| p.time_to_failure_ms)),
         f3(c.model.as_ref().and_then(|m| m.check.as_ref()?.error)),
     ]
-}
-
-/// The model's prediction for the cell, when it made one.
-fn predicted(c: &CellSummary) -> Option<&crate::analysis::model::Prediction> {
-    match &c.model.as_ref()?.forecast {
-        crate::analysis::model::Forecast::Predicted(p) => Some(p),
-        crate::analysis::model::Forecast::NotModelled { .. } => None,
-    }
 }
 
 impl Exporter for CsvCells {

@@ -38,6 +38,8 @@ pub struct HtmlReport {
 struct Page<'a> {
     file: String,
     results: &'a [ScenarioResult],
+    /// The results' statistics, computed for the page being written only (the
+    /// index needs none).
     cells: Vec<CellSummary>,
 }
 
@@ -64,10 +66,13 @@ impl HtmlReport {
         self.trials.clone()
     }
 
-    /// Rewrites the report from every result so far.
+    /// Rewrites the report from every result so far: the index, and the page of the
+    /// newest result (results only ever come at the end, so every page before it was
+    /// written whole when its last result came).
     pub fn write(&self, results: &[ScenarioResult], complete: bool) -> Result<()> {
-        let pages = pages(results);
-        for p in &pages {
+        let mut pages = pages(results);
+        if let Some(p) = pages.last_mut() {
+            p.cells = p.results.iter().map(ScenarioResult::summary).collect();
             self.write_page(p)?;
         }
         let index = index(&pages, complete);
@@ -110,7 +115,7 @@ fn pages(results: &[ScenarioResult]) -> Vec<Page<'_>> {
         out.push(Page {
             file,
             results: group,
-            cells: group.iter().map(ScenarioResult::summary).collect(),
+            cells: Vec::new(),
         });
         i += n;
     }
@@ -275,10 +280,7 @@ fn groups(p: &Page, key: &str, xs: &[f64]) -> Vec<(String, Vec<usize>)> {
 
 fn point(c: &CellSummary, x: f64) -> CurvePoint {
     let t = c.time_to_failure.as_ref();
-    let pred = c.model.as_ref().and_then(|m| match &m.forecast {
-        Forecast::Predicted(p) => Some(p),
-        Forecast::NotModelled { .. } => None,
-    });
+    let pred = c.predicted();
     CurvePoint {
         x,
         median: t.and_then(|t| t.median_ms),
@@ -516,10 +518,7 @@ fn boundary_section(p: &Page) -> String {
 
 /// Where the model's predicted survival flips in a group, and whether it agrees.
 fn model_boundary(p: &Page, key: &str, idx: &[usize]) -> String {
-    let said = |i: usize| match &p.cells[i].model.as_ref()?.forecast {
-        Forecast::Predicted(pr) => Some(pr.survives),
-        Forecast::NotModelled { .. } => None,
-    };
+    let said = |i: usize| p.cells[i].predicted().map(|pr| pr.survives);
     if idx.iter().any(|&i| said(i).is_none()) {
         return String::new();
     }

@@ -95,6 +95,21 @@ fn key_columns(swept: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The first cells of row `i`: its number, then its value of each swept key.
+fn key_cells(
+    i: usize,
+    params: &std::collections::BTreeMap<String, String>,
+    swept: &[String],
+) -> Vec<String> {
+    std::iter::once((i + 1).to_string())
+        .chain(
+            swept
+                .iter()
+                .map(|k| clean(params.get(k).map_or("?", String::as_str))),
+        )
+        .collect()
+}
+
 /// The table of a sweep's cells; `swept` are the keys that vary, in grid order.
 pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String {
     let mut header = key_columns(swept);
@@ -118,12 +133,7 @@ pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String 
     }
     let mut t = super::text::new_table(header.iter().map(String::as_str).collect(), layout);
     for (i, c) in cells.iter().enumerate() {
-        let mut row = vec![(i + 1).to_string()];
-        row.extend(
-            swept
-                .iter()
-                .map(|k| clean(c.params.get(k).map_or("?", String::as_str))),
-        );
+        let mut row = key_cells(i, &c.params, swept);
         let tf = c.time_to_failure.as_ref();
         row.extend([
             c.trials.to_string(),
@@ -221,12 +231,7 @@ pub fn forecast_table(
     let mut t = super::text::new_table(header.iter().map(String::as_str).collect(), layout);
     let mut notes = String::new();
     for (i, (params, f)) in rows.iter().enumerate() {
-        let mut row = vec![(i + 1).to_string()];
-        row.extend(
-            swept
-                .iter()
-                .map(|k| clean(params.get(k).map_or("?", String::as_str))),
-        );
+        let mut row = key_cells(i, params, swept);
         match f {
             Forecast::Predicted(p) => {
                 let kb = |b: f64| format!("{:.1}", b / 1e3);
@@ -257,13 +262,12 @@ pub fn forecast_table(
                         None => "survives".into(),
                     },
                 ]);
-                notes.push_str(&format!("  {}: {}\n", i + 1, p.why));
             }
-            Forecast::NotModelled { why } => {
+            Forecast::NotModelled { .. } => {
                 row.extend(["-", "-", "-", "-", "n/a"].map(String::from));
-                notes.push_str(&format!("  {}: not modelled: {why}\n", i + 1));
             }
         }
+        notes.push_str(&format!("  {}: {}\n", i + 1, f.why()));
         t.add_row(row);
     }
     format!("{t}\n{notes}")
