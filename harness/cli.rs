@@ -61,14 +61,30 @@ pub enum SpoolCommand {
     },
 }
 
-#[derive(Args, Debug)]
-pub struct Overrides {
-    /// Run this many trials of each scenario instead of its run.trials.
-    #[arg(long, value_parser = flag::trials)]
-    pub trials: Option<u32>,
-    /// Use this duration instead of the scenario's run.duration (the deadline moves with it).
-    #[arg(long, value_parser = flag::duration)]
-    pub duration: Option<Duration>,
+/// The flags that edit every scenario run, as if its file said so.
+#[derive(Args, Debug, Default)]
+pub struct Edits {
+    /// Set one scenario key in every scenario run, as if the file said so
+    /// (repeatable): --set client.rcvbuf=8192. The value is TOML, or else a string.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = |s: &str| Assign::set(s))]
+    pub set: Vec<Assign>,
+    /// Sweep one scenario key (repeatable; the grid is the product): a list
+    /// (--sweep client.delay=0ms,1ms,5ms) or a range, LO..HI:xF (times F) or LO..HI:+STEP
+    /// (--sweep client.rcvbuf=4096..1048576:x4). It replaces the file's [sweep] entry.
+    #[arg(long = "sweep", value_name = "KEY=VALUES", value_parser = |s: &str| Assign::sweep(s))]
+    pub sweep: Vec<Assign>,
+}
+
+impl Edits {
+    /// The --sweep and then the --set flags: a key both sweep and set is set.
+    pub fn assigns(&self) -> Vec<Assign> {
+        self.sweep.iter().chain(&self.set).cloned().collect()
+    }
+}
+
+/// The files a run writes for programs and browsers to read.
+#[derive(Args, Debug, Default)]
+pub struct Outputs {
     /// Write every trial's full record and every cell's statistics as JSON to FILE,
     /// rewritten after every scenario or cell ("-" = stdout, and the report goes to
     /// stderr).
@@ -87,15 +103,21 @@ pub struct Overrides {
     /// charts and the trials' timelines), rewritten after every scenario or cell.
     #[arg(long, value_name = "DIR")]
     pub html: Option<PathBuf>,
-    /// Set one scenario key in every scenario run, as if the file said so
-    /// (repeatable): --set client.rcvbuf=8192. The value is TOML, or else a string.
-    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = |s: &str| Assign::set(s))]
-    pub set: Vec<Assign>,
-    /// Sweep one scenario key (repeatable; the grid is the product): a list
-    /// (--sweep client.delay=0ms,1ms,5ms) or a range, LO..HI:xF (times F) or LO..HI:+STEP
-    /// (--sweep client.rcvbuf=4096..1048576:x4). It replaces the file's [sweep] entry.
-    #[arg(long = "sweep", value_name = "KEY=VALUES", value_parser = |s: &str| Assign::sweep(s))]
-    pub sweep: Vec<Assign>,
+}
+
+/// What a command that runs trials takes: edits, trial counts, outputs, observers.
+#[derive(Args, Debug)]
+pub struct Overrides {
+    /// Run this many trials of each scenario instead of its run.trials.
+    #[arg(long, value_parser = flag::trials)]
+    pub trials: Option<u32>,
+    /// Use this duration instead of the scenario's run.duration (the deadline moves with it).
+    #[arg(long, value_parser = flag::duration)]
+    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub edits: Edits,
+    #[command(flatten)]
+    pub outputs: Outputs,
     #[command(flatten)]
     pub observe: ObserveArgs,
 }
@@ -131,16 +153,37 @@ impl Overrides {
         &self,
         scenarios: &[crate::scenario::Scenario],
     ) -> anyhow::Result<Vec<crate::scenario::Scenario>> {
-        scenarios
-            .iter()
-            .map(|s| s.with_overrides(self.trials, self.duration))
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(anyhow::Error::msg)
+        with_overrides(scenarios, self.trials, self.duration)
     }
 
-    /// The --sweep and then the --set flags: a key both sweep and set is set.
+    /// The --sweep and then the --set flags.
     pub fn assigns(&self) -> Vec<Assign> {
-        self.sweep.iter().chain(&self.set).cloned().collect()
+        self.edits.assigns()
+    }
+}
+
+/// `scenarios` with a trial count and a duration in place of their own.
+pub fn with_overrides(
+    scenarios: &[crate::scenario::Scenario],
+    trials: Option<u32>,
+    duration: Option<Duration>,
+) -> anyhow::Result<Vec<crate::scenario::Scenario>> {
+    scenarios
+        .iter()
+        .map(|s| s.with_overrides(trials, duration))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(anyhow::Error::msg)
+}
+
+impl Default for ObserveArgs {
+    fn default() -> Self {
+        ObserveArgs {
+            isolation: IsolationMode::Auto,
+            sample: None,
+            no_capture: false,
+            pcap: None,
+            plot: None,
+        }
     }
 }
 
@@ -157,8 +200,8 @@ impl ObserveArgs {
             isolation: self.isolation,
             sample: self.sample.map(|s| s.0),
             capture: !self.no_capture,
-            pcap_dir: self.pcap.clone(),
-            plot_dir: self.plot.clone(),
+            pcap_dir: None,
+            plot_dir: None,
         })
     }
 }
@@ -190,12 +233,20 @@ pub struct CompareArgs {
     pub overrides: Overrides,
 }
 
+/// `predict` runs calibration runs only: it takes the edits, the duration and the
+/// isolation, and nothing that names trials or their files.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// The scenario (or sweep) to predict; its sender must be the original.
     pub file: PathBuf,
+    /// Use this duration instead of the scenario's run.duration.
+    #[arg(long, value_parser = flag::duration)]
+    pub duration: Option<Duration>,
     #[command(flatten)]
-    pub overrides: Overrides,
+    pub edits: Edits,
+    /// Where the calibration runs run: netns, host, or auto.
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<IsolationMode>())]
+    pub isolation: IsolationMode,
 }
 
 #[derive(Args, Debug)]
@@ -203,7 +254,7 @@ pub struct BoundaryArgs {
     /// The scenario to probe; it must be one cell (fix a swept key with --set).
     pub file: PathBuf,
     /// The key to search, as in --set: client.delay, sender.sndbuf, ...
-    #[arg(long, value_name = "KEY", value_parser = |s: &str| KeyPath::parse(s))]
+    #[arg(long, value_name = "KEY", value_parser = |s: &str| KeyPath::parse_parameter(s))]
     pub param: KeyPath,
     /// The range to search, LO..HI: whole numbers (4096..1048576) or durations
     /// (0ms..5ms).
@@ -254,9 +305,11 @@ pub struct ServeArgs {
 fn parse_rate(s: &str) -> Result<f64, String> {
     s.parse::<f64>()
         .ok()
-        .filter(|v| *v > 0.0 && *v <= 1e7)
+        .filter(|v| (0.5..=1e7).contains(v))
         .ok_or_else(|| {
-            format!("`{s}` is not a rate in messages per second, above 0 and at most 1e7")
+            format!(
+                "`{s}` is not a rate in messages per second, from 0.5 (less rounds to none) to 1e7"
+            )
         })
 }
 

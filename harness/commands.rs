@@ -19,14 +19,19 @@ use crate::sweep::{self, Assign, Point};
 /// `zerowin predict FILE`: the model's forecast for every cell, from calibration runs
 /// alone.
 pub fn predict(a: &PredictArgs, exe: &Path) -> Result<()> {
-    let loaded = session::load(std::slice::from_ref(&a.file), exe, &a.overrides.assigns())?;
-    let cells = a.overrides.apply(&loaded.scenarios)?;
-    let s = Session::open(&a.overrides, false, false, &loaded.inputs())?;
-    if s.writes_files() {
-        bail!(
-            "predict runs no cell, so it has no trials to export; use run with run.predict = true"
-        );
-    }
+    let loaded = session::load(std::slice::from_ref(&a.file), exe, &a.edits.assigns())?;
+    let cells = crate::cli::with_overrides(&loaded.scenarios, None, a.duration)?;
+    let observe = crate::cli::ObserveArgs {
+        isolation: a.isolation,
+        ..Default::default()
+    };
+    let s = Session::open(
+        &Default::default(),
+        &observe,
+        false,
+        false,
+        &loaded.inputs(),
+    )?;
     for c in &cells {
         c.check_isolation(s.opts.isolation)?;
     }
@@ -64,7 +69,13 @@ pub fn boundary(a: &BoundaryArgs, exe: &Path) -> Result<bool> {
         );
     }
     let inputs: Vec<PathBuf> = vec![a.file.clone()];
-    let s = Session::open(&a.overrides, false, true, &inputs)?;
+    let s = Session::open(
+        &a.overrides.outputs,
+        &a.overrides.observe,
+        false,
+        true,
+        &inputs,
+    )?;
     for (c, _) in &ends {
         c.check_isolation(s.opts.isolation)?;
     }

@@ -16,7 +16,8 @@
 //! - [`store`] is the durable queue behind the `spool` sender;
 //! - [`sockopts`] holds the socket options either side sets (timeouts, keepalive, ...);
 //! - [`protocol`] is the framed message stream of the remedy senders;
-//! - [`artifacts`] makes the files a run leaves (pcaps, plots);
+//! - [`artifacts`] makes the files a run leaves (pcaps, plots, the HTML tree), by
+//!   directory handles; [`scratch`] keeps the per-trial scratch folders;
 //! - [`process`] keeps child processes from outliving the harness;
 //! - [`sys`] is the one place that talks to the kernel below std and socket2.
 
@@ -35,6 +36,7 @@ pub mod record;
 pub mod report;
 pub mod runner;
 pub mod scenario;
+pub mod scratch;
 pub mod sender;
 pub mod session;
 pub mod settings;

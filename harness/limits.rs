@@ -80,6 +80,18 @@ pub const SYSCTL_MEM: Int = Int::new(1024, 1 << 30);
 /// The spool's size limit: from one page to 1 TiB.
 pub const SPOOL_BYTES: Int = Int::new(4096, 1 << 40);
 
+/// The range of an integer key by its path, for the message about a number too large
+/// for TOML's own integers (the key's reader never sees it).
+pub fn int_range(key: &str) -> Option<Int> {
+    Some(match key {
+        "run.trials" => TRIALS,
+        "client.rcvbuf" | "client.sndbuf" | "sender.sndbuf" | "sender.rcvbuf" => BUF,
+        "client.recv_size" | "client.chunk" => RECV,
+        "sender.spool_max_bytes" => SPOOL_BYTES,
+        _ => return None,
+    })
+}
+
 const MS: Duration = Duration::from_millis(1);
 const HOUR: Duration = Duration::from_secs(3600);
 

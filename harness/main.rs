@@ -34,12 +34,15 @@ const SIGNAL_GRACE: Duration = Duration::from_secs(5);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Before any thread exists: an unprivileged user may need a user namespace.
-    if let Command::Run(RunArgs { overrides, .. })
-    | Command::Compare(CompareArgs { overrides, .. })
-    | Command::Predict(PredictArgs { overrides, .. })
-    | Command::Boundary(BoundaryArgs { overrides, .. }) = &cli.command
-    {
-        isolation::prepare_process(overrides.observe.isolation);
+    let isolation = match &cli.command {
+        Command::Run(RunArgs { overrides, .. })
+        | Command::Compare(CompareArgs { overrides, .. })
+        | Command::Boundary(BoundaryArgs { overrides, .. }) => Some(overrides.observe.isolation),
+        Command::Predict(PredictArgs { isolation, .. }) => Some(*isolation),
+        _ => None,
+    };
+    if let Some(i) = isolation {
+        isolation::prepare_process(i);
     }
     match dispatch(cli) {
         Ok(code) => code,
@@ -94,7 +97,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn spool_inspect(dir: &std::path::Path) -> Result<ExitCode> {
-    let (d, disk) = zerowin::store::inspect(dir)?;
+    let (d, disk, how) = zerowin::store::inspect(dir)?;
     let seq = |n: u64| {
         if n == 0 {
             "-".to_string()
@@ -110,6 +113,7 @@ fn spool_inspect(dir: &std::path::Path) -> Result<ExitCode> {
   acknowledged {}
   reserved     {} (a restarted sender numbers after this)
   on disk      {} B
+  read         {}
 ",
         clean(&dir.display().to_string()),
         d.messages,
@@ -118,7 +122,13 @@ fn spool_inspect(dir: &std::path::Path) -> Result<ExitCode> {
         seq(d.last),
         seq(d.acked),
         seq(d.reserved),
-        disk
+        disk,
+        match how {
+            zerowin::store::Inspected::InPlace => "in place, read-only (it was closed cleanly)",
+            zerowin::store::Inspected::RepairedCopy => {
+                "from a repaired copy: a sender was killed with it open, and repair writes; the spool itself was not changed"
+            }
+        }
     );
     Out::new(Stream::Stdout, true).print(&text)?;
     Ok(ExitCode::SUCCESS)
@@ -131,7 +141,13 @@ fn exe() -> Result<PathBuf> {
 fn run(a: RunArgs) -> Result<ExitCode> {
     let loaded = session::load(&a.paths, &exe()?, &a.overrides.assigns())?;
     let scenarios = a.overrides.apply(&loaded.scenarios)?;
-    let s = Session::open(&a.overrides, a.quiet, true, &loaded.inputs())?;
+    let s = Session::open(
+        &a.overrides.outputs,
+        &a.overrides.observe,
+        a.quiet,
+        true,
+        &loaded.inputs(),
+    )?;
     for sc in &scenarios {
         sc.check_isolation(s.opts.isolation)?;
     }
@@ -183,7 +199,13 @@ fn compare(a: CompareArgs) -> Result<ExitCode> {
         v.cell_of = Some(zerowin::scenario::CellOf { index, total });
     }
     session::unique_stems(&mut variants);
-    let s = Session::open(&a.overrides, false, false, &loaded.inputs())?;
+    let s = Session::open(
+        &a.overrides.outputs,
+        &a.overrides.observe,
+        false,
+        false,
+        &loaded.inputs(),
+    )?;
     for v in &variants {
         v.check_isolation(s.opts.isolation)?;
     }

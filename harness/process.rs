@@ -279,6 +279,66 @@ pub fn kill_all() {
     for pgid in groups {
         let _ = reap_group(pgid, Duration::from_secs(2));
     }
+    reap_strays(Duration::from_secs(2));
+}
+
+/// Kills and reaps the processes that escaped their group (`setsid`, a double
+/// fork) and came back to us as orphans, since the harness is a child subreaper:
+/// our children whose process group is none of the live groups. Bounded by `limit`;
+/// returns how many it killed. Called after every trial, so that a helper an
+/// external program left running cannot outlive the trial or hold its namespace.
+pub fn reap_strays(limit: Duration) -> usize {
+    let until = Instant::now() + limit;
+    let mut killed = HashSet::new();
+    loop {
+        let live: HashSet<i32> = LIVE
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .unwrap_or_default();
+        let strays: Vec<i32> = children()
+            .into_iter()
+            .filter(|(_, pgid)| !live.contains(pgid))
+            .map(|(pid, _)| pid)
+            .collect();
+        if strays.is_empty() || Instant::now() >= until {
+            return killed.len();
+        }
+        for pid in strays {
+            // Its own group too: a setsid'd helper leads one, and its children are in it.
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
+            if let Ok(nix::sys::wait::WaitStatus::StillAlive) =
+                waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG))
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            killed.insert(pid);
+        }
+    }
+}
+
+/// Our children, as (pid, process group), from /proc.
+fn children() -> Vec<(i32, i32)> {
+    let me = std::process::id() as i32;
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (ppid, pgid) = parent_and_group(&stat)?;
+            (ppid == me).then_some((pid, pgid))
+        })
+        .collect()
+}
+
+/// The parent and the process group from a /proc/PID/stat line: the fields after
+/// the command name, which is in parentheses and may hold any character.
+fn parent_and_group(stat: &str) -> Option<(i32, i32)> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace().skip(1);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
 }
 
 /// How many groups are live now (for tests).
@@ -378,4 +438,15 @@ pub fn resolve_program(name: &str) -> Result<std::path::PathBuf, String> {
         .map(|d| d.join(name))
         .find(|p| executable(p))
         .ok_or_else(|| format!("program `{name}` was not found in PATH"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_parent_and_group_past_any_command_name() {
+        assert_eq!(parent_and_group("42 (a) b) S 7 42 42 0 -1"), Some((7, 42)));
+        assert_eq!(parent_and_group("garbage"), None);
+    }
 }

@@ -393,11 +393,21 @@ impl Ctx<'_> {
         } else {
             self.key_at(span.start)
         };
+        let mut message = humanize(&msg);
+        if let Some(range) = key.as_deref().and_then(limits::int_range)
+            && message.contains("no key takes a whole number above")
+        {
+            let n = message.split(' ').next().unwrap_or("?");
+            message = format!(
+                "{n} is out of range; it must be between {} and {}",
+                range.min, range.max
+            );
+        }
         ScenarioError {
             path: self.path.to_path_buf(),
             line,
             key,
-            message: humanize(&msg),
+            message,
         }
     }
 }
@@ -415,12 +425,15 @@ const SECTIONS: [&str; 8] = [
 ];
 
 /// The key a "missing field `x`" error is about, inside `section` when the error
-/// is about one table.
+/// is about one table. A missing section is named alone: `expect`, not `client.expect`.
 fn missing_key(msg: &str, section: Option<&str>) -> Option<String> {
     let k = msg.split('`').nth(1)?;
+    let is_section = SECTIONS
+        .iter()
+        .any(|s| s.trim_matches(|c| c == '[' || c == ']') == k);
     Some(match section {
-        Some(s) => format!("{s}.{k}"),
-        None => k.to_string(),
+        Some(s) if !is_section => format!("{s}.{k}"),
+        _ => k.to_string(),
     })
 }
 
@@ -434,7 +447,25 @@ fn humanize(msg: &str) -> String {
         );
     }
     if let Some(rest) = msg.strip_prefix("missing field") {
+        let k = rest.split('`').nth(1).unwrap_or("");
+        if SECTIONS
+            .iter()
+            .any(|s| s.trim_matches(|c| c == '[' || c == ']') == k)
+        {
+            return format!("missing section `[{k}]`");
+        }
         return format!("missing key{rest}");
+    }
+    // A TOML integer past i64: serde reports it as an i128 it cannot take.
+    if let Some(n) = msg
+        .strip_prefix("invalid type: integer `")
+        .and_then(|r| r.split_once("` as i128"))
+        .map(|(n, _)| n)
+    {
+        return format!(
+            "{n} is out of range; no key takes a whole number above {} (each key's own range is in docs/scenario-format.md)",
+            i64::MAX
+        );
     }
     let Some(rest) = msg.strip_prefix("invalid type: ") else {
         return msg.to_string();
@@ -591,12 +622,19 @@ impl Scenario {
 
     /// A scenario file's text: only a regular file of at most 1 MiB is read.
     pub fn read(path: &Path) -> Result<String, ScenarioError> {
-        read_bounded(path).map_err(|message| ScenarioError {
+        let error = |message| ScenarioError {
             path: path.to_path_buf(),
             line: 0,
             key: None,
             message,
-        })
+        };
+        let text = read_bounded(path).map_err(error)?;
+        if text.trim().is_empty() {
+            return Err(error(
+                "the file is empty; a scenario needs at least [client] strategy = \"...\" and [expect] outcome = \"...\" (`zerowin list` shows the shipped ones)".into(),
+            ));
+        }
+        Ok(text)
     }
 
     /// The `{dir}` of a scenario file: its directory.
@@ -1216,7 +1254,9 @@ within = "1s"
     #[test]
     fn missing_sections_and_wrong_types_are_errors() {
         let e = error_of("[client]\nstrategy = \"naive\"\n");
-        assert!(e.contains("missing key `expect`"), "{e}");
+        // The section is named alone, not as a key of the table before it.
+        assert!(e.contains("expect: missing section `[expect]`"), "{e}");
+        assert!(!e.contains("client.expect"), "{e}");
         let e = error_of(
             "[client]\nstrategy = \"naive\"\nrecv_size = \"ten\"\n[expect]\noutcome = \"reset\"\n",
         );

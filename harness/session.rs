@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use crate::analysis::summary::{self, CellSummary};
-use crate::artifacts;
+use crate::artifacts::{self, OutDir};
 use crate::calibrate::Calibrator;
-use crate::cli::Overrides;
+use crate::cli::{ObserveArgs, Outputs};
 use crate::observe::ObserveOptions;
 use crate::report::csv::{CsvCells, CsvTrials};
 use crate::report::export::{Export, ExportTarget, Exporter};
@@ -84,6 +84,8 @@ pub fn load(paths: &[PathBuf], exe: &Path, flags: &[Assign]) -> Result<Loaded> {
             };
             let named = Path::new("<shipped>").join(file);
             scenarios.extend(sweep::expand(&named, body, exe, &dir, flags)?);
+        } else if std::fs::symlink_metadata(p).is_err() {
+            bail!("{}", not_found(p));
         } else {
             scenarios.extend(load_file(p, exe, flags)?);
         }
@@ -93,6 +95,44 @@ pub fn load(paths: &[PathBuf], exe: &Path, flags: &[Assign]) -> Result<Loaded> {
         scenarios,
         _shipped: shipped_dir,
     })
+}
+
+/// What to say of a path that is neither a file nor a shipped scenario: the nearest
+/// shipped name, when one is near, and where the list is.
+fn not_found(p: &Path) -> String {
+    let shown = p.display();
+    let name = p.to_string_lossy();
+    let name = name.strip_suffix(".toml").unwrap_or(&name);
+    let nearest = shipped::SHIPPED
+        .iter()
+        .map(|(f, _)| f.strip_suffix(".toml").unwrap_or(f))
+        .map(|f| (edit_distance(name, f), f))
+        .min()
+        .filter(|(d, f)| *d <= 3.max(f.len() / 4));
+    match nearest {
+        Some((_, f)) => format!(
+            "{shown}: no such file, and no shipped scenario of that name; did you mean `{f}`? (`zerowin list` shows them all)"
+        ),
+        None => format!(
+            "{shown}: no such file, and no shipped scenario of that name (`zerowin list` shows them all)"
+        ),
+    }
+}
+
+/// Levenshtein's distance between two names, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
 }
 
 /// A scenario file's cells (one, when it sweeps nothing).
@@ -260,7 +300,13 @@ pub struct Session {
 
 impl Session {
     /// Checks the exports and makes this run's artifact directories.
-    pub fn open(ov: &Overrides, quiet: bool, checked: bool, inputs: &[PathBuf]) -> Result<Session> {
+    pub fn open(
+        ov: &Outputs,
+        observe: &ObserveArgs,
+        quiet: bool,
+        checked: bool,
+        inputs: &[PathBuf],
+    ) -> Result<Session> {
         // Every export is chosen and checked before the first trial.
         let chosen: [(&Option<PathBuf>, Box<dyn Exporter>); 4] = [
             (&ov.json, Box::new(Json)),
@@ -290,23 +336,26 @@ impl Session {
             true => Out::new(Stream::Stderr, !quiet),
             false => Out::new(Stream::Stdout, true),
         };
-        let mut opts = ov.observe.options()?;
-        let pcap_parent = opts.pcap_dir.clone();
-        if let Some(d) = &pcap_parent {
-            let run = artifacts::run_dir(d, "--pcap")?;
+        let mut opts = observe.options()?;
+        let pcap_root = observe.pcap.as_deref();
+        if let Some(d) = pcap_root {
+            let run = OutDir::root(d, "--pcap")?.new_run()?;
             note(&format!(
                 "--pcap: this run's captures go to {}",
-                run.display()
+                run.path().display()
             ));
             opts.pcap_dir = Some(run);
         }
-        if let Some(d) = opts.plot_dir.clone() {
+        if let Some(d) = observe.plot.as_deref() {
             // One sub-directory when both flags name the same directory.
-            let run = match (&pcap_parent, &opts.pcap_dir) {
-                (Some(p), Some(run)) if p == &d => run.clone(),
+            let run = match (pcap_root, &opts.pcap_dir) {
+                (Some(p), Some(run)) if p == d => run.clone(),
                 _ => {
-                    let run = artifacts::run_dir(&d, "--plot")?;
-                    note(&format!("--plot: this run's plots go to {}", run.display()));
+                    let run = OutDir::root(d, "--plot")?.new_run()?;
+                    note(&format!(
+                        "--plot: this run's plots go to {}",
+                        run.path().display()
+                    ));
                     run
                 }
             };
@@ -401,11 +450,11 @@ impl Session {
         let Some(dir) = &self.opts.plot_dir else {
             return;
         };
-        let path = artifacts::trial_file(dir, &sc.stem, r.trial, "svg");
-        let drawn = plot::draw(r, &path);
+        let name = artifacts::trial_file(&sc.stem, r.trial, "svg");
+        let drawn = plot::draw(r, dir, &name);
         if let Some(o) = r.observation.as_mut() {
             match drawn {
-                Ok(()) => o.plot_file = Some(path),
+                Ok(()) => o.plot_file = Some(dir.join(&name)),
                 Err(e) => o.notes.push(format!("{e:#}")),
             }
         }
@@ -416,11 +465,6 @@ impl Session {
         self.calibrator
             .borrow_mut()
             .forecast(sc, &|m: &str| note(&format!("{m}...")))
-    }
-
-    /// Whether any export or report file was asked for.
-    pub fn writes_files(&self) -> bool {
-        !self.exports.is_empty() || self.html.is_some()
     }
 
     /// Rewrites every export, and the report, with these results.
@@ -451,6 +495,14 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edit_distance_counts_characters() {
+        assert_eq!(edit_distance("repro4k", "repro-4k"), 1);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert!(not_found(Path::new("repro4k")).contains("did you mean `repro-4k`?"));
+        assert!(!not_found(Path::new("zzzzzzzzzzzz/q.toml")).contains("did you mean"));
+    }
     use crate::sender;
 
     fn base() -> Scenario {

@@ -95,6 +95,21 @@ impl KeyPath {
             key: key.to_string(),
         })
     }
+
+    /// A key whose value changes what a trial does, which a boundary search can
+    /// probe: any key of [sender], [client], [net] and [sysctl], and run.duration.
+    /// Not [expect] (it judges, it does not run) and not the rest of [run]
+    /// (run.trials is the probe's own size).
+    pub fn parse_parameter(s: &str) -> Result<KeyPath, String> {
+        let k = KeyPath::parse(s)?;
+        match (k.section, k.key.as_str()) {
+            (Section::Sender | Section::Client | Section::Net | Section::Sysctl, _)
+            | (Section::Run, "duration") => Ok(k),
+            _ => Err(format!(
+                "`{s}` is not a scenario parameter a probe can vary; use a key of [sender], [client], [net] or [sysctl], or run.duration (the trials a probe runs are --trials)"
+            )),
+        }
+    }
 }
 
 impl fmt::Display for KeyPath {
@@ -282,14 +297,29 @@ pub fn range(s: &str) -> Result<Option<Vec<toml::Value>>, String> {
             "`{s}`: the step is xF (times F) or +STEP, e.g. 4096..65536:x2 or 0ms..5ms:+1ms"
         ));
     };
-    let mut out = Vec::new();
+    let mut out: Vec<toml::Value> = Vec::new();
     let mut v = a;
     while v <= b * (1.0 + 1e-9) {
         if out.len() == MAX_CELLS {
             return Err(format!("`{s}`: more than {MAX_CELLS} values"));
         }
-        out.push(lo.like(v));
+        let cell = lo.like(v);
+        if out.last().is_some_and(|prev| same(prev, &cell)) {
+            return Err(format!(
+                "`{s}`: the step adds less than one new value ({} twice, after rounding); use a larger step",
+                show(&cell)
+            ));
+        }
+        out.push(cell);
         v = next(v);
+    }
+    // Both ends are in the range, even when the steps never land on the high one.
+    let high = hi.like(b);
+    if !out.last().is_some_and(|last| same(last, &high)) {
+        if out.len() == MAX_CELLS {
+            return Err(format!("`{s}`: more than {MAX_CELLS} values"));
+        }
+        out.push(high);
     }
     Ok(Some(out))
 }
@@ -827,6 +857,18 @@ mod tests {
         assert!(range("5..1:+1").unwrap_err().contains("above the high end"));
         assert!(range("1ms..5:+1").unwrap_err().contains("both ends"));
         assert_eq!(range("abc").unwrap(), None);
+        // Both ends, always; and never one cell twice.
+        let r = range("1ms..2ms:x1e308").unwrap().unwrap();
+        assert_eq!(r.iter().map(show).collect::<Vec<_>>(), ["1ms", "2ms"]);
+        let r = range("4096..65536:x3").unwrap().unwrap();
+        assert_eq!(
+            r.iter().map(show).collect::<Vec<_>>(),
+            ["4096", "12288", "36864", "65536"]
+        );
+        let e = range("4096..4098:x1.0001").unwrap_err();
+        assert!(e.contains("less than one new value (4096 twice"), "{e}");
+        let e = range("1..10000:x1.0000001").unwrap_err();
+        assert!(e.contains("less than one new value"), "{e}");
     }
 
     #[test]

@@ -26,16 +26,31 @@ const SUMMARY_WAIT: Duration = Duration::from_secs(1);
 
 /// Runs trial number `n` (1-based) of a scenario, on a thread of its own so that a
 /// network namespace entered for it holds for it alone.
+///
+/// Whatever the trial's programs left running outside their process groups is
+/// killed once it ends, and said in the record.
 pub fn run(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord> {
-    std::thread::scope(|s| {
+    let mut r = std::thread::scope(|s| {
         std::thread::Builder::new()
             .name(format!("trial-{n}"))
             .spawn_scoped(s, || run_here(sc, n, opts))
             .context("starting the trial thread")?
             .join()
             .map_err(|_| anyhow!("the trial thread panicked"))?
-    })
+    });
+    let strays = crate::process::reap_strays(STRAY_WAIT);
+    if strays > 0
+        && let Ok(Some(o)) = r.as_mut().map(|r| r.observation.as_mut())
+    {
+        o.notes.push(format!(
+            "killed {strays} process(es) that a program of the trial left running outside its process group (setsid or a double fork)"
+        ));
+    }
+    r
 }
+
+/// How long the strays of a trial may take to die.
+const STRAY_WAIT: Duration = Duration::from_secs(2);
 
 fn v4(a: SocketAddr) -> Result<SocketAddrV4> {
     match a {
@@ -141,17 +156,22 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let sender_before = link
         .as_deref()
         .and_then(|l| l.sender_ns().run(counters::snapshot).ok());
-    let pcap_file = opts
+    let pcap_out = opts
         .pcap_dir
-        .as_deref()
-        .map(|d| crate::artifacts::trial_file(d, &sc.stem, n, "pcap"));
+        .as_ref()
+        .map(|d| {
+            let name = crate::artifacts::trial_file(&sc.stem, n, "pcap");
+            d.create_new(&name).map(|f| (f, d.join(&name)))
+        })
+        .transpose()?;
+    let pcap_file = pcap_out.as_ref().map(|(_, p)| p.clone());
     let mut notes = Vec::new();
     let device = match link {
         Some(_) => crate::net::CLIENT_DEV,
         None => "lo",
     };
     let capture = if opts.capture || pcap_file.is_some() {
-        match Capture::start(offset_ns, pcap_file.clone(), device) {
+        match Capture::start(offset_ns, pcap_out.map(|(f, _)| f), device) {
             Ok(c) => Some(c),
             // Asked for by default, not by --pcap: go on without it, and say so.
             Err(e) if pcap_file.is_none() => {

@@ -345,14 +345,41 @@ fn predict_calibrates_and_prints_without_running_the_cells() {
         "{out}"
     );
     assert!(out.contains("2: T = "), "{out}");
-    // It runs no cell, so it has nothing to export.
-    zerowin()
-        .arg("predict")
-        .arg(&f)
-        .args(["--export-json", "-"])
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("no trials to export"));
+    // It runs no cell, so it has nothing to export and no trials to count: every
+    // flag of run's that it does not use is refused before anything is made.
+    for (flag, value) in [
+        ("--export-json", "-"),
+        ("--html", "R"),
+        ("--pcap", "P"),
+        ("--plot", "Q"),
+        ("--trials", "7"),
+    ] {
+        let target = d.path().join(value);
+        zerowin()
+            .arg("predict")
+            .arg(&f)
+            .arg(flag)
+            .arg(&target)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(flag));
+        assert!(!target.exists(), "{flag} made {}", target.display());
+    }
+    let help = zerowin().args(["predict", "--help"]).assert().code(0);
+    let help = String::from_utf8(help.get_output().stdout.clone()).unwrap();
+    for used in ["--set", "--sweep", "--duration", "--isolation"] {
+        assert!(help.contains(used), "{used} missing from\n{help}");
+    }
+    for unused in [
+        "--trials",
+        "--html",
+        "--pcap",
+        "--plot",
+        "--export-json",
+        "--no-capture",
+    ] {
+        assert!(!help.contains(unused), "{unused} listed in\n{help}");
+    }
     // A sender the model does not cover says why.
     let out = zerowin()
         .arg("predict")

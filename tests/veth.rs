@@ -31,7 +31,7 @@ fn run(file: &str, trials: u32, pcaps: &Path) -> Vec<TrialRecord> {
         .with_overrides(Some(trials), None)
         .unwrap();
     let opts = ObserveOptions {
-        pcap_dir: Some(pcaps.to_path_buf()),
+        pcap_dir: Some(zerowin::artifacts::OutDir::root(pcaps, "--pcap").unwrap()),
         ..ObserveOptions::default()
     };
     runner::run_scenario(&sc, &opts, |_| Ok(()))

@@ -29,7 +29,7 @@ fn run(file: &str, trials: u32, opts: &ObserveOptions) -> Vec<TrialRecord> {
 
 fn with_pcap(dir: &Path) -> ObserveOptions {
     ObserveOptions {
-        pcap_dir: Some(dir.to_path_buf()),
+        pcap_dir: Some(zerowin::artifacts::OutDir::root(dir, "--pcap").unwrap()),
         ..ObserveOptions::default()
     }
 }

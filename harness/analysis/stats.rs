@@ -50,7 +50,11 @@ pub fn outcome_counts(records: &[TrialRecord]) -> String {
         .join(", ")
 }
 
-/// How the sender's close became what the client saw, by the kernel's own counters.
+/// How the sender's close became what the client saw. The side comes from the wire:
+/// only an RST the sender sent is the sender's abort. Which abort it was comes from
+/// the sender's own kernel counters where they are its alone (the veth sender's
+/// namespace, or a namespace where the client sent no RST), else from the wire's
+/// order of the sender's FIN and RST.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Route {
     /// TCPAbortOnClose: close() found unread data (the client's replies) and sent RST.
@@ -60,43 +64,99 @@ pub enum Route {
     FinThenRstOnData,
     /// TCPAbortOnLinger: SO_LINGER 0.
     Linger0,
-    /// No abort counter moved: a clean close.
+    /// The sender sent no RST: a clean close.
     NoAbort,
 }
 
 impl Route {
     pub fn describe(self) -> &'static str {
         match self {
-            Route::RstAtClose => "RST at close",
-            Route::FinThenRstOnData => "FIN then RST on data",
-            Route::Linger0 => "RST by SO_LINGER 0",
-            Route::NoAbort => "no abort",
+            Route::RstAtClose => "sender RST at close",
+            Route::FinThenRstOnData => "sender FIN then RST on data",
+            Route::Linger0 => "sender RST by SO_LINGER 0",
+            Route::NoAbort => "no sender abort",
         }
     }
 }
 
-/// The trial's route, when the counters are the trial's own (a namespace of its own)
-/// and the sender closed; None otherwise.
+/// The words for a trial whose client sent an RST of its own (its close with the
+/// sender's data unread, at the end of its run).
+pub const CLIENT_RESET: &str = "client RST at its close";
+
+/// The trial's route, when the sender closed and the wire or the sender's own
+/// counters show it; None otherwise.
 pub fn route(r: &TrialRecord) -> Option<Route> {
     r.sender_close_at_us?;
-    let c = r
-        .observation
-        .as_ref()?
-        .counters
-        .as_ref()
-        .filter(|c| c.isolated)?;
-    Some(if c.get("TCPAbortOnClose") > 0 {
-        Route::RstAtClose
-    } else if c.get("TCPAbortOnData") > 0 {
-        Route::FinThenRstOnData
-    } else if c.get("TCPAbortOnLinger") > 0 {
-        Route::Linger0
-    } else {
-        Route::NoAbort
-    })
+    let obs = r.observation.as_ref()?;
+    let wire = obs.wire.as_ref();
+    let counters = sender_counters(obs);
+    match wire {
+        Some(w) if w.from_sender.rsts == 0 => Some(Route::NoAbort),
+        Some(w) => Some(abort_kind(counters, w)),
+        None => {
+            let c = counters?;
+            Some(match counter_kind(c) {
+                Some(k) => k,
+                None => Route::NoAbort,
+            })
+        }
+    }
 }
 
-/// "87 RST at close, 13 FIN then RST on data", or None when no trial's route is known.
+/// Whether the client sent an RST in the trial, by the wire.
+pub fn client_reset(r: &TrialRecord) -> bool {
+    r.observation
+        .as_ref()
+        .and_then(|o| o.wire.as_ref())
+        .is_some_and(|w| w.from_client.rsts > 0)
+}
+
+/// The sender's kernel counters, where they are the sender's alone: its own
+/// namespace (veth), or a shared one in which the client sent no RST. Without a
+/// capture, a shared namespace's counters may hold the client's abort too.
+fn sender_counters(
+    obs: &crate::observe::Observation,
+) -> Option<&crate::observe::counters::Counters> {
+    if let Some(k) = &obs.kernels {
+        return Some(&k.sender);
+    }
+    let c = obs.counters.as_ref().filter(|c| c.isolated)?;
+    let client_quiet = obs.wire.as_ref().is_some_and(|w| w.from_client.rsts == 0);
+    client_quiet.then_some(c)
+}
+
+/// The abort the counters name, when exactly one of them moved.
+fn counter_kind(c: &crate::observe::counters::Counters) -> Option<Route> {
+    let moved = |k: &str| c.get(k) > 0;
+    match (
+        moved("TCPAbortOnClose"),
+        moved("TCPAbortOnData"),
+        moved("TCPAbortOnLinger"),
+    ) {
+        (_, _, true) => Some(Route::Linger0),
+        (true, false, false) => Some(Route::RstAtClose),
+        (false, true, false) => Some(Route::FinThenRstOnData),
+        _ => None,
+    }
+}
+
+/// The sender sent an RST: which abort, by its counters, or else by the wire (a FIN
+/// before the RST means close() was clean and the RST answered data).
+fn abort_kind(
+    c: Option<&crate::observe::counters::Counters>,
+    w: &crate::observe::wire::Wire,
+) -> Route {
+    if let Some(k) = c.and_then(counter_kind) {
+        return k;
+    }
+    match (w.first_fin_from_sender_ns, w.first_rst_from_sender_ns) {
+        (Some(fin), Some(rst)) if fin < rst => Route::FinThenRstOnData,
+        _ => Route::RstAtClose,
+    }
+}
+
+/// "87 sender RST at close, 13 sender FIN then RST on data", or None when no
+/// trial's route is known.
 pub fn route_mix(records: &[TrialRecord]) -> Option<String> {
     let mut counts: BTreeMap<Route, usize> = BTreeMap::new();
     let mut unknown = 0;
@@ -115,6 +175,10 @@ pub fn route_mix(records: &[TrialRecord]) -> Option<String> {
         .collect();
     if unknown > 0 {
         parts.push(format!("{unknown} unknown"));
+    }
+    let clients = records.iter().filter(|r| client_reset(r)).count();
+    if clients > 0 {
+        parts.push(format!("{clients} {CLIENT_RESET}"));
     }
     Some(parts.join(", "))
 }

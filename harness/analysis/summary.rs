@@ -119,6 +119,11 @@ impl CellSummary {
                     .entry(route.describe().to_string())
                     .or_default() += 1;
             }
+            if stats::client_reset(r) {
+                *close_routes
+                    .entry(stats::CLIENT_RESET.to_string())
+                    .or_default() += 1;
+            }
         }
         let framed = records.iter().any(|r| r.messages.is_some());
         CellSummary {

@@ -22,7 +22,6 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -119,15 +118,12 @@ impl Capture {
     /// Opens the socket on the calling thread (so in its namespace) and starts
     /// reading. `offset_ns` is CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet times
     /// on the monotonic axis. Segments are kept once [`Capture::watch`] names the port.
-    pub fn start(offset_ns: i64, pcap: Option<PathBuf>, device: &str) -> Result<Capture> {
+    pub fn start(offset_ns: i64, pcap: Option<std::fs::File>, device: &str) -> Result<Capture> {
         let sock = PacketSocket::open(device)
             .with_context(|| format!("opening an AF_PACKET socket on {device}"))?;
         // `lo` shows each packet twice; a veth end once, leaving or arriving.
         let keep_outgoing = device != "lo";
-        let file = pcap
-            .as_deref()
-            .map(crate::artifacts::create_new)
-            .transpose()?;
+        let file = pcap;
         let wake = sys::eventfd()?;
         let woken = wake.as_raw_fd();
         let port = Arc::new(AtomicU16::new(0));

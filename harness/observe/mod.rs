@@ -24,10 +24,10 @@ pub struct ObserveOptions {
     pub sample: Option<Option<Duration>>,
     /// Capture packets (in memory) and analyse them.
     pub capture: bool,
-    /// Also write one pcap per trial here.
-    pub pcap_dir: Option<PathBuf>,
+    /// Also write one pcap per trial here: this run's own sub-directory of `--pcap`.
+    pub pcap_dir: Option<crate::artifacts::OutDir>,
     /// Draw one SVG per trial here (needs sampling).
-    pub plot_dir: Option<PathBuf>,
+    pub plot_dir: Option<crate::artifacts::OutDir>,
 }
 
 impl Default for ObserveOptions {

@@ -123,7 +123,7 @@ impl Exporter for CsvTrials {
 /// The per-cell CSV.
 pub struct CsvCells;
 
-const CELL_COLUMNS: [&str; 22] = [
+const CELL_COLUMNS: [&str; 23] = [
     "sender",
     "strategy",
     "trials",
@@ -135,8 +135,9 @@ const CELL_COLUMNS: [&str; 22] = [
     "ttf_censored",
     "ttf_min_ms",
     "ttf_median_ms",
-    "ttf_median_lo95_ms",
-    "ttf_median_hi95_ms",
+    "ttf_median_lo_ms",
+    "ttf_median_hi_ms",
+    "ttf_median_ci_coverage",
     "ttf_p90_ms",
     "ttf_max_ms",
     "bytes_lost_median",
@@ -165,6 +166,7 @@ fn cell_row(c: &CellSummary, passed: Option<bool>) -> Vec<String> {
         f3(t.and_then(|t| t.median_ms)),
         f3(t.and_then(|t| t.median_ci95_ms[0])),
         f3(t.and_then(|t| t.median_ci95_ms[1])),
+        f3(t.and_then(|t| t.median_ci_coverage)),
         f3(t.map(|t| t.p90_ms)),
         f3(t.map(|t| t.max_ms)),
         f3(c.bytes_lost_median),

@@ -9,6 +9,12 @@
 //! every scenario that finished, marked `"complete": false`; until the first
 //! scenario finishes, the previous file is kept. `-` means stdout, written once at
 //! the end, with nothing else on stdout.
+//!
+//! A target that exists and is not a regular file is never renamed over: a
+//! character device (`/dev/null`) or a FIFO (a named pipe, `/dev/fd/63`) is written
+//! through, once, at the end, as stdout is; `/dev/stdout` and `/dev/stderr` in any
+//! form are stdout and stderr. A stream cannot be atomic: its reader sees the
+//! document as it is written. A block device or a socket is refused.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -138,7 +144,104 @@ impl<'a> Export<'a> {
 /// Where an export goes.
 enum Dest {
     Stdout,
+    /// `/dev/stderr` or its `/proc/self/fd/2` form: written through our own stderr.
+    Stderr,
+    /// A character device or a FIFO (`/dev/null`, a named pipe, `/dev/fd/63`):
+    /// written through, once, at the end, never renamed over.
+    Stream(PathBuf),
+    /// A regular file, or a name not taken yet: rewritten atomically.
     File(PathBuf),
+}
+
+impl Dest {
+    /// Where `path` leads. A device node or a FIFO is never replaced: an export is
+    /// written through it. Stdout and stderr are recognised in every form
+    /// (`/dev/stdout`, `/proc/self/fd/1`, or any other name of the same file).
+    fn of(path: &Path, flag: &str) -> Result<Dest> {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::FileTypeExt;
+        if path == Path::new("-") {
+            return Ok(Dest::Stdout);
+        }
+        let shown = path.display();
+        let Ok(meta) = std::fs::metadata(path) else {
+            return Ok(Dest::File(path.to_path_buf()));
+        };
+        if is_fd(&meta, std::io::stdout().as_fd()) {
+            return Ok(Dest::Stdout);
+        }
+        if is_fd(&meta, std::io::stderr().as_fd()) {
+            return Ok(Dest::Stderr);
+        }
+        let t = meta.file_type();
+        if t.is_file() {
+            Ok(Dest::File(path.to_path_buf()))
+        } else if t.is_dir() {
+            bail!("{flag} {shown}: that is a directory")
+        } else if t.is_char_device() || t.is_fifo() {
+            nix::unistd::access(path, nix::unistd::AccessFlags::W_OK)
+                .with_context(|| format!("{flag} {shown}: cannot write there"))?;
+            Ok(Dest::Stream(path.to_path_buf()))
+        } else {
+            bail!(
+                "{flag} {shown}: that is a {}; an export goes to a regular file, a character device or a FIFO",
+                if t.is_block_device() {
+                    "block device"
+                } else {
+                    "socket"
+                }
+            )
+        }
+    }
+}
+
+/// Whether `meta` is the file open on `fd`.
+fn is_fd(meta: &std::fs::Metadata, fd: std::os::fd::BorrowedFd) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    nix::sys::stat::fstat(fd).is_ok_and(|st| st.st_dev == meta.dev() && st.st_ino == meta.ino())
+}
+
+/// How long a FIFO may wait for its reader, and a stream for room to write.
+const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Writes `bytes` through `path` (a character device or a FIFO), bounded: a FIFO with
+/// no reader, or a reader that stops reading, is an error after [`STREAM_WAIT`].
+fn write_stream(path: &Path, bytes: &[u8]) -> Result<()> {
+    use nix::fcntl::OFlag;
+    use nix::poll::{PollFd, PollFlags, PollTimeout};
+    let until = std::time::Instant::now() + STREAM_WAIT;
+    let flags = OFlag::O_WRONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY;
+    let fd = loop {
+        match nix::fcntl::open(path, flags, nix::sys::stat::Mode::empty()) {
+            Ok(fd) => break fd,
+            // A FIFO with no reader yet.
+            Err(nix::errno::Errno::ENXIO) if std::time::Instant::now() < until => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(nix::errno::Errno::ENXIO) => bail!("no reader came within {STREAM_WAIT:?}"),
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match nix::unistd::write(&fd, rest) {
+            Ok(n) => rest = &rest[n..],
+            Err(nix::errno::Errno::EAGAIN) => {
+                let left = until.saturating_duration_since(std::time::Instant::now());
+                let ms = PollTimeout::try_from(left).unwrap_or(PollTimeout::ZERO);
+                let mut p = [PollFd::new(
+                    std::os::fd::AsFd::as_fd(&fd),
+                    PollFlags::POLLOUT,
+                )];
+                if nix::poll::poll(&mut p, ms)? == 0 {
+                    bail!("the reader took nothing for {STREAM_WAIT:?}");
+                }
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 /// An export format and its destination, checked before the first trial.
@@ -149,36 +252,28 @@ pub struct ExportTarget {
 
 impl ExportTarget {
     /// Checks `path` now, so a bad one fails before any trial: `-` is stdout; a file
-    /// must not be one of `inputs`, and its directory must take a new file.
+    /// must not be one of `inputs`, and its directory must take a new file; a device
+    /// or a FIFO must be writable.
     pub fn open(
         exporter: Box<dyn Exporter>,
         path: &Path,
         inputs: &[PathBuf],
     ) -> Result<ExportTarget> {
         let flag = exporter.flag();
-        if path == Path::new("-") {
-            return Ok(ExportTarget {
-                exporter,
-                dest: Dest::Stdout,
-            });
-        }
         if inputs.iter().any(|i| same_file(i, path)) {
             bail!(
                 "{flag} {}: that is one of the input scenarios; choose another file",
                 path.display()
             );
         }
-        if path.is_dir() {
-            bail!("{flag} {}: that is a directory", path.display());
+        let dest = Dest::of(path, flag)?;
+        if let Dest::File(p) = &dest {
+            tempfile::Builder::new()
+                .prefix(".zerowin-check-")
+                .tempfile_in(parent_of(p))
+                .with_context(|| format!("{flag} {}: cannot write a file there", p.display()))?;
         }
-        tempfile::Builder::new()
-            .prefix(".zerowin-check-")
-            .tempfile_in(parent_of(path))
-            .with_context(|| format!("{flag} {}: cannot write a file there", path.display()))?;
-        Ok(ExportTarget {
-            exporter,
-            dest: Dest::File(path.to_path_buf()),
-        })
+        Ok(ExportTarget { exporter, dest })
     }
 
     /// The flag that chose this export.
@@ -191,14 +286,14 @@ impl ExportTarget {
         matches!(self.dest, Dest::Stdout)
     }
 
-    /// After each scenario: rewrites a file atomically. Stdout waits for [`finish`].
+    /// After each scenario: rewrites a file atomically. A stream waits for [`finish`].
     ///
     /// [`finish`]: ExportTarget::finish
     pub fn update(&self, doc: &Export) -> Result<()> {
         match &self.dest {
             Dest::File(p) => write_atomically(p, &self.exporter.serialize(doc)?)
                 .with_context(|| format!("{} {}", self.exporter.flag(), p.display())),
-            Dest::Stdout => Ok(()),
+            Dest::Stdout | Dest::Stderr | Dest::Stream(_) => Ok(()),
         }
     }
 
@@ -207,6 +302,9 @@ impl ExportTarget {
         match &self.dest {
             Dest::File(_) => self.update(doc),
             Dest::Stdout => Stream::Stdout.write(&self.exporter.serialize(doc)?),
+            Dest::Stderr => Stream::Stderr.write(&self.exporter.serialize(doc)?),
+            Dest::Stream(p) => write_stream(p, &self.exporter.serialize(doc)?)
+                .with_context(|| format!("{} {}", self.exporter.flag(), p.display())),
         }
     }
 }
@@ -228,9 +326,16 @@ fn same_file(a: &Path, b: &Path) -> bool {
 
 /// A temporary file beside `path`, written and synced, then renamed over it: a
 /// reader sees the old file or the new one, never a part. rename(2) replaces a
-/// symlink at `path` rather than writing through it.
+/// symlink at `path` rather than writing through it; a target that is neither a
+/// regular file nor a symlink to one (it became a device or a FIFO since the run
+/// began) is refused, never replaced.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+    {
+        bail!("no longer a regular file; it is not replaced");
+    }
     let mut tmp = tempfile::Builder::new()
         .prefix(".zerowin-")
         .suffix(".tmp")
@@ -337,5 +442,90 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
         assert_eq!(std::fs::read_to_string(&link).unwrap(), "{}\n");
         assert!(!std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    }
+
+    fn doc_bytes() -> Vec<u8> {
+        Json.serialize(&Export::new(&[], true, true)).unwrap()
+    }
+
+    /// `c 1 3` is /dev/null's device number: a node of our own, in a temporary
+    /// directory, so a failure here destroys nothing of the system's.
+    #[test]
+    fn a_device_node_is_written_through_never_replaced() {
+        use std::os::unix::fs::FileTypeExt;
+        let d = tempfile::tempdir().unwrap();
+        let node = d.path().join("null");
+        nix::sys::stat::mknod(
+            &node,
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .expect("mknod needs root, as the suite does");
+        let t = ExportTarget::open(Box::new(Json), &node, &[]).unwrap();
+        let doc = Export::new(&[], true, true);
+        t.update(&doc).unwrap();
+        t.finish(&doc).unwrap();
+        let m = std::fs::symlink_metadata(&node).unwrap();
+        assert!(m.file_type().is_char_device(), "{m:?}");
+        // A link to it is followed, and the node behind it stays too.
+        let link = d.path().join("out.json");
+        std::os::unix::fs::symlink(&node, &link).unwrap();
+        ExportTarget::open(Box::new(Json), &link, &[])
+            .unwrap()
+            .finish(&doc)
+            .unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert!(
+            std::fs::metadata(&node)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+
+    #[test]
+    fn a_fifo_reader_gets_the_whole_document() {
+        use std::os::unix::fs::FileTypeExt;
+        let d = tempfile::tempdir().unwrap();
+        let fifo = d.path().join("pipe");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let t = ExportTarget::open(Box::new(Json), &fifo, &[]).unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read(fifo).unwrap())
+        };
+        let doc = Export::new(&[], true, true);
+        t.update(&doc).unwrap();
+        t.finish(&doc).unwrap();
+        drop(t);
+        let got = reader.join().unwrap();
+        assert_eq!(got, doc_bytes());
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    #[test]
+    fn stdout_in_any_form_is_stdout() {
+        for p in ["/dev/stdout", "/proc/self/fd/1"] {
+            let t = ExportTarget::open(Box::new(Json), Path::new(p), &[]).unwrap();
+            assert!(t.is_stdout(), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_block_device_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let node = d.path().join("blk");
+        nix::sys::stat::mknod(
+            &node,
+            nix::sys::stat::SFlag::S_IFBLK,
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+            nix::sys::stat::makedev(7, 200),
+        )
+        .unwrap();
+        let e = ExportTarget::open(Box::new(Json), &node, &[])
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("block device"), "{e}");
     }
 }

@@ -13,9 +13,11 @@
 //! `file://` address when those are elsewhere.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use crate::artifacts::OutDir;
+
+use anyhow::{Context, Result};
 
 use super::charts::{self, Curve, CurvePoint, Spread, XAxis};
 use super::sweep::{counts, lost, median_cell, model_cells, rate_cell, short};
@@ -28,10 +30,11 @@ use crate::sweep::Point;
 
 /// The report's directory.
 pub struct HtmlReport {
-    dir: PathBuf,
+    dir: OutDir,
+    img: OutDir,
     /// This run's own sub-directory of `trials/`, so a second run into the same DIR
     /// never meets the first one's files.
-    trials: PathBuf,
+    trials: OutDir,
 }
 
 /// One page: a scenario, or a sweep's cells.
@@ -44,25 +47,28 @@ struct Page<'a> {
 }
 
 impl HtmlReport {
-    /// Makes DIR (and its img/ and trials/) before the first trial.
+    /// Makes DIR (and its img/ and trials/) before the first trial, and writes an
+    /// index that says no scenario has finished yet: a DIR that cannot take the
+    /// report fails here, not after the trials.
     pub fn open(dir: &Path) -> Result<HtmlReport> {
-        if dir.exists() && !dir.is_dir() {
-            bail!("--html {}: not a directory", dir.display());
-        }
-        for sub in ["", "img"] {
-            std::fs::create_dir_all(dir.join(sub)).with_context(|| {
-                format!("--html {}: making the report's directory", dir.display())
-            })?;
-        }
-        let dir = dir
-            .canonicalize()
-            .with_context(|| format!("--html {}", dir.display()))?;
-        let trials = crate::artifacts::run_dir(&dir.join("trials"), "--html")?;
-        Ok(HtmlReport { dir, trials })
+        let root = OutDir::root(dir, "--html")?;
+        let flagged = |e: anyhow::Error| e.context(format!("--html {}", dir.display()));
+        let img = root.sub("img").map_err(flagged)?;
+        let trials = root
+            .sub("trials")
+            .and_then(|t| t.new_run())
+            .map_err(flagged)?;
+        let report = HtmlReport {
+            dir: root,
+            img,
+            trials,
+        };
+        report.write(&[], false)?;
+        Ok(report)
     }
 
     /// Where the trials' timelines go when `--plot` does not say.
-    pub fn trials_dir(&self) -> PathBuf {
+    pub fn trials_dir(&self) -> OutDir {
         self.trials.clone()
     }
 
@@ -76,28 +82,31 @@ impl HtmlReport {
             self.write_page(p)?;
         }
         let index = index(&pages, complete);
-        super::export::write_atomically(&self.dir.join("index.html"), index.as_bytes())
-            .with_context(|| format!("--html {}", self.dir.display()))
+        self.dir
+            .write_atomically("index.html", index.as_bytes())
+            .with_context(|| format!("--html {}", self.dir.path().display()))
     }
 
     fn write_page(&self, p: &Page) -> Result<()> {
         let stem = p.file.trim_end_matches(".html");
         let mut imgs = Vec::new();
         for (name, svg) in page_charts(p)? {
-            let file = format!("img/{stem}-{name}.svg");
-            super::export::write_atomically(&self.dir.join(&file), svg.as_bytes())?;
-            imgs.push((name, file));
+            let file = format!("{stem}-{name}.svg");
+            self.img.write_atomically(&file, svg.as_bytes())?;
+            imgs.push((name, format!("img/{file}")));
         }
-        let html = page(p, &imgs, &self.dir);
-        super::export::write_atomically(&self.dir.join(&p.file), html.as_bytes())
-            .with_context(|| format!("--html {}", self.dir.display()))
+        let html = page(p, &imgs, self.dir.path());
+        self.dir
+            .write_atomically(&p.file, html.as_bytes())
+            .with_context(|| format!("--html {}", self.dir.path().display()))
     }
 }
 
 /// Splits the results into pages: a sweep's cells together, a scenario alone.
 fn pages(results: &[ScenarioResult]) -> Vec<Page<'_>> {
     let mut out: Vec<Page> = Vec::new();
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    // The index has its name: a scenario called `index` gets `index-2.html`.
+    let mut seen: BTreeMap<String, usize> = BTreeMap::from([("index".to_string(), 1)]);
     let mut i = 0;
     while i < results.len() {
         let n = match &results[i].scenario.cell_of {
@@ -417,7 +426,7 @@ fn cells_section(p: &Page) -> String {
         "trials",
         "outcomes",
         "failure rate [95%]",
-        "median time to failure ms [95%]",
+        "median time to failure ms [interval]",
         "lost",
         "close route",
     ]);
@@ -453,7 +462,7 @@ fn cells_section(p: &Page) -> String {
         })
         .collect();
     format!(
-        "<h2>Cells</h2>\n{}<p class=\"note\">Failure rate: Wilson 95% interval. Median: a distribution-free 95% interval, or the Kaplan–Meier estimate (KM) when some trials survived; \"open\" reaches past the trials.</p>\n",
+        "<h2>Cells</h2>\n{}<p class=\"note\">Failure rate: Wilson 95% interval. Median: a distribution-free interval of at least 95%, unless the cell says what it covers (with few trials it is [min, max]: 75% at 3 trials, 93.8% at 5), or the Kaplan–Meier estimate (KM) when some trials survived; \"open\" reaches past the trials.</p>\n",
         table(&header, &rows)
     )
 }

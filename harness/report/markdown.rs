@@ -27,7 +27,7 @@ impl Exporter for Markdown {
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {
         let mut s = String::from(
-            "| scenario | cell | sender | strategy | trials | outcomes | failure rate [95%] | median t_fail ms [95%] | p90 ms | lost | verdict |\n\
+            "| scenario | cell | sender | strategy | trials | outcomes | failure rate [95%] | median t_fail ms [interval] | p90 ms | lost | verdict |\n\
              |---|---|---|---|--:|---|---|---|--:|--:|---|\n",
         );
         for sc in &doc.scenarios {
@@ -57,6 +57,7 @@ impl Exporter for Markdown {
                 }
             ));
         }
+        s.push_str("\nFailure rate: Wilson 95% interval. Median: a distribution-free interval of at least 95%, unless the cell says what it covers (with few trials it is [min, max]: 75% at 3 trials, 93.8% at 5); KM: the Kaplan–Meier estimate, when some trials survived.\n");
         if !doc.complete {
             s.push_str("\n(incomplete: the run was still going or was interrupted)\n");
         }

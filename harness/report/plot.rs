@@ -17,7 +17,6 @@
 //! the session notes it in the record instead of stopping the run.
 
 use std::io::Write;
-use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use plotters::prelude::*;
@@ -168,12 +167,12 @@ const MARKS: [(&str, RGBColor); 11] = [
     ("resume-client", RGBColor(0, 120, 200)),
 ];
 
-/// Draws `record`'s timeline into a new file at `path` (which must not exist).
-pub fn draw(record: &TrialRecord, path: &Path) -> Result<()> {
+/// Draws `record`'s timeline into a new file `name` in `dir` (which must not exist).
+pub fn draw(record: &TrialRecord, dir: &crate::artifacts::OutDir, name: &str) -> Result<()> {
     let svg = render(record)?;
-    let mut f = crate::artifacts::create_new(path)?;
+    let mut f = dir.create_new(name)?;
     f.write_all(svg.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+        .with_context(|| format!("writing {}", dir.join(name).display()))
 }
 
 /// The SVG text of `record`'s timeline.

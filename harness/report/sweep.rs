@@ -28,7 +28,13 @@ pub(crate) fn median_cell(c: &CellSummary) -> String {
     let med = t.median_ms.map_or("none".to_string(), ms);
     let lo = t.median_ci95_ms[0].map_or("?".to_string(), ms);
     let hi = t.median_ci95_ms[1].map_or("open".to_string(), ms);
-    format!("{med} [{lo}, {hi}]{km}")
+    // With few trials the interval is [min, max], which covers less than 95%: say how
+    // much, wherever the cell is shown.
+    let cover = match t.median_ci_coverage {
+        Some(c) if c < 0.95 => format!(" covers {:.1}%", c * 100.0),
+        _ => String::new(),
+    };
+    format!("{med} [{lo}, {hi}]{cover}{km}")
 }
 
 /// What the cell lost, and for framed senders the messages' p99 latency.
@@ -118,7 +124,7 @@ pub fn table(cells: &[CellSummary], swept: &[String], layout: Layout) -> String 
             "n",
             "outcomes",
             "fail rate [95%]",
-            "median t_fail ms [95%]",
+            "median t_fail ms [interval]",
             "p90 ms",
             "min-max ms",
             "lost",

@@ -233,7 +233,7 @@ pub fn distribution(records: &[TrialRecord], layout: Layout) -> String {
     }
     if let Some(mix) = stats::route_mix(records) {
         s.push_str(&format!(
-            "  close route (the namespace's abort counters): {mix}\n"
+            "  close route (who sent RST, from the wire; which abort, from the sender's counters): {mix}\n"
         ));
     }
     let mut slow: Vec<&TrialRecord> = records.iter().collect();
@@ -370,7 +370,7 @@ fn close_route(r: &TrialRecord) -> String {
         }
         Some(Route::Linger0) => return ": SO_LINGER 0 made it an RST (TCPAbortOnLinger)".into(),
         Some(Route::NoAbort) => {
-            return format!(": nothing was unread, so {fin} (no abort counter moved)");
+            return format!(": nothing was unread, so {fin} (the sender sent no RST)");
         }
         None => {}
     }
@@ -837,7 +837,11 @@ mod tests {
         }
         let mut wire = Wire::default();
         wire.from_sender.fins = fins;
-        wire.rst_direction = "sender→client";
+        // An abort counter that moved sent an RST from the sender.
+        if !moved.is_empty() {
+            wire.from_sender.rsts = 1;
+            wire.rst_direction = "sender→client";
+        }
         r.observation = Some(Observation {
             isolation: Isolation {
                 mode: "netns",
@@ -922,7 +926,7 @@ mod tests {
         );
         says(
             &observed(r, &[], 1),
-            &["nothing was unread, so close() sent a FIN (no abort counter moved)"],
+            &["nothing was unread, so close() sent a FIN (the sender sent no RST)"],
             &["RST, not FIN"],
         );
     }

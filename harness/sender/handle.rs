@@ -111,7 +111,7 @@ struct Incarnation {
 pub struct ChildSender {
     config: SenderConfig,
     /// The per-trial scratch directory, kept across restarts.
-    _scratch: Option<tempfile::TempDir>,
+    _scratch: Option<crate::scratch::Scratch>,
     args: Vec<String>,
     addr: SocketAddr,
     group: Option<Group>,
@@ -129,7 +129,7 @@ impl ChildSender {
         let mut args = config.setup.args.clone();
         let scratch = match config.setup.scratch_dir {
             Some(key) => {
-                let dir = tempfile::Builder::new().prefix("zerowin-").tempdir()?;
+                let dir = crate::scratch::Scratch::new()?;
                 args.extend(["--set".into(), format!("{key}={}", dir.path().display())]);
                 Some(dir)
             }
@@ -147,7 +147,7 @@ impl ChildSender {
 
     fn new(
         config: SenderConfig,
-        scratch: Option<tempfile::TempDir>,
+        scratch: Option<crate::scratch::Scratch>,
         args: Vec<String>,
         addr: SocketAddr,
     ) -> ChildSender {

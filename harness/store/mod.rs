@@ -113,7 +113,17 @@ pub fn open(dir: &Path, fsync: Fsync) -> Result<Box<dyn Store>> {
     Ok(Box::new(redb::RedbStore::open(dir, fsync)?))
 }
 
+/// How `spool inspect` read a spool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inspected {
+    /// Read-only, where it is: it was closed cleanly.
+    InPlace,
+    /// A killed sender left it needing repair, which writes: a copy was repaired and
+    /// read, and the spool itself left as it was.
+    RepairedCopy,
+}
+
 /// Reads a spool without writing to it, for `zerowin spool inspect`.
-pub fn inspect(dir: &Path) -> Result<(Depth, u64)> {
+pub fn inspect(dir: &Path) -> Result<(Depth, u64, Inspected)> {
     redb::RedbStore::inspect(dir)
 }

@@ -35,7 +35,7 @@ use redb::{
     ReadableTableMetadata, StorageBackend, TableDefinition,
 };
 
-use super::{Batch, Depth, Fsync, Store, Stored, spool_file};
+use super::{Batch, Depth, Fsync, Inspected, Store, Stored, spool_file};
 
 const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -107,7 +107,7 @@ fn open_error(file: &Path, e: DatabaseError) -> anyhow::Error {
             file.display()
         ),
         DatabaseError::Storage(redb::StorageError::Corrupted(why)) => anyhow!(
-            "{}: the spool is corrupt ({why}); nothing was delivered from it. Move it away to start a new spool",
+            "{}: the spool is corrupt ({why}); none of it can be trusted. Move it away to start a new spool",
             file.display()
         ),
         e => anyhow!("{}: cannot open the spool: {e}", file.display()),
@@ -125,12 +125,22 @@ fn guarded<T>(file: &Path, f: impl FnOnce() -> Result<T>) -> Result<T> {
     })
 }
 
+/// Opens the spool file, never through a symlink: a `spool.redb` that is one would
+/// put the spool, and what it writes, outside `spool_dir`.
 fn open_file(file: &Path, write: bool) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if std::fs::symlink_metadata(file).is_ok_and(|m| m.is_symlink()) {
+        bail!(
+            "{}: is a symlink; the spool never follows one (it would write outside spool_dir)",
+            file.display()
+        );
+    }
     OpenOptions::new()
         .read(true)
         .write(write)
         .create(write)
         .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(file)
         .with_context(|| format!("{}: cannot open the spool file", file.display()))
 }
@@ -164,26 +174,30 @@ impl RedbStore {
     }
 
     /// The depth of a spool and its bytes on disk, read without writing to it. A
-    /// spool a killed sender left needs redb's repair, which writes; so the file is
-    /// checked for a running owner, then copied, and the copy is opened.
-    pub fn inspect(dir: &Path) -> Result<(Depth, u64)> {
+    /// spool closed cleanly is opened read-only where it is. One a killed sender left
+    /// needs redb's repair, which writes: so the file is checked for a running owner,
+    /// then copied, and the copy is repaired and read; the third value says so.
+    pub fn inspect(dir: &Path) -> Result<(Depth, u64, Inspected)> {
         let file = spool_file(dir);
-        if !file.is_file() {
+        if !std::fs::symlink_metadata(&file).is_ok_and(|m| m.is_file() || m.is_symlink()) {
             bail!("{}: no spool here (no spool.redb)", dir.display());
         }
         let f = open_file(&file, false)?;
         let bytes = f.metadata()?.len();
-        let probe = FileBackend::new(f).map_err(|e| open_error(&file, e))?;
-        if !probe
-            .try_lock_shared_range(Bound::Unbounded, Bound::Unbounded)
-            .unwrap_or(true)
-        {
-            return Err(open_error(&file, DatabaseError::DatabaseAlreadyOpen));
+        let read_only = guarded(&file, || {
+            let backend = FileBackend::new(f).map_err(|e| open_error(&file, e))?;
+            match Builder::new().open_read_only_with_backend(backend) {
+                Ok(db) => read_depth(&db, &file).map(Some),
+                Err(DatabaseError::RepairAborted) => Ok(None),
+                Err(e) => Err(open_error(&file, e)),
+            }
+        })?;
+        if let Some(depth) = read_only {
+            return Ok((depth, bytes, Inspected::InPlace));
         }
-        drop(probe);
-        let copy = tempfile::tempdir()?;
+        let copy = crate::scratch::Scratch::new()?;
         std::fs::copy(&file, spool_file(copy.path()))
-            .with_context(|| format!("{}: copying the spool to read it", file.display()))?;
+            .with_context(|| format!("{}: copying the spool to repair it", file.display()))?;
         let copied = spool_file(copy.path());
         let store = RedbStore::open(copy.path(), Fsync::Never).map_err(|e| {
             // The copy's name means nothing to the user: the errors name the spool.
@@ -193,7 +207,7 @@ impl RedbStore {
                 text.replace(&copied.display().to_string(), &file.display().to_string())
             )
         })?;
-        Ok((store.depth, bytes))
+        Ok((store.depth, bytes, Inspected::RepairedCopy))
     }
 
     fn try_commit(&mut self, b: &Batch) -> Result<Depth, redb::Error> {

@@ -33,7 +33,14 @@ impl Rate {
         if !(v > 0.0 && v.is_finite()) {
             return Err(format!("`{s}`: a rate must be above 0"));
         }
-        Ok(Rate::PerSecond(v * scale))
+        let per_s = v * scale;
+        // A rate that rounds to no message a second sends nothing in any trial.
+        if per_s < 0.5 {
+            return Err(format!(
+                "`{s}` is {per_s:.2} messages of {payload} B a second, which rounds to none; a rate must be at least 0.5 messages a second"
+            ));
+        }
+        Ok(Rate::PerSecond(per_s))
     }
 
     /// Back to the text `parse` reads.
@@ -159,6 +166,9 @@ mod tests {
         assert_eq!(Rate::parse("13KB/s", 13), Ok(Rate::PerSecond(1000.0)));
         assert!(Rate::parse("fast", 13).is_err());
         assert!(Rate::parse("0/s", 13).is_err());
+        let e = Rate::parse("0.0001KB/s", 13).unwrap_err();
+        assert!(e.contains("rounds to none"), "{e}");
+        assert_eq!(Rate::parse("0.5/s", 13), Ok(Rate::PerSecond(0.5)));
         let p = Phase::parse("2s unlimited", 13).unwrap();
         assert_eq!(
             (p.duration, p.rate),
