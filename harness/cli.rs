@@ -20,7 +20,7 @@ use crate::sweep::{self, Assign, KeyPath, Point};
     name = "zerowin",
     version,
     about = "Reproduces, explains and compares client strategies against the TCP zero-window / connection-reset failure",
-    after_help = "Exit codes: 0 every expectation held, 1 one did not, 2 harness or input error."
+    after_help = "Exit codes: 0 every expectation held, 1 one did not, 2 harness or input error, 130 after SIGINT (Ctrl-C), 143 after SIGTERM; 0 when stdout's reader goes away."
 )]
 pub struct Cli {
     #[command(subcommand)]

@@ -284,8 +284,11 @@ pub fn kill_all() {
 
 /// Kills and reaps the processes that escaped their group (`setsid`, a double
 /// fork) and came back to us as orphans, since the harness is a child subreaper:
-/// our children whose process group is none of the live groups. Bounded by `limit`;
-/// returns how many it killed. Called after every trial, so that a helper an
+/// our children whose process group is none of the live groups and not our own.
+/// A child that a program of the library's user spawned without a group of its own
+/// (a test's `tshark`) shares our group and is left alone; a process that left its
+/// group, as these have, is in another. Bounded by `limit`; returns how many it
+/// killed. Called after every trial, so that a helper an
 /// external program left running cannot outlive the trial or hold its namespace.
 pub fn reap_strays(limit: Duration) -> usize {
     let until = Instant::now() + limit;
@@ -296,9 +299,10 @@ pub fn reap_strays(limit: Duration) -> usize {
             .unwrap_or_else(|e| e.into_inner())
             .clone()
             .unwrap_or_default();
+        let ours = nix::unistd::getpgrp().as_raw();
         let strays: Vec<i32> = children()
             .into_iter()
-            .filter(|(_, pgid)| !live.contains(pgid))
+            .filter(|(_, pgid)| !live.contains(pgid) && *pgid != ours)
             .map(|(pid, _)| pid)
             .collect();
         if strays.is_empty() || Instant::now() >= until {

@@ -39,11 +39,7 @@ impl Scratch {
     pub fn new() -> Result<Scratch> {
         let root = root();
         make_root(&root)?;
-        SWEPT.call_once(|| {
-            if let Some(line) = sweep(&root) {
-                crate::report::output::note(&line);
-            }
-        });
+        sweep_once();
         let dir = tempfile::Builder::new()
             .prefix("trial-")
             .tempdir_in(&root)
@@ -58,6 +54,20 @@ impl Scratch {
     pub fn path(&self) -> &Path {
         self.dir.path()
     }
+}
+
+/// Once a process: removes the scratch folders that killed runs left, and says so
+/// in one line. Every command that runs trials calls it as it starts.
+pub fn sweep_once() {
+    SWEPT.call_once(|| {
+        let root = root();
+        if std::fs::symlink_metadata(&root).is_ok_and(|m| m.is_dir())
+            && make_root(&root).is_ok()
+            && let Some(line) = sweep(&root)
+        {
+            crate::report::output::note(&line);
+        }
+    });
 }
 
 /// Makes the root (mode 0700), and refuses one that is a symlink or someone else's:

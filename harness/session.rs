@@ -111,10 +111,10 @@ fn not_found(p: &Path) -> String {
         .filter(|(d, f)| *d <= 3.max(f.len() / 4));
     match nearest {
         Some((_, f)) => format!(
-            "{shown}: no such file, and no shipped scenario of that name; did you mean `{f}`? (`zerowin list` shows them all)"
+            "{shown}: cannot read the scenario: no such file, and no shipped scenario of that name; did you mean `{f}`? (`zerowin list` shows them all)"
         ),
         None => format!(
-            "{shown}: no such file, and no shipped scenario of that name (`zerowin list` shows them all)"
+            "{shown}: cannot read the scenario: no such file, and no shipped scenario of that name (`zerowin list` shows them all)"
         ),
     }
 }
@@ -337,6 +337,7 @@ impl Session {
             false => Out::new(Stream::Stdout, true),
         };
         let mut opts = observe.options()?;
+        crate::scratch::sweep_once();
         let pcap_root = observe.pcap.as_deref();
         if let Some(d) = pcap_root {
             let run = OutDir::root(d, "--pcap")?.new_run()?;

@@ -577,7 +577,9 @@ fn many_trials_are_summarised_without_rules_between_rows() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("close route (the namespace's abort counters):"),
+        stdout.contains(
+            "close route (who sent RST, from the wire; which abort, from the sender's counters): "
+        ),
         "{stdout}"
     );
     assert!(

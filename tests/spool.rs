@@ -464,7 +464,9 @@ fn an_interrupted_run_removes_its_spool() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(1500));
-    let spooled = std::fs::read_dir(tmp.path()).unwrap().count();
+    // The trials' scratch folders live under one folder, $TMPDIR/zerowin.
+    let root = tmp.path().join("zerowin");
+    let spooled = std::fs::read_dir(&root).unwrap().count();
     assert!(
         spooled > 0,
         "the trial's spool directory exists while it runs"
@@ -480,7 +482,7 @@ fn an_interrupted_run_removes_its_spool() {
         std::thread::sleep(Duration::from_millis(10));
     };
     assert_eq!(status.code(), Some(130));
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
+    let left: Vec<_> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
