@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use common::scenario_file;
-use predicates::prelude::*;
 
 fn zerowin() -> Command {
     Command::cargo_bin("zerowin").unwrap()
