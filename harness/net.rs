@@ -395,7 +395,8 @@ mod tests {
     }
 
     /// On this machine's kernel: a pair between two fresh namespaces carries TCP, the
-    /// host namespace never sees it, and a blackhole stops it.
+    /// host namespace never sees it, a blackhole stops it, and a heal lets it through
+    /// again.
     #[test]
     fn a_veth_pair_links_two_namespaces_and_nothing_else() {
         let host = netns::namespace_id().unwrap();
@@ -422,8 +423,41 @@ mod tests {
             )
             .unwrap();
             assert_eq!(c.local_addr().unwrap().ip(), CLIENT_ADDR);
+            let (mut s, _) = l.accept().unwrap();
+            // A blackhole stops what is sent: a byte written does not arrive, and a new
+            // connection does not get through.
             v.blackhole().unwrap();
+            use std::io::{Read, Write};
+            (&c).write_all(b"x").unwrap();
+            s.set_read_timeout(Some(Duration::from_millis(300)))
+                .unwrap();
+            let mut b = [0u8; 1];
+            let e = s.read(&mut b).unwrap_err();
+            assert!(
+                matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+                "{e}"
+            );
+            assert!(
+                std::net::TcpStream::connect_timeout(
+                    &(SENDER_ADDR, port).into(),
+                    Duration::from_millis(300)
+                )
+                .is_err(),
+                "a connection got through the blackhole"
+            );
+            // Healed, the byte's retransmission arrives, and so does a new connection.
             v.heal().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            assert_eq!(s.read(&mut b).unwrap(), 1);
+            assert_eq!(&b, b"x");
+            std::net::TcpStream::connect_timeout(
+                &(SENDER_ADDR, port).into(),
+                Duration::from_secs(2),
+            )
+            .unwrap();
             v.set_rate(Direction::Sender, Rate(10_000_000)).unwrap();
         })
         .join()

@@ -85,6 +85,14 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
         check_messages(expect, r, &mut out);
         check_socket(expect, r, &mut out);
         if let Some(want) = &expect.sender_bind {
+            // The claim is about the started senders' bind(): a trial that recorded
+            // none (the fault never ran, or failed before the bind) cannot hold it.
+            if !r.faults.iter().any(|f| f.bind.is_some()) {
+                out.push(format!(
+                    "trial {}: no restart-sender or second-sender fault recorded its bind(), expected {want}",
+                    r.trial
+                ));
+            }
             for f in r.faults.iter().filter(|f| f.bind.is_some()) {
                 let got = f.bind.as_deref().unwrap_or("unknown");
                 if got != want {
@@ -173,6 +181,7 @@ fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
         && expect.duplicates.is_none()
         && expect.reordered.is_none()
         && expect.max_spool_bytes.is_none()
+        && expect.min_dropped.is_none()
         && expect.drained_within.is_none()
     {
         return;
@@ -206,6 +215,14 @@ fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
         {
             out.push(format!("trial {}: {got} {what}, expected {said}", r.trial));
         }
+    }
+    if let Some(min) = expect.min_dropped
+        && m.dropped < min
+    {
+        out.push(format!(
+            "trial {}: the sender dropped {}, expected at least {min}: its queue never overflowed",
+            r.trial, m.dropped
+        ));
     }
     if let Some(max) = expect.max_spool_bytes {
         match m.spool_peak_bytes {
@@ -254,6 +271,7 @@ mod tests {
             duplicates: None,
             reordered: None,
             max_spool_bytes: None,
+            min_dropped: None,
             drained_within: None,
             sender_bind: None,
             since_fault: None,
@@ -341,6 +359,16 @@ mod tests {
                 "trial 1: 10 lost, expected the 9 the sender dropped",
                 "trial 1: 2 duplicates, expected 0"
             ]
+        );
+        // lost = "dropped" holds when nothing was lost and nothing dropped; the claim
+        // that the queue overflowed needs min_dropped.
+        let m = r.messages.as_mut().unwrap();
+        (m.lost, m.dropped, m.duplicates) = (0, 0, 0);
+        assert!(check(&e, std::slice::from_ref(&r)).is_empty());
+        e.min_dropped = Some(1);
+        assert_eq!(
+            check(&e, std::slice::from_ref(&r)),
+            ["trial 1: the sender dropped 0, expected at least 1: its queue never overflowed"]
         );
     }
 

@@ -80,6 +80,7 @@ struct RawExpect {
     duplicates: Option<Spanned<i64>>,
     reordered: Option<Spanned<i64>>,
     max_spool_bytes: Option<Spanned<i64>>,
+    min_dropped: Option<Spanned<i64>>,
     drained_within: Option<Spanned<String>>,
     sender_bind: Option<Spanned<String>>,
     since_fault: Option<Spanned<Vec<String>>>,
@@ -115,6 +116,9 @@ pub struct Expect {
     pub reordered: Option<u64>,
     /// The spool never held more than this many bytes.
     pub max_spool_bytes: Option<u64>,
+    /// A framed sender dropped at least this many messages to make room, in every
+    /// trial: the claim that its queue overflowed at all.
+    pub min_dropped: Option<u64>,
     /// After the producer's phases ended, its backlog was empty within this long.
     pub drained_within: Option<Duration>,
     /// The bind() of every fault that starts a sender: "ok" or an errno's name.
@@ -800,6 +804,7 @@ impl Scenario {
         let duplicates = count(&e.duplicates, "expect.duplicates")?;
         let reordered = count(&e.reordered, "expect.reordered")?;
         let max_spool_bytes = count(&e.max_spool_bytes, "expect.max_spool_bytes")?;
+        let min_dropped = count(&e.min_dropped, "expect.min_dropped")?;
         if let Some(v) = &e.max_spool_bytes
             && sender.name() != "spool"
         {
@@ -873,6 +878,7 @@ impl Scenario {
             }
         };
         if (lost.is_some()
+            || min_dropped.is_some()
             || duplicates.is_some()
             || reordered.is_some()
             || drained_within.is_some())
@@ -882,7 +888,7 @@ impl Scenario {
                 raw.expect.span(),
                 "expect",
                 format!(
-                    "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}`",
+                    "lost, min_dropped, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}`",
                     strategy.name(),
                     sender.name()
                 ),
@@ -936,6 +942,7 @@ impl Scenario {
                 duplicates,
                 reordered,
                 max_spool_bytes,
+                min_dropped,
                 drained_within,
                 sender_bind,
                 since_fault,

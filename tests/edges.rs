@@ -74,10 +74,12 @@ fn a_closed_pipe_ends_the_run_quietly_and_reaps_everything() {
     file(d.path(), "b.toml", &long("30s"));
     let tag = format!("pipe-{}", std::process::id());
     let started = Instant::now();
-    let out = StdCommand::new("sh")
+    // bash, for PIPESTATUS: a pipeline's own status is head's, and the claim is
+    // zerowin's (exit 0 when its reader goes away).
+    let out = StdCommand::new("bash")
         .arg("-c")
         .arg(format!(
-            "'{}' run '{}' -q | head -1",
+            "'{}' run '{}' -q | head -1; exit ${{PIPESTATUS[0]}}",
             exe(),
             d.path().display()
         ))
@@ -85,7 +87,7 @@ fn a_closed_pipe_ends_the_run_quietly_and_reaps_everything() {
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "zerowin's own status: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
         String::from_utf8_lossy(&out.stdout).starts_with("a: PASS"),
@@ -133,7 +135,10 @@ fn a_fifo_a_device_and_a_huge_file_are_refused_at_once() {
             "is 5242880 bytes, more than the 1048576 bytes a scenario may have",
         ),
     ] {
-        let started = Instant::now();
+        // "At once" is an order, not a duration: the refusal comes before any read
+        // (a FIFO with no writer would block its open for ever, /dev/zero its read
+        // up to the size limit). A blocked run is killed at the bound, and then has
+        // no exit code 2 and no refusal to show.
         zerowin()
             .arg("run")
             .arg(path)
@@ -144,7 +149,6 @@ fn a_fifo_a_device_and_a_huge_file_are_refused_at_once() {
                 "{}: {says}",
                 path.display()
             )));
-        assert!(started.elapsed() < Duration::from_secs(1), "{path:?}");
     }
 }
 

@@ -58,13 +58,45 @@ fn stderr_of(child: Child) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// What `spool inspect` says a spool holds: (messages, first, last).
+fn inspect(dir: &Path) -> (u64, u64, u64) {
+    let out = zerowin()
+        .args(["spool", "inspect"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let field = |name: &str| -> u64 {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in {text}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap_or(0)
+    };
+    (field("depth"), field("first"), field("last"))
+}
+
 /// A spool full of unsent messages: a sender that produced for a while with no
-/// client, then SIGKILL.
-fn filled_spool(dir: &Path) {
+/// client, then SIGKILL. Returns what `spool inspect` then says it holds, checked to
+/// be more than its 64 KiB memory queue could have kept (about 2,100 frames).
+fn filled_spool(dir: &Path) -> (u64, u64, u64) {
     let (child, port) = spool_sender(dir, &["queue_bytes=65536", "rate=200000/s"]);
     assert!(port.is_some());
     std::thread::sleep(Duration::from_millis(700));
     kill(child);
+    let held = inspect(dir);
+    assert!(held.0 > 10_000, "700 ms at 200,000/s spooled only {held:?}");
+    assert_eq!(
+        held.2 - held.1 + 1,
+        held.0,
+        "a spool holds a run of sequences: {held:?}"
+    );
+    held
 }
 
 /// Reads frames for `for_` from a sender, asking from sequence 1. Every frame must
@@ -115,16 +147,11 @@ fn read_frames(port: u16, for_: Duration) -> Vec<u64> {
 #[test]
 fn torn_and_corrupt_spools_are_refused_by_name_or_delivered_whole() {
     let base = tempfile::tempdir().unwrap();
-    filled_spool(base.path());
+    let (_, first, last) = filled_spool(base.path());
     let src = base.path().join("spool.redb");
     let size = std::fs::metadata(&src).unwrap().len();
-    let mut seed = Instant::now().elapsed().as_nanos() as u64 | 1;
-    let mut rand = |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = common::Rng::new(common::seed("torn_and_corrupt_spools"));
+    let mut rand = |n: u64| rng.below(n);
     let (mut refused, mut served) = (0, 0);
     for case in 0..12 {
         let dir = tempfile::tempdir().unwrap();
@@ -161,6 +188,25 @@ fn torn_and_corrupt_spools_are_refused_by_name_or_delivered_whole() {
                 let out = kill(child);
                 let err = String::from_utf8_lossy(&out.stderr);
                 assert!(!err.contains("panicked"), "{damage}: {err}");
+                if got.is_empty() {
+                    // It started, then met the damage when it first read: that is a
+                    // refusal too, and it must name the file.
+                    assert!(
+                        err.contains("spool.redb"),
+                        "{damage}: served nothing: {err}"
+                    );
+                    refused += 1;
+                    continue;
+                }
+                // Whole messages in order (read_frames checks both), and a prefix of
+                // what was committed: a run from the spool's first sequence. Past its
+                // last come only what the restarted sender produced itself, at 10/s
+                // for the 300 ms it was read.
+                let spooled: Vec<u64> = got.iter().copied().filter(|&q| q <= last).collect();
+                let want: Vec<u64> = (first..first + spooled.len() as u64).collect();
+                assert_eq!(spooled, want, "{damage}: not a prefix of {first}..={last}");
+                let new = got.len() - spooled.len();
+                assert!(new <= 10, "{damage}: {new} frames past {last}");
                 served += 1;
                 eprintln!("{damage}: served {} frames", got.len());
             }
@@ -247,13 +293,8 @@ fn run_json(text: &str) -> serde_json::Value {
 /// processed twice, and the order holds.
 #[test]
 fn twenty_crash_cycles_lose_nothing() {
-    let mut seed = Instant::now().elapsed().as_nanos() as u64 | 1;
-    let mut rand = |n: u64| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed % n
-    };
+    let mut rng = common::Rng::new(common::seed("twenty_crash_cycles"));
+    let mut rand = |n: u64| rng.below(n);
     let mut faults = String::new();
     let mut at = 200;
     for _ in 0..20 {

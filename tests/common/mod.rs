@@ -43,3 +43,37 @@ pub fn assert_refused(text: &str, want: &str) {
     assert!(err.contains(want), "want {want:?} for\n{text}\ngot {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// A random seed for a test that says it is random: a fresh one each run, printed so a
+/// failure can be replayed with `ZEROWIN_TEST_SEED=N`.
+pub fn seed(test: &str) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let seed = match std::env::var("ZEROWIN_TEST_SEED") {
+        Ok(s) => s.parse().expect("ZEROWIN_TEST_SEED is a whole number"),
+        // The standard library's hash keys come from the operating system's randomness.
+        Err(_) => {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(std::process::id() as u64);
+            h.finish()
+        }
+    };
+    eprintln!("{test}: seed {seed} (replay with ZEROWIN_TEST_SEED={seed})");
+    seed
+}
+
+/// xorshift64 from a seed: small, and the same numbers for the same seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// A number in 0..n.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
