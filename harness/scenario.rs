@@ -888,7 +888,7 @@ impl Scenario {
                 raw.expect.span(),
                 "expect",
                 format!(
-                    "lost, min_dropped, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}`",
+                    "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}` (min_dropped too)",
                     strategy.name(),
                     sender.name()
                 ),
