@@ -156,3 +156,93 @@ fn compare_shows_which_sender_holds() {
         assert!(r.contains("1 survived") && r.contains(" 0 msg"), "{stdout}");
     }
 }
+
+/// Connects to the patient sender started with `set`, lets `peer` do what it does with
+/// the connection, and returns the summary line of that connection.
+fn end_of(set: &[&str], peer: impl FnOnce(TcpStream)) -> String {
+    let (child, port, mut out) = patient(set);
+    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    peer(s);
+    let line = next_summary(&mut out);
+    stop(child);
+    line
+}
+
+fn hello(seq: u64) -> [u8; zerowin::protocol::HELLO_LEN] {
+    zerowin::protocol::Hello { seq }.encode()
+}
+
+/// Every way a framed connection ends, each provoked by a peer, as its summary says.
+#[test]
+fn each_end_of_a_framed_connection_is_provoked_and_named() {
+    // The right magic, a version this build does not speak.
+    let line = end_of(&[], |mut s| {
+        let mut h = hello(1);
+        h[4..6].copy_from_slice(&9u16.to_be_bytes());
+        s.write_all(&h).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    });
+    assert_eq!(summary_value(&line, "end"), "bad-hello-version", "{line}");
+    // A client asking for a sequence the sender never numbered.
+    let line = end_of(&["rate=10/s"], |mut s| {
+        s.write_all(&hello(1_000_000)).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    });
+    assert_eq!(summary_value(&line, "end"), "client-ahead", "{line}");
+    // A peer that says nothing for the sender's 2 s hello wait.
+    let line = end_of(&[], |mut s| {
+        let _ = s.read_to_end(&mut Vec::new());
+    });
+    assert_eq!(summary_value(&line, "end"), "no-hello", "{line}");
+    // Half a hello, then EOF.
+    let line = end_of(&[], |mut s| {
+        s.write_all(&hello(1)[..5]).unwrap();
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        let _ = s.read_to_end(&mut Vec::new());
+    });
+    assert_eq!(summary_value(&line, "end"), "eof-before-hello", "{line}");
+    // A client that reads nothing and acknowledges nothing while messages wait (a
+    // 4 KiB send buffer, so that the sender is soon waiting, not writing).
+    let line = end_of(
+        &["rate=100000/s", "sndbuf=4096", "stall_timeout=300ms"],
+        |mut s| {
+            s.write_all(&hello(1)).unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+            drop(s);
+        },
+    );
+    assert_eq!(summary_value(&line, "end"), "stalled", "{line}");
+    // The same client against a small queue that closes when full, before a stall.
+    let line = end_of(
+        &[
+            "rate=100000/s",
+            "sndbuf=4096",
+            "queue_bytes=4096",
+            "on_full=close",
+            "stall_timeout=30s",
+        ],
+        |mut s| {
+            s.write_all(&hello(1)).unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+            drop(s);
+        },
+    );
+    assert_eq!(summary_value(&line, "end"), "queue-full", "{line}");
+    // A client that aborts (SO_LINGER 0: an RST) while the sender has data waiting to
+    // be written: its next send() fails.
+    let line = end_of(&["rate=100000/s", "sndbuf=4096"], |mut s| {
+        s.write_all(&hello(1)).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        socket2::SockRef::from(&s)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(s);
+    });
+    assert_eq!(summary_value(&line, "end"), "send-failed", "{line}");
+    let errno = summary_value(&line, "errno");
+    assert!(
+        errno == libc::ECONNRESET.to_string() || errno == libc::EPIPE.to_string(),
+        "{line}"
+    );
+}

@@ -529,3 +529,85 @@ fn an_interrupted_run_removes_its_spool() {
         .collect();
     assert!(left.is_empty(), "left behind: {left:?}");
 }
+
+fn spool_inspect(dir: &Path) -> Output {
+    zerowin()
+        .args(["spool", "inspect"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+/// `spool inspect` as a user runs it: a spool closed cleanly is read in place; one a
+/// killed sender left is read from a repaired copy, the spool itself unchanged; a
+/// folder without a spool, or with something else in its place, is refused by name.
+#[test]
+fn spool_inspect_reads_clean_and_killed_spools_and_refuses_others() {
+    use zerowin::store::{Batch, Fsync, Stored};
+    // Clean: written by the store itself, then closed.
+    let clean = tempfile::tempdir().unwrap();
+    {
+        let mut store = zerowin::store::open(clean.path(), Fsync::Never).unwrap();
+        let append: Vec<Stored> = (1..=5)
+            .map(|seq| Stored {
+                seq,
+                produced_ns: seq,
+                payload: b"Hello World!\0".to_vec(),
+            })
+            .collect();
+        store
+            .commit(&Batch {
+                append: &append,
+                ack: 2,
+                reserve: 7,
+            })
+            .unwrap();
+    }
+    let out = spool_inspect(clean.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for want in [
+        "depth        3 messages (87 B of messages)",
+        "first        3",
+        "last         5",
+        "acknowledged 2",
+        "reserved     7",
+        "read         in place, read-only",
+    ] {
+        assert!(text.contains(want), "{want:?} in\n{text}");
+    }
+    // Killed: what a SIGKILLed sender left; inspect repairs a copy and leaves it be.
+    let killed = tempfile::tempdir().unwrap();
+    let (held, first, last) = filled_spool(killed.path());
+    let file = killed.path().join("spool.redb");
+    let before = std::fs::read(&file).unwrap();
+    let out = spool_inspect(killed.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("depth        {held} messages")),
+        "{text}"
+    );
+    assert!(text.contains(&format!("first        {first}")), "{text}");
+    assert!(text.contains(&format!("last         {last}")), "{text}");
+    assert!(text.contains("read         from a repaired copy"), "{text}");
+    assert!(
+        std::fs::read(&file).unwrap() == before,
+        "inspect changed the spool"
+    );
+    // Not a spool: an empty folder, and a folder whose spool.redb is something else.
+    let empty = tempfile::tempdir().unwrap();
+    let out = spool_inspect(empty.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("no spool here (no spool.redb)"), "{err}");
+    std::fs::write(empty.path().join("spool.redb"), b"not a database").unwrap();
+    let out = spool_inspect(empty.path());
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spool.redb"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("delivered"),
+        "{err}"
+    );
+}

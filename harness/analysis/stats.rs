@@ -62,7 +62,11 @@ pub enum Route {
     /// TCPAbortOnData: close() left a FIN queued; data that reached the closed socket
     /// afterwards was answered with RST.
     FinThenRstOnData,
-    /// TCPAbortOnLinger: SO_LINGER 0.
+    /// SO_LINGER 0 with nothing unread: close() aborts at once. The kernel counts it
+    /// as TCPAbortOnData (`__tcp_close` checks unread data first, then zero linger,
+    /// and bumps TCPABORTONDATA for the latter; TCPAbortOnLinger is the FIN_WAIT2
+    /// timeout's), so only the sender's own policy tells it from a FIN then an RST on
+    /// data. With unread replies, linger0 changes nothing: it is an RST at close.
     Linger0,
     /// The sender sent no RST: a clean close.
     NoAbort,
@@ -90,7 +94,7 @@ pub fn route(r: &TrialRecord) -> Option<Route> {
     let obs = r.observation.as_ref()?;
     let wire = obs.wire.as_ref();
     let counters = sender_counters(obs);
-    match wire {
+    let route = match wire {
         Some(w) if w.from_sender.rsts == 0 => Some(Route::NoAbort),
         Some(w) => Some(abort_kind(counters, w)),
         None => {
@@ -100,6 +104,10 @@ pub fn route(r: &TrialRecord) -> Option<Route> {
                 None => Route::NoAbort,
             })
         }
+    };
+    match route {
+        Some(Route::FinThenRstOnData) if r.close_policy == "linger0" => Some(Route::Linger0),
+        other => other,
     }
 }
 
@@ -128,14 +136,9 @@ fn sender_counters(
 /// The abort the counters name, when exactly one of them moved.
 fn counter_kind(c: &crate::observe::counters::Counters) -> Option<Route> {
     let moved = |k: &str| c.get(k) > 0;
-    match (
-        moved("TCPAbortOnClose"),
-        moved("TCPAbortOnData"),
-        moved("TCPAbortOnLinger"),
-    ) {
-        (_, _, true) => Some(Route::Linger0),
-        (true, false, false) => Some(Route::RstAtClose),
-        (false, true, false) => Some(Route::FinThenRstOnData),
+    match (moved("TCPAbortOnClose"), moved("TCPAbortOnData")) {
+        (true, false) => Some(Route::RstAtClose),
+        (false, true) => Some(Route::FinThenRstOnData),
         _ => None,
     }
 }

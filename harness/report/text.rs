@@ -368,7 +368,9 @@ fn close_route(r: &TrialRecord) -> String {
                 ": nothing was unread, so {fin}; data the client sent after that reached a closed socket, and the kernel answers that with RST (TCPAbortOnData)"
             );
         }
-        Some(Route::Linger0) => return ": SO_LINGER 0 made it an RST (TCPAbortOnLinger)".into(),
+        Some(Route::Linger0) => {
+            return ": nothing was unread, and SO_LINGER 0 made close() an RST at once, with no FIN (the kernel counts it as TCPAbortOnData)".into();
+        }
         Some(Route::NoAbort) => {
             return format!(": nothing was unread, so {fin} (the sender sent no RST)");
         }
@@ -919,10 +921,20 @@ mod tests {
     #[test]
     fn linger0_and_a_clean_close() {
         let r = trial(failed("recv", libc::ECONNRESET, 2_300), libc::EAGAIN);
+        // The kernel counts a zero-linger abort as TCPAbortOnData (measured: no FIN,
+        // one RST, TCPAbortOnData 1, in tests/paths.rs); the policy tells it apart.
+        let mut linger = r.clone();
+        linger.close_policy = "linger0".into();
         says(
-            &observed(r.clone(), &["TCPAbortOnLinger"], 0),
-            &["(TCPAbortOnLinger)"],
-            &["TCPAbortOnClose"],
+            &observed(linger, &["TCPAbortOnData"], 0),
+            &["SO_LINGER 0 made close() an RST at once, with no FIN"],
+            &["TCPAbortOnClose", "FIN then"],
+        );
+        // With the policy close, the same counter is a FIN then an RST on data.
+        says(
+            &observed(r.clone(), &["TCPAbortOnData"], 0),
+            &["(TCPAbortOnData)"],
+            &["SO_LINGER 0"],
         );
         says(
             &observed(r, &[], 1),

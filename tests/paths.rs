@@ -1,0 +1,470 @@
+//! User paths that had no test of their own, each run end to end as a user would:
+//! the faults that undo others (resume-sender, heal) and the link rate, the linger0
+//! close, `serve`'s and `client`'s flags, `boundary --scale log`, a run without
+//! capture, and the cells CSV and Markdown exports read back against the JSON.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command as StdCommand, Stdio};
+
+use assert_cmd::Command;
+use common::scenario_file;
+
+fn zerowin() -> Command {
+    Command::cargo_bin("zerowin").unwrap()
+}
+
+fn json_of(out: &assert_cmd::assert::Assert) -> serde_json::Value {
+    serde_json::from_slice(&out.get_output().stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.get_output().stderr)))
+}
+
+/// `zerowin serve ARGS --port 0` in its own process group; its port, and the reader
+/// of its stdout (the summary lines).
+fn serve(args: &[&str]) -> (Child, u16, BufReader<std::process::ChildStdout>) {
+    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"))
+        .arg("serve")
+        .args(args)
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("zerowin-port ")
+        .unwrap_or_else(|| panic!("no port line: {line:?}"))
+        .parse()
+        .unwrap();
+    (child, port, out)
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: a plain kill of the process group we created.
+    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+/// The next `zerowin-summary` line, and the value of `key` in a line.
+fn summary(out: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the sender ended");
+        if line.starts_with("zerowin-summary ") {
+            return line;
+        }
+    }
+}
+
+fn value(line: &str, key: &str) -> String {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} in {line}"))
+        .to_string()
+}
+
+// ---- faults
+
+/// pause-sender then resume-sender, blackhole then heal, then a link rate, in one
+/// trial on two hosts: each is applied, and each shows in what was delivered.
+#[test]
+fn resume_heal_and_rate_faults_take_effect_in_a_trial() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "f.toml",
+        r#"
+[sender]
+kind = "patient"
+rate = "1000/s"
+[client]
+strategy = "resume"
+[net]
+topology = "veth"
+[[fault]]
+at = "300ms"
+action = "pause-sender"
+[[fault]]
+at = "700ms"
+action = "resume-sender"
+[[fault]]
+at = "1s"
+action = "blackhole"
+[[fault]]
+at = "1500ms"
+action = "heal"
+[[fault]]
+at = "2200ms"
+action = "rate"
+direction = "sender"
+rate = "50kbit"
+[run]
+duration = "3s"
+trials = 1
+[expect]
+outcome = "survived"
+lost = 0
+duplicates = 0
+reordered = 0
+"#,
+    );
+    let v = json_of(&zerowin().arg("run").arg(&f).arg("--json").arg("-").assert());
+    let s = &v["scenarios"][0];
+    assert_eq!(s["passed"], true, "{}", s["violations"]);
+    let t = &s["trials"][0];
+    let faults = t["faults"].as_array().unwrap();
+    let actions: Vec<&str> = faults
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        ["pause-sender", "resume-sender", "blackhole", "heal", "rate"]
+    );
+    for f in faults {
+        assert!(f["error"].is_null(), "{f}");
+    }
+    assert_eq!(faults[4]["detail"], "sender 50kbit", "{}", faults[4]);
+    let m = &t["messages"];
+    let (produced, delivered, pending) = (
+        m["produced"].as_u64().unwrap(),
+        m["delivered"].as_u64().unwrap(),
+        m["pending"].as_u64().unwrap(),
+    );
+    // Resumed: the producer ran again after 700 ms (a sender left stopped produces
+    // about 300 messages in all).
+    assert!(produced > 2000, "{m}");
+    // Healed: about 1000 messages could pass before the blackhole at 1 s; delivery
+    // went on after the heal.
+    assert!(delivered > 1800, "{m}");
+    // Rated: 50 kbit/s carries about 200 of the 31-byte frames a second, against the
+    // 1000 produced: a backlog builds in the last 800 ms.
+    assert!(pending > 200, "{m}");
+}
+
+// ---- the linger0 close
+
+/// `close_policy = "linger0"`, as the kernel runs it (net/ipv4/tcp.c, `__tcp_close`):
+/// unread data is checked first, so with the client's replies unread the close is an
+/// RST at close (TCPAbortOnClose) whatever the linger; only with nothing unread does
+/// the zero linger abort the connection, which the kernel counts as TCPAbortOnData
+/// (not TCPAbortOnLinger, the FIN_WAIT2 timeout's counter). Both on the wire: an RST
+/// from the sender and no FIN.
+#[test]
+fn linger0_closes_with_an_rst_and_the_record_says_so() {
+    let d = tempfile::tempdir().unwrap();
+    let text = |reply: &str| {
+        format!(
+            "[sender]\nsndbuf = 4096\nclose_policy = \"linger0\"\n[client]\nstrategy = \"naive\"\nrcvbuf = 4096\n{reply}[run]\nduration = \"5s\"\ntrials = 2\n[expect]\noutcome = \"reset\"\n"
+        )
+    };
+    for (name, reply, route, counter) in [
+        ("replies.toml", "", "sender RST at close", "TCPAbortOnClose"),
+        (
+            "silent.toml",
+            "reply = \"\"\n",
+            "sender RST by SO_LINGER 0",
+            "TCPAbortOnData",
+        ),
+    ] {
+        let f = scenario_file(d.path(), name, &text(reply));
+        let v = json_of(&zerowin().arg("run").arg(&f).arg("--json").arg("-").assert());
+        let s = &v["scenarios"][0];
+        assert_eq!(s["passed"], true, "{}", s["violations"]);
+        assert_eq!(
+            s["summary"]["close_routes"][route], 2,
+            "{name}: {}",
+            s["summary"]
+        );
+        for t in s["trials"].as_array().unwrap() {
+            assert_eq!(t["sender_summary"]["policy"], "linger0");
+            let w = &t["observation"]["wire"];
+            assert_eq!(w["from_sender"]["rsts"], 1, "{w}");
+            assert_eq!(w["from_sender"]["fins"], 0, "{w}");
+            assert_eq!(t["observation"]["counters"]["story"][counter], 1, "{name}");
+        }
+    }
+    let f = d.path().join("silent.toml");
+    let out = zerowin().arg("run").arg(&f).assert().code(0);
+    let out = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        out.contains("its close() with SO_LINGER 0 started at")
+            && out.contains("SO_LINGER 0 always sends RST"),
+        "{out}"
+    );
+}
+
+// ---- serve's flags
+
+#[test]
+fn serve_takes_its_bind_log_rate_and_close_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let log = d.path().join("server.log");
+    let (child, port, mut out) = serve(&[
+        "--bind",
+        "127.0.0.2",
+        "--sndbuf",
+        "4096",
+        "--rate",
+        "2000",
+        "--close-policy",
+        "shutdown-drain",
+        "--drain-timeout-ms",
+        "300",
+        "--log",
+        log.to_str().unwrap(),
+    ]);
+    // --bind: only that address listens.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
+    let client = zerowin()
+        .args(["client", "naive", "--connect", &format!("127.0.0.2:{port}")])
+        .args(["--rcvbuf", "4096", "--delay", "5ms", "--duration", "5s"])
+        .args(["--json", "-"])
+        .assert();
+    let rec = json_of(&client);
+    let line = summary(&mut out);
+    stop(child);
+    assert_eq!(value(&line, "policy"), "shutdown-drain", "{line}");
+    // --drain-timeout-ms: the naive client never sends EOF (it replies to every
+    // read), so the drain runs to the bound: at least 300 ms, nowhere near the default
+    // 30 s. The FIN still waited behind unsent data then, so the close found replies
+    // unread and the client was reset: a short drain cuts shutdown-drain short.
+    let t = &rec["scenarios"][0]["trials"][0];
+    assert_eq!(t["outcome"], "reset", "{t}");
+    let ns = |k: &str| value(&line, k).parse::<u64>().unwrap();
+    // The C code polls for the time left in whole milliseconds, rounded down, so the
+    // drain may end up to 1 ms before its bound.
+    let drain_us = (ns("close_ns") - ns("close_start_ns")) / 1_000;
+    assert!(
+        (299_000..5_000_000).contains(&drain_us),
+        "{drain_us} µs: {line}"
+    );
+    assert!(ns("drained") > 0, "the client's replies were read: {line}");
+    // --rate: paced, the buffers fill in about a second of 2000 messages a second
+    // (the tight loop fills them within milliseconds: repro-4k's median is 2.6 ms).
+    let first_error_us = t["time_to_failure_us"].as_u64().unwrap();
+    assert!(first_error_us > 200_000, "{first_error_us} µs: {line}");
+    // --log: one line per message sent, as the 2014 server.log.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    let sent = logged
+        .lines()
+        .filter(|l| l.starts_with("Server sending the msg no:"))
+        .count() as u64;
+    assert_eq!(sent, ns("messages"), "{line}");
+    assert!(
+        logged.contains("Kernel sending buffer is full."),
+        "{logged}"
+    );
+}
+
+// ---- client's flags
+
+#[test]
+fn client_drain_takes_its_chunk_reply_json_and_deadline() {
+    let d = tempfile::tempdir().unwrap();
+    let (child, port, _out) = serve(&["--rate", "1000"]);
+    let json = d.path().join("rec.json");
+    zerowin()
+        .args(["client", "drain", "--connect", &format!("127.0.0.1:{port}")])
+        .args(["--chunk", "512", "--reply", "ok", "--duration", "1s"])
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .code(0);
+    stop(child);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let t = &v["scenarios"][0]["trials"][0];
+    assert_eq!(t["outcome"], "survived", "{t}");
+    let c = &t["client"];
+    assert_eq!(c["strategy"], "drain");
+    let (read, reads) = (
+        c["bytes_read"].as_u64().unwrap(),
+        c["reads"].as_u64().unwrap(),
+    );
+    assert!(read > 5_000 && reads > 0, "{c}");
+    assert!(
+        read <= reads * 512,
+        "--chunk 512: {read} B in {reads} reads"
+    );
+    // --reply "ok": two bytes a reply.
+    assert_eq!(
+        c["reply_bytes"].as_u64().unwrap(),
+        2 * c["replies"].as_u64().unwrap(),
+        "{c}"
+    );
+    // --deadline: a server that goes silent holds a client without a timeout until
+    // the deadline, not the default (duration + 5 s).
+    let (child, port, _out) = serve(&[
+        "--sender",
+        "trickle",
+        "--set",
+        "rate=10/s",
+        "--set",
+        "stall_after=200ms",
+    ]);
+    let out = zerowin()
+        .args(["client", "naive", "--connect", &format!("127.0.0.1:{port}")])
+        .args(["--duration", "1s", "--deadline", "1500ms", "--json", "-"])
+        .assert();
+    stop(child);
+    let v = json_of(&out);
+    let t = &v["scenarios"][0]["trials"][0];
+    assert_eq!(t["outcome"], "hung", "{t}");
+    let ended = t["active_us"].as_u64().unwrap();
+    assert!(ended < 6_000_000, "ended at {ended} µs: past --deadline");
+}
+
+// ---- boundary --scale log, and a run without capture
+
+#[test]
+fn boundary_halves_a_bracket_in_log_scale() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "p.toml",
+        "[sender]\nsndbuf = 4096\nrate = \"1000/s\"\n[client]\nstrategy = \"naive\"\nrcvbuf = 4096\n[run]\nduration = \"1500ms\"\ntrials = 2\n[expect]\noutcome = \"survived\"\n",
+    );
+    let out = zerowin()
+        .arg("boundary")
+        .arg(&f)
+        .args(["--param", "client.delay", "--range", "200us..5ms"])
+        .args(["--budget", "6", "--scale", "log"])
+        .assert()
+        .code(0);
+    let out = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(out.contains("log scale"), "{out}");
+    // Both ends, then the geometric middle: sqrt(200 µs x 5 ms) = 1 ms (the linear
+    // one would be 2.6 ms).
+    assert_eq!(out.matches("failed, ").count(), 3, "{out}");
+    assert!(out.contains("client.delay = 1ms"), "{out}");
+    assert!(!out.contains("client.delay = 2600us"), "{out}");
+}
+
+#[test]
+fn a_run_without_capture_has_counters_and_no_wire() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "q.toml",
+        "[sender]\nsndbuf = 4096\n[client]\nstrategy = \"naive\"\nrcvbuf = 4096\n[run]\nduration = \"5s\"\ntrials = 2\n[expect]\noutcome = \"reset\"\n",
+    );
+    let v = json_of(
+        &zerowin()
+            .arg("run")
+            .arg(&f)
+            .args(["--no-capture", "--json", "-"])
+            .assert(),
+    );
+    let s = &v["scenarios"][0];
+    assert_eq!(s["passed"], true);
+    for t in s["trials"].as_array().unwrap() {
+        let o = &t["observation"];
+        assert!(o["wire"].is_null(), "{o}");
+        assert!(o["events"]["rst_us"].is_null(), "{o}");
+        assert!(o["counters"]["story"]["TCPAbortOnClose"].is_u64(), "{o}");
+    }
+    // Without the wire, who sent an RST in a shared namespace is unknown.
+    assert!(
+        s["summary"]["close_routes"].as_object().unwrap().is_empty(),
+        "{}",
+        s["summary"]
+    );
+}
+
+// ---- exports read back
+
+#[test]
+fn the_cells_csv_and_markdown_agree_with_the_json_field_by_field() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "q.toml",
+        "description = \"q\"\n[sender]\nsndbuf = 4096\n[client]\nstrategy = \"naive\"\nrcvbuf = 4096\n[run]\nduration = \"5s\"\ntrials = 3\n[expect]\noutcome = \"reset\"\n[sweep]\nclient.rcvbuf = [4096, 8192]\n",
+    );
+    let (json, csv_file, md) = (
+        d.path().join("x.json"),
+        d.path().join("cells.csv"),
+        d.path().join("x.md"),
+    );
+    zerowin()
+        .arg("run")
+        .arg(&f)
+        .arg("--quiet")
+        .arg("--export-json")
+        .arg(&json)
+        .arg("--export-cells-csv")
+        .arg(&csv_file)
+        .arg("--export-markdown")
+        .arg(&md)
+        .assert()
+        .code(0);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let cells = v["scenarios"].as_array().unwrap();
+    assert_eq!(cells.len(), 2);
+    let mut rd = csv::Reader::from_path(&csv_file).unwrap();
+    let header = rd.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let md = std::fs::read_to_string(&md).unwrap();
+    let md_rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| q ")).collect();
+    assert_eq!(md_rows.len(), 2, "{md}");
+    // The CSV writes three decimals with the trailing zeros cut ("0.75").
+    let f3 = |x: &serde_json::Value| {
+        let s = format!("{:.3}", x.as_f64().unwrap());
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    };
+    for ((cell, row), md_row) in cells.iter().zip(&rows).zip(&md_rows) {
+        let col = |name: &str| &row[header.iter().position(|h| h == name).unwrap()];
+        let s = &cell["summary"];
+        let t = &s["time_to_failure"];
+        assert_eq!(col("client.rcvbuf"), cell["params"]["client.rcvbuf"]);
+        assert_eq!(col("sender"), s["sender"]);
+        assert_eq!(col("strategy"), s["strategy"]);
+        assert_eq!(col("trials"), s["trials"].to_string());
+        assert_eq!(col("failures"), s["failures"].to_string());
+        assert_eq!(
+            col("failure_rate"),
+            format!("{:.4}", s["failure_rate"].as_f64().unwrap())
+        );
+        assert_eq!(
+            col("failure_rate_lo95"),
+            format!("{:.4}", s["failure_rate_ci95"][0].as_f64().unwrap())
+        );
+        assert_eq!(
+            col("failure_rate_hi95"),
+            format!("{:.4}", s["failure_rate_ci95"][1].as_f64().unwrap())
+        );
+        assert_eq!(col("ttf_method"), t["method"]);
+        assert_eq!(col("ttf_min_ms"), f3(&t["min_ms"]));
+        assert_eq!(col("ttf_median_ms"), f3(&t["median_ms"]));
+        assert_eq!(col("ttf_median_lo_ms"), f3(&t["median_ci95_ms"][0]));
+        assert_eq!(col("ttf_median_hi_ms"), f3(&t["median_ci95_ms"][1]));
+        assert_eq!(col("ttf_median_ci_coverage"), f3(&t["median_ci_coverage"]));
+        assert_eq!(col("ttf_p90_ms"), f3(&t["p90_ms"]));
+        assert_eq!(col("ttf_max_ms"), f3(&t["max_ms"]));
+        assert_eq!(col("outcomes"), "reset=3");
+        assert_eq!(col("passed"), cell["passed"].to_string());
+        // The Markdown row: scenario, cell, sender, strategy, trials, outcomes, ...,
+        // verdict.
+        let md_cells: Vec<&str> = md_row.split(" | ").map(str::trim).collect();
+        assert_eq!(
+            md_cells[1],
+            format!(
+                "client.rcvbuf={}",
+                cell["params"]["client.rcvbuf"].as_str().unwrap()
+            )
+        );
+        assert_eq!(md_cells[2], s["sender"]);
+        assert_eq!(md_cells[3], s["strategy"]);
+        assert_eq!(md_cells[4], s["trials"].to_string());
+        assert_eq!(md_cells[5], "3 reset");
+        assert!(md_cells[7].contains("covers 75.0%"), "{md_row}");
+        assert!(md_row.ends_with("| PASS |"), "{md_row}");
+    }
+}
