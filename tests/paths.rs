@@ -5,12 +5,10 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command as StdCommand, Stdio};
-
 use assert_cmd::Command;
-use common::scenario_file;
+use common::{
+    next_summary as summary, scenario_file, serve, stop_group as stop, summary_value as value,
+};
 
 fn zerowin() -> Command {
     Command::cargo_bin("zerowin").unwrap()
@@ -19,54 +17,6 @@ fn zerowin() -> Command {
 fn json_of(out: &assert_cmd::assert::Assert) -> serde_json::Value {
     serde_json::from_slice(&out.get_output().stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.get_output().stderr)))
-}
-
-/// `zerowin serve ARGS --port 0` in its own process group; its port, and the reader
-/// of its stdout (the summary lines).
-fn serve(args: &[&str]) -> (Child, u16, BufReader<std::process::ChildStdout>) {
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"))
-        .arg("serve")
-        .args(args)
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("zerowin-port ")
-        .unwrap_or_else(|| panic!("no port line: {line:?}"))
-        .parse()
-        .unwrap();
-    (child, port, out)
-}
-
-fn stop(mut child: Child) {
-    // SAFETY: a plain kill of the process group we created.
-    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
-    child.wait().unwrap();
-}
-
-/// The next `zerowin-summary` line, and the value of `key` in a line.
-fn summary(out: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the sender ended");
-        if line.starts_with("zerowin-summary ") {
-            return line;
-        }
-    }
-}
-
-fn value(line: &str, key: &str) -> String {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("{key} in {line}"))
-        .to_string()
 }
 
 // ---- faults

@@ -2,57 +2,24 @@
 //! patient`, a client written from README's protocol table alone
 //! (`scripts/resume_client.py`), and a peer that speaks something else.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod common;
+
+use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 /// `zerowin serve --sender patient` with `set`, in its own process group; its port and
 /// its stdout, from which the summary lines come.
 fn patient(set: &[&str]) -> (Child, u16, BufReader<std::process::ChildStdout>) {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zerowin"));
-    cmd.args(["serve", "--sender", "patient", "--port", "0"]);
+    let mut args = vec!["--sender", "patient"];
     for s in set {
-        cmd.args(["--set", s]);
+        args.extend(["--set", s]);
     }
-    let mut child = cmd.stdout(Stdio::piped()).process_group(0).spawn().unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("zerowin-port ")
-        .unwrap()
-        .parse()
-        .unwrap();
-    (child, port, out)
+    common::serve(&args)
 }
 
-fn stop(mut child: Child) {
-    // SAFETY: plain kill of the process group we created.
-    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
-    child.wait().unwrap();
-}
-
-/// The next summary line; the sender's other lines (accepted, progress) are skipped.
-fn next_summary(out: &mut impl BufRead) -> String {
-    let mut line = String::new();
-    loop {
-        line.clear();
-        assert!(out.read_line(&mut line).unwrap() > 0, "the sender ended");
-        if line.starts_with("zerowin-summary ") {
-            return line;
-        }
-    }
-}
-
-fn summary_value(line: &str, key: &str) -> String {
-    line.split_whitespace()
-        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
-        .unwrap_or_else(|| panic!("{key} in {line}"))
-        .to_string()
-}
+use common::{next_summary, stop_group as stop, summary_value};
 
 /// The "Done when" of the remedies, for the patient sender: a client written from the
 /// protocol table, disconnecting at random, sees every message at most once and in

@@ -2,7 +2,8 @@
 // Each test crate uses some of these helpers, not all.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
 /// Writes a scenario file `name` with `text` into `dir`.
@@ -76,4 +77,58 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n
     }
+}
+
+/// `zerowin serve ARGS --port 0` in its own process group; its port, and the reader
+/// of its stdout (the summary lines).
+pub fn serve(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    u16,
+    BufReader<std::process::ChildStdout>,
+) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zerowin"))
+        .arg("serve")
+        .args(args)
+        .args(["--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("zerowin-port ")
+        .unwrap_or_else(|| panic!("no port line: {line:?}"))
+        .parse()
+        .unwrap();
+    (child, port, out)
+}
+
+pub fn stop_group(mut child: std::process::Child) {
+    // SAFETY: a plain kill of the process group we created.
+    unsafe { libc::killpg(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+}
+
+/// The next `zerowin-summary` line, and the value of `key` in a line.
+pub fn next_summary(out: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the sender ended");
+        if line.starts_with("zerowin-summary ") {
+            return line;
+        }
+    }
+}
+
+pub fn summary_value(line: &str, key: &str) -> String {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} in {line}"))
+        .to_string()
 }
