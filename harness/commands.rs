@@ -42,7 +42,7 @@ pub fn predict(a: &PredictArgs, exe: &Path) -> Result<()> {
     }
     let first = &cells[0];
     s.out.print(&format!(
-        "Model of {} ({} cell(s)): T = T0 + C / (S - D) from calibration runs (README, \"The model\")\n{}",
+        "Model of {} ({} cell(s)): T = T0 + C / (S - D) from calibration runs (docs/comparing.md, \"The model\")\n{}",
         clean(&first.name),
         cells.len(),
         forecast_table(&rows, &first.swept, s.layout)

@@ -3,7 +3,7 @@
 //! The original sender writes bare 13-byte messages, so a client can count bytes but
 //! never say which message it lost. The remedy senders number every message, and the
 //! client acknowledges what it has processed, so that "no message lost, none twice,
-//! none out of order" can be proven message by message. README has the byte table; a
+//! none out of order" can be proven message by message. docs/remedies.md has the byte table; a
 //! client can be written from it alone (`scripts/resume_client.py` was).
 //!
 //! All integers are big-endian. Sequence numbers start at 1.

@@ -1,5 +1,5 @@
 //! Scenario files: the user's interface. A scenario is TOML with four sections,
-//! `[sender]`, `[client]`, `[run]` and `[expect]`; README has the reference table.
+//! `[sender]`, `[client]`, `[run]` and `[expect]`; docs/scenario-format.md has the reference table.
 //!
 //! Parsing is two steps: serde reads the text into raw structs that keep each value's
 //! position (`Spanned`), then [`Scenario::from_raw`] checks every value and fills in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks, not tests: the figures of README "Benchmarks", measured on this machine
+# Benchmarks, not tests: the figures of docs/benchmarks.md, measured on this machine
 # with the release build. Prints one block of figures; exits 0 whether or not a goal
 # was met (goals are reported, never asserted). Observers (TCP_INFO sampling, packet
 # capture) are off unless a figure is about them.
@@ -60,7 +60,7 @@ echo "== repro-2014: $TRIALS_2014 trials (default buffers), in chunks of $CHUNK"
 for ((i = 0; i < TRIALS_2014 / CHUNK; i++)); do
   run "r2014-$i" scenarios/repro-2014.toml --trials "$CHUNK" "${off[@]}"
 done
-# The claims README makes about the kernel, checked again on every run.
+# The claims the docs make about the kernel, checked again on every run.
 echo "== claims: $CLAIM_TRIALS trials each of zero-window (observed), drain-slow-batch, shutdown-drain" >&2
 run claim-zw scenarios/zero-window.toml --trials "$CLAIM_TRIALS"
 run claim-batch scenarios/drain-slow-batch.toml --trials "$CLAIM_TRIALS" "${off[@]}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The socket-options benchmarks (README "Benchmarks", socket options): run by
+"""The socket-options benchmarks (docs/benchmarks.md, socket options): run by
 scripts/bench.sh. Prints one block of figures; never asserts a goal.
 
 1. The veth topology's cost per trial: repro-4k on loopback and on veth (observers

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The remedies' benchmarks (README "Benchmarks", remedies): run by scripts/bench.sh.
+"""The remedies' benchmarks (docs/benchmarks.md, remedies): run by scripts/bench.sh.
 
 Prints one block of figures; never asserts a goal, only reports it.
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Reads the JSON exports scripts/bench.sh leaves in one directory and prints the
-figures README quotes: medians, counts, distributions and intervals from one run,
+figures docs/benchmarks.md quotes: medians, counts, distributions and intervals from one run,
 each next to its goal.
 
 Intervals come from a block bootstrap: each arm's chunks (one zerowin run each, the
@@ -126,7 +126,7 @@ def held(label, ts, ok):
 
 
 def claims(d, observed, plain):
-    """The kernel facts README states, counted over this run's trials."""
+    """The kernel facts the docs state, counted over this run's trials."""
     aborts = ("TCPAbortOnClose", "TCPAbortOnData", "TCPAbortOnLinger", "TCPAbortOnTimeout")
     resets = [t for t in plain if t["outcome"] == "reset"]
     pm = [t for t in resets if (t["client"].get("postmortem") or {}).get("recv_end")]

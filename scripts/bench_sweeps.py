@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The sweeps' benchmarks (README "Benchmarks", sweeps): run by scripts/bench.sh.
+"""The sweeps' benchmarks (docs/benchmarks.md, sweeps): run by scripts/bench.sh.
 
 Prints one block of figures; never asserts a goal, only reports it.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A reference client of zerowin's framed protocol, written from README's byte table
+"""A reference client of zerowin's framed protocol, written from the byte table in docs/remedies.md
 ("The framed protocol") and nothing else.
 
 It connects, says hello with the next sequence it wants, checks every frame's sequence,

@@ -189,7 +189,7 @@ fn run_prints_the_table_explains_and_writes_json() {
 /// The sender paced at 1000 messages a second (13 KB/s) and 5 ms of work per read:
 /// the naive client drains 10 B per 5 ms (2 KB/s) and is reset within about a
 /// second; drain takes up to 1024 B per 5 ms and keeps up. sweep-delay's cells 4 and
-/// 8 (README) show both, in every trial.
+/// 8 (docs/comparing.md) show both, in every trial.
 const PACED_5MS: &str = r#"
 [sender]
 sndbuf = 4096

@@ -1,5 +1,5 @@
 //! The remedy senders, driven from outside as a user would: `zerowin serve --sender
-//! patient`, a client written from README's protocol table alone
+//! patient`, a client written from the protocol table (docs/remedies.md) alone
 //! (`scripts/resume_client.py`), and a peer that speaks something else.
 
 mod common;

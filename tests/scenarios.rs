@@ -113,7 +113,7 @@ fn the_4k_reproduction_records_the_whole_chain() {
         // What the RST destroys is what was still in the sender's send buffer, so
         // the loss is bounded by that buffer. It can be 0: in 1 of 200 measured
         // trials everything send() accepted was already on the wire, in flight and
-        // unacknowledged, when send() returned EAGAIN (README, "What the records show").
+        // unacknowledged, when send() returned EAGAIN (docs/records.md).
         let lost = r.bytes_lost.unwrap();
         assert!(
             (0..=s.sndbuf_effective).contains(&lost),

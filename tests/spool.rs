@@ -3,7 +3,7 @@
 //! directories it cannot use. Each test says what the sender must do.
 //!
 //! A SIGKILL leaves the page cache intact, so none of these can tell the fsync
-//! policies apart: only a power cut could (README says so).
+//! policies apart: only a power cut could (docs/remedies.md says so).
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! The wire-level evidence, checked against the kernel's own records and against
 //! independent readers: tshark for the pcap files, nstat for the counters.
-//! Every claim here was first measured over many trials (README "What the wire shows").
+//! Every claim here was first measured over many trials (docs/records.md).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

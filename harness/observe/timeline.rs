@@ -21,7 +21,7 @@ const MAX_SAMPLES: usize = 200_000;
 /// while a sampler waking in them takes CPU, and the socket locks of both ends, from
 /// the race the trial measures: on two cores, with the sender and the client busy,
 /// 1 ms sampling from the start moved the median time to reset of repro-4k and its
-/// mix of close routes (README, "Benchmarks"). 10 ms covers the whole race of
+/// mix of close routes (docs/benchmarks.md). 10 ms covers the whole race of
 /// repro-4k (median 2.5 ms) and leaves a 600 ms zero-window trial ~590 samples.
 pub const QUIET_START: Duration = Duration::from_millis(10);
 

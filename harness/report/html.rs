@@ -405,7 +405,7 @@ fn page(p: &Page, imgs: &[(&str, String)], dir: &Path) -> String {
         img("ttf", "median time to failure along the sweep"),
         img("rate", "failure rate along the sweep"),
     ) {
-        s.push_str("<h2>Sweep curves</h2>\n<p class=\"note\">Dots: the observed median time to failure (top) and failure rate (bottom), with their 95% bands (order statistics or Kaplan–Meier; Wilson). Crosses: the model's prediction (README, \"The model\").</p>\n");
+        s.push_str("<h2>Sweep curves</h2>\n<p class=\"note\">Dots: the observed median time to failure (top) and failure rate (bottom), with their 95% bands (order statistics or Kaplan–Meier; Wilson). Crosses: the model's prediction (docs/comparing.md, \"The model\").</p>\n");
         s.push_str(&a);
         s.push_str(&b);
     }
@@ -559,7 +559,7 @@ fn model_section(p: &Page) -> String {
     };
     let pct = |e: Option<f64>| e.map_or("-".into(), |e| format!("{:.0}%", e * 100.0));
     let mut s = format!(
-        "<h2>Model</h2>\n<p>T = T0 + C / (S − D), every quantity from calibration runs apart from these trials (README, \"The model\"). Survival called right in <b>{} of {}</b> cells; where both the model and the trials failed ({} cells), the error of T against the observed median: median {}, largest {}, {} of {} within 25%.</p>\n<ul>\n",
+        "<h2>Model</h2>\n<p>T = T0 + C / (S − D), every quantity from calibration runs apart from these trials (docs/comparing.md, \"The model\"). Survival called right in <b>{} of {}</b> cells; where both the model and the trials failed ({} cells), the error of T against the observed median: median {}, largest {}, {} of {} within 25%.</p>\n<ul>\n",
         acc.survival_right,
         acc.cells,
         acc.timed,
@@ -638,7 +638,7 @@ fn trials_section(p: &Page, dir: &Path) -> String {
         );
     }
     if !timelines.is_empty() {
-        s.push_str("<h2>Timelines</h2>\n<p class=\"note\">Each trial's wire and socket queues on one time axis (README, \"What is observed, and how\", Plots).</p>\n");
+        s.push_str("<h2>Timelines</h2>\n<p class=\"note\">Each trial's wire and socket queues on one time axis (docs/observation.md, Plots).</p>\n");
         s.push_str(&timelines);
     }
     s

@@ -192,7 +192,7 @@ fn notes(cells: &[CellSummary]) -> String {
     }
     if let Some(acc) = model::Accuracy::of(cells) {
         s.push_str(&format!(
-            "  model: T = T0 + C / (S - D), calibrated in separate runs (README, \"The model\"); survival right in {} of {} cells, |error| of T median {} max {} over {} cells\n",
+            "  model: T = T0 + C / (S - D), calibrated in separate runs (docs/comparing.md, \"The model\"); survival right in {} of {} cells, |error| of T median {} max {} over {} cells\n",
             acc.survival_right,
             acc.cells,
             acc.median_abs_error.map_or("-".into(), |e| format!("{:.0}%", e * 100.0)),
