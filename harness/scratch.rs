@@ -65,7 +65,14 @@ pub fn sweep_once() {
             && make_root(&root).is_ok()
             && let Some(line) = sweep(&root)
         {
-            crate::report::output::note(&line);
+            // Straight to stderr: scratch sits below the report in the module map. The
+            // one user string, the temporary directory's path, has its control
+            // characters replaced.
+            let line: String = line
+                .chars()
+                .map(|c| if c.is_control() { '?' } else { c })
+                .collect();
+            eprintln!("{line}");
         }
     });
 }
