@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 mod common;
 
 use assert_cmd::Command;
-use common::{processes_tagged, scenario_file as file};
+use common::{QUICK, processes_tagged, scenario_file as file};
 use predicates::prelude::*;
 
 fn zerowin() -> Command {
@@ -21,21 +21,6 @@ fn zerowin() -> Command {
 fn exe() -> &'static str {
     env!("CARGO_BIN_EXE_zerowin")
 }
-
-/// A scenario whose every trial resets within milliseconds.
-const QUICK: &str = r#"
-description = "quick"
-[sender]
-sndbuf = 4096
-[client]
-strategy = "naive"
-rcvbuf = 4096
-[run]
-duration = "5s"
-trials = 2
-[expect]
-outcome = "reset"
-"#;
 
 /// A scenario that runs for `duration` (the drain client keeps up).
 fn long(duration: &str) -> String {

@@ -12,26 +12,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use common::scenario_file;
+use common::{QUICK, scenario_file};
 
 fn zerowin() -> Command {
     Command::cargo_bin("zerowin").unwrap()
 }
-
-/// The naive client against a 4 KiB sender: reset within milliseconds.
-const QUICK: &str = r#"
-description = "quick"
-[sender]
-sndbuf = 4096
-[client]
-strategy = "naive"
-rcvbuf = 4096
-[run]
-duration = "5s"
-trials = 2
-[expect]
-outcome = "reset"
-"#;
 
 fn stdout_of(out: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&out.get_output().stdout).into_owned()

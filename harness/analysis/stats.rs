@@ -94,20 +94,11 @@ pub fn route(r: &TrialRecord) -> Option<Route> {
     let obs = r.observation.as_ref()?;
     let wire = obs.wire.as_ref();
     let counters = sender_counters(obs);
-    let route = match wire {
+    let linger0 = r.close_policy == "linger0";
+    match wire {
         Some(w) if w.from_sender.rsts == 0 => Some(Route::NoAbort),
-        Some(w) => Some(abort_kind(counters, w)),
-        None => {
-            let c = counters?;
-            Some(match counter_kind(c) {
-                Some(k) => k,
-                None => Route::NoAbort,
-            })
-        }
-    };
-    match route {
-        Some(Route::FinThenRstOnData) if r.close_policy == "linger0" => Some(Route::Linger0),
-        other => other,
+        Some(w) => Some(abort_kind(counters, w, linger0)),
+        None => Some(counter_kind(counters?, linger0).unwrap_or(Route::NoAbort)),
     }
 }
 
@@ -133,11 +124,13 @@ fn sender_counters(
     client_quiet.then_some(c)
 }
 
-/// The abort the counters name, when exactly one of them moved.
-fn counter_kind(c: &crate::observe::counters::Counters) -> Option<Route> {
+/// The abort the counters name, when exactly one of them moved. TCPAbortOnData is a
+/// zero-linger abort when the sender's policy is linger0 (see [`Route::Linger0`]).
+fn counter_kind(c: &crate::observe::counters::Counters, linger0: bool) -> Option<Route> {
     let moved = |k: &str| c.get(k) > 0;
     match (moved("TCPAbortOnClose"), moved("TCPAbortOnData")) {
         (true, false) => Some(Route::RstAtClose),
+        (false, true) if linger0 => Some(Route::Linger0),
         (false, true) => Some(Route::FinThenRstOnData),
         _ => None,
     }
@@ -148,8 +141,9 @@ fn counter_kind(c: &crate::observe::counters::Counters) -> Option<Route> {
 fn abort_kind(
     c: Option<&crate::observe::counters::Counters>,
     w: &crate::observe::wire::Wire,
+    linger0: bool,
 ) -> Route {
-    if let Some(k) = c.and_then(counter_kind) {
+    if let Some(k) = c.and_then(|c| counter_kind(c, linger0)) {
         return k;
     }
     match (w.first_fin_from_sender_ns, w.first_rst_from_sender_ns) {

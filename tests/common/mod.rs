@@ -6,6 +6,22 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 
+/// The naive client against the original sender, both with 4 KiB buffers: reset
+/// within milliseconds, every trial.
+pub const QUICK: &str = r#"
+description = "quick"
+[sender]
+sndbuf = 4096
+[client]
+strategy = "naive"
+rcvbuf = 4096
+[run]
+duration = "5s"
+trials = 2
+[expect]
+outcome = "reset"
+"#;
+
 /// Writes a scenario file `name` with `text` into `dir`.
 pub fn scenario_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
