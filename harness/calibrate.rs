@@ -187,7 +187,7 @@ fn fill_run(
         None => {
             out.strategy = strategy::by_name("naive").expect("built in");
             out.client.reply = out.strategy.default_reply().as_bytes().to_vec();
-            out.client.recv_size = 10;
+            out.client.own = strategy::Own::new(strategy::naive::Settings { recv_size: 10 });
             out.client.delay = STALL;
         }
     }

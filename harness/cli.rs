@@ -11,7 +11,10 @@ use crate::analysis::boundary::Scale;
 use crate::limits::{flag, parse_sample};
 use crate::observe::{IsolationMode, ObserveOptions};
 use crate::record::Outcome;
+use crate::report::FORMATS;
+use crate::report::export::Chosen;
 use crate::sender::{self, ClosePolicy, Sender};
+use crate::session::Options;
 use crate::strategy::{self, Strategy};
 use crate::sweep::{self, Assign, KeyPath, Point};
 
@@ -82,27 +85,50 @@ impl Edits {
     }
 }
 
-/// The files a run writes for programs and browsers to read.
-#[derive(Args, Debug, Default)]
-pub struct Outputs {
-    /// Write every trial's full record and every cell's statistics as JSON to FILE,
-    /// rewritten after every scenario or cell ("-" = stdout, and the report goes to
-    /// stderr).
-    #[arg(long = "export-json", visible_alias = "json", value_name = "FILE")]
-    pub json: Option<PathBuf>,
-    /// Write one CSV row per trial to FILE, with a column per parameter ("-" = stdout).
-    #[arg(long = "export-csv", value_name = "FILE")]
-    pub csv: Option<PathBuf>,
-    /// Write one CSV row per cell (or scenario) with its statistics to FILE.
-    #[arg(long = "export-cells-csv", value_name = "FILE")]
-    pub cells_csv: Option<PathBuf>,
-    /// Write a Markdown table of the cells (or scenarios) to FILE ("-" = stdout).
-    #[arg(long = "export-markdown", value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
-    /// Write an HTML report into DIR (index.html, a page per scenario or sweep, its
-    /// charts and the trials' timelines), rewritten after every scenario or cell.
-    #[arg(long, value_name = "DIR")]
-    pub html: Option<PathBuf>,
+/// The files a run writes for programs and browsers to read: one flag per output
+/// format, each declared by its format in [`crate::report::FORMATS`].
+#[derive(Default)]
+pub struct Outputs(pub Vec<Chosen>);
+
+impl std::fmt::Debug for Outputs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|(k, p)| (k.flag(), p)))
+            .finish()
+    }
+}
+
+impl clap::FromArgMatches for Outputs {
+    fn from_arg_matches(m: &clap::ArgMatches) -> Result<Self, clap::Error> {
+        let chosen = FORMATS
+            .iter()
+            .filter_map(|f| m.get_one::<PathBuf>(f.flag()).map(|p| (*f, p.clone())));
+        Ok(Outputs(chosen.collect()))
+    }
+
+    fn update_from_arg_matches(&mut self, m: &clap::ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(m)?;
+        Ok(())
+    }
+}
+
+impl Args for Outputs {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        FORMATS.iter().fold(cmd, |cmd, f| {
+            cmd.arg(
+                clap::Arg::new(f.flag())
+                    .long(f.flag())
+                    .visible_aliases(f.aliases())
+                    .value_name(f.value_name())
+                    .help(f.help())
+                    .value_parser(clap::value_parser!(PathBuf)),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
 }
 
 /// What a command that runs trials takes: edits, trial counts, outputs, observers.
@@ -159,6 +185,18 @@ impl Overrides {
     /// The --sweep and then the --set flags.
     pub fn assigns(&self) -> Vec<Assign> {
         self.edits.assigns()
+    }
+
+    /// What the session of a command with these flags is asked for.
+    pub fn session(&self, quiet: bool, checked: bool) -> anyhow::Result<Options<'_>> {
+        Ok(Options {
+            outputs: &self.outputs.0,
+            observe: self.observe.options()?,
+            pcap: self.observe.pcap.clone(),
+            plot: self.observe.plot.clone(),
+            quiet,
+            checked,
+        })
     }
 }
 
@@ -314,13 +352,26 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 impl ServeArgs {
-    /// Whether any of the original sender's own flags was given.
-    pub fn original_flags(&self) -> bool {
-        self.sndbuf.is_some()
-            || self.close_policy.is_some()
-            || self.log.is_some()
-            || self.drain_timeout_ms.is_some()
-            || self.rate.is_some()
+    /// The original sender's own flags, each with the `--set` pair it is an alias of.
+    pub fn alias_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut v = Vec::new();
+        if let Some(b) = self.sndbuf {
+            v.push(("--sndbuf", format!("sndbuf={b}")));
+        }
+        if let Some(p) = self.close_policy {
+            v.push(("--close-policy", format!("close_policy={p}")));
+        }
+        if let Some(l) = &self.log {
+            let quoted = toml::Value::String(l.clone());
+            v.push(("--log", format!("log={quoted}")));
+        }
+        if let Some(ms) = self.drain_timeout_ms {
+            v.push(("--drain-timeout-ms", format!("drain_timeout={ms}ms")));
+        }
+        if let Some(r) = self.rate {
+            v.push(("--rate", format!("rate={r}/s")));
+        }
+        v
     }
 }
 

@@ -36,15 +36,15 @@
 //!   it at most; what does not fit is dropped and retransmitted).
 
 use std::collections::BTreeMap;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender as Tx};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use toml::Spanned;
+
+pub use crate::record::fault::{Action, Bind, FaultEvent};
 
 use crate::limits;
 use crate::net::{Direction, Rate, Veth};
@@ -52,57 +52,7 @@ use crate::sender::SenderHandle;
 use crate::settings::{Keys, ScenarioError, Source};
 use crate::sys;
 
-/// What a fault does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    KillSender,
-    RestartSender,
-    KillClient,
-    RestartClient,
-    PauseClient,
-    ResumeClient,
-    /// A second instance of the sender on the same port, with the same options.
-    SecondSender,
-    PauseSender,
-    ResumeSender,
-    Blackhole,
-    Heal,
-    Rate,
-}
-
 impl Action {
-    pub const ALL: [Action; 12] = [
-        Action::KillSender,
-        Action::RestartSender,
-        Action::KillClient,
-        Action::RestartClient,
-        Action::PauseClient,
-        Action::ResumeClient,
-        Action::SecondSender,
-        Action::PauseSender,
-        Action::ResumeSender,
-        Action::Blackhole,
-        Action::Heal,
-        Action::Rate,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::KillSender => "kill-sender",
-            Action::RestartSender => "restart-sender",
-            Action::KillClient => "kill-client",
-            Action::RestartClient => "restart-client",
-            Action::PauseClient => "pause-client",
-            Action::ResumeClient => "resume-client",
-            Action::SecondSender => "second-sender",
-            Action::PauseSender => "pause-sender",
-            Action::ResumeSender => "resume-sender",
-            Action::Blackhole => "blackhole",
-            Action::Heal => "heal",
-            Action::Rate => "rate",
-        }
-    }
-
     /// True for the actions on the link between the two (veth only).
     pub fn on_link(self) -> bool {
         matches!(self, Action::Blackhole | Action::Heal | Action::Rate)
@@ -135,19 +85,6 @@ impl Action {
             (Action::PauseClient, Action::ResumeClient),
             (Action::PauseSender, Action::ResumeSender),
         ]
-    }
-}
-
-impl FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Action::ALL
-            .into_iter()
-            .find(|a| a.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
-                format!("unknown action `{s}`; expected one of {}", names.join(", "))
-            })
     }
 }
 
@@ -291,23 +228,6 @@ impl ClientControl {
     }
 }
 
-/// A fault as it happened, on the trial's clock.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct FaultEvent {
-    pub action: String,
-    /// When the schedule asked for it, and when it was done, µs since time zero.
-    pub planned_us: u64,
-    pub at_us: i64,
-    /// Why it could not be done, if it could not.
-    pub error: Option<String>,
-    /// `restart-sender`: the new listener's bind(), "ok" or the errno's name...
-    pub bind: Option<String>,
-    /// ... and the sockets in TIME_WAIT on its port just before.
-    pub time_wait: Option<u32>,
-    /// `rate`: the direction and the new rate, "sender 1mbit".
-    pub detail: Option<String>,
-}
-
 /// The thread that applies a schedule during one trial.
 ///
 /// A sender it restarts is its child: PR_SET_PDEATHSIG ties a child to the *thread*
@@ -395,13 +315,15 @@ fn apply_all(
             .flatten();
         let result = apply(f, targets);
         let bind = f.action.starts_sender().then(|| match &result {
-            Ok(()) => "ok".to_string(),
+            Ok(()) => Bind::Ok,
             Err(e) => e
                 .downcast_ref::<crate::sender::handle::BindFailed>()
-                .map_or("failed".to_string(), |b| crate::sys::errno_name(b.errno)),
+                .map_or(Bind::Failed, |b| {
+                    Bind::Errno(crate::sys::errno_name(b.errno))
+                }),
         });
         events.push(FaultEvent {
-            action: f.action.as_str().to_string(),
+            action: f.action,
             planned_us: f.at.as_micros() as u64,
             at_us: zero_at.elapsed().as_micros() as i64,
             error: result.err().map(|e| format!("{e:#}")),

@@ -93,9 +93,9 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
                     r.trial
                 ));
             }
-            for f in r.faults.iter().filter(|f| f.bind.is_some()) {
-                let got = f.bind.as_deref().unwrap_or("unknown");
-                if got != want {
+            for f in r.faults.iter() {
+                let Some(got) = &f.bind else { continue };
+                if got.to_string() != *want {
                     out.push(format!(
                         "trial {}: the started sender's bind() at {:.1} ms: {got}, expected {want}",
                         r.trial,

@@ -1003,15 +1003,12 @@ impl Scenario {
     /// did not set follows the new strategy's default. An external strategy needs the
     /// scenario's own `[client] command`.
     pub fn with_strategy(&self, s: &'static dyn Strategy) -> Result<Scenario, ScenarioError> {
-        if s.is_external() && self.client.command.is_empty() {
+        if let Err((key, why)) = s.ready(&self.client) {
             return Err(ScenarioError {
                 path: self.path.clone(),
                 line: 0,
-                key: Some("client.command".into()),
-                message: format!(
-                    "strategy `{}` runs the scenario's [client] command, and this scenario has none",
-                    s.name()
-                ),
+                key: Some(format!("client.{key}")),
+                message: format!("strategy `{}` {why}", s.name()),
             });
         }
         let mut out = self.clone();
@@ -1147,12 +1144,14 @@ within = "1s"
         assert_eq!(
             s.sender_config.setup.args,
             [
-                "--sndbuf",
-                "4096",
-                "--close-policy",
-                "close",
-                "--drain-timeout-ms",
-                "30000"
+                "--sender",
+                "original",
+                "--set",
+                "close_policy=close",
+                "--set",
+                "drain_timeout=30000ms",
+                "--set",
+                "sndbuf=4096",
             ]
         );
         assert_eq!(
@@ -1160,8 +1159,8 @@ within = "1s"
             "original (close); sndbuf 4096"
         );
         assert_eq!(s.strategy.name(), "naive");
-        assert_eq!(s.client.recv_size, 10);
-        assert_eq!(s.client.chunk, 1024);
+        assert_eq!(s.client.own::<crate::strategy::naive::Settings>().recv_size, 10);
+        assert_eq!(s.client.own::<crate::strategy::drain::Settings>().chunk, 1024);
         assert_eq!(s.client.reply, b"Hi i got the data");
         assert_eq!(s.client.delay, Duration::from_millis(1));
         assert_eq!(s.client.duration, Duration::from_secs(2));
@@ -1512,7 +1511,10 @@ within = "1s"
     fn external_needs_a_command_with_a_port() {
         let ok = "[client]\nstrategy = \"external\"\ncommand = [\"python3\", \"{dir}/c.py\", \"{port}\"]\n[expect]\noutcome = \"reset\"\n";
         let s = Scenario::parse(Path::new("sc/x.toml"), ok, Path::new("/bin/false")).unwrap();
-        assert_eq!(s.client.command, ["python3", "sc/c.py", "{port}"]);
+        assert_eq!(
+            s.client.own::<crate::strategy::external::Settings>().command,
+            ["python3", "sc/c.py", "{port}"]
+        );
         let e = error_of(&ok.replace(", \"{port}\"", ""));
         assert!(
             e.starts_with("x.toml:3: client.command: must contain {port}"),

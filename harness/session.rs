@@ -14,13 +14,8 @@ use anyhow::{Context, Result, bail};
 use crate::analysis::summary::{self, CellSummary};
 use crate::artifacts::{self, OutDir};
 use crate::calibrate::Calibrator;
-use crate::cli::{ObserveArgs, Outputs};
 use crate::observe::ObserveOptions;
-use crate::report::csv::{CsvCells, CsvTrials};
-use crate::report::export::{Export, ExportTarget, Exporter};
-use crate::report::html::HtmlReport;
-use crate::report::json::Json;
-use crate::report::markdown::Markdown;
+use crate::report::export::{Chosen, Export, Sink, Snapshot};
 use crate::report::output::{Out, Stream, note};
 use crate::report::plot;
 use crate::report::progress::Progress;
@@ -282,45 +277,51 @@ pub enum Detail {
     Nothing,
 }
 
+/// What a command asks of its session.
+pub struct Options<'a> {
+    /// The outputs asked for, and their paths.
+    pub outputs: &'a [Chosen],
+    pub observe: ObserveOptions,
+    /// `--pcap` and `--plot`: the directories this run's own sub-directories go in.
+    pub pcap: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+    /// No progress bar.
+    pub quiet: bool,
+    /// Whether the scenarios' `[expect]` is judged (`run`), or not (`compare`).
+    pub checked: bool,
+}
+
 /// The report, the exports and the observers of one command.
 pub struct Session {
     pub out: Out,
     pub layout: Layout,
     pub opts: ObserveOptions,
-    exports: Vec<ExportTarget>,
+    outputs: Vec<Box<dyn Sink>>,
     /// Whether the scenarios' `[expect]` is judged (`run`), or not (`compare`).
     checked: bool,
     /// `--quiet`: no progress bar either.
     quiet: bool,
-    /// `--html`: the report, rewritten after every scenario or cell.
-    html: Option<HtmlReport>,
     /// The model's calibration runs, made once each per command.
     calibrator: std::cell::RefCell<Calibrator>,
 }
 
 impl Session {
     /// Checks the exports and makes this run's artifact directories.
-    pub fn open(
-        ov: &Outputs,
-        observe: &ObserveArgs,
-        quiet: bool,
-        checked: bool,
-        inputs: &[PathBuf],
-    ) -> Result<Session> {
-        // Every export is chosen and checked before the first trial.
-        let chosen: [(&Option<PathBuf>, Box<dyn Exporter>); 4] = [
-            (&ov.json, Box::new(Json)),
-            (&ov.csv, Box::new(CsvTrials)),
-            (&ov.cells_csv, Box::new(CsvCells)),
-            (&ov.markdown, Box::new(Markdown)),
-        ];
-        let mut exports = Vec::new();
-        for (path, exporter) in chosen {
-            if let Some(p) = path {
-                exports.push(ExportTarget::open(exporter, p, inputs)?);
-            }
-        }
-        let on_stdout: Vec<&str> = exports
+    pub fn open(o: Options, inputs: &[PathBuf]) -> Result<Session> {
+        let Options {
+            outputs: chosen,
+            observe,
+            pcap,
+            plot,
+            quiet,
+            checked,
+        } = o;
+        // Every output is chosen and checked before the first trial.
+        let outputs: Vec<Box<dyn Sink>> = chosen
+            .iter()
+            .map(|(format, path)| format.open(path, inputs))
+            .collect::<Result<_>>()?;
+        let on_stdout: Vec<String> = outputs
             .iter()
             .filter(|e| e.is_stdout())
             .map(|e| e.flag())
@@ -336,9 +337,9 @@ impl Session {
             true => Out::new(Stream::Stderr, !quiet),
             false => Out::new(Stream::Stdout, true),
         };
-        let mut opts = observe.options()?;
+        let mut opts = observe;
         crate::scratch::sweep_once();
-        let pcap_root = observe.pcap.as_deref();
+        let pcap_root = pcap.as_deref();
         if let Some(d) = pcap_root {
             let run = OutDir::root(d, "--pcap")?.new_run()?;
             note(&format!(
@@ -347,7 +348,7 @@ impl Session {
             ));
             opts.pcap_dir = Some(run);
         }
-        if let Some(d) = observe.plot.as_deref() {
+        if let Some(d) = plot.as_deref() {
             // One sub-directory when both flags name the same directory.
             let run = match (pcap_root, &opts.pcap_dir) {
                 (Some(p), Some(run)) if p == d => run.clone(),
@@ -362,20 +363,16 @@ impl Session {
             };
             opts.plot_dir = Some(run);
         }
-        let html = ov.html.as_deref().map(HtmlReport::open).transpose()?;
-        if let Some(h) = &html
-            && opts.plot_dir.is_none()
-        {
-            // The report shows every trial's timeline.
-            opts.plot_dir = Some(h.trials_dir());
+        if opts.plot_dir.is_none() {
+            // A report that shows every trial's timeline.
+            opts.plot_dir = outputs.iter().find_map(|o| o.plot_dir());
         }
         Ok(Session {
-            html,
             calibrator: std::cell::RefCell::new(Calibrator::new(&opts)),
             layout: Layout { width: out.width() },
             out,
             opts,
-            exports,
+            outputs,
             checked,
             quiet,
         })
@@ -471,25 +468,23 @@ impl Session {
     /// Rewrites every export, and the report, with these results.
     fn update(&self, results: &[ScenarioResult]) -> Result<()> {
         let doc = Export::new(results, self.checked, false);
-        for e in &self.exports {
-            e.update(&doc)?;
-        }
-        if let Some(h) = &self.html {
-            h.write(results, false)?;
-        }
-        Ok(())
+        let now = Snapshot {
+            results,
+            doc: &doc,
+            complete: false,
+        };
+        self.outputs.iter().try_for_each(|o| o.update(&now))
     }
 
     /// The last write of every export, marked complete.
     pub fn finish(&self, results: &[ScenarioResult]) -> Result<()> {
         let doc = Export::new(results, self.checked, true);
-        for e in &self.exports {
-            e.finish(&doc)?;
-        }
-        if let Some(h) = &self.html {
-            h.write(results, true)?;
-        }
-        Ok(())
+        let now = Snapshot {
+            results,
+            doc: &doc,
+            complete: true,
+        };
+        self.outputs.iter().try_for_each(|o| o.finish(&now))
     }
 }
 

@@ -64,7 +64,7 @@ fn assert_sources_agree(r: &TrialRecord) {
     let w = o.wire.as_ref().expect("captured");
     let c = o.counters.as_ref().expect("counters read");
     assert!(
-        c.isolated && o.isolation.mode == "netns",
+        c.isolated && o.isolation.mode.as_str() == "netns",
         "{:?}",
         o.isolation
     );
@@ -116,7 +116,12 @@ fn the_4k_reproduction_on_the_wire() {
         assert_eq!(r.outcome, Outcome::Reset);
         let o = obs(r);
         let w = o.wire.as_ref().unwrap();
-        assert_eq!(w.rst_direction, "sender→client", "trial {}", r.trial);
+        assert_eq!(
+            w.rst_direction.as_str(),
+            "sender→client",
+            "trial {}",
+            r.trial
+        );
         assert!(w.from_sender.rsts >= 1);
         let aborts = o.counters.as_ref().unwrap().aborts();
         assert_eq!(
@@ -159,7 +164,7 @@ fn the_zero_window_chain_in_order() {
             "a zero window from the client: {w:?}"
         );
         assert!(c.get("TCPToZeroWindowAdv") >= 1, "{c:?}");
-        assert_eq!(w.rst_direction, "sender→client");
+        assert_eq!(w.rst_direction.as_str(), "sender→client");
         assert_eq!(
             c.aborts(),
             vec![("TCPAbortOnClose", 1)],
@@ -198,7 +203,7 @@ fn shutdown_drain_ends_with_fin_and_no_rst() {
     let r = &records[0];
     assert_eq!(r.outcome, Outcome::Eof);
     let w = obs(r).wire.as_ref().unwrap();
-    assert_eq!(w.rst_direction, "none", "{w:?}");
+    assert_eq!(w.rst_direction.as_str(), "none", "{w:?}");
     assert_eq!((w.from_sender.fins, w.from_client.fins), (1, 1));
     assert!(obs(r).counters.as_ref().unwrap().aborts().is_empty());
     assert_sources_agree(r);
@@ -274,7 +279,7 @@ fn nstat_agrees_with_the_counters() {
             );
         }
         assert_eq!(kernel["TcpOutRsts"].as_u64(), Some(c.get("Tcp.OutRsts")));
-        assert_eq!(obs(&rec).isolation.mode, "host");
+        assert_eq!(obs(&rec).isolation.mode.as_str(), "host");
         assert!(!c.isolated, "host mode marks its counters as not isolated");
     })
     .join()
@@ -350,8 +355,11 @@ fn an_external_python_client_is_classified_from_the_wire() {
                 .contains("the sender sent it an RST")
         );
         let o = obs(r);
-        assert_eq!(o.isolation.mode, "netns");
-        assert_eq!(o.wire.as_ref().unwrap().rst_direction, "sender→client");
+        assert_eq!(o.isolation.mode.as_str(), "netns");
+        assert_eq!(
+            o.wire.as_ref().unwrap().rst_direction.as_str(),
+            "sender→client"
+        );
         let ext = r.client.external.as_ref().expect("the command's record");
         assert!(
             ext.command

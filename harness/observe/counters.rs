@@ -3,72 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
-
 use crate::sys::netns;
 
-/// The counters that tell this story; every one is always reported, 0 included.
-pub const STORY: &[&str] = &[
-    "TCPToZeroWindowAdv",
-    "TCPFromZeroWindowAdv",
-    "TCPWantZeroWindowAdv",
-    "TCPWinProbe",
-    "TCPKeepAlive",
-    "TCPAbortOnClose",
-    "TCPAbortOnData",
-    "TCPAbortOnLinger",
-    "TCPAbortOnTimeout",
-    "Tcp.OutRsts",
-    "Tcp.EstabResets",
-];
-
-/// The abort counters: exactly one of them moves when a connection is reset.
-pub const ABORTS: &[&str] = &[
-    "TCPAbortOnClose",
-    "TCPAbortOnData",
-    "TCPAbortOnLinger",
-    "TCPAbortOnTimeout",
-];
-
-/// Counter deltas over one trial.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Counters {
-    /// True when read in the trial's own namespace; false on the host, where other
-    /// traffic moves them too.
-    pub isolated: bool,
-    /// The story counters, always present.
-    pub story: BTreeMap<String, u64>,
-    /// Every other counter that moved.
-    pub other: BTreeMap<String, u64>,
-}
-
-impl Counters {
-    pub fn get(&self, name: &str) -> u64 {
-        self.story
-            .get(name)
-            .or_else(|| self.other.get(name))
-            .copied()
-            .unwrap_or(0)
-    }
-
-    /// The abort counters that moved.
-    pub fn aborts(&self) -> Vec<(&'static str, u64)> {
-        ABORTS
-            .iter()
-            .map(|n| (*n, self.get(n)))
-            .filter(|(_, v)| *v > 0)
-            .collect()
-    }
-}
-
-/// The two kernels of a veth trial, apart.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Kernels {
-    /// The client's namespace.
-    pub client: Counters,
-    /// The sender's namespace.
-    pub sender: Counters,
-}
+pub use crate::record::observation::{ABORTS, Counters, Kernels, STORY};
 
 impl Counters {
     /// Both kernels' counts added, as one kernel shared by both would have them.

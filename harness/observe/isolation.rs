@@ -2,68 +2,30 @@
 //! loopback. The choice and its reason go into every record.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use anyhow::{Result, bail};
-use serde::Serialize;
 
+use crate::names::names;
 use crate::sys::netns;
 
-/// `--isolation`: what the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum IsolationMode {
-    /// A namespace when the process may create one, else the host's loopback.
-    #[default]
-    Auto,
-    /// A namespace, or an error.
-    Netns,
-    /// Always the host's loopback; scenarios with `[sysctl]` are refused.
-    Host,
-}
+pub use crate::record::observation::{Isolation, RanIn};
 
-impl FromStr for IsolationMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(IsolationMode::Auto),
-            "netns" => Ok(IsolationMode::Netns),
-            "host" => Ok(IsolationMode::Host),
-            _ => Err(format!(
-                "unknown isolation `{s}`; expected auto, netns or host"
-            )),
-        }
+names! {
+    /// `--isolation`: what the user asked for.
+    #[derive(Default)]
+    pub enum IsolationMode ("isolation") {
+        /// A namespace when the process may create one, else the host's loopback.
+        #[default]
+        Auto => "auto",
+        /// A namespace, or an error.
+        Netns => "netns",
+        /// Always the host's loopback; scenarios with `[sysctl]` are refused.
+        Host => "host",
     }
 }
 
-impl fmt::Display for IsolationMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            IsolationMode::Auto => "auto",
-            IsolationMode::Netns => "netns",
-            IsolationMode::Host => "host",
-        })
-    }
-}
 
-/// What a trial actually ran in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Isolation {
-    /// "netns" or "host".
-    pub mode: &'static str,
-    /// Why: what was asked, and what the kernel allowed.
-    pub reason: String,
-    /// The namespace's inode (/proc/thread-self/ns/net).
-    pub netns_id: Option<u64>,
-    /// The sysctls set inside the namespace, as read back.
-    pub sysctls: BTreeMap<String, String>,
-}
 
-impl Isolation {
-    pub fn isolated(&self) -> bool {
-        self.mode == "netns"
-    }
-}
 
 /// Puts the calling thread where the trial should run. Call it on the trial's own
 /// thread: a namespace entered here holds for that thread and what it spawns.
@@ -75,7 +37,7 @@ pub fn enter(mode: IsolationMode, sysctls: &BTreeMap<String, String>) -> Result<
             );
         }
         return Ok(Isolation {
-            mode: "host",
+            mode: RanIn::Host,
             reason: "--isolation host".into(),
             netns_id: netns::namespace_id().ok(),
             sysctls: BTreeMap::new(),
@@ -93,7 +55,7 @@ pub fn enter(mode: IsolationMode, sysctls: &BTreeMap<String, String>) -> Result<
             bail!("this scenario sets [sysctl], which needs a network namespace, and {why}");
         }
         return Ok(Isolation {
-            mode: "host",
+            mode: RanIn::Host,
             reason: format!("auto: {why}; using the host's loopback"),
             netns_id: netns::namespace_id().ok(),
             sysctls: BTreeMap::new(),
@@ -106,7 +68,7 @@ pub fn enter(mode: IsolationMode, sysctls: &BTreeMap<String, String>) -> Result<
         applied.insert(k.clone(), netns::read_sysctl(k)?);
     }
     Ok(Isolation {
-        mode: "netns",
+        mode: RanIn::Netns,
         reason: format!("{mode}: a fresh network namespace for this trial"),
         netns_id: netns::namespace_id().ok(),
         sysctls: applied,

@@ -9,11 +9,9 @@ pub mod isolation;
 pub mod timeline;
 pub mod wire;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Serialize;
-
+pub use crate::record::observation::{Events, Observation};
 pub use isolation::IsolationMode;
 
 /// What to observe, from the command line.
@@ -39,44 +37,6 @@ impl Default for ObserveOptions {
             pcap_dir: None,
             plot_dir: None,
         }
-    }
-}
-
-/// The events of a trial on one axis: microseconds since time zero (the SYN), from
-/// CLOCK_MONOTONIC in both processes and the kernel's packet timestamps.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Events {
-    /// First zero window: from the capture when there is one, else from the samples.
-    pub first_zero_window_us: Option<i64>,
-    /// The sender's failed send() (its send queue was full when errno is EAGAIN).
-    pub sender_send_failed_us: Option<i64>,
-    /// The start of the sender's close.
-    pub sender_close_us: Option<i64>,
-    /// The first RST on the wire.
-    pub rst_us: Option<i64>,
-    /// The client's first error (or EOF).
-    pub client_first_error_us: Option<i64>,
-    /// The last segment from the sender on the wire (what keepalive counts idle from).
-    /// Not in [`Events::ordered`]: in most trials it is the RST or the FIN; the plot and
-    /// the explanation show it where keep-alive probes were sent.
-    pub last_from_sender_us: Option<i64>,
-}
-
-impl Events {
-    /// The events that happened, in time order, as (name, µs).
-    pub fn ordered(&self) -> Vec<(&'static str, i64)> {
-        let mut v: Vec<(&'static str, i64)> = [
-            ("first zero window", self.first_zero_window_us),
-            ("sender send() failed", self.sender_send_failed_us),
-            ("sender close", self.sender_close_us),
-            ("RST", self.rst_us),
-            ("client first error", self.client_first_error_us),
-        ]
-        .into_iter()
-        .filter_map(|(n, t)| t.map(|t| (n, t)))
-        .collect();
-        v.sort_by_key(|(_, t)| *t);
-        v
     }
 }
 
@@ -166,28 +126,4 @@ pub fn classify_external(
         None,
         format!("it {status} before the end, with no RST or FIN from the sender"),
     )
-}
-
-/// Everything observed about a trial.
-#[derive(Debug, Clone, Serialize)]
-pub struct Observation {
-    pub isolation: isolation::Isolation,
-    /// The veth pair the trial ran on; None on loopback.
-    pub link: Option<crate::net::LinkInfo>,
-    /// Counter deltas (None if /proc could not be read). On veth, the sum of both
-    /// kernels, which is what one shared kernel would have counted.
-    pub counters: Option<counters::Counters>,
-    /// On veth, each kernel's own counters.
-    pub kernels: Option<counters::Kernels>,
-    /// The TCP_INFO timeline (None when sampling is off).
-    pub timeline: Option<timeline::Timeline>,
-    /// The capture's analysis (None when capture is off).
-    pub wire: Option<wire::Wire>,
-    /// The pcap file written, if any.
-    pub pcap_file: Option<PathBuf>,
-    /// The SVG plot written, if any.
-    pub plot_file: Option<PathBuf>,
-    pub events: Events,
-    /// What could not be observed, and why.
-    pub notes: Vec<String>,
 }

@@ -8,10 +8,10 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::sys::diag::Diag;
 use crate::sys::{monotonic_ns, tcpinfo};
+
+pub use crate::record::observation::{End, Sample, Timeline};
 
 /// At most this many samples are kept per trial (200 s at 1 ms).
 const MAX_SAMPLES: usize = 200_000;
@@ -25,29 +25,6 @@ const MAX_SAMPLES: usize = 200_000;
 /// repro-4k (median 2.5 ms) and leaves a 600 ms zero-window trial ~590 samples.
 pub const QUIET_START: Duration = Duration::from_millis(10);
 
-/// One end of the connection at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct End {
-    /// TCP state name, e.g. ESTAB; CLOSED when the socket is gone.
-    pub state: &'static str,
-    /// Bytes received and not yet read.
-    pub recv_q: u32,
-    /// Bytes in the send queue (not yet acknowledged).
-    pub send_q: u32,
-    /// The peer's advertised window (tcpi_snd_wnd), when the kernel has it.
-    pub snd_wnd: Option<u32>,
-    /// Our advertised window (tcpi_rcv_wnd), when the kernel has it.
-    pub rcv_wnd: Option<u32>,
-    /// Bytes written but not yet sent.
-    pub notsent: u32,
-    /// Unanswered zero-window probes.
-    pub probes: u8,
-    /// Probe / retransmission timer backoff.
-    pub backoff: u8,
-    /// Retransmission timeout, µs.
-    pub rto_us: u32,
-}
-
 const GONE: End = End {
     state: "CLOSED",
     recv_q: 0,
@@ -59,31 +36,6 @@ const GONE: End = End {
     backoff: 0,
     rto_us: 0,
 };
-
-/// Both ends at one instant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Sample {
-    /// Microseconds since time zero (the start of connect()).
-    pub t_us: u64,
-    pub client: End,
-    pub sender: End,
-}
-
-/// A trial's samples and what they show.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Timeline {
-    /// The sampling interval, µs.
-    pub interval_us: u64,
-    pub samples: Vec<Sample>,
-    /// True when more than MAX_SAMPLES were taken and the rest were dropped.
-    pub truncated: bool,
-    /// First sample with the client's advertised window (or the sender's view of it) at 0, µs.
-    pub first_zero_window_us: Option<u64>,
-    /// Largest send queue seen at the sender, bytes.
-    pub sender_send_q_peak: u32,
-    /// Largest unread queue seen at the sender (the client's replies), bytes.
-    pub sender_recv_q_peak: u32,
-}
 
 /// The connection a sampler watches.
 pub struct Target {

@@ -23,7 +23,8 @@
 //! segments keeps its shape, its zero windows and its peaks in a few KiB.
 
 use etherparse::{LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice};
-use serde::Serialize;
+
+pub use crate::record::observation::{Direction, Keep, RstDirection, Series, Wire, WireSeries};
 
 /// One TCP segment of the connection, as parsed from a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,28 +87,6 @@ pub fn segment(data: &[u8], mono_ns: u64, sender_port: u16) -> Option<Segment> {
     })
 }
 
-/// Which extreme a [`Series`] keeps when it merges points.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Keep {
-    /// The smallest value: a window series keeps its zeros.
-    #[default]
-    Min,
-    /// The largest value: a queue keeps its peaks.
-    Max,
-}
-
-/// A time series of bounded size. When full, neighbouring points are merged in
-/// pairs and the minimum spacing doubles; a merged point keeps the extreme value
-/// `keep` says, so the plot never loses a zero window or a peak.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Series {
-    /// (CLOCK_MONOTONIC ns, value).
-    pub points: Vec<(u64, u64)>,
-    keep: Keep,
-    /// Points closer than this to the last one are merged into it.
-    gap_ns: u64,
-}
-
 impl Series {
     /// The most points a series holds.
     pub const CAP: usize = 4096;
@@ -157,67 +136,6 @@ impl Series {
             self.points = merged;
         }
     }
-}
-
-/// The series the plot draws from the wire.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct WireSeries {
-    /// The client's advertised window, bytes.
-    pub client_window: Series,
-    /// The highest byte the sender sent, bytes since its SYN.
-    pub sender_sent: Series,
-    /// The client's acknowledgement, bytes since the sender's SYN.
-    pub client_acked: Series,
-    /// The window's right edge: acknowledgement + window, bytes since the sender's SYN.
-    pub window_edge: Series,
-}
-
-/// Counts for one direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct Direction {
-    pub segments: u64,
-    pub payload_bytes: u64,
-    pub zero_windows: u64,
-    pub window_updates: u64,
-    pub zero_window_probes: u64,
-    /// Keep-alive probes: no data (or one byte), one below the next sequence number,
-    /// no flags, while the peer's window was open (tshark's `tcp.analysis.keep_alive`;
-    /// Linux's zero-window probes have the same shape and are counted above instead).
-    pub keep_alives: u64,
-    pub rsts: u64,
-    pub fins: u64,
-}
-
-/// The capture's account of the connection.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct Wire {
-    /// Segments the sender sent to the client.
-    pub from_sender: Direction,
-    /// Segments the client sent to the sender.
-    pub from_client: Direction,
-    /// "sender→client", "client→sender", "both" or "none".
-    pub rst_direction: &'static str,
-    /// CLOCK_MONOTONIC ns of the first zero window advertised (either way) and of the first RST.
-    pub first_zero_window_ns: Option<u64>,
-    pub first_rst_ns: Option<u64>,
-    /// CLOCK_MONOTONIC ns of the client's SYN, and of the sender's first RST and FIN.
-    pub client_syn_ns: Option<u64>,
-    pub first_rst_from_sender_ns: Option<u64>,
-    pub first_fin_from_sender_ns: Option<u64>,
-    /// CLOCK_MONOTONIC ns of the client's first RST.
-    pub first_rst_from_client_ns: Option<u64>,
-    /// CLOCK_MONOTONIC ns of the last segment from the sender: what a keepalive timer
-    /// counts its idle time from, when nothing comes after it.
-    pub last_from_sender_ns: Option<u64>,
-    /// The client's keep-alive probes after that last segment: the unanswered ones.
-    pub unanswered_keep_alives: u64,
-    /// CLOCK_MONOTONIC ns of the client's keep-alive probes, the first 32, for the plot.
-    pub client_keep_alive_ns: Vec<u64>,
-    /// Frames the kernel dropped before the capture read them (PACKET_STATISTICS).
-    pub dropped_frames: u64,
-    /// The plot's series. Not exported: the pcap holds every segment exactly.
-    #[serde(skip)]
-    pub series: WireSeries,
 }
 
 #[derive(Default, Clone, Copy)]
@@ -373,10 +291,10 @@ impl Analyzer {
 
     pub fn finish(mut self) -> Wire {
         self.w.rst_direction = match (self.w.from_sender.rsts > 0, self.w.from_client.rsts > 0) {
-            (true, false) => "sender→client",
-            (false, true) => "client→sender",
-            (true, true) => "both",
-            (false, false) => "none",
+            (true, false) => RstDirection::SenderToClient,
+            (false, true) => RstDirection::ClientToSender,
+            (true, true) => RstDirection::Both,
+            (false, false) => RstDirection::None,
         };
         self.w
     }
@@ -483,7 +401,7 @@ mod tests {
         assert_eq!(w.from_client.window_updates, 1);
         assert_eq!(w.from_sender.zero_window_probes, 1);
         assert_eq!(w.from_sender.rsts, 1);
-        assert_eq!(w.rst_direction, "sender→client");
+        assert_eq!(w.rst_direction.as_str(), "sender→client");
         assert_eq!(w.first_zero_window_ns, Some(500));
         assert_eq!(w.first_rst_ns, Some(1300));
         assert_eq!(w.from_sender.payload_bytes, 300);

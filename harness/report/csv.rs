@@ -61,6 +61,7 @@ fn write(
 }
 
 /// The per-trial CSV.
+#[derive(Clone, Copy)]
 pub struct CsvTrials;
 
 const TRIAL_COLUMNS: [&str; 16] = [
@@ -110,7 +111,11 @@ fn trial_row(r: &TrialRecord) -> Vec<String> {
 
 impl Exporter for CsvTrials {
     fn flag(&self) -> &'static str {
-        "--export-csv"
+        "export-csv"
+    }
+
+    fn help(&self) -> &'static str {
+        "Write one CSV row per trial to FILE, with a column per parameter (\"-\" = stdout)"
     }
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {
@@ -121,6 +126,7 @@ impl Exporter for CsvTrials {
 }
 
 /// The per-cell CSV.
+#[derive(Clone, Copy)]
 pub struct CsvCells;
 
 const CELL_COLUMNS: [&str; 23] = [
@@ -181,7 +187,11 @@ fn cell_row(c: &CellSummary, passed: Option<bool>) -> Vec<String> {
 
 impl Exporter for CsvCells {
     fn flag(&self) -> &'static str {
-        "--export-cells-csv"
+        "export-cells-csv"
+    }
+
+    fn help(&self) -> &'static str {
+        "Write one CSV row per cell (or scenario) with its statistics to FILE"
     }
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {

@@ -28,12 +28,80 @@ use crate::analysis::summary::CellSummary;
 use crate::record::TrialRecord;
 use crate::runner::ScenarioResult;
 
-/// One export format.
-pub trait Exporter {
-    /// The flag that chose it, for messages ("--json").
+/// One kind of output a run writes, chosen by its flag. [`super::FORMATS`] lists them:
+/// the CLI declares each one's flag from it, and the session opens what was asked for.
+pub trait Format: Sync {
+    /// The flag's long name, without its dashes ("export-json").
     fn flag(&self) -> &'static str;
+    /// Other names of the flag, shown in `--help`.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The flag's value, for `--help`.
+    fn value_name(&self) -> &'static str {
+        "FILE"
+    }
+    /// The flag's help text.
+    fn help(&self) -> &'static str;
+    /// Checks `path` now, before the first trial, and returns what writes there.
+    fn open(&self, path: &Path, inputs: &[PathBuf]) -> Result<Box<dyn Sink>>;
+}
+
+/// An output the user asked for, and its path.
+pub type Chosen = (&'static dyn Format, PathBuf);
+
+/// What a run has so far, for every output to write.
+pub struct Snapshot<'a> {
+    pub results: &'a [ScenarioResult],
+    pub doc: &'a Export<'a>,
+    pub complete: bool,
+}
+
+/// An output, opened: rewritten after every scenario, and once more at the end.
+pub trait Sink {
+    /// The flag that chose it, for messages ("--export-json").
+    fn flag(&self) -> String;
+    /// True when it goes to stdout, which the report must then leave alone.
+    fn is_stdout(&self) -> bool {
+        false
+    }
+    /// Where the trials' timelines go, for an output that shows them.
+    fn plot_dir(&self) -> Option<crate::artifacts::OutDir> {
+        None
+    }
+    /// After each scenario or cell.
+    fn update(&self, now: &Snapshot) -> Result<()>;
+    /// At the end of the run.
+    fn finish(&self, now: &Snapshot) -> Result<()>;
+}
+
+/// One format of the exported document, written to one file (or stream).
+pub trait Exporter: Sync {
+    /// The flag's long name ("export-json").
+    fn flag(&self) -> &'static str;
+    /// Other names of the flag.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// The flag's help text.
+    fn help(&self) -> &'static str;
     /// The whole document in this format.
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>>;
+}
+
+impl<E: Exporter + Copy + 'static> Format for E {
+    fn flag(&self) -> &'static str {
+        Exporter::flag(self)
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        Exporter::aliases(self)
+    }
+    fn help(&self) -> &'static str {
+        Exporter::help(self)
+    }
+    fn open(&self, path: &Path, inputs: &[PathBuf]) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(ExportTarget::open(Box::new(*self), path, inputs)?))
+    }
 }
 
 /// The version of the exported document's shape. It changes when a documented
@@ -259,7 +327,7 @@ impl ExportTarget {
         path: &Path,
         inputs: &[PathBuf],
     ) -> Result<ExportTarget> {
-        let flag = exporter.flag();
+        let flag = &format!("--{}", exporter.flag());
         if inputs.iter().any(|i| same_file(i, path)) {
             bail!(
                 "{flag} {}: that is one of the input scenarios; choose another file",
@@ -276,23 +344,13 @@ impl ExportTarget {
         Ok(ExportTarget { exporter, dest })
     }
 
-    /// The flag that chose this export.
-    pub fn flag(&self) -> &'static str {
-        self.exporter.flag()
-    }
-
-    /// True when the export goes to stdout, which the report must then leave alone.
-    pub fn is_stdout(&self) -> bool {
-        matches!(self.dest, Dest::Stdout)
-    }
-
     /// After each scenario: rewrites a file atomically. A stream waits for [`finish`].
     ///
     /// [`finish`]: ExportTarget::finish
     pub fn update(&self, doc: &Export) -> Result<()> {
         match &self.dest {
             Dest::File(p) => write_atomically(p, &self.exporter.serialize(doc)?)
-                .with_context(|| format!("{} {}", self.exporter.flag(), p.display())),
+                .with_context(|| format!("{} {}", Sink::flag(self), p.display())),
             Dest::Stdout | Dest::Stderr | Dest::Stream(_) => Ok(()),
         }
     }
@@ -304,8 +362,26 @@ impl ExportTarget {
             Dest::Stdout => Stream::Stdout.write(&self.exporter.serialize(doc)?),
             Dest::Stderr => Stream::Stderr.write(&self.exporter.serialize(doc)?),
             Dest::Stream(p) => write_stream(p, &self.exporter.serialize(doc)?)
-                .with_context(|| format!("{} {}", self.exporter.flag(), p.display())),
+                .with_context(|| format!("{} {}", Sink::flag(self), p.display())),
         }
+    }
+}
+
+impl Sink for ExportTarget {
+    fn flag(&self) -> String {
+        format!("--{}", self.exporter.flag())
+    }
+
+    fn is_stdout(&self) -> bool {
+        matches!(self.dest, Dest::Stdout)
+    }
+
+    fn update(&self, now: &Snapshot) -> Result<()> {
+        ExportTarget::update(self, now.doc)
+    }
+
+    fn finish(&self, now: &Snapshot) -> Result<()> {
+        ExportTarget::finish(self, now.doc)
     }
 }
 

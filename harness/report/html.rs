@@ -13,13 +13,14 @@
 //! `file://` address when those are elsewhere.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::artifacts::OutDir;
 
 use anyhow::{Context, Result};
 
 use super::charts::{self, Curve, CurvePoint, Spread, XAxis};
+use super::export::{Sink, Snapshot};
 use super::sweep::{counts, lost, median_cell, model_cells, rate_cell, short};
 use super::text::verdict;
 use crate::analysis::model::{Accuracy, Forecast};
@@ -27,6 +28,45 @@ use crate::analysis::summary::CellSummary;
 use crate::record::Outcome;
 use crate::runner::ScenarioResult;
 use crate::sweep::Point;
+
+/// `--html DIR`: the HTML report.
+pub struct Html;
+
+impl super::export::Format for Html {
+    fn flag(&self) -> &'static str {
+        "html"
+    }
+
+    fn value_name(&self) -> &'static str {
+        "DIR"
+    }
+
+    fn help(&self) -> &'static str {
+        "Write an HTML report into DIR (index.html, a page per scenario or sweep, its charts and the trials' timelines), rewritten after every scenario or cell"
+    }
+
+    fn open(&self, path: &Path, _inputs: &[PathBuf]) -> Result<Box<dyn Sink>> {
+        Ok(Box::new(HtmlReport::open(path)?))
+    }
+}
+
+impl Sink for HtmlReport {
+    fn flag(&self) -> String {
+        "--html".into()
+    }
+
+    fn plot_dir(&self) -> Option<OutDir> {
+        Some(self.trials_dir())
+    }
+
+    fn update(&self, now: &Snapshot) -> Result<()> {
+        self.write(now.results, false)
+    }
+
+    fn finish(&self, now: &Snapshot) -> Result<()> {
+        self.write(now.results, true)
+    }
+}
 
 /// The report's directory.
 pub struct HtmlReport {

@@ -6,11 +6,20 @@ use anyhow::Result;
 use super::export::{Export, Exporter};
 
 /// The JSON format: the [`Export`] document as it is.
+#[derive(Clone, Copy)]
 pub struct Json;
 
 impl Exporter for Json {
     fn flag(&self) -> &'static str {
-        "--export-json"
+        "export-json"
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        &["json"]
+    }
+
+    fn help(&self) -> &'static str {
+        "Write every trial's full record and every cell's statistics as JSON to FILE, rewritten after every scenario or cell (\"-\" = stdout, and the report goes to stderr)"
     }
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {

@@ -7,6 +7,7 @@ use anyhow::Result;
 use super::export::{Export, Exporter};
 use super::sweep;
 
+#[derive(Clone, Copy)]
 pub struct Markdown;
 
 /// A cell's text with the characters that would break a Markdown table escaped.
@@ -22,7 +23,11 @@ fn f2(v: Option<f64>) -> String {
 
 impl Exporter for Markdown {
     fn flag(&self) -> &'static str {
-        "--export-markdown"
+        "export-markdown"
+    }
+
+    fn help(&self) -> &'static str {
+        "Write a Markdown table of the cells (or scenarios) to FILE (\"-\" = stdout)"
     }
 
     fn serialize(&self, doc: &Export) -> Result<Vec<u8>> {

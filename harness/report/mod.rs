@@ -19,3 +19,13 @@ pub mod plot;
 pub mod progress;
 pub mod sweep;
 pub mod text;
+
+/// Every output a run can write, one line each, in the order of `--help`: adding one
+/// is a module with an [`export::Exporter`] (or an [`export::Format`]) and a line here.
+pub const FORMATS: &[&dyn export::Format] = &[
+    &json::Json,
+    &csv::CsvTrials,
+    &csv::CsvCells,
+    &markdown::Markdown,
+    &html::Html,
+];

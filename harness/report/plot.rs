@@ -187,10 +187,7 @@ pub fn render(record: &TrialRecord) -> Result<String> {
     }
     let mut events = obs.events.ordered();
     // The fault schedule's events, on the same clock.
-    events.extend(record.faults.iter().filter_map(|f| {
-        let a: crate::fault::Action = f.action.parse().ok()?;
-        Some((a.as_str(), f.at_us))
-    }));
+    events.extend(record.faults.iter().map(|f| (f.action.as_str(), f.at_us)));
     // The client's keep-alive probes, from the capture, and the last answer before them.
     let zero = record.client.zero_ns as i64;
     let probes = obs.wire.iter().flat_map(|w| &w.client_keep_alive_ns);

@@ -842,11 +842,11 @@ mod tests {
         // An abort counter that moved sent an RST from the sender.
         if !moved.is_empty() {
             wire.from_sender.rsts = 1;
-            wire.rst_direction = "sender→client";
+            wire.rst_direction = crate::observe::wire::RstDirection::SenderToClient;
         }
         r.observation = Some(Observation {
             isolation: Isolation {
-                mode: "netns",
+                mode: crate::observe::isolation::RanIn::Netns,
                 reason: "auto: a fresh network namespace for this trial".into(),
                 netns_id: None,
                 sysctls: Default::default(),

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use super::SenderConfig;
+use super::lines::Line;
 use crate::process::{Group, PipeTail};
 use crate::record::{SenderMessages, SenderReport, SenderSummary};
 
@@ -57,46 +58,6 @@ impl std::fmt::Display for BindFailed {
 }
 
 impl std::error::Error for BindFailed {}
-
-/// One line a sender printed.
-#[derive(Debug)]
-enum Line {
-    Port(u16),
-    Accepted,
-    Summary(Box<SenderSummary>),
-    Progress(SenderMessages),
-    Void(u64, u64),
-    Committed(u64, u64),
-    BindError(i32),
-}
-
-impl Line {
-    fn parse(line: &str) -> Option<Line> {
-        if let Some(p) = line.strip_prefix("zerowin-port ") {
-            return p.trim().parse().ok().map(Line::Port);
-        }
-        if let Some(e) = line.strip_prefix("zerowin-bind-error ") {
-            return e.trim().parse().ok().map(Line::BindError);
-        }
-        if line == "zerowin-accepted" {
-            return Some(Line::Accepted);
-        }
-        if let Some(rest) = line.strip_prefix("zerowin-progress ") {
-            return SenderMessages::parse(rest).map(Line::Progress);
-        }
-        let range = |rest: &str| -> Option<(u64, u64)> {
-            let (a, z) = rest.split_once(' ')?;
-            Some((a.parse().ok()?, z.trim().parse().ok()?))
-        };
-        if let Some(rest) = line.strip_prefix("zerowin-void ") {
-            return range(rest).map(|(a, z)| Line::Void(a, z));
-        }
-        if let Some(rest) = line.strip_prefix("zerowin-committed ") {
-            return range(rest).map(|(a, z)| Line::Committed(a, z));
-        }
-        SenderSummary::parse(line).map(|s| Line::Summary(Box::new(s)))
-    }
-}
 
 /// One life of the sender process.
 #[derive(Default)]
@@ -296,7 +257,7 @@ impl ChildSender {
             if !counts.is_empty() {
                 // Progress lines after the summary have newer counts, but only a
                 // summary says why the connection ended.
-                let end = s.remedy.as_ref().map(|m| m.end.clone()).unwrap_or_default();
+                let end = s.remedy.as_ref().map(|m| m.end).unwrap_or_default();
                 s.remedy = Some(SenderMessages {
                     end,
                     ..SenderMessages::merge(&counts)

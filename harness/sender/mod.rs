@@ -6,17 +6,18 @@
 //! A started sender is a [`SenderHandle`]: the address it listens on, what it said,
 //! and the faults a trial may apply to it (kill, restart).
 
+pub use crate::record::sender::ClosePolicy;
+
 pub mod framed;
 pub mod handle;
+pub mod lines;
 pub mod original;
 pub mod patient;
 pub mod spool;
 pub mod trickle;
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -101,53 +102,9 @@ pub fn names() -> String {
     all().map(|s| s.name()).join(", ")
 }
 
-/// What the sender does when its send() first fails.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ClosePolicy {
-    /// The original: close(). With the client's replies unread, the kernel sends RST.
-    #[default]
-    Close,
-    /// SO_LINGER 0 then close(): always an RST.
-    Linger0,
-    /// shutdown(SHUT_WR), read and discard until EOF, then close(): a clean FIN.
-    ShutdownDrain,
-}
 
-impl ClosePolicy {
-    pub const ALL: [ClosePolicy; 3] = [
-        ClosePolicy::Close,
-        ClosePolicy::Linger0,
-        ClosePolicy::ShutdownDrain,
-    ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ClosePolicy::Close => "close",
-            ClosePolicy::Linger0 => "linger0",
-            ClosePolicy::ShutdownDrain => "shutdown-drain",
-        }
-    }
-}
 
-impl fmt::Display for ClosePolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ClosePolicy {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        ClosePolicy::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| {
-                format!(
-                    "unknown close policy `{s}`; expected one of close, linger0, shutdown-drain"
-                )
-            })
-    }
-}
 
 /// How to start a sender.
 #[derive(Debug, Clone)]

@@ -30,7 +30,25 @@ pub struct ServeArgs {
 }
 
 impl ServeArgs {
-    /// The argv the C main parses (without argv[0]).
+    /// Its keys as `--set` pairs, which [`Original::read`] reads back.
+    pub fn to_pairs(&self) -> Vec<String> {
+        let mut v = vec![
+            format!("close_policy={}", self.close_policy),
+            format!("drain_timeout={}ms", self.drain_timeout_ms),
+        ];
+        if let Some(s) = self.sndbuf {
+            v.push(format!("sndbuf={s}"));
+        }
+        if let Some(r) = self.rate {
+            v.push(format!("rate={r}/s"));
+        }
+        if let Some(l) = &self.log {
+            v.push(format!("log={}", toml::Value::String(l.clone())));
+        }
+        v
+    }
+
+    /// The argv the C main parses (without argv[0]): built once, here.
     pub fn to_argv(&self) -> Vec<String> {
         let mut v = vec!["--port".to_string(), self.port.to_string()];
         if let Some(b) = &self.bind {
@@ -107,12 +125,13 @@ impl Original {
                 }
             },
         };
+        let log = keys.string("log")?;
         Ok(ServeArgs {
             port: 0,
             bind: None,
             sndbuf,
             close_policy,
-            log: None,
+            log,
             drain_timeout_ms: drain.as_millis() as u64,
             rate,
         })
@@ -139,6 +158,10 @@ const KEYS: &[(&str, &str)] = &[
         "drain_timeout",
         "bound on shutdown-drain's read until EOF (30s)",
     ),
+    (
+        "log",
+        "a file to log every message to, as the 2014 server.log (none; hundreds of MB at full rate)",
+    ),
 ];
 
 impl Sender for Original {
@@ -157,8 +180,10 @@ impl Sender for Original {
     fn configure(&self, keys: &mut Keys) -> Result<SenderSetup, ScenarioError> {
         let a = Original::read(keys)?;
         Ok(SenderSetup {
-            // `zerowin serve` takes exactly the C sender's flags.
-            args: a.to_argv().into_iter().skip(2).collect(),
+            args: std::iter::once(["--sender".to_string(), self.name().to_string()])
+                .chain(a.to_pairs().into_iter().map(|p| ["--set".to_string(), p]))
+                .flatten()
+                .collect(),
             describe: format!(
                 "original ({}); sndbuf {}{}",
                 a.close_policy,
@@ -187,5 +212,27 @@ impl Sender for Original {
         a.port = port;
         a.bind = Some(bind.to_string());
         Ok(serve_in_process(&a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn its_keys_survive_the_trip_through_serve_arguments() {
+        let a = ServeArgs {
+            sndbuf: Some(4096),
+            close_policy: ClosePolicy::ShutdownDrain,
+            log: Some("/tmp/a log=1.txt".into()),
+            drain_timeout_ms: 300,
+            rate: Some(2500.5),
+            ..ServeArgs::default()
+        };
+        let pairs = a.to_pairs();
+        let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", &pairs).unwrap();
+        let back = Original::read(&mut keys).unwrap();
+        keys.finish("original", &Original.key_names()).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{a:?}"));
     }
 }

@@ -8,6 +8,19 @@ use crate::sys;
 
 pub struct Drain;
 
+/// Its own settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Bytes per recv() while draining.
+    pub chunk: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { chunk: 1024 }
+    }
+}
+
 impl Strategy for Drain {
     fn name(&self) -> &'static str {
         "drain"
@@ -21,7 +34,7 @@ impl Strategy for Drain {
     fn describe(&self, p: &super::ClientParams) -> String {
         format!(
             "recv({}) until EAGAIN, then per batch {}",
-            p.chunk,
+            p.own::<Settings>().chunk,
             super::describe_processing(p)
         )
     }
@@ -45,7 +58,12 @@ impl Strategy for Drain {
         p: &mut super::ClientParams,
         _dir: &std::path::Path,
     ) -> Result<(), crate::settings::ScenarioError> {
-        super::shared::byte_loop(keys, p, "chunk", |p| &mut p.chunk)
+        let chunk = super::shared::byte_loop(keys, p, "chunk")?;
+        let d = Settings::default();
+        p.own = super::Own::new(Settings {
+            chunk: chunk.unwrap_or(d.chunk),
+        });
+        Ok(())
     }
 
     fn socket_loop(&self) -> Option<&dyn SocketLoop> {
@@ -58,7 +76,7 @@ impl SocketLoop for Drain {
         if let Err(e) = c.sock.set_nonblocking(true) {
             return c.fail("fcntl", e);
         }
-        let mut buf = vec![0u8; c.params.chunk];
+        let mut buf = vec![0u8; c.params.own::<Settings>().chunk];
         loop {
             if let Some(end) = c.time_is_up() {
                 return end;

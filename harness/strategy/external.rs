@@ -55,6 +55,13 @@ pub fn fill(command: &[String], addr: SocketAddr) -> Vec<String> {
         .collect()
 }
 
+/// Its own settings.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Settings {
+    /// The program and its arguments, with `{host}` and `{port}`.
+    pub command: Vec<String>,
+}
+
 impl Strategy for External {
     fn name(&self) -> &'static str {
         "external"
@@ -65,7 +72,8 @@ impl Strategy for External {
     }
 
     fn describe(&self, p: &ClientParams) -> String {
-        format!("`{}`", crate::report::output::clean(&p.command.join(" ")))
+        let command = p.own::<Settings>().command;
+        format!("`{}`", crate::escape::clean(&command.join(" ")))
     }
 
     fn default_reply(&self) -> &'static str {
@@ -108,8 +116,18 @@ impl Strategy for External {
             .collect();
         // Checked now, so a missing program stops the run before its first trial.
         crate::process::resolve_program(&argv[0]).map_err(|m| keys.invalid("command", m))?;
-        p.command = argv;
+        p.own = super::Own::new(Settings { command: argv });
         Ok(())
+    }
+
+    fn ready(&self, p: &ClientParams) -> Result<(), (&'static str, &'static str)> {
+        match p.own.get::<Settings>() {
+            Some(s) if !s.command.is_empty() => Ok(()),
+            _ => Err((
+                "command",
+                "runs the scenario's [client] command, and this scenario has none",
+            )),
+        }
     }
 
     fn obeys_faults(&self) -> bool {
@@ -131,10 +149,11 @@ impl Strategy for External {
         params: &ClientParams,
         hooks: &mut dyn ClientHooks,
     ) -> Result<ClientRecord> {
-        if params.command.is_empty() {
+        let command = params.own::<Settings>().command;
+        if command.is_empty() {
             bail!("strategy external needs client.command");
         }
-        let argv = fill(&params.command, addr);
+        let argv = fill(&command, addr);
         // Time zero until the trial knows the program's SYN: its start.
         let zero = Instant::now();
         let zero_ns = monotonic_ns();

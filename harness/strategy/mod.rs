@@ -17,7 +17,7 @@ pub mod threaded;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::str::FromStr;
+use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +53,11 @@ pub trait Strategy: Send + Sync {
         p: &mut ClientParams,
         dir: &Path,
     ) -> Result<(), ScenarioError>;
+    /// Whether `p` holds what it needs to run (a scenario written for another
+    /// strategy may not, in `compare`): the key and why not.
+    fn ready(&self, _p: &ClientParams) -> Result<(), (&'static str, &'static str)> {
+        Ok(())
+    }
     /// Whether it carries out the client's faults (kill, restart, pause, resume).
     fn obeys_faults(&self) -> bool {
         false
@@ -120,43 +125,17 @@ pub fn names() -> String {
     all().map(|s| s.name()).join(", ")
 }
 
-/// What `delay` is spent on, for `resume`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum DelayPer {
-    /// Every message processed costs `delay`.
-    #[default]
-    Message,
-    /// Every batch (what one read brought) costs `delay`, however many messages.
-    Batch,
-}
 
-impl FromStr for DelayPer {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "message" => Ok(DelayPer::Message),
-            "batch" => Ok(DelayPer::Batch),
-            _ => Err(format!(
-                "unknown delay_per `{s}`; expected message or batch"
-            )),
-        }
-    }
-}
 
-/// What a client does, whatever its strategy. Each strategy reads the keys it has
-/// into it; the others keep these defaults.
+/// What a client does, whatever its strategy; what only one strategy has is in
+/// [`ClientParams::own`], which that strategy alone sets and reads.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClientParams {
-    /// Bytes per recv() for `naive`.
-    pub recv_size: usize,
-    /// Bytes per recv() for `drain`.
-    pub chunk: usize,
     /// The reply after each read (naive) or batch (drain); empty = no reply.
     pub reply: Vec<u8>,
     /// Processing time per read (naive), per batch (drain), per message or batch
-    /// (resume, `delay_per`) or per message (threaded).
+    /// (resume) or per message (threaded).
     pub delay: Duration,
-    pub delay_per: DelayPer,
     /// SO_RCVBUF to set before connect(); None = kernel default (autotuned).
     pub rcvbuf: Option<usize>,
     /// How long the client reads before it counts as survived.
@@ -165,45 +144,69 @@ pub struct ClientParams {
     pub deadline: Duration,
     /// The client's own socket options: timeouts, keepalive, user timeout, nodelay.
     pub sock: sockopts::SocketOptions,
-    /// `external`: the program and its arguments, with `{host}` and `{port}`.
-    pub command: Vec<String>,
-    /// `resume`: acknowledge every this many messages processed (and at the end)...
-    pub ack_every: u64,
-    /// ... or when this long has passed since the last acknowledgement.
-    pub ack_interval: Option<Duration>,
-    /// `resume`: how many times it reconnects after an error or EOF.
-    pub max_reconnects: u32,
-    /// `resume`: the first wait before reconnecting; it doubles, up to 1 s.
-    pub reconnect_backoff: Duration,
-    /// `resume`: how long after the trial's start it first connects (the sender's
-    /// producer runs meanwhile: a client that is away).
-    pub start_after: Duration,
     /// True when the sender speaks the framed protocol (set from the sender).
     pub framed: bool,
-    /// `threaded`: the bound of the memory queue between the reader and the worker.
-    pub queue_bytes: usize,
+    /// The strategy's own settings.
+    pub own: Own,
 }
 
 impl Default for ClientParams {
     fn default() -> Self {
         ClientParams {
-            recv_size: 10,
-            chunk: 1024,
             reply: Vec::new(),
             delay: Duration::ZERO,
-            delay_per: DelayPer::Message,
             rcvbuf: None,
             duration: Duration::from_secs(10),
             deadline: Duration::from_secs(15),
             sock: sockopts::SocketOptions::default(),
-            command: Vec::new(),
-            ack_every: 1,
-            ack_interval: None,
-            max_reconnects: 10,
-            reconnect_backoff: Duration::from_millis(10),
-            start_after: Duration::ZERO,
             framed: false,
-            queue_bytes: 64 << 20,
+            own: Own::default(),
+        }
+    }
+}
+
+impl ClientParams {
+    /// The strategy's own settings of type `T`, or its defaults when none were set.
+    pub fn own<T: OwnSettings + Default + Clone>(&self) -> T {
+        self.own.get::<T>().cloned().unwrap_or_default()
+    }
+}
+
+/// Settings that belong to one strategy.
+pub trait OwnSettings: Any + std::fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn same(&self, other: &dyn OwnSettings) -> bool;
+}
+
+impl<T: Any + std::fmt::Debug + Send + Sync + PartialEq> OwnSettings for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn same(&self, other: &dyn OwnSettings) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+}
+
+/// One strategy's settings, of a type that strategy's module defines.
+#[derive(Debug, Clone, Default)]
+pub struct Own(Option<Arc<dyn OwnSettings>>);
+
+impl Own {
+    pub fn new(v: impl OwnSettings) -> Own {
+        Own(Some(Arc::new(v)))
+    }
+
+    /// The settings, if they are a `T`.
+    pub fn get<T: OwnSettings>(&self) -> Option<&T> {
+        self.0.as_deref()?.as_any().downcast_ref::<T>()
+    }
+}
+
+impl PartialEq for Own {
+    fn eq(&self, other: &Own) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a.same(b.as_ref()),
+            (a, b) => a.is_none() && b.is_none(),
         }
     }
 }
@@ -215,21 +218,19 @@ pub mod shared {
     pub const RCVBUF: (&str, &str) = ("rcvbuf", "SO_RCVBUF before connect(), bytes (autotuned)");
     pub const REPLY: (&str, &str) = ("reply", "the reply sent after each read or batch");
 
-    /// A byte loop's keys (naive, drain, threaded): its read size into `size`, then
+    /// A byte loop's keys (naive, drain, threaded): its read size, if given, then
     /// delay, reply and rcvbuf.
     pub fn byte_loop(
         keys: &mut Keys,
         p: &mut ClientParams,
         size_key: &str,
-        size: fn(&mut ClientParams) -> &mut usize,
-    ) -> Result<(), ScenarioError> {
-        if let Some(n) = keys.int(size_key, limits::RECV)? {
-            *size(p) = n as usize;
-        }
+    ) -> Result<Option<usize>, ScenarioError> {
+        let size = keys.int(size_key, limits::RECV)?.map(|n| n as usize);
         delay(keys, p)?;
         reply(keys, p)?;
         socket(keys, p)?;
-        rcvbuf(keys, p)
+        rcvbuf(keys, p)?;
+        Ok(size)
     }
 
     /// The socket options every in-process client takes ([`sockopts::KEYS`]).
@@ -533,7 +534,7 @@ pub fn describe_processing(p: &ClientParams) -> String {
     } else {
         format!(
             "reply \"{}\"",
-            crate::report::output::clean(&String::from_utf8_lossy(&p.reply))
+            crate::escape::clean(&String::from_utf8_lossy(&p.reply))
         )
     };
     format!("delay {:?}, {reply}", p.delay)

@@ -8,6 +8,19 @@ use crate::sys;
 
 pub struct Naive;
 
+/// Its own settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Bytes per recv().
+    pub recv_size: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { recv_size: 10 }
+    }
+}
+
 impl Strategy for Naive {
     fn name(&self) -> &'static str {
         "naive"
@@ -20,7 +33,7 @@ impl Strategy for Naive {
     fn describe(&self, p: &super::ClientParams) -> String {
         format!(
             "recv({}), then {}",
-            p.recv_size,
+            p.own::<Settings>().recv_size,
             super::describe_processing(p)
         )
     }
@@ -44,7 +57,12 @@ impl Strategy for Naive {
         p: &mut super::ClientParams,
         _dir: &std::path::Path,
     ) -> Result<(), crate::settings::ScenarioError> {
-        super::shared::byte_loop(keys, p, "recv_size", |p| &mut p.recv_size)
+        let recv_size = super::shared::byte_loop(keys, p, "recv_size")?;
+        let d = Settings::default();
+        p.own = super::Own::new(Settings {
+            recv_size: recv_size.unwrap_or(d.recv_size),
+        });
+        Ok(())
     }
 
     fn socket_loop(&self) -> Option<&dyn SocketLoop> {
@@ -57,7 +75,7 @@ impl SocketLoop for Naive {
         if let Err(e) = c.sock.set_nonblocking(false) {
             return c.fail("fcntl", e);
         }
-        let mut buf = vec![0u8; c.params.recv_size];
+        let mut buf = vec![0u8; c.params.own::<Settings>().recv_size];
         let mut timeout = None;
         loop {
             if let Some(end) = c.time_is_up() {

@@ -17,12 +17,13 @@ use anyhow::Result;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::messages::Checker;
-use super::{ClientHooks, ClientParams, DelayPer, Strategy, interrupted, would_block};
+use super::{ClientHooks, ClientParams, Strategy, interrupted, would_block};
 use crate::fault::{ClientControl, ClientState};
 use crate::protocol::{self, Decoder, Frame, HELLO_LEN, Hello};
 use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
 use crate::sockopts::Readback;
 use crate::sys;
+use std::str::FromStr;
 use std::sync::Arc;
 
 pub struct Resume;
@@ -55,6 +56,59 @@ fn abort(sock: &Socket) {
     let _ = sock.set_linger(Some(Duration::ZERO));
 }
 
+/// What `delay` is spent on, for `resume`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DelayPer {
+    /// Every message processed costs `delay`.
+    #[default]
+    Message,
+    /// Every batch (what one read brought) costs `delay`, however many messages.
+    Batch,
+}
+
+impl FromStr for DelayPer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "message" => Ok(DelayPer::Message),
+            "batch" => Ok(DelayPer::Batch),
+            _ => Err(format!(
+                "unknown delay_per `{s}`; expected message or batch"
+            )),
+        }
+    }
+}
+
+/// Its own settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub delay_per: DelayPer,
+    /// Acknowledge every this many messages processed (and at the end)...
+    pub ack_every: u64,
+    /// ... or when this long has passed since the last acknowledgement.
+    pub ack_interval: Option<Duration>,
+    /// How many times it reconnects after an error or EOF.
+    pub max_reconnects: u32,
+    /// The first wait before reconnecting; it doubles, up to 1 s.
+    pub reconnect_backoff: Duration,
+    /// How long after the trial's start it first connects (the sender's producer
+    /// runs meanwhile: a client that is away).
+    pub start_after: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            delay_per: DelayPer::Message,
+            ack_every: 1,
+            ack_interval: None,
+            max_reconnects: 10,
+            reconnect_backoff: Duration::from_millis(10),
+            start_after: Duration::ZERO,
+        }
+    }
+}
+
 impl Strategy for Resume {
     fn name(&self) -> &'static str {
         "resume"
@@ -64,14 +118,15 @@ impl Strategy for Resume {
         "framed protocol: checks every sequence, acks, reconnects and resumes after the last processed"
     }
 
-    fn describe(&self, p: &ClientParams) -> String {
+    fn describe(&self, params: &ClientParams) -> String {
+        let p = params.own::<Settings>();
         let per = match p.delay_per {
             DelayPer::Message => "message",
             DelayPer::Batch => "batch",
         };
         let mut s = format!(
             "frames, delay {:?} per {per}, ack every {}",
-            p.delay, p.ack_every
+            params.delay, p.ack_every
         );
         if let Some(i) = p.ack_interval {
             s.push_str(&format!(" or {i:?}"));
@@ -125,23 +180,25 @@ impl Strategy for Resume {
         super::shared::delay(keys, p)?;
         super::shared::rcvbuf(keys, p)?;
         super::shared::socket(keys, p)?;
+        let mut own = Settings::default();
         if let Some(d) = keys.parse("delay_per")? {
-            p.delay_per = d;
+            own.delay_per = d;
         }
         if let Some(n) = keys.int("ack_every", Int::new(1, 1 << 20))? {
-            p.ack_every = n as u64;
+            own.ack_every = n as u64;
         }
         let short = Dur::new(Duration::from_millis(1), Duration::from_secs(10));
-        p.ack_interval = keys.duration("ack_interval", short)?;
+        own.ack_interval = keys.duration("ack_interval", short)?;
         if let Some(n) = keys.int("max_reconnects", Int::new(0, 10_000))? {
-            p.max_reconnects = n as u32;
+            own.max_reconnects = n as u32;
         }
         if let Some(d) = keys.duration("reconnect_backoff", short)? {
-            p.reconnect_backoff = d;
+            own.reconnect_backoff = d;
         }
         if let Some(d) = keys.duration("start_after", crate::limits::FAULT_AT)? {
-            p.start_after = d;
+            own.start_after = d;
         }
+        p.own = super::Own::new(own);
         Ok(())
     }
 
@@ -164,7 +221,7 @@ impl Strategy for Resume {
         hooks: &mut dyn ClientHooks,
     ) -> Result<ClientRecord> {
         // Away first: the sender produces meanwhile. Time zero is the first connect.
-        nap(params.start_after.min(params.deadline));
+        nap(params.own::<Settings>().start_after.min(params.deadline));
         Ok(Run::new(params, hooks.control()).drive(addr, hooks))
     }
 }
@@ -183,6 +240,7 @@ enum SessionEnd {
 
 struct Run<'p> {
     p: &'p ClientParams,
+    own: Settings,
     control: Option<Arc<ClientControl>>,
     zero: Instant,
     zero_ns: u64,
@@ -206,6 +264,7 @@ impl<'p> Run<'p> {
         let zero = Instant::now();
         Run {
             p,
+            own: p.own(),
             control,
             zero,
             zero_ns: sys::monotonic_ns(),
@@ -253,7 +312,7 @@ impl<'p> Run<'p> {
 
     fn drive(mut self, addr: SocketAddr, hooks: &mut dyn ClientHooks) -> ClientRecord {
         hooks.started(self.zero_ns);
-        let mut backoff = self.p.reconnect_backoff;
+        let mut backoff = self.own.reconnect_backoff;
         let mut first = true;
         let ending = loop {
             let session = self.session(addr, hooks, first);
@@ -277,13 +336,13 @@ impl<'p> Run<'p> {
             // A connection that got as far as the sender's hello worked: the next
             // outage starts its backoff afresh.
             if std::mem::take(&mut self.greeted) {
-                backoff = self.p.reconnect_backoff;
+                backoff = self.own.reconnect_backoff;
             }
             let now = Instant::now();
             if now >= self.end {
                 break Ending::Survived { at_us: self.us() };
             }
-            if self.check.m.reconnects >= self.p.max_reconnects || stopped() {
+            if self.check.m.reconnects >= self.own.max_reconnects || stopped() {
                 break lost;
             }
             nap(backoff.min(self.end - now));
@@ -440,7 +499,7 @@ impl<'p> Run<'p> {
                     return SessionEnd::Lost(self.fail("send", &e));
                 }
             }
-            if batch > 0 && self.p.delay_per == DelayPer::Batch {
+            if batch > 0 && self.own.delay_per == DelayPer::Batch {
                 self.sleep(self.p.delay);
             }
         }
@@ -458,7 +517,7 @@ impl<'p> Run<'p> {
         if !self.check.admit(f) {
             return false;
         }
-        if self.p.delay_per == DelayPer::Message {
+        if self.own.delay_per == DelayPer::Message {
             self.sleep(self.p.delay);
         }
         self.check.processed(f);
@@ -469,9 +528,9 @@ impl<'p> Run<'p> {
     /// the last ack (or `now`).
     fn ack(&mut self, fd: i32, since: &mut u64, now: bool) -> std::io::Result<()> {
         let due = now
-            || *since >= self.p.ack_every
+            || *since >= self.own.ack_every
             || self
-                .p
+                .own
                 .ack_interval
                 .is_some_and(|i| self.last_ack.elapsed() >= i);
         if *since == 0 || !due {

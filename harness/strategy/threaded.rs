@@ -19,6 +19,27 @@ use crate::sys;
 
 pub struct Threaded;
 
+/// Its own settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    /// Bare bytes: bytes per unit of work.
+    pub recv_size: usize,
+    /// Framed: acknowledge every this many messages.
+    pub ack_every: u64,
+    /// The bound of the memory queue between the reader and the worker.
+    pub queue_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            recv_size: 10,
+            ack_every: 1,
+            queue_bytes: 64 << 20,
+        }
+    }
+}
+
 /// The reader's read size.
 const CHUNK: usize = 64 * 1024;
 /// How often each thread looks at the clock while it waits.
@@ -34,18 +55,19 @@ impl Strategy for Threaded {
     }
 
     fn describe(&self, p: &super::ClientParams) -> String {
+        let own = p.own::<Settings>();
         let unit = if p.framed {
-            format!("per message, ack every {}", p.ack_every)
+            format!("per message, ack every {}", own.ack_every)
         } else {
             format!(
                 "per {} B, then {}",
-                p.recv_size,
+                own.recv_size,
                 super::describe_processing(p)
             )
         };
         format!(
             "a reader into a {} B queue; a worker: delay {:?} {unit}",
-            p.queue_bytes, p.delay
+            own.queue_bytes, p.delay
         )
     }
 
@@ -86,13 +108,18 @@ impl Strategy for Threaded {
                 "the threaded client's reader never blocks on one read (it polls and queues), so a receive timeout has nothing to bound; send_timeout bounds its worker's reply",
             ));
         }
+        let mut own = Settings::default();
         if let Some(n) = keys.int("ack_every", Int::new(1, 1 << 20))? {
-            p.ack_every = n as u64;
+            own.ack_every = n as u64;
         }
         if let Some(n) = keys.int("queue_bytes", Int::new(1024, 1 << 30))? {
-            p.queue_bytes = n as usize;
+            own.queue_bytes = n as usize;
         }
-        super::shared::byte_loop(keys, p, "recv_size", |p| &mut p.recv_size)
+        if let Some(n) = super::shared::byte_loop(keys, p, "recv_size")? {
+            own.recv_size = n;
+        }
+        p.own = super::Own::new(own);
+        Ok(())
     }
 
     fn speaks(&self, _framed: bool) -> bool {
@@ -257,7 +284,7 @@ impl SocketLoop for Threaded {
         let pipe = Pipe {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
-            cap: c.params.queue_bytes,
+            cap: c.params.own::<Settings>().queue_bytes,
         };
         let fd = c.fd();
         let zero = Instant::now() - Duration::from_micros(c.elapsed_us());
@@ -300,7 +327,7 @@ fn process(c: &mut Conn, work: &mut Work, chunk: &[u8]) -> Result<(), Ending> {
     match work {
         Work::Bytes { pending } => {
             *pending += chunk.len();
-            let unit = c.params.recv_size.max(1);
+            let unit = c.params.own::<Settings>().recv_size.max(1);
             while *pending >= unit {
                 *pending -= unit;
                 c.process();
@@ -337,7 +364,7 @@ fn process(c: &mut Conn, work: &mut Work, chunk: &[u8]) -> Result<(), Ending> {
                 c.process();
                 check.processed(&f);
                 *since_ack += 1;
-                if *since_ack >= c.params.ack_every {
+                if *since_ack >= c.params.own::<Settings>().ack_every {
                     let ack = protocol::encode_ack(check.m.last_seq);
                     reply(c, |c| {
                         sys::send(c.fd(), &ack, libc::MSG_DONTWAIT).map(|_| ())

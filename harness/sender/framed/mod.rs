@@ -32,6 +32,7 @@ use anyhow::{Context, Result};
 use self::backlog::{Backlog, Push, Refuse, SpoolConfig};
 use self::schedule::{Phase, Rate, Schedule};
 use crate::limits::{self, Int};
+use crate::record::sender::EndReason;
 use crate::protocol::{self, DEFAULT_PAYLOAD, HELLO_LEN, Hello};
 use crate::settings::{Keys, ScenarioError};
 use crate::sockopts::{SERVER_KEYS, ServerOptions};
@@ -362,7 +363,7 @@ pub fn serve(mut e: Engine, port: u16, bind: &str) -> Result<i32> {
 }
 
 /// Why a connection ended, and the errno if a call failed.
-type End = (String, i32);
+type End = (EndReason, i32);
 
 /// One client's connection.
 struct Conn<'e> {
@@ -419,11 +420,11 @@ impl<'e> Conn<'e> {
                 (why, 0)
             }
         };
-        Ok(self.summary(&end, errno))
+        Ok(self.summary(end, errno))
     }
 
     /// Reads the client's hello (producing meanwhile) and answers it.
-    fn hello(&mut self) -> Result<Result<(), String>> {
+    fn hello(&mut self) -> Result<Result<(), EndReason>> {
         let mut b = [0u8; HELLO_LEN];
         let mut got = 0;
         let until = Instant::now() + HELLO_TIMEOUT;
@@ -431,29 +432,29 @@ impl<'e> Conn<'e> {
             self.e.produce(Instant::now())?;
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Ok(Err("no-hello".into()));
+                return Ok(Err(EndReason::NoHello));
             }
             let fd = self.stream.as_raw_fd();
             match sys::poll_readable(fd, left.min(Duration::from_millis(10))) {
                 Ok(false) => continue,
                 Ok(true) => {}
-                Err(_) => return Ok(Err("poll-failed".into())),
+                Err(_) => return Ok(Err(EndReason::PollFailed)),
             }
             match self.stream.read(&mut b[got..]) {
-                Ok(0) => return Ok(Err("eof-before-hello".into())),
+                Ok(0) => return Ok(Err(EndReason::EofBeforeHello)),
                 Ok(n) => got += n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return Ok(Err("error-before-hello".into())),
+                Err(_) => return Ok(Err(EndReason::ErrorBeforeHello)),
             }
         }
         let hello = match Hello::decode(&b) {
             Ok(h) => h,
-            Err(protocol::HelloError::Magic(_)) => return Ok(Err("bad-hello-magic".into())),
-            Err(protocol::HelloError::Version(_)) => return Ok(Err("bad-hello-version".into())),
+            Err(protocol::HelloError::Magic(_)) => return Ok(Err(EndReason::BadHelloMagic)),
+            Err(protocol::HelloError::Version(_)) => return Ok(Err(EndReason::BadHelloVersion)),
         };
         let first = match self.e.b.resume(hello.seq)? {
             Ok(first) => first,
-            Err(Refuse::Ahead) => return Ok(Err("client-ahead".into())),
+            Err(Refuse::Ahead) => return Ok(Err(EndReason::ClientAhead)),
         };
         self.first_seq = first;
         self.out.extend_from_slice(&Hello { seq: first }.encode());
@@ -466,25 +467,25 @@ impl<'e> Conn<'e> {
         loop {
             if !self.e.produce(Instant::now())? {
                 self.close_cleanly();
-                return Ok(("queue-full".into(), 0));
+                return Ok((EndReason::QueueFull, 0));
             }
             self.fill()?;
             if let Err(err) = self.write() {
-                return Ok(("send-failed".into(), err.raw_os_error().unwrap_or(0)));
+                return Ok((EndReason::SendFailed, err.raw_os_error().unwrap_or(0)));
             }
             match self.read_acks() {
                 Ok(true) => {}
-                Ok(false) => return Ok(("client-closed".into(), 0)),
+                Ok(false) => return Ok((EndReason::ClientClosed, 0)),
                 Err(err) if err.raw_os_error() == Some(libc::EPROTO) => {
                     self.close_cleanly();
-                    return Ok(("bad-ack".into(), 0));
+                    return Ok((EndReason::BadAck, 0));
                 }
-                Err(err) => return Ok(("recv-failed".into(), err.raw_os_error().unwrap_or(0))),
+                Err(err) => return Ok((EndReason::RecvFailed, err.raw_os_error().unwrap_or(0))),
             }
             let waiting = self.e.b.unsent() > 0 || self.written < self.out.len();
             if waiting && self.last_progress.elapsed() >= self.e.s.stall_timeout {
                 self.close_cleanly();
-                return Ok(("stalled".into(), 0));
+                return Ok((EndReason::Stalled, 0));
             }
             let events = libc::POLLIN | if waiting { libc::POLLOUT } else { 0 };
             let wait = self
@@ -571,7 +572,7 @@ impl<'e> Conn<'e> {
         }
     }
 
-    fn summary(&mut self, end: &str, errno: i32) -> String {
+    fn summary(&mut self, end: EndReason, errno: i32) -> String {
         if self.close_start_ns == 0 {
             self.close_start_ns = sys::monotonic_ns();
         }

@@ -3,77 +3,56 @@
 //! Nothing here runs or observes anything; `trial` fills these in and `report` reads them.
 
 use std::fmt;
-use std::str::FromStr;
 
 use serde::Serialize;
 
+use crate::names::names;
 use crate::sys::errno_name;
+
+pub mod fault;
+pub mod observation;
+pub mod sender;
+
+pub use fault::FaultEvent;
+pub use observation::Observation;
+pub use sender::{SenderMessages, SenderReport, SenderSummary, SpoolCounts};
 
 /// Length of the sender's message, "Hello World!\0".
 pub const MESSAGE_LEN: u64 = 13;
 
-/// How a trial ended, from the client's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    /// ECONNRESET came first: the peer's kernel answered with an RST.
-    Reset,
-    /// EPIPE came first: the connection was already shut for sending.
-    BrokenPipe,
-    /// ENOTCONN came first.
-    NotConnected,
-    /// The peer closed cleanly: recv() returned 0.
-    Eof,
-    /// The full duration passed with no failure.
-    Survived,
-    /// The client's own per-call timeout fired: SO_RCVTIMEO/SO_SNDTIMEO ran out (EAGAIN
-    /// on a blocking socket), a poll waited its timeout, or the connect timeout passed.
-    CallTimeout,
-    /// The kernel gave ETIMEDOUT: keepalive, TCP_USER_TIMEOUT, or the retransmission
-    /// limit gave up on the peer.
-    TimedOut,
-    /// The harness's deadline passed with the client still waiting: what a client
-    /// without any timeout does.
-    Hung,
-    /// ECONNREFUSED: nothing listens there.
-    Refused,
-    /// EHOSTUNREACH or ENETUNREACH: no route to the peer.
-    Unreachable,
-    /// Anything else.
-    Error,
+
+names! {
+    /// How a trial ended, from the client's side.
+    pub enum Outcome ("outcome") {
+        /// ECONNRESET came first: the peer's kernel answered with an RST.
+        Reset => "reset",
+        /// EPIPE came first: the connection was already shut for sending.
+        BrokenPipe => "broken-pipe",
+        /// ENOTCONN came first.
+        NotConnected => "not-connected",
+        /// The peer closed cleanly: recv() returned 0.
+        Eof => "eof",
+        /// The full duration passed with no failure.
+        Survived => "survived",
+        /// The client's own per-call timeout fired: SO_RCVTIMEO/SO_SNDTIMEO ran out (EAGAIN
+        /// on a blocking socket), a poll waited its timeout, or the connect timeout passed.
+        CallTimeout => "call-timeout",
+        /// The kernel gave ETIMEDOUT: keepalive, TCP_USER_TIMEOUT, or the retransmission
+        /// limit gave up on the peer.
+        TimedOut => "timed-out",
+        /// The harness's deadline passed with the client still waiting: what a client
+        /// without any timeout does.
+        Hung => "hung",
+        /// ECONNREFUSED: nothing listens there.
+        Refused => "refused",
+        /// EHOSTUNREACH or ENETUNREACH: no route to the peer.
+        Unreachable => "unreachable",
+        /// Anything else.
+        Error => "error",
+    }
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 11] = [
-        Outcome::Reset,
-        Outcome::BrokenPipe,
-        Outcome::NotConnected,
-        Outcome::Eof,
-        Outcome::Survived,
-        Outcome::CallTimeout,
-        Outcome::TimedOut,
-        Outcome::Hung,
-        Outcome::Refused,
-        Outcome::Unreachable,
-        Outcome::Error,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Reset => "reset",
-            Outcome::BrokenPipe => "broken-pipe",
-            Outcome::NotConnected => "not-connected",
-            Outcome::Eof => "eof",
-            Outcome::Survived => "survived",
-            Outcome::CallTimeout => "call-timeout",
-            Outcome::TimedOut => "timed-out",
-            Outcome::Hung => "hung",
-            Outcome::Refused => "refused",
-            Outcome::Unreachable => "unreachable",
-            Outcome::Error => "error",
-        }
-    }
-
     /// The outcome class of a first failing call's errno.
     pub fn from_errno(errno: i32) -> Outcome {
         match errno {
@@ -93,27 +72,7 @@ impl Outcome {
     }
 }
 
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
-impl FromStr for Outcome {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Outcome::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Outcome::ALL.iter().map(|o| o.as_str()).collect();
-                format!(
-                    "unknown outcome `{s}`; expected one of {}",
-                    names.join(", ")
-                )
-            })
-    }
-}
 
 /// One failed system call, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -431,117 +390,6 @@ impl Latency {
     }
 }
 
-/// A remedy sender's own counts, from its last summary or progress line; over a
-/// trial in which it was restarted, merged over its incarnations.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct SenderMessages {
-    /// Messages its producer made.
-    pub produced: u64,
-    /// Messages dropped unsent to make room (`on_full = "drop-oldest"`).
-    pub dropped: u64,
-    /// The highest sequence the client acknowledged.
-    pub acked: u64,
-    /// The memory queue's largest size, bytes.
-    pub queue_peak_bytes: u64,
-    /// Messages in memory when the connection ended (patient: unsent; spool:
-    /// unacknowledged).
-    pub queued: u64,
-    /// Messages written to a socket for the first time, and written again after a
-    /// reconnect or a restart.
-    pub sent_first: u64,
-    pub redelivered: u64,
-    /// The spool's counts; None for a sender without one.
-    pub spool: Option<SpoolCounts>,
-    /// When, after the producer's phases ended, its backlog was first empty
-    /// (CLOCK_MONOTONIC ns).
-    pub drained_ns: Option<u64>,
-    /// When its producer's phases ended (CLOCK_MONOTONIC ns); None without phases.
-    pub phases_end_ns: Option<u64>,
-    /// Why its last connection ended (client-closed, stalled, queue-full, ...).
-    pub end: String,
-}
-
-/// What a spool sender's store did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct SpoolCounts {
-    /// Messages committed to the spool: accepted.
-    pub accepted: u64,
-    /// Messages and bytes it held at the end, and at most.
-    pub messages: u64,
-    pub bytes: u64,
-    pub peak_messages: u64,
-    pub peak_bytes: u64,
-    /// The spool file's size on disk at the end.
-    pub disk_bytes: u64,
-    /// Sequences it skipped as never accepted (see `MessageAccounting::void`).
-    pub void: u64,
-    /// fsync calls.
-    pub syncs: u64,
-}
-
-impl SenderMessages {
-    /// Parses the counts of a summary or progress line (`key=value ...`).
-    pub fn parse(rest: &str) -> Option<SenderMessages> {
-        let mut m = SenderMessages::default();
-        let mut sp = SpoolCounts::default();
-        let mut has_spool = false;
-        for kv in rest.split_whitespace() {
-            let (k, v) = kv.split_once('=')?;
-            let n = || v.parse::<u64>().ok();
-            match k {
-                "produced" => m.produced = n()?,
-                "dropped" => m.dropped = n()?,
-                "acked" => m.acked = n()?,
-                "queue_peak" => m.queue_peak_bytes = n()?,
-                "queued" => m.queued = n()?,
-                "sent_first" => m.sent_first = n()?,
-                "redelivered" => m.redelivered = n()?,
-                "drained_ns" => m.drained_ns = Some(n()?),
-                "phases_end_ns" => m.phases_end_ns = Some(n()?),
-                "end" => m.end = v.to_string(),
-                "accepted" => (sp.accepted, has_spool) = (n()?, true),
-                "spool_messages" => sp.messages = n()?,
-                "spool_bytes" => sp.bytes = n()?,
-                "spool_peak_messages" => sp.peak_messages = n()?,
-                "spool_peak_bytes" => sp.peak_bytes = n()?,
-                "spool_disk_bytes" => sp.disk_bytes = n()?,
-                "void" => sp.void = n()?,
-                "syncs" => sp.syncs = n()?,
-                _ => {} // the summary's own keys, or newer ones
-            }
-        }
-        m.spool = has_spool.then_some(sp);
-        rest.contains("produced=").then_some(m)
-    }
-
-    /// The counts of several incarnations of one sender, in order: sums of what each
-    /// did, the largest of the peaks, and the last one's state.
-    pub fn merge(lives: &[&SenderMessages]) -> SenderMessages {
-        let last = lives.last().copied().cloned().unwrap_or_default();
-        let sum = |f: fn(&SenderMessages) -> u64| lives.iter().map(|m| f(m)).sum::<u64>();
-        let max = |f: fn(&SenderMessages) -> u64| lives.iter().map(|m| f(m)).max().unwrap_or(0);
-        let spools: Vec<SpoolCounts> = lives.iter().filter_map(|m| m.spool).collect();
-        let spool = last.spool.map(|l| SpoolCounts {
-            accepted: spools.iter().map(|s| s.accepted).sum(),
-            peak_messages: spools.iter().map(|s| s.peak_messages).max().unwrap_or(0),
-            peak_bytes: spools.iter().map(|s| s.peak_bytes).max().unwrap_or(0),
-            void: spools.iter().map(|s| s.void).sum(),
-            syncs: spools.iter().map(|s| s.syncs).sum(),
-            ..l
-        });
-        SenderMessages {
-            produced: sum(|m| m.produced),
-            dropped: sum(|m| m.dropped),
-            acked: max(|m| m.acked),
-            queue_peak_bytes: max(|m| m.queue_peak_bytes),
-            sent_first: sum(|m| m.sent_first),
-            redelivered: sum(|m| m.redelivered),
-            spool,
-            ..last
-        }
-    }
-}
-
 /// The message accounting of a trial with a framed sender and a framed client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MessageAccounting {
@@ -688,102 +536,6 @@ impl ClientRecord {
     }
 }
 
-/// The sender's own account, from its `zerowin-summary` line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SenderSummary {
-    /// The forked child that served the connection.
-    pub pid: i32,
-    /// Messages send() accepted before the failed one.
-    pub messages: u64,
-    /// Bytes send() accepted: the sum of its return values.
-    pub bytes: u64,
-    /// Sends that accepted only part of a 13-byte message (the buffer was nearly full):
-    /// the client then receives a truncated last message.
-    pub partial: u64,
-    /// The errno of the failed send (11 = EAGAIN), and its name.
-    pub errno: i32,
-    pub errno_name: String,
-    /// The send buffer the kernel gave the connection (SO_SNDBUF read back).
-    pub sndbuf_effective: i64,
-    /// CLOCK_MONOTONIC ns of the failed send.
-    pub fail_ns: u64,
-    /// CLOCK_MONOTONIC ns when the close policy began (before close() or shutdown()).
-    pub close_start_ns: u64,
-    /// CLOCK_MONOTONIC ns when close() had returned.
-    pub close_ns: u64,
-    /// The close policy used.
-    pub policy: String,
-    /// Bytes read and discarded by shutdown-drain before the close.
-    pub drained: u64,
-    /// A remedy sender's message counts (the original has none).
-    pub remedy: Option<SenderMessages>,
-    /// CLOCK_MONOTONIC ns of the last message it sent (the trickle sender).
-    pub last_message_ns: Option<u64>,
-    /// Its connection's socket options and its listener's, read back (zerowin's own
-    /// senders).
-    pub socket: Option<crate::sockopts::Readback>,
-}
-
-impl SenderSummary {
-    /// Parses `zerowin-summary key=value ...`; None if the line is not a summary.
-    pub fn parse(line: &str) -> Option<SenderSummary> {
-        let rest = line.strip_prefix("zerowin-summary ")?;
-        let mut s = SenderSummary {
-            pid: 0,
-            messages: 0,
-            bytes: 0,
-            partial: 0,
-            errno: 0,
-            errno_name: String::new(),
-            sndbuf_effective: 0,
-            fail_ns: 0,
-            close_start_ns: 0,
-            close_ns: 0,
-            policy: String::new(),
-            drained: 0,
-            remedy: None,
-            last_message_ns: None,
-            socket: None,
-        };
-        for kv in rest.split_whitespace() {
-            let (k, v) = kv.split_once('=')?;
-            match k {
-                "pid" => s.pid = v.parse().ok()?,
-                "messages" => s.messages = v.parse().ok()?,
-                "bytes" => s.bytes = v.parse().ok()?,
-                "partial" => s.partial = v.parse().ok()?,
-                "errno" => s.errno = v.parse().ok()?,
-                "sndbuf" => s.sndbuf_effective = v.parse().ok()?,
-                "fail_ns" => s.fail_ns = v.parse().ok()?,
-                "close_start_ns" => s.close_start_ns = v.parse().ok()?,
-                "close_ns" => s.close_ns = v.parse().ok()?,
-                "policy" => s.policy = v.to_string(),
-                "drained" => s.drained = v.parse().ok()?,
-                "last_message_ns" => s.last_message_ns = v.parse().ok().filter(|n| *n > 0),
-                "sockopts" => s.socket = serde_json::from_str(v).ok(),
-                _ => {} // a remedy sender's counts, or newer keys
-            }
-        }
-        s.errno_name = errno_name(s.errno);
-        s.remedy = SenderMessages::parse(rest);
-        Some(s)
-    }
-}
-
-/// What a sender said over a trial.
-#[derive(Debug, Clone, Default)]
-pub struct SenderReport {
-    /// The last connection's summary; a framed sender's message counts in it are
-    /// merged over every incarnation.
-    pub summary: Option<SenderSummary>,
-    /// The sequence ranges it reported void (skipped, never accepted).
-    pub voids: Vec<(u64, u64)>,
-    /// The sequence ranges it reported committed to its spool (accepted).
-    pub accepted: Vec<(u64, u64)>,
-    /// Times it was started again.
-    pub restarts: u32,
-}
-
 /// One trial, complete: the unit of every export.
 #[derive(Debug, Clone, Serialize)]
 pub struct TrialRecord {
@@ -830,13 +582,13 @@ pub struct TrialRecord {
     /// The sender's summary, when it gave one before teardown.
     pub sender_summary: Option<SenderSummary>,
     /// What the observers saw: isolation, counters, timeline, wire, events.
-    pub observation: Option<crate::observe::Observation>,
+    pub observation: Option<Observation>,
     /// For an external client: how the outcome was classified from the wire.
     pub classified_from: Option<String>,
     /// With a framed sender and a framed client: the trial's messages, one by one.
     pub messages: Option<MessageAccounting>,
     /// The faults the schedule applied, in order, on the trial's clock.
-    pub faults: Vec<crate::fault::FaultEvent>,
+    pub faults: Vec<FaultEvent>,
 }
 
 impl TrialRecord {
@@ -1057,22 +809,5 @@ mod tests {
             err.contains("resett") && err.contains("broken-pipe"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn parses_the_sender_summary_line() {
-        let s = SenderSummary::parse(
-            "zerowin-summary pid=42 messages=10 bytes=130 errno=11 sndbuf=8192 fail_ns=5 close_start_ns=6 close_ns=7 policy=close drained=0",
-        )
-        .unwrap();
-        assert_eq!((s.pid, s.messages, s.bytes, s.errno), (42, 10, 130, 11));
-        assert_eq!(s.errno_name, "EAGAIN");
-        assert_eq!(
-            (s.sndbuf_effective, s.fail_ns, s.close_start_ns, s.close_ns),
-            (8192, 5, 6, 7)
-        );
-        assert_eq!(s.policy, "close");
-        assert!(SenderSummary::parse("server: got connection").is_none());
-        assert!(SenderSummary::parse("zerowin-summary messages=x").is_none());
     }
 }

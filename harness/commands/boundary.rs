@@ -1,58 +1,25 @@
-//! The commands that run scenarios one calibration or one probe at a time:
-//! `predict` (the model, without running the cells) and `boundary` (a bisection over
-//! one key). Each loads and checks its input first, as `run` does.
+//! `zerowin boundary FILE --param KEY --range LO..HI`: a bisection over one key, one
+//! probe (a cell of a few trials) at a time. It loads and checks its input first, as
+//! `run` does.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 
 use crate::analysis::boundary::{Found, Probe, Search};
-use crate::cli::{BoundaryArgs, PredictArgs};
+use crate::cli::BoundaryArgs;
 use crate::record::Outcome;
 use crate::report::output::clean;
-use crate::report::sweep::forecast_table;
 use crate::runner::ScenarioResult;
 use crate::scenario::Scenario;
 use crate::session::{self, Detail, Session};
 use crate::sweep::{self, Assign, Point};
 
-/// `zerowin predict FILE`: the model's forecast for every cell, from calibration runs
-/// alone.
-pub fn predict(a: &PredictArgs, exe: &Path) -> Result<()> {
-    let loaded = session::load(std::slice::from_ref(&a.file), exe, &a.edits.assigns())?;
-    let cells = crate::cli::with_overrides(&loaded.scenarios, None, a.duration)?;
-    let observe = crate::cli::ObserveArgs {
-        isolation: a.isolation,
-        ..Default::default()
-    };
-    let s = Session::open(
-        &Default::default(),
-        &observe,
-        false,
-        false,
-        &loaded.inputs(),
-    )?;
-    for c in &cells {
-        c.check_isolation(s.opts.isolation)?;
-    }
-    let mut rows = Vec::new();
-    for c in &cells {
-        let f = s.forecast(c)?;
-        rows.push((c.params.iter().cloned().collect(), f));
-    }
-    let first = &cells[0];
-    s.out.print(&format!(
-        "Model of {} ({} cell(s)): T = T0 + C / (S - D) from calibration runs (docs/comparing.md, \"The model\")\n{}",
-        clean(&first.name),
-        cells.len(),
-        forecast_table(&rows, &first.swept, s.layout)
-    ))?;
-    Ok(())
-}
-
 /// `zerowin boundary FILE --param KEY --range LO..HI`: returns whether it found a
 /// crossing.
-pub fn boundary(a: &BoundaryArgs, exe: &Path) -> Result<bool> {
+pub fn boundary(a: &BoundaryArgs) -> Result<ExitCode> {
+    let exe = &super::exe()?;
     let (lo, hi) = a.range;
     let key = a.param.to_string();
     let flags = a.overrides.assigns();
@@ -69,13 +36,7 @@ pub fn boundary(a: &BoundaryArgs, exe: &Path) -> Result<bool> {
         );
     }
     let inputs: Vec<PathBuf> = vec![a.file.clone()];
-    let s = Session::open(
-        &a.overrides.outputs,
-        &a.overrides.observe,
-        false,
-        true,
-        &inputs,
-    )?;
+    let s = Session::open(a.overrides.session(false, true)?, &inputs)?;
     for (c, _) in &ends {
         c.check_isolation(s.opts.isolation)?;
     }
@@ -114,7 +75,10 @@ pub fn boundary(a: &BoundaryArgs, exe: &Path) -> Result<bool> {
     s.finish(&results)?;
     let found = search.found().expect("both ends probed");
     s.out.print(&found_text(&key, lo, &found, spent))?;
-    Ok(matches!(found, Found::Crossing { .. }))
+    Ok(match found {
+        Found::Crossing { .. } => ExitCode::SUCCESS,
+        _ => ExitCode::from(1),
+    })
 }
 
 /// The one cell of the file with `KEY = v`, and what keeps its files.

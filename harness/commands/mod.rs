@@ -1,0 +1,62 @@
+//! One module per subcommand; [`dispatch`] picks it. Each takes its own clap
+//! arguments (from [`crate::cli`]), turns them into the library's options, and
+//! returns the exit code: 0 every expectation held, 1 one did not, 2 (an `Err`) a
+//! harness or input error.
+
+pub mod boundary;
+pub mod client;
+pub mod compare;
+pub mod list;
+pub mod predict;
+pub mod run;
+pub mod serve;
+pub mod spool;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Command, SpoolCommand};
+
+/// Runs the command.
+pub fn dispatch(command: Command) -> Result<ExitCode> {
+    match command {
+        Command::Serve(a) => serve::serve(&a),
+        Command::List => list::list(),
+        Command::Run(a) => run::run(a),
+        Command::Compare(a) => compare::compare(a),
+        Command::Predict(a) => predict::predict(&a),
+        Command::Boundary(a) => boundary::boundary(&a),
+        Command::Client(a) => client::client(a),
+        Command::Spool(SpoolCommand::Inspect { dir }) => spool::spool_inspect(&dir),
+    }
+}
+
+/// Whether the command runs trials, and so must stop cleanly on a signal or a closed
+/// stdout.
+pub fn runs_trials(command: &Command) -> bool {
+    !matches!(
+        command,
+        Command::Serve(_) | Command::List | Command::Spool(_)
+    )
+}
+
+/// The isolation a command's trials ask for, which may need a user namespace before
+/// any thread exists.
+pub fn isolation(command: &Command) -> Option<crate::observe::IsolationMode> {
+    match command {
+        Command::Run(crate::cli::RunArgs { overrides, .. })
+        | Command::Compare(crate::cli::CompareArgs { overrides, .. })
+        | Command::Boundary(crate::cli::BoundaryArgs { overrides, .. }) => {
+            Some(overrides.observe.isolation)
+        }
+        Command::Predict(crate::cli::PredictArgs { isolation, .. }) => Some(*isolation),
+        _ => None,
+    }
+}
+
+/// This executable, which trials run again as `zerowin serve` to start a sender.
+pub fn exe() -> Result<PathBuf> {
+    std::env::current_exe().context("finding the zerowin executable to start the sender")
+}
