@@ -27,7 +27,7 @@ use crate::observe::ObserveOptions;
 use crate::record::TrialRecord;
 use crate::runner;
 use crate::scenario::Scenario;
-use crate::sender::{self, ClosePolicy, Load};
+use crate::sender::{ClosePolicy, Load, Sender};
 use crate::settings::Keys;
 use crate::strategy;
 
@@ -166,9 +166,7 @@ fn original(
     pairs.extend(sndbuf.map(|b| format!("sndbuf={b}")));
     pairs.extend(rate.map(|r| format!("rate={r}/s")));
     let mut keys = Keys::from_pairs(Path::new("calibration"), "sender", &pairs)?;
-    Ok(sender::by_name("original")
-        .expect("built in")
-        .configure(&mut keys)?)
+    Ok(crate::sender::original::Original.configure(&mut keys)?)
 }
 
 /// The fill run. A paced sender runs at twice its pace against the cell's own
@@ -185,7 +183,7 @@ fn fill_run(
     match rate {
         Some(r) => out.sender_config.setup = original(Some(r * FILL_PACE), sndbuf, policy)?,
         None => {
-            out.strategy = strategy::by_name("naive").expect("built in");
+            out.strategy = &strategy::naive::Naive;
             out.client.reply = out.strategy.default_reply().as_bytes().to_vec();
             out.client.own = strategy::Own::new(strategy::naive::Settings { recv_size: 10 });
             out.client.delay = STALL;

@@ -13,10 +13,10 @@ use crate::observe::{IsolationMode, ObserveOptions};
 use crate::record::Outcome;
 use crate::report::FORMATS;
 use crate::report::export::Chosen;
+use crate::scenario::sweep::{self, Assign, KeyPath, Point};
 use crate::sender::{self, ClosePolicy, Sender};
 use crate::session::Options;
 use crate::strategy::{self, Strategy};
-use crate::sweep::{self, Assign, KeyPath, Point};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -426,7 +426,6 @@ fn parse_socket_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
     let st = parse_strategy(s)?;
     if st.socket_loop().is_none() {
         let loops: Vec<&str> = strategy::all()
-            .into_iter()
             .filter(|x| x.socket_loop().is_some())
             .map(|x| x.name())
             .collect();

@@ -2,14 +2,14 @@
 //! 2014 C sender and the real kernel, and records which call got which errno.
 //!
 //! The data moves one way: scenario → trial → record → report.
-//! - [`scenario`] reads and checks scenario files;
+//! - [`scenario`] reads and checks scenario files, and turns a sweep into the cells of
+//!   a grid ([`scenario::sweep`]), each checked as a file;
 //! - [`sender`] and [`strategy`] are the two sides of a connection, one module per kind;
 //! - [`fault`] is the fault schedule, the one place faults live;
 //! - [`trial`] runs one trial and [`runner`] runs a scenario's trials and checks them;
 //! - [`record`] holds what a trial leaves behind and classifies it;
 //! - [`analysis`] summarises records with their uncertainty, and models them;
 //! - [`report`] prints and exports records;
-//! - [`sweep`] turns one scenario into the cells of a grid, each checked as a file;
 //! - [`session`] runs a command's scenarios: report, exports and artifacts;
 //! - [`limits`] holds the allowed range of every key and flag, and [`settings`] reads
 //!   a table's keys for the module that owns them;
@@ -26,7 +26,7 @@ pub mod artifacts;
 pub mod calibrate;
 pub mod cli;
 pub mod commands;
-pub mod escape;
+
 pub mod fault;
 pub mod limits;
 pub mod names;
@@ -45,6 +45,6 @@ pub mod settings;
 pub mod sockopts;
 pub mod store;
 pub mod strategy;
-pub mod sweep;
 pub mod sys;
 pub mod trial;
+pub mod words;

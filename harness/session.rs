@@ -21,10 +21,10 @@ use crate::report::plot;
 use crate::report::progress::Progress;
 use crate::report::text::{self, Layout};
 use crate::runner::{self, ScenarioResult};
+use crate::scenario::sweep::{self, Assign};
 use crate::scenario::{Scenario, shipped};
 use crate::sender::Sender;
 use crate::strategy::{self, Strategy};
-use crate::sweep::{self, Assign};
 
 /// The scenarios a command named, loaded and checked.
 pub struct Loaded {

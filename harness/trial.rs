@@ -150,50 +150,118 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     let iso = isolation::enter(opts.isolation, &sc.sysctls)
         .with_context(|| format!("{}: isolating the trial", sc.path.display()))?;
     let link = link_for(sc, &iso)?;
-    // CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet timestamps on the shared axis.
-    let offset_ns = sys::realtime_ns() as i64 - sys::monotonic_ns() as i64;
-    let before = counters::snapshot().ok();
-    let sender_before = link
-        .as_deref()
-        .and_then(|l| l.sender_ns().run(counters::snapshot).ok());
-    let pcap_out = opts
-        .pcap_dir
-        .as_ref()
-        .map(|d| {
-            let name = crate::artifacts::trial_file(&sc.stem, n, "pcap");
-            d.create_new(&name).map(|f| (f, d.join(&name)))
-        })
-        .transpose()?;
-    let pcap_file = pcap_out.as_ref().map(|(_, p)| p.clone());
-    let mut notes = Vec::new();
-    let device = match link {
-        Some(_) => crate::net::CLIENT_DEV,
-        None => "lo",
-    };
-    let capture = if opts.capture || pcap_file.is_some() {
-        match Capture::start(offset_ns, pcap_out.map(|(f, _)| f), device) {
-            Ok(c) => Some(c),
-            // Asked for by default, not by --pcap: go on without it, and say so.
-            Err(e) if pcap_file.is_none() => {
-                notes.push(format!(
-                    "no packet capture: {e:#} (AF_PACKET needs CAP_NET_RAW)"
-                ));
-                None
-            }
-            Err(e) => return Err(e.context("--pcap")),
-        }
-    } else {
-        None
-    };
-    let interval = opts.sample.unwrap_or(sc.sample);
+    let watch = Watch::start(sc, n, opts, link.as_deref())?;
+    let ran = drive(sc, opts, &link, &watch)?;
+    let trial_us = started.elapsed().as_micros() as u64;
+    let seen = watch.finish(iso.isolated(), link.as_deref())?;
+    Ok(assemble(sc, n, ran, seen, iso, link, trial_us))
+}
 
+/// The observers of a trial, started before its sender.
+struct Watch {
+    before: Option<counters::Snapshot>,
+    sender_before: Option<counters::Snapshot>,
+    capture: Option<Capture>,
+    pcap_file: Option<std::path::PathBuf>,
+    notes: Vec<String>,
+}
+
+/// What the observers saw, once stopped.
+struct Seen {
+    counters: Option<counters::Counters>,
+    kernels: Option<counters::Kernels>,
+    wire: Option<crate::observe::wire::Wire>,
+    pcap_file: Option<std::path::PathBuf>,
+    notes: Vec<String>,
+}
+
+impl Watch {
+    /// Takes the counters' snapshots (both kernels on veth) and starts the capture.
+    fn start(sc: &Scenario, n: u32, opts: &ObserveOptions, link: Option<&Veth>) -> Result<Watch> {
+        // CLOCK_REALTIME - CLOCK_MONOTONIC, to put packet timestamps on the shared axis.
+        let offset_ns = sys::realtime_ns() as i64 - sys::monotonic_ns() as i64;
+        let before = counters::snapshot().ok();
+        let sender_before = link.and_then(|l| l.sender_ns().run(counters::snapshot).ok());
+        let pcap_out = opts
+            .pcap_dir
+            .as_ref()
+            .map(|d| {
+                let name = crate::artifacts::trial_file(&sc.stem, n, "pcap");
+                d.create_new(&name).map(|f| (f, d.join(&name)))
+            })
+            .transpose()?;
+        let pcap_file = pcap_out.as_ref().map(|(_, p)| p.clone());
+        let mut notes = Vec::new();
+        let device = match link {
+            Some(_) => crate::net::CLIENT_DEV,
+            None => "lo",
+        };
+        let capture = if opts.capture || pcap_file.is_some() {
+            match Capture::start(offset_ns, pcap_out.map(|(f, _)| f), device) {
+                Ok(c) => Some(c),
+                // Asked for by default, not by --pcap: go on without it, and say so.
+                Err(e) if pcap_file.is_none() => {
+                    notes.push(format!(
+                        "no packet capture: {e:#} (AF_PACKET needs CAP_NET_RAW)"
+                    ));
+                    None
+                }
+                Err(e) => return Err(e.context("--pcap")),
+            }
+        } else {
+            None
+        };
+        Ok(Watch {
+            before,
+            sender_before,
+            capture,
+            pcap_file,
+            notes,
+        })
+    }
+
+    /// Stops the capture and reads the counters' deltas.
+    fn finish(self, isolated: bool, link: Option<&Veth>) -> Result<Seen> {
+        let client_counters = self.before.and_then(|b| b.delta(isolated).ok());
+        let sender_counters = match (link, self.sender_before) {
+            (Some(l), Some(b)) => l.sender_ns().run(|| b.delta(true)).ok(),
+            _ => None,
+        };
+        let (counters, kernels) = counters::split(client_counters, sender_counters);
+        Ok(Seen {
+            counters,
+            kernels,
+            wire: self.capture.map(Capture::stop).transpose()?,
+            pcap_file: self.pcap_file,
+            notes: self.notes,
+        })
+    }
+}
+
+/// What the two sides did.
+struct Ran {
+    client: crate::record::ClientRecord,
+    report: crate::record::SenderReport,
+    faults: Vec<crate::record::FaultEvent>,
+    timeline: Option<Timeline>,
+}
+
+/// Starts the sender, the sampler and the fault schedule, runs the client to its end,
+/// and collects what the sender said.
+fn drive(
+    sc: &Scenario,
+    opts: &ObserveOptions,
+    link: &Option<Arc<Veth>>,
+    watch: &Watch,
+) -> Result<Ran> {
     let mut config = sc.sender_config.clone();
     config.netns = link.as_ref().map(|l| l.sender_ns().clone());
-    let sender = config
-        .start()
+    let sender = sc
+        .sender
+        .start(&config)
         .with_context(|| format!("starting the `{}` sender", sc.sender.name()))?;
     let addr = sender.addr();
-    if let Some(c) = &capture {
+    if let Some(c) = &watch.capture {
         c.watch(addr.port());
     }
     let sender = Arc::new(Mutex::new(sender));
@@ -209,20 +277,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     });
     let mut hooks = Hooks {
         sender: v4(addr)?,
-        sampler: match interval {
-            // The wire has the first milliseconds when there is a capture.
-            Some(i) => Some(Sampler::spawn(
-                i,
-                match capture {
-                    Some(_) => QUIET_START,
-                    None => Duration::ZERO,
-                },
-                // The sender's socket is read in the sender's namespace.
-                in_sender_ns(link.as_deref(), Diag::open)
-                    .context("opening the sock_diag netlink socket")?,
-            )),
-            None => None,
-        },
+        sampler: sampler(sc, opts, link.as_deref(), watch.capture.is_some())?,
         timeline: None,
         zero: Some(zero_tx),
         control: sc.faults.has_client_faults().then_some(control),
@@ -232,7 +287,7 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     if let Some(f) = &faults {
         f.halt();
     }
-    let mut client = client?;
+    let client = client?;
     // The client socket is closed by now: a sender still sending hits the closed
     // connection, fails its send() and prints its summary too.
     let connections = client.messages.as_ref().map_or(1, |m| m.reconnects + 1);
@@ -240,76 +295,68 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
         .lock()
         .map_err(|_| anyhow!("the sender's lock is poisoned"))?
         .finish(connections, SUMMARY_WAIT)?;
-    let mut fault_events = faults.map(fault::Runner::finish).unwrap_or_default();
-    let summary = report.summary.clone();
-    let trial_us = started.elapsed().as_micros() as u64;
+    Ok(Ran {
+        client,
+        report,
+        faults: faults.map(fault::Runner::finish).unwrap_or_default(),
+        timeline: hooks.timeline,
+    })
+}
 
-    let client_counters = before.and_then(|b| b.delta(iso.isolated()).ok());
-    let sender_counters = match (&link, sender_before) {
-        (Some(l), Some(b)) => l.sender_ns().run(|| b.delta(true)).ok(),
-        _ => None,
+/// The TCP_INFO sampler, when the trial samples. The wire has the first
+/// milliseconds when there is a capture, so the sampler keeps quiet then.
+fn sampler(
+    sc: &Scenario,
+    opts: &ObserveOptions,
+    link: Option<&Veth>,
+    captured: bool,
+) -> Result<Option<Sampler>> {
+    let Some(interval) = opts.sample.unwrap_or(sc.sample) else {
+        return Ok(None);
     };
-    let (counters, kernels) = counters::split(client_counters, sender_counters);
-    let wire = capture.map(Capture::stop).transpose()?;
+    let quiet = match captured {
+        true => QUIET_START,
+        false => Duration::ZERO,
+    };
+    // The sender's socket is read in the sender's namespace.
+    let diag = in_sender_ns(link, Diag::open).context("opening the sock_diag netlink socket")?;
+    Ok(Some(Sampler::spawn(interval, quiet, diag)))
+}
+
+/// The trial's record, from what the two sides did and what the observers saw.
+fn assemble(
+    sc: &Scenario,
+    n: u32,
+    mut ran: Ran,
+    seen: Seen,
+    iso: isolation::Isolation,
+    link: Option<Arc<Veth>>,
+    trial_us: u64,
+) -> TrialRecord {
+    let wire = seen.wire;
     if sc.strategy.is_external()
         && let Some(syn) = wire.as_ref().and_then(|w| w.client_syn_ns)
     {
         // An external program's time zero is its SYN on the wire, as an in-process
         // client's is the start of its connect().
         // The faults were timed from its start: they move with it.
-        let shift = rel_us(client.zero_ns, syn);
-        client.rebase(syn, ClockZero::WireSyn);
-        for f in &mut fault_events {
+        let shift = rel_us(ran.client.zero_ns, syn);
+        ran.client.rebase(syn, ClockZero::WireSyn);
+        for f in &mut ran.faults {
             f.at_us += shift;
         }
     }
-
-    let connect_ns = client.zero_ns;
-    let events = Events {
-        first_zero_window_us: wire
-            .as_ref()
-            .and_then(|w| w.first_zero_window_ns)
-            .map(|t| rel_us(t, connect_ns))
-            .or_else(|| {
-                hooks
-                    .timeline
-                    .as_ref()
-                    .and_then(|t| t.first_zero_window_us)
-                    .map(|t| t as i64)
-            }),
-        sender_send_failed_us: summary
-            .as_ref()
-            .filter(|s| s.fail_ns > 0)
-            .map(|s| rel_us(s.fail_ns, connect_ns)),
-        sender_close_us: summary
-            .as_ref()
-            .filter(|s| s.close_start_ns > 0)
-            .map(|s| rel_us(s.close_start_ns, connect_ns)),
-        rst_us: wire
-            .as_ref()
-            .and_then(|w| w.first_rst_ns)
-            .map(|t| rel_us(t, connect_ns)),
-        last_from_sender_us: wire
-            .as_ref()
-            .and_then(|w| w.last_from_sender_ns)
-            .map(|t| rel_us(t, connect_ns)),
-        client_first_error_us: match &client.ending {
-            Ending::Failed { .. } | Ending::Eof { .. } => {
-                client.ending.failure_at_us().map(|t| t as i64)
-            }
-            _ => None,
-        },
-    };
+    let events = events_of(&ran, wire.as_ref());
     let mut record = TrialRecord::assemble(
         &sc.name,
         n,
         sc.sender.name(),
         &sc.sender_config.setup.policy,
-        client,
-        report,
+        ran.client,
+        ran.report,
         trial_us,
     );
-    record.faults = fault_events;
+    record.faults = ran.faults;
     record.params = sc.params.iter().cloned().collect();
     if sc.strategy.is_external() {
         classify_external(&mut record, wire.as_ref());
@@ -317,14 +364,39 @@ fn run_here(sc: &Scenario, n: u32, opts: &ObserveOptions) -> Result<TrialRecord>
     record.observation = Some(Observation {
         isolation: iso,
         link: link.map(|l| l.info.clone()),
-        kernels,
-        counters,
-        timeline: hooks.timeline,
+        kernels: seen.kernels,
+        counters: seen.counters,
+        timeline: ran.timeline,
         wire,
-        pcap_file,
+        pcap_file: seen.pcap_file,
         plot_file: None,
         events,
-        notes,
+        notes: seen.notes,
     });
-    Ok(record)
+    record
+}
+
+/// The trial's events on one axis: µs since the client's time zero.
+fn events_of(ran: &Ran, wire: Option<&crate::observe::wire::Wire>) -> Events {
+    let connect_ns = ran.client.zero_ns;
+    let summary = ran.report.summary.as_ref();
+    let at = |t: Option<u64>| t.map(|t| rel_us(t, connect_ns));
+    Events {
+        first_zero_window_us: at(wire.and_then(|w| w.first_zero_window_ns)).or_else(|| {
+            ran.timeline
+                .as_ref()
+                .and_then(|t| t.first_zero_window_us)
+                .map(|t| t as i64)
+        }),
+        sender_send_failed_us: at(summary.map(|s| s.fail_ns).filter(|t| *t > 0)),
+        sender_close_us: at(summary.map(|s| s.close_start_ns).filter(|t| *t > 0)),
+        rst_us: at(wire.and_then(|w| w.first_rst_ns)),
+        last_from_sender_us: at(wire.and_then(|w| w.last_from_sender_ns)),
+        client_first_error_us: match &ran.client.ending {
+            Ending::Failed { .. } | Ending::Eof { .. } => {
+                ran.client.ending.failure_at_us().map(|t| t as i64)
+            }
+            _ => None,
+        },
+    }
 }

@@ -547,7 +547,9 @@ fn spool_inspect_reads_clean_and_killed_spools_and_refuses_others() {
     // Clean: written by the store itself, then closed.
     let clean = tempfile::tempdir().unwrap();
     {
-        let mut store = zerowin::store::open(clean.path(), Fsync::Never).unwrap();
+        let mut store = zerowin::store::default_backend()
+            .open(clean.path(), Fsync::Never)
+            .unwrap();
         let append: Vec<Stored> = (1..=5)
             .map(|seq| Stored {
                 seq,

@@ -220,3 +220,119 @@ fn the_checker_sees_a_cycle_and_ignores_comments_and_tests() {
         .or_default();
     assert_eq!(cycle_from(&g, "x"), Some(vec!["x".into(), "y".into()]));
 }
+
+/// Every function in `harness/` with its length in lines, as (lines, file:line name).
+fn functions() -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for file in sources(&harness()) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let mut i = 0;
+        while i < lines.len() {
+            let Some(name) = fn_name(lines[i]) else {
+                i += 1;
+                continue;
+            };
+            match body_end(&lines, i) {
+                Some(end) => {
+                    let rel = file.strip_prefix(harness()).unwrap().display();
+                    out.push((end - i + 1, format!("{rel}:{} {name}", i + 1)));
+                    i = end + 1;
+                }
+                None => i += 1,
+            }
+        }
+    }
+    out
+}
+
+/// The name of the function a line starts, if it starts one.
+fn fn_name(line: &str) -> Option<String> {
+    let code = strip_line(line);
+    let words: Vec<&str> = code.split_whitespace().collect();
+    let at = words.iter().position(|w| *w == "fn")?;
+    let before_ok = words[..at].iter().all(|w| {
+        w.starts_with("pub") || matches!(*w, "const" | "unsafe" | "async" | "extern" | "\"C\"")
+    });
+    let name: String = words
+        .get(at + 1)?
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    (before_ok && !name.is_empty()).then_some(name)
+}
+
+/// The line that closes the body of the function starting at `start`; None for a
+/// declaration without a body.
+fn body_end(lines: &[&str], start: usize) -> Option<usize> {
+    let mut depth = 0i32;
+    let mut opened = false;
+    for (i, line) in lines.iter().enumerate().skip(start) {
+        let s = strip_chars(&strip_line(line));
+        if !opened && s.trim_end().ends_with(';') && !s.contains('{') {
+            return None;
+        }
+        for c in s.chars() {
+            match c {
+                '{' => (depth, opened) = (depth + 1, true),
+                '}' => depth -= 1,
+                _ => {}
+            }
+        }
+        if opened && depth == 0 {
+            return Some(i);
+        }
+    }
+    None
+}
+
+/// The line with its character literals emptied ('{' would count as a brace).
+fn strip_chars(s: &str) -> String {
+    let b: Vec<char> = s.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == '\'' && i + 2 < b.len() && b[i + 2] == '\'' {
+            i += 3;
+        } else if b[i] == '\'' && i + 3 < b.len() && b[i + 1] == '\\' && b[i + 3] == '\'' {
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The longest a function in `harness/` may be.
+const LONGEST: usize = 80;
+
+#[test]
+fn no_function_is_over_80_lines() {
+    let all = functions();
+    assert!(
+        all.len() > 500,
+        "the functions were not found: {}",
+        all.len()
+    );
+    let long: Vec<&(usize, String)> = all.iter().filter(|(n, _)| *n > LONGEST).collect();
+    assert!(long.is_empty(), "functions over {LONGEST} lines: {long:?}");
+}
+
+#[test]
+fn main_only_parses_and_dispatches() {
+    let main = std::fs::read_to_string(harness().join("main.rs")).unwrap();
+    let lines = main.lines().count();
+    assert!(lines < 100, "main.rs has {lines} lines");
+}
+
+#[test]
+fn the_length_counter_sees_a_long_function() {
+    let mut text = vec!["pub fn long() {"];
+    text.extend(std::iter::repeat_n("    let x = '{';", 90));
+    text.push("}");
+    text.push("fn decl();");
+    assert_eq!(fn_name(text[0]).as_deref(), Some("long"));
+    assert_eq!(body_end(&text, 0), Some(91));
+    assert_eq!(body_end(&text, 92), None);
+}

@@ -94,7 +94,7 @@ pub fn route(r: &TrialRecord) -> Option<Route> {
     let obs = r.observation.as_ref()?;
     let wire = obs.wire.as_ref();
     let counters = sender_counters(obs);
-    let linger0 = r.close_policy == "linger0";
+    let linger0 = r.close_policy.parse() == Ok(crate::record::sender::ClosePolicy::Linger0);
     match wire {
         Some(w) if w.from_sender.rsts == 0 => Some(Route::NoAbort),
         Some(w) => Some(abort_kind(counters, w, linger0)),

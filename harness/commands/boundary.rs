@@ -13,8 +13,8 @@ use crate::record::Outcome;
 use crate::report::output::clean;
 use crate::runner::ScenarioResult;
 use crate::scenario::Scenario;
+use crate::scenario::sweep::{self, Assign, Point};
 use crate::session::{self, Detail, Session};
-use crate::sweep::{self, Assign, Point};
 
 /// `zerowin boundary FILE --param KEY --range LO..HI`: returns whether it found a
 /// crossing.

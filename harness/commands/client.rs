@@ -36,27 +36,7 @@ pub fn client(a: ClientArgs) -> Result<ExitCode> {
         },
         true,
     );
-    let deadline = a.deadline.unwrap_or(a.duration + Duration::from_secs(5));
-    if deadline <= a.duration {
-        bail!("--deadline must be longer than --duration");
-    }
-    let mut params = own_settings(&a)?;
-    params.reply = a
-        .reply
-        .clone()
-        .unwrap_or_else(|| a.strategy.default_reply().to_string())
-        .into_bytes();
-    params.delay = a.delay;
-    params.rcvbuf = a.rcvbuf;
-    params.duration = a.duration;
-    params.deadline = deadline;
-    // Like Python's settimeout: every call of the client gets the same timeout.
-    params.sock = crate::sockopts::SocketOptions {
-        connect_timeout: a.call_timeout,
-        recv_timeout: a.call_timeout,
-        send_timeout: a.call_timeout,
-        ..Default::default()
-    };
+    let params = params(&a)?;
     let started = Instant::now();
     let rec = a.strategy.drive(addr, &params, &mut strategy::NoHooks)?;
     let r = TrialRecord::assemble(
@@ -94,6 +74,32 @@ pub fn client(a: ClientArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The client's parameters from its flags.
+fn params(a: &ClientArgs) -> Result<ClientParams> {
+    let deadline = a.deadline.unwrap_or(a.duration + Duration::from_secs(5));
+    if deadline <= a.duration {
+        bail!("--deadline must be longer than --duration");
+    }
+    let mut params = own_settings(a)?;
+    params.reply = a
+        .reply
+        .clone()
+        .unwrap_or_else(|| a.strategy.default_reply().to_string())
+        .into_bytes();
+    params.delay = a.delay;
+    params.rcvbuf = a.rcvbuf;
+    params.duration = a.duration;
+    params.deadline = deadline;
+    // Like Python's settimeout: every call of the client gets the same timeout.
+    params.sock = crate::sockopts::SocketOptions {
+        connect_timeout: a.call_timeout,
+        recv_timeout: a.call_timeout,
+        send_timeout: a.call_timeout,
+        ..Default::default()
+    };
+    Ok(params)
 }
 
 /// The strategy's own settings from its flags (`--recv-size`, `--chunk`), read by the

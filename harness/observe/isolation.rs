@@ -24,9 +24,6 @@ names! {
     }
 }
 
-
-
-
 /// Puts the calling thread where the trial should run. Call it on the trial's own
 /// thread: a namespace entered here holds for that thread and what it spawns.
 pub fn enter(mode: IsolationMode, sysctls: &BTreeMap<String, String>) -> Result<Isolation> {

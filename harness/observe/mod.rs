@@ -14,6 +14,8 @@ use std::time::Duration;
 pub use crate::record::observation::{Events, Observation};
 pub use isolation::IsolationMode;
 
+use crate::record::{Ending, Outcome};
+
 /// What to observe, from the command line.
 #[derive(Debug, Clone)]
 pub struct ObserveOptions {
@@ -46,11 +48,7 @@ impl Default for ObserveOptions {
 /// of these, a program still running at the end of the duration survived, and one
 /// that ended by itself is an error. Returns
 /// the outcome, the time of the deciding segment (µs after the client's SYN), and why.
-pub fn classify_external(
-    ending: &crate::record::Ending,
-    wire: &wire::Wire,
-) -> (crate::record::Outcome, Option<u64>, String) {
-    use crate::record::{Ending, Outcome};
+pub fn classify_external(ending: &Ending, wire: &wire::Wire) -> (Outcome, Option<u64>, String) {
     let zero = wire.client_syn_ns.unwrap_or(0);
     let after = |t: u64| t.saturating_sub(zero) / 1000;
     let (stopped_at_end, timed_out, status) = match ending {
@@ -73,31 +71,42 @@ pub fn classify_external(
             format!("it never connected (no SYN on the wire); it {status}"),
         );
     }
+    if let Some(verdict) = from_the_wire(wire, &after) {
+        return verdict;
+    }
+    by_the_program(stopped_at_end, timed_out, status)
+}
+
+/// An RST or a FIN from the sender, or the client's keepalive giving up.
+fn from_the_wire(
+    wire: &wire::Wire,
+    after: &dyn Fn(u64) -> u64,
+) -> Option<(Outcome, Option<u64>, String)> {
     if let Some(t) = wire.first_rst_from_sender_ns {
-        return (
+        return Some((
             Outcome::Reset,
             Some(after(t)),
             format!(
                 "the sender sent it an RST at {:.2} ms",
                 after(t) as f64 / 1000.0
             ),
-        );
+        ));
     }
     if let Some(t) = wire.first_fin_from_sender_ns {
-        return (
+        return Some((
             Outcome::Eof,
             Some(after(t)),
             format!(
                 "the sender closed with a FIN at {:.2} ms and sent no RST",
                 after(t) as f64 / 1000.0
             ),
-        );
+        ));
     }
     if let Some(t) = wire
         .first_rst_from_client_ns
         .filter(|_| wire.unanswered_keep_alives > 0)
     {
-        return (
+        return Some((
             Outcome::TimedOut,
             Some(after(t)),
             format!(
@@ -105,8 +114,17 @@ pub fn classify_external(
                 wire.unanswered_keep_alives,
                 after(t) as f64 / 1000.0
             ),
-        );
+        ));
     }
+    None
+}
+
+/// Nothing on the wire decided it: how the program ended does.
+fn by_the_program(
+    stopped_at_end: bool,
+    timed_out: bool,
+    status: &str,
+) -> (Outcome, Option<u64>, String) {
     if timed_out {
         return (
             Outcome::Hung,

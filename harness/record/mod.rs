@@ -20,7 +20,6 @@ pub use sender::{SenderMessages, SenderReport, SenderSummary, SpoolCounts};
 /// Length of the sender's message, "Hello World!\0".
 pub const MESSAGE_LEN: u64 = 13;
 
-
 names! {
     /// How a trial ended, from the client's side.
     pub enum Outcome ("outcome") {
@@ -71,8 +70,6 @@ impl Outcome {
         }
     }
 }
-
-
 
 /// One failed system call, as the client saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -27,7 +27,7 @@ use crate::analysis::model::{Accuracy, Forecast};
 use crate::analysis::summary::CellSummary;
 use crate::record::Outcome;
 use crate::runner::ScenarioResult;
-use crate::sweep::Point;
+use crate::scenario::sweep::Point;
 
 /// `--html DIR`: the HTML report.
 pub struct Html;

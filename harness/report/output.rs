@@ -16,8 +16,8 @@ use std::os::fd::{AsRawFd, RawFd};
 
 use anyhow::Result;
 
-pub use crate::escape::{clean, escape_controls};
 use crate::sys;
+pub use crate::words::{clean, escape_controls};
 
 /// The reader of the output went away: the run ends quietly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,9 +10,9 @@
 use comfy_table::{ContentArrangement, Table, TableComponent, presets};
 
 use super::output::clean;
-use crate::analysis::stats::{self, Route, median_of, outcome_counts, percentile};
+use crate::analysis::stats::{self, median_of, outcome_counts, percentile};
 use crate::observe::Observation;
-use crate::record::{Ending, SenderSummary, TrialRecord};
+use crate::record::{Ending, TrialRecord};
 use crate::runner::ScenarioResult;
 use crate::scenario::Scenario;
 
@@ -28,14 +28,7 @@ pub struct Layout {
     pub width: Option<u16>,
 }
 
-/// "2.54 ms", "-0.18 ms": signed, so an event before time zero reads as one.
-pub fn ms(us: i64) -> String {
-    format!("{:.2} ms", us as f64 / 1000.0)
-}
-
-fn ms_u(us: u64) -> String {
-    ms(us as i64)
-}
+pub use crate::words::{ms, ms_u};
 
 fn ms_opt(us: Option<f64>) -> String {
     us.map_or("-".into(), |u| format!("{:.2} ms", u / 1000.0))
@@ -123,21 +116,11 @@ fn zero_windows(r: &TrialRecord) -> (String, bool) {
     }
 }
 
+/// The trial table's sender column: what the sender's kind says of its summary.
 fn sender_cell(r: &TrialRecord) -> String {
-    if let Some(m) = r.sender_summary.as_ref().and_then(|s| s.remedy.as_ref()) {
-        return format!("ended: {}", m.end);
-    }
-    match &r.sender_summary {
-        Some(s) if s.errno == 0 => format!(
-            "no failure; closed at {}",
-            r.sender_close_at_us.map_or("?".into(), ms)
-        ),
-        Some(s) => format!(
-            "{}; close at {}",
-            s.errno_name,
-            r.sender_close_at_us.map_or("?".into(), ms)
-        ),
-        None => "no summary".into(),
+    match (&r.sender_summary, crate::sender::by_name(&r.sender)) {
+        (Some(s), Some(kind)) => kind.table_cell(r, s),
+        (Some(_), None) | (None, _) => "no summary".into(),
     }
 }
 
@@ -343,78 +326,6 @@ fn evidence(o: &Observation) -> Vec<String> {
     out
 }
 
-/// Whether the sender's FIN was seen on the wire: Some(true/false) with a capture.
-fn fin_on_wire(r: &TrialRecord) -> Option<bool> {
-    let w = r.observation.as_ref()?.wire.as_ref()?;
-    Some(w.from_sender.fins > 0)
-}
-
-/// Why the original close() became an RST or a FIN. The kernel's own counters
-/// decide when they are the trial's alone (a namespace); without them, the client's
-/// reply times are compared with the close on the shared clock.
-fn close_route(r: &TrialRecord) -> String {
-    const UNREAD: &str = ", with the client's replies in its receive queue, never read: so the kernel sent RST, not FIN";
-    let fin = match fin_on_wire(r) {
-        Some(true) => "close() sent a FIN",
-        Some(false) => {
-            "close() queued a FIN behind the unsent data (it never went out: no FIN from the sender on the wire)"
-        }
-        None => "close() queued a FIN",
-    };
-    match stats::route(r) {
-        Some(Route::RstAtClose) => return format!("{UNREAD} (TCPAbortOnClose)"),
-        Some(Route::FinThenRstOnData) => {
-            return format!(
-                ": nothing was unread, so {fin}; data the client sent after that reached a closed socket, and the kernel answers that with RST (TCPAbortOnData)"
-            );
-        }
-        Some(Route::Linger0) => {
-            return ": nothing was unread, and SO_LINGER 0 made close() an RST at once, with no FIN (the kernel counts it as TCPAbortOnData)".into();
-        }
-        Some(Route::NoAbort) => {
-            return format!(": nothing was unread, so {fin} (the sender sent no RST)");
-        }
-        None => {}
-    }
-    if r.client.external.is_some() {
-        return ": whether as RST or FIN, only a capture or the counters can tell for an external client".into();
-    }
-    let close_at = r.sender_close_at_us.unwrap_or(i64::MAX);
-    match r.client.first_reply_us {
-        Some(t) if (t as i64) < close_at => {
-            format!("{UNREAD} (inferred: a reply was sent before the close)")
-        }
-        Some(t) => format!(
-            ": no reply had been sent yet, so {fin}; the client's first reply at {} then reached a closed socket, and the kernel answers that with RST (inferred from the reply times)",
-            ms_u(t)
-        ),
-        None => format!(": no reply was ever sent, so nothing was unread and {fin}"),
-    }
-}
-
-/// A remedy sender's line: what it produced and sent, and why its connection ended.
-fn remedy_line(s: &SenderSummary, m: &crate::record::SenderMessages) -> String {
-    let mut line = format!(
-        "the {} sender produced {} messages; on its last connection it sent {} ({} B) and never closed on EAGAIN; its memory queue peaked at {} B",
-        s.policy.split('/').next().unwrap_or("remedy"),
-        m.produced,
-        s.messages,
-        s.bytes,
-        m.queue_peak_bytes
-    );
-    if m.dropped > 0 {
-        line.push_str(&format!(
-            ", and {} messages were dropped to make room",
-            m.dropped
-        ));
-    }
-    line.push_str(&format!("; the connection ended: {}", m.end));
-    if s.errno != 0 {
-        line.push_str(&format!(" ({} ({}))", s.errno_name, s.errno));
-    }
-    line
-}
-
 /// The trial's messages, one by one.
 fn messages_line(m: &crate::record::MessageAccounting) -> String {
     let pending = m.pending.map_or(
@@ -479,68 +390,6 @@ fn faults_line(faults: &[crate::fault::FaultEvent]) -> String {
         })
         .collect();
     format!("faults: {}", each.join(", "))
-}
-
-/// The sender's line: what its send() accepted, how it failed, and its close.
-fn sender_line(r: &TrialRecord, s: &SenderSummary) -> String {
-    if let Some(m) = &s.remedy {
-        return remedy_line(s, m);
-    }
-    if let Some(last) = s.last_message_ns {
-        let at = ms((last as i64 - r.client.zero_ns as i64) / 1000);
-        let silence = r.silence_before_failure_us.map_or(String::new(), |u| {
-            format!(", {} before the client gave up", ms(u))
-        });
-        return format!(
-            "the trickle sender sent {} messages ({} B) and never failed; its last message left at {at}{silence}; it kept the connection open until the client closed it",
-            s.messages, s.bytes
-        );
-    }
-    let at = |ns: u64| (ns > 0).then(|| ms((ns as i64 - r.client.zero_ns as i64) / 1000));
-    let mut line = format!(
-        "the sender's send() accepted {} messages ({} B) into a {} B send buffer",
-        s.messages, s.bytes, s.sndbuf_effective
-    );
-    let failed_at = at(s.fail_ns).map_or(String::new(), |t| format!(" at {t}"));
-    if s.errno == libc::EAGAIN {
-        line.push_str(&format!(
-            ", then returned EAGAIN{failed_at}: the buffer was full"
-        ));
-    } else {
-        line.push_str(&format!(
-            ", then returned {} ({}){failed_at}: the connection had already ended, from the client's side",
-            s.errno_name, s.errno
-        ));
-    }
-    if let Some(t) = r.sender_close_at_us {
-        let what = match s.policy.as_str() {
-            "close" => "close()",
-            "linger0" => "close() with SO_LINGER 0",
-            _ => "shutdown(SHUT_WR), drain and close()",
-        };
-        line.push_str(&format!("; its {what} started at {}", ms(t)));
-    }
-    if s.errno == libc::EAGAIN {
-        match s.policy.as_str() {
-            "close" => line.push_str(&close_route(r)),
-            "linger0" => line.push_str(": SO_LINGER 0 always sends RST"),
-            _ => line.push_str(&format!(
-                " after reading {} B of replies: a clean FIN{}",
-                s.drained,
-                match fin_on_wire(r) {
-                    Some(false) => " (though none was seen on the wire)",
-                    _ => "",
-                }
-            )),
-        }
-    }
-    if s.partial > 0 {
-        line.push_str(&format!(
-            "; {} send() took only part of a 13-byte message, so the last message is truncated",
-            s.partial
-        ));
-    }
-    line
 }
 
 fn client_line(r: &TrialRecord) -> String {
@@ -623,10 +472,10 @@ pub fn explain(r: &TrialRecord) -> String {
         "time zero is {}; every time below counts from it",
         r.client.zero.describe()
     ));
-    out.push(match &r.sender_summary {
-        Some(s) => sender_line(r, s),
-        None if r.sender == "external" => "the server is external: zerowin does not know what its send() accepted, so bytes lost are unknown".into(),
-        None => "the sender printed no summary before it was stopped: its send() had not failed by then".into(),
+    out.push(match (&r.sender_summary, crate::sender::by_name(&r.sender)) {
+        (Some(s), Some(kind)) => kind.explain(r, s),
+        (_, None) => "the server is external: zerowin does not know what its send() accepted, so bytes lost are unknown".into(),
+        (None, Some(_)) => "the sender printed no summary before it was stopped: its send() had not failed by then".into(),
     });
     if !r.faults.is_empty() {
         out.push(faults_line(&r.faults));

@@ -23,6 +23,7 @@ use std::time::Duration;
 use anyhow::Result;
 
 pub use self::handle::SenderHandle;
+use crate::record::{SenderSummary, TrialRecord};
 use crate::settings::{Keys, ScenarioError};
 
 /// A server to test clients against.
@@ -42,6 +43,27 @@ pub trait Sender: Send + Sync {
     /// True when it speaks the framed protocol ([`crate::protocol`]): its clients must too.
     fn framed(&self) -> bool {
         false
+    }
+    /// True when it keeps a spool (`expect.max_spool_bytes` applies).
+    fn has_spool(&self) -> bool {
+        false
+    }
+    /// Its part of a trial's explanation, from its summary: what it sent, how it
+    /// failed or why its connection ended, and how it closed.
+    fn explain(&self, r: &TrialRecord, s: &SenderSummary) -> String;
+    /// The trial table's sender column.
+    fn table_cell(&self, r: &TrialRecord, s: &SenderSummary) -> String {
+        let at = r.sender_close_at_us.map_or("?".into(), crate::words::ms);
+        match s.errno {
+            0 => format!("no failure; closed at {at}"),
+            _ => format!("{}; close at {at}", s.errno_name),
+        }
+    }
+    /// Starts it for a trial. zerowin's own senders run as `zerowin serve` and say
+    /// what they did in `zerowin-*` lines; a kind that runs another program starts it
+    /// its own way, with a handle that learns what it can from outside.
+    fn start(&self, config: &SenderConfig) -> Result<Box<dyn SenderHandle>> {
+        start_own(config)
     }
     /// Runs it in this process (`zerowin serve --sender NAME --set KEY=VALUE ...`),
     /// listening on `bind:port`, until it is killed; returns its exit code.
@@ -82,29 +104,34 @@ pub enum Load {
     NotModelled(&'static str),
 }
 
-static ORIGINAL: original::Original = original::Original;
-static PATIENT: patient::Patient = patient::Patient;
-static SPOOL: spool::Spool = spool::Spool;
-static TRICKLE: trickle::Trickle = trickle::Trickle;
+/// Every sender kind, in the order `list` shows them: adding one is a module and a
+/// line here.
+pub const SENDERS: &[&dyn Sender] = &[
+    &original::Original,
+    &patient::Patient,
+    &spool::Spool,
+    &trickle::Trickle,
+];
 
 /// Every sender kind, in the order `list` shows them.
-pub fn all() -> [&'static dyn Sender; 4] {
-    [&ORIGINAL, &PATIENT, &SPOOL, &TRICKLE]
+pub fn all() -> impl Iterator<Item = &'static dyn Sender> {
+    SENDERS.iter().copied()
+}
+
+/// The sender a scenario without `[sender] kind` runs: the 2014 one.
+pub fn default_kind() -> &'static dyn Sender {
+    SENDERS[0]
 }
 
 /// The sender kind with this name.
 pub fn by_name(name: &str) -> Option<&'static dyn Sender> {
-    all().into_iter().find(|s| s.name() == name)
+    all().find(|s| s.name() == name)
 }
 
 /// The sender kinds' names, comma-separated, for error messages.
 pub fn names() -> String {
-    all().map(|s| s.name()).join(", ")
+    all().map(|s| s.name()).collect::<Vec<_>>().join(", ")
 }
-
-
-
-
 
 /// How to start a sender.
 #[derive(Debug, Clone)]
@@ -122,13 +149,12 @@ pub struct SenderConfig {
     pub netns: Option<std::sync::Arc<crate::sys::netns::Netns>>,
 }
 
-impl SenderConfig {
-    /// Starts the sender as `zerowin serve --port 0 --bind ADDR ARGS`, in a process
-    /// group of its own, and waits until it listens. Its handle restarts it on the
-    /// same port and with the same scratch directory.
-    pub fn start(&self) -> Result<Box<dyn SenderHandle>> {
-        Ok(Box::new(handle::ChildSender::start(self)?))
-    }
+/// Starts one of zerowin's own senders as `zerowin serve --port 0 --bind ADDR ARGS`,
+/// in a process group of its own, and waits until it listens (its `zerowin-port`
+/// line). Its handle restarts it on the same port and with the same scratch
+/// directory, and reads its `zerowin-*` lines ([`lines`]).
+pub fn start_own(config: &SenderConfig) -> Result<Box<dyn SenderHandle>> {
+    Ok(Box::new(handle::ChildSender::start(config)?))
 }
 #[cfg(test)]
 mod tests {

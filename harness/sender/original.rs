@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use super::framed::schedule::Rate;
 use super::{ClosePolicy, Load, Sender, SenderSetup};
+use crate::analysis::stats::{self, Route};
 use crate::limits;
+use crate::record::{SenderSummary, TrialRecord};
 use crate::settings::{Keys, ScenarioError};
+use crate::words::{ms, ms_u};
 
 unsafe extern "C" {
     /// `main` of c-server/original.c.
@@ -205,6 +208,10 @@ impl Sender for Original {
         })
     }
 
+    fn explain(&self, r: &TrialRecord, s: &SenderSummary) -> String {
+        explain_original(r, s)
+    }
+
     fn serve(&self, port: u16, bind: &str, set: &[String]) -> anyhow::Result<i32> {
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
         let mut a = Original::read(&mut keys)?;
@@ -212,6 +219,106 @@ impl Sender for Original {
         a.port = port;
         a.bind = Some(bind.to_string());
         Ok(serve_in_process(&a))
+    }
+}
+
+/// The sender's line: what its send() accepted, how it failed, and its close.
+fn explain_original(r: &TrialRecord, s: &SenderSummary) -> String {
+    // The summary names the policy it ran; the C code prints one of the three.
+    let policy: ClosePolicy = s.policy.parse().unwrap_or_default();
+    let at = |ns: u64| (ns > 0).then(|| ms((ns as i64 - r.client.zero_ns as i64) / 1000));
+    let mut line = format!(
+        "the sender's send() accepted {} messages ({} B) into a {} B send buffer",
+        s.messages, s.bytes, s.sndbuf_effective
+    );
+    let failed_at = at(s.fail_ns).map_or(String::new(), |t| format!(" at {t}"));
+    if s.errno == libc::EAGAIN {
+        line.push_str(&format!(
+            ", then returned EAGAIN{failed_at}: the buffer was full"
+        ));
+    } else {
+        line.push_str(&format!(
+            ", then returned {} ({}){failed_at}: the connection had already ended, from the client's side",
+            s.errno_name, s.errno
+        ));
+    }
+    if let Some(t) = r.sender_close_at_us {
+        let what = match policy {
+            ClosePolicy::Close => "close()",
+            ClosePolicy::Linger0 => "close() with SO_LINGER 0",
+            ClosePolicy::ShutdownDrain => "shutdown(SHUT_WR), drain and close()",
+        };
+        line.push_str(&format!("; its {what} started at {}", ms(t)));
+    }
+    if s.errno == libc::EAGAIN {
+        match policy {
+            ClosePolicy::Close => line.push_str(&close_route(r)),
+            ClosePolicy::Linger0 => line.push_str(": SO_LINGER 0 always sends RST"),
+            ClosePolicy::ShutdownDrain => line.push_str(&format!(
+                " after reading {} B of replies: a clean FIN{}",
+                s.drained,
+                match fin_on_wire(r) {
+                    Some(false) => " (though none was seen on the wire)",
+                    _ => "",
+                }
+            )),
+        }
+    }
+    if s.partial > 0 {
+        line.push_str(&format!(
+            "; {} send() took only part of a 13-byte message, so the last message is truncated",
+            s.partial
+        ));
+    }
+    line
+}
+
+/// Whether the sender's FIN was seen on the wire: Some(true/false) with a capture.
+fn fin_on_wire(r: &TrialRecord) -> Option<bool> {
+    let w = r.observation.as_ref()?.wire.as_ref()?;
+    Some(w.from_sender.fins > 0)
+}
+
+/// Why the original close() became an RST or a FIN. The kernel's own counters
+/// decide when they are the trial's alone (a namespace); without them, the client's
+/// reply times are compared with the close on the shared clock.
+fn close_route(r: &TrialRecord) -> String {
+    const UNREAD: &str = ", with the client's replies in its receive queue, never read: so the kernel sent RST, not FIN";
+    let fin = match fin_on_wire(r) {
+        Some(true) => "close() sent a FIN",
+        Some(false) => {
+            "close() queued a FIN behind the unsent data (it never went out: no FIN from the sender on the wire)"
+        }
+        None => "close() queued a FIN",
+    };
+    match stats::route(r) {
+        Some(Route::RstAtClose) => return format!("{UNREAD} (TCPAbortOnClose)"),
+        Some(Route::FinThenRstOnData) => {
+            return format!(
+                ": nothing was unread, so {fin}; data the client sent after that reached a closed socket, and the kernel answers that with RST (TCPAbortOnData)"
+            );
+        }
+        Some(Route::Linger0) => {
+            return ": nothing was unread, and SO_LINGER 0 made close() an RST at once, with no FIN (the kernel counts it as TCPAbortOnData)".into();
+        }
+        Some(Route::NoAbort) => {
+            return format!(": nothing was unread, so {fin} (the sender sent no RST)");
+        }
+        None => {}
+    }
+    if r.client.external.is_some() {
+        return ": whether as RST or FIN, only a capture or the counters can tell for an external client".into();
+    }
+    let close_at = r.sender_close_at_us.unwrap_or(i64::MAX);
+    match r.client.first_reply_us {
+        Some(t) if (t as i64) < close_at => {
+            format!("{UNREAD} (inferred: a reply was sent before the close)")
+        }
+        Some(t) => format!(
+            ": no reply had been sent yet, so {fin}; the client's first reply at {} then reached a closed socket, and the kernel answers that with RST (inferred from the reply times)",
+            ms_u(t)
+        ),
+        None => format!(": no reply was ever sent, so nothing was unread and {fin}"),
     }
 }
 

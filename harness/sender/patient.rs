@@ -53,6 +53,18 @@ impl Sender for Patient {
         })
     }
 
+    fn explain(&self, _r: &crate::record::TrialRecord, s: &crate::record::SenderSummary) -> String {
+        framed::explain(s)
+    }
+
+    fn table_cell(
+        &self,
+        _r: &crate::record::TrialRecord,
+        s: &crate::record::SenderSummary,
+    ) -> String {
+        framed::table_cell(s)
+    }
+
     fn serve(&self, port: u16, bind: &str, set: &[String]) -> Result<i32> {
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
         let s = Common::read(&mut keys)?;

@@ -29,11 +29,12 @@ use super::framed::{self, Common, Engine, OnFull};
 use super::{Sender, SenderSetup};
 use crate::limits::{self, Dur};
 use crate::settings::{Keys, ScenarioError};
-use crate::store::Fsync;
+use crate::store::{self, Fsync};
 
 pub struct Spool;
 
 const SPOOL_KEYS: &[(&str, &str)] = &[
+    ("store", "the storage backend: redb (redb)"),
     (
         "spool_dir",
         "directory of the durable queue (a fresh one per trial)",
@@ -54,6 +55,7 @@ const INTERVAL: Dur = Dur::new(Duration::ZERO, Duration::from_secs(10));
 /// The spool's own settings.
 #[derive(Debug, Clone, PartialEq)]
 struct Settings {
+    backend: &'static dyn store::Backend,
     dir: Option<PathBuf>,
     max_bytes: u64,
     fsync: Fsync,
@@ -68,7 +70,12 @@ impl Settings {
                 "the spool keeps what it accepted: drop-oldest would delete accepted messages; use block or close",
             ));
         }
+        let backend = match keys.string("store")? {
+            Some(name) => store::by_name(&name).map_err(|m| keys.invalid("store", m))?,
+            None => store::default_backend(),
+        };
         Ok(Settings {
+            backend,
             dir: keys.string("spool_dir")?.map(PathBuf::from),
             max_bytes: keys
                 .int("spool_max_bytes", limits::SPOOL_BYTES)?
@@ -84,6 +91,7 @@ impl Settings {
 
     fn to_pairs(&self) -> Vec<String> {
         let mut v = vec![
+            format!("store={}", self.backend.name()),
             format!("spool_max_bytes={}", self.max_bytes),
             format!("fsync={}", self.fsync.as_str()),
             format!(
@@ -114,6 +122,10 @@ impl Sender for Spool {
             .collect()
     }
 
+    fn has_spool(&self) -> bool {
+        true
+    }
+
     fn framed(&self) -> bool {
         true
     }
@@ -140,6 +152,18 @@ impl Sender for Spool {
         })
     }
 
+    fn explain(&self, _r: &crate::record::TrialRecord, s: &crate::record::SenderSummary) -> String {
+        framed::explain(s)
+    }
+
+    fn table_cell(
+        &self,
+        _r: &crate::record::TrialRecord,
+        s: &crate::record::SenderSummary,
+    ) -> String {
+        framed::table_cell(s)
+    }
+
     fn serve(&self, port: u16, bind: &str, set: &[String]) -> Result<i32> {
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
         let c = Common::read(&mut keys)?;
@@ -149,6 +173,7 @@ impl Sender for Spool {
             bail!("--set spool_dir=DIR is required to serve the spool sender");
         };
         let spool = SpoolConfig {
+            backend: s.backend,
             dir,
             max_bytes: s.max_bytes,
             fsync: s.fsync,
@@ -165,6 +190,7 @@ mod tests {
     #[test]
     fn spool_settings_survive_serve_arguments_and_refuse_drop_oldest() {
         let s = Settings {
+            backend: store::default_backend(),
             dir: Some(PathBuf::from("/tmp/x")),
             max_bytes: 1 << 20,
             fsync: Fsync::Never,
@@ -176,5 +202,13 @@ mod tests {
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", &[]).unwrap();
         let e = Settings::read(&mut keys, OnFull::DropOldest).unwrap_err();
         assert!(e.to_string().contains("drop-oldest"), "{e}");
+        let pairs = ["store=sqlite".to_string()];
+        let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", &pairs).unwrap();
+        let e = Settings::read(&mut keys, OnFull::Block).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("sender.store: unknown store `sqlite`; expected one of redb"),
+            "{e}"
+        );
     }
 }

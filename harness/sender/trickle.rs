@@ -125,6 +125,23 @@ impl Sender for Trickle {
         })
     }
 
+    fn explain(&self, r: &crate::record::TrialRecord, s: &crate::record::SenderSummary) -> String {
+        use crate::words::ms;
+        let at = s.last_message_ns.map_or(String::new(), |last| {
+            format!(
+                "; its last message left at {}",
+                ms((last as i64 - r.client.zero_ns as i64) / 1000)
+            )
+        });
+        let silence = r.silence_before_failure_us.map_or(String::new(), |u| {
+            format!(", {} before the client gave up", ms(u))
+        });
+        format!(
+            "the trickle sender sent {} messages ({} B) and never failed{at}{silence}; it kept the connection open until the client closed it",
+            s.messages, s.bytes
+        )
+    }
+
     fn serve(&self, port: u16, bind: &str, set: &[String]) -> Result<i32> {
         let mut keys = Keys::from_pairs(std::path::Path::new("--set"), "sender", set)?;
         let s = Settings::read(&mut keys)?;

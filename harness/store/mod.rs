@@ -2,9 +2,11 @@
 //! queue until the client acknowledges it.
 //!
 //! The sender's loop sees only [`Store`]: append a batch, read from a sequence on,
-//! forget what the client acknowledged, reserve sequence numbers. A replicated broker
-//! (NATS JetStream, Redis Streams) would be one more module here and one more line in
-//! [`open`]; the sender would not change. [`redb`] is the one backend today.
+//! forget what the client acknowledged, reserve sequence numbers. A [`Backend`] opens
+//! and inspects one kind of store; the spool sender's `store` key names one from
+//! [`BACKENDS`]. A replicated broker (NATS JetStream, Redis Streams) is one more
+//! module here and one more line in [`BACKENDS`]; the sender does not change.
+//! [`redb`] is the one backend today, and the default.
 //!
 //! What a store holds is the part of the stream that is *accepted*: a message counts
 //! as accepted once a commit that holds it has returned. Messages still in the sender's
@@ -103,14 +105,51 @@ pub trait Store: Send {
     fn syncs(&self) -> u64;
 }
 
-/// The file a spool directory's store lives in.
-pub fn spool_file(dir: &Path) -> PathBuf {
-    dir.join("spool.redb")
+/// One kind of store: its name (the spool's `store` key), how it opens a store, and
+/// how `spool inspect` reads one without changing it.
+pub trait Backend: Sync + std::fmt::Debug {
+    /// The name the `store` key gives it.
+    fn name(&self) -> &'static str;
+    /// Opens (or creates) the store in `dir`, recovering what a killed sender left.
+    fn open(&self, dir: &Path, fsync: Fsync) -> Result<Box<dyn Store>>;
+    /// Whether `dir` holds a store of this kind.
+    fn holds(&self, dir: &Path) -> bool;
+    /// What the store in `dir` holds and its bytes on disk, read without writing.
+    fn inspect(&self, dir: &Path) -> Result<(Depth, u64, Inspected)>;
 }
 
-/// Opens (or creates) the store in `dir`, recovering what a killed sender left.
-pub fn open(dir: &Path, fsync: Fsync) -> Result<Box<dyn Store>> {
-    Ok(Box::new(redb::RedbStore::open(dir, fsync)?))
+impl PartialEq for dyn Backend {
+    fn eq(&self, other: &dyn Backend) -> bool {
+        self.name() == other.name()
+    }
+}
+
+/// Every backend; the first is the default.
+pub const BACKENDS: &[&dyn Backend] = &[&redb::Redb];
+
+/// The backend a spool uses when its `store` key says nothing.
+pub fn default_backend() -> &'static dyn Backend {
+    BACKENDS[0]
+}
+
+/// The backend with this name.
+pub fn by_name(name: &str) -> Result<&'static dyn Backend, String> {
+    BACKENDS
+        .iter()
+        .copied()
+        .find(|b| b.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = BACKENDS.iter().map(|b| b.name()).collect();
+            format!(
+                "unknown store `{name}`; expected one of {}",
+                names.join(", ")
+            )
+        })
+}
+
+/// The file a spool directory's redb store lives in.
+pub fn spool_file(dir: &Path) -> PathBuf {
+    dir.join("spool.redb")
 }
 
 /// How `spool inspect` read a spool.
@@ -123,7 +162,12 @@ pub enum Inspected {
     RepairedCopy,
 }
 
-/// Reads a spool without writing to it, for `zerowin spool inspect`.
+/// Reads a spool without writing to it, for `zerowin spool inspect`: the backend
+/// whose store `dir` holds reads it.
 pub fn inspect(dir: &Path) -> Result<(Depth, u64, Inspected)> {
-    redb::RedbStore::inspect(dir)
+    match BACKENDS.iter().find(|b| b.holds(dir)) {
+        Some(b) => b.inspect(dir),
+        // Each backend's own words for an empty place (redb: "no spool.redb").
+        None => default_backend().inspect(dir),
+    }
 }

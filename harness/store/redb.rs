@@ -145,6 +145,28 @@ fn open_file(file: &Path, write: bool) -> Result<File> {
         .with_context(|| format!("{}: cannot open the spool file", file.display()))
 }
 
+/// The redb backend: one file, `spool.redb`, in the spool directory.
+#[derive(Debug)]
+pub struct Redb;
+
+impl super::Backend for Redb {
+    fn name(&self) -> &'static str {
+        "redb"
+    }
+
+    fn open(&self, dir: &Path, fsync: Fsync) -> Result<Box<dyn Store>> {
+        Ok(Box::new(RedbStore::open(dir, fsync)?))
+    }
+
+    fn holds(&self, dir: &Path) -> bool {
+        std::fs::symlink_metadata(spool_file(dir)).is_ok()
+    }
+
+    fn inspect(&self, dir: &Path) -> Result<(Depth, u64, Inspected)> {
+        RedbStore::inspect(dir)
+    }
+}
+
 impl RedbStore {
     /// Opens or creates the spool in `dir` (made if missing), recovering a killed
     /// sender's last commit.

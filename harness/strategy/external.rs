@@ -73,7 +73,7 @@ impl Strategy for External {
 
     fn describe(&self, p: &ClientParams) -> String {
         let command = p.own::<Settings>().command;
-        format!("`{}`", crate::escape::clean(&command.join(" ")))
+        format!("`{}`", crate::words::clean(&command.join(" ")))
     }
 
     fn default_reply(&self) -> &'static str {
@@ -160,35 +160,13 @@ impl Strategy for External {
         hooks.started(zero_ns);
         let us = |t: Instant| t.duration_since(zero).as_micros() as i64;
         let mut prog = Program::spawn(&argv)?;
-        let end = zero + params.duration;
-        let deadline = zero + params.deadline;
-        let mut signals = Vec::new();
         let mut faults = Faults {
             control: hooks.control(),
             paused: false,
         };
-        let (status, stopped_at_end, timed_out) = loop {
-            if let Some(sig) = faults.obey(&mut prog, &argv)? {
-                signals.push(SignalSent {
-                    signal: sig.into(),
-                    at_us: us(Instant::now()),
-                });
-            }
-            if let Some(st) = prog.try_wait()? {
-                break (Some(st), false, false);
-            }
-            let now = Instant::now();
-            if now >= end {
-                // The duration is over: ask it to stop, then make sure.
-                signals.push(SignalSent {
-                    signal: "SIGTERM".into(),
-                    at_us: us(now),
-                });
-                let st = prog.terminate(GRACE.min(deadline.saturating_duration_since(now)))?;
-                break (st, true, Instant::now() >= deadline);
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
+        let mut signals = Vec::new();
+        let (status, stopped_at_end, timed_out) =
+            supervise(&mut prog, &argv, &mut faults, params, zero, &mut signals)?;
         let ended = Instant::now();
         if status.is_none() {
             signals.push(SignalSent {
@@ -230,6 +208,45 @@ impl Strategy for External {
                 stderr_tail: stderr,
             }),
         })
+    }
+}
+
+/// Runs the program to its end, or to the end of the duration (SIGTERM, then SIGKILL
+/// after a grace), obeying the client's faults; every signal sent is kept. Returns
+/// its exit status (None when it had to be killed), whether it was stopped at the
+/// end, and whether the deadline passed.
+fn supervise(
+    prog: &mut Program,
+    argv: &[String],
+    faults: &mut Faults,
+    params: &ClientParams,
+    zero: Instant,
+    signals: &mut Vec<SignalSent>,
+) -> Result<(Option<std::process::ExitStatus>, bool, bool)> {
+    let us = |t: Instant| t.duration_since(zero).as_micros() as i64;
+    let end = zero + params.duration;
+    let deadline = zero + params.deadline;
+    loop {
+        if let Some(sig) = faults.obey(prog, argv)? {
+            signals.push(SignalSent {
+                signal: sig.into(),
+                at_us: us(Instant::now()),
+            });
+        }
+        if let Some(st) = prog.try_wait()? {
+            return Ok((Some(st), false, false));
+        }
+        let now = Instant::now();
+        if now >= end {
+            // The duration is over: ask it to stop, then make sure.
+            signals.push(SignalSent {
+                signal: "SIGTERM".into(),
+                at_us: us(now),
+            });
+            let st = prog.terminate(GRACE.min(deadline.saturating_duration_since(now)))?;
+            return Ok((st, true, Instant::now() >= deadline));
+        }
+        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

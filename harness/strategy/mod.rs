@@ -14,10 +14,10 @@ pub mod postmortem;
 pub mod resume;
 pub mod threaded;
 
+use std::any::Any;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
-use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -104,28 +104,30 @@ pub trait SocketLoop {
     fn run(&self, conn: &mut Conn) -> Ending;
 }
 
-static NAIVE: naive::Naive = naive::Naive;
-static DRAIN: drain::Drain = drain::Drain;
-static EXTERNAL: external::External = external::External;
-static RESUME: resume::Resume = resume::Resume;
-static THREADED: threaded::Threaded = threaded::Threaded;
+/// Every strategy, in the order `list` shows them: adding one is a module and a line
+/// here.
+pub const STRATEGIES: &[&dyn Strategy] = &[
+    &naive::Naive,
+    &drain::Drain,
+    &external::External,
+    &resume::Resume,
+    &threaded::Threaded,
+];
 
 /// Every strategy, in the order `list` shows them.
-pub fn all() -> [&'static dyn Strategy; 5] {
-    [&NAIVE, &DRAIN, &EXTERNAL, &RESUME, &THREADED]
+pub fn all() -> impl Iterator<Item = &'static dyn Strategy> {
+    STRATEGIES.iter().copied()
 }
 
 /// The strategy with this name.
 pub fn by_name(name: &str) -> Option<&'static dyn Strategy> {
-    all().into_iter().find(|s| s.name() == name)
+    all().find(|s| s.name() == name)
 }
 
 /// The strategies' names, comma-separated, for error messages.
 pub fn names() -> String {
-    all().map(|s| s.name()).join(", ")
+    all().map(|s| s.name()).collect::<Vec<_>>().join(", ")
 }
-
-
 
 /// What a client does, whatever its strategy; what only one strategy has is in
 /// [`ClientParams::own`], which that strategy alone sets and reads.
@@ -534,7 +536,7 @@ pub fn describe_processing(p: &ClientParams) -> String {
     } else {
         format!(
             "reply \"{}\"",
-            crate::escape::clean(&String::from_utf8_lossy(&p.reply))
+            crate::words::clean(&String::from_utf8_lossy(&p.reply))
         )
     };
     format!("delay {:?}, {reply}", p.delay)

@@ -226,10 +226,20 @@ impl Strategy for Resume {
     }
 }
 
+/// One connection's protocol state.
+struct Talk {
+    decoder: Decoder,
+    /// The sender's hello has come, whole.
+    got_hello: bool,
+    pending_hello: Vec<u8>,
+    /// Messages processed since the last acknowledgement.
+    since_ack: u64,
+}
+
 /// How one connection ended.
 enum SessionEnd {
     /// The duration is over.
-    Done,
+    Done { at_us: u64 },
     /// A `kill-client` fault: the connection was aborted; wait for `restart-client`.
     Killed,
     /// The connection was lost (or never made): reconnect if allowed.
@@ -318,9 +328,7 @@ impl<'p> Run<'p> {
             let session = self.session(addr, hooks, first);
             first = false;
             let lost = match session {
-                SessionEnd::Done => {
-                    break Ending::Survived { at_us: self.us() };
-                }
+                SessionEnd::Done { at_us } => break Ending::Survived { at_us },
                 SessionEnd::Killed => {
                     // The application's state (what it processed) survives; the
                     // connection does not. Back at once when restarted.
@@ -418,17 +426,22 @@ impl<'p> Run<'p> {
         if let Err(e) = sys::send(fd, &hello.encode(), 0) {
             return SessionEnd::Lost(self.fail("send", &e));
         }
-        let mut decoder = Decoder::default();
-        let mut got_hello = false;
-        let mut pending_hello = Vec::with_capacity(HELLO_LEN);
-        let mut since_ack = 0u64;
+        let mut talk = Talk {
+            decoder: Decoder::default(),
+            got_hello: false,
+            pending_hello: Vec::with_capacity(HELLO_LEN),
+            since_ack: 0,
+        };
         let mut buf = vec![0u8; 64 * 1024];
         let mut heard = Instant::now();
         loop {
             let now = Instant::now();
             if now >= self.end || stopped() {
-                let _ = self.ack(fd, &mut since_ack, true);
-                return SessionEnd::Done;
+                // The loop's end: before the last ack and the close, which the
+                // sender may answer within microseconds.
+                let at_us = self.us();
+                let _ = self.ack(fd, &mut talk.since_ack, true);
+                return SessionEnd::Done { at_us };
             }
             match self.state() {
                 ClientState::Killed => {
@@ -444,24 +457,13 @@ impl<'p> Run<'p> {
                 }
                 ClientState::Running => {}
             }
-            if let Err(e) = self.ack(fd, &mut since_ack, false) {
+            if let Err(e) = self.ack(fd, &mut talk.since_ack, false) {
                 return SessionEnd::Lost(self.fail("send", &e));
             }
-            // Short polls, so that a fault is obeyed at once; the client's receive
-            // timeout, if it has one, counts from the last data.
-            let wait = POLL_STEP.min(self.end - now);
-            let silent_too_long = |heard: Instant| {
-                self.p
-                    .sock
-                    .recv_timeout
-                    .is_some_and(|t| heard.elapsed() >= t)
-            };
-            match sys::poll_readable(fd, wait) {
-                Ok(true) => heard = Instant::now(),
-                Ok(false) if !silent_too_long(heard) => continue,
-                Ok(false) => return SessionEnd::Lost(self.gave_up("recv")),
-                Err(e) if interrupted(&e) => continue,
-                Err(e) => return SessionEnd::Lost(self.fail("poll", &e)),
+            match self.readable(fd, now, &mut heard) {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(end) => return end,
             }
             let n = match sys::recv(fd, &mut buf, 0) {
                 Ok(0) => return SessionEnd::Lost(Ending::Eof { at_us: self.us() }),
@@ -471,38 +473,69 @@ impl<'p> Run<'p> {
             };
             self.bytes_read += n as u64;
             self.reads += 1;
-            let mut data = &buf[..n];
-            if !got_hello {
-                let take = (HELLO_LEN - pending_hello.len()).min(data.len());
-                pending_hello.extend_from_slice(&data[..take]);
-                data = &data[take..];
-                if pending_hello.len() < HELLO_LEN {
-                    continue;
-                }
-                got_hello = true;
-                self.greeted = true;
-                let b: [u8; HELLO_LEN] = pending_hello[..].try_into().expect("16 bytes");
-                if Hello::decode(&b).is_err() {
-                    // Not our protocol: EPROTO, an error of its own, not the kernel's.
-                    let err = std::io::Error::from_raw_os_error(libc::EPROTO);
-                    return SessionEnd::Refused(self.fail("hello", &err));
-                }
-            }
-            decoder.feed(data);
-            let mut batch = 0;
-            while let Some(frame) = decoder.next_frame() {
-                if self.process(&frame) {
-                    since_ack += 1;
-                    batch += 1;
-                }
-                if let Err(e) = self.ack(fd, &mut since_ack, false) {
-                    return SessionEnd::Lost(self.fail("send", &e));
-                }
-            }
-            if batch > 0 && self.own.delay_per == DelayPer::Batch {
-                self.sleep(self.p.delay);
+            if let Err(end) = self.take(fd, &buf[..n], &mut talk) {
+                return end;
             }
         }
+    }
+
+    /// A short poll, so that a fault is obeyed at once: Ok(true) when there is data,
+    /// Ok(false) to look again. The client's receive timeout, if it has one, counts
+    /// from the last data.
+    fn readable(&mut self, fd: i32, now: Instant, heard: &mut Instant) -> Result<bool, SessionEnd> {
+        let wait = POLL_STEP.min(self.end - now);
+        let silent_too_long = |heard: Instant| {
+            self.p
+                .sock
+                .recv_timeout
+                .is_some_and(|t| heard.elapsed() >= t)
+        };
+        match sys::poll_readable(fd, wait) {
+            Ok(true) => {
+                *heard = Instant::now();
+                Ok(true)
+            }
+            Ok(false) if !silent_too_long(*heard) => Ok(false),
+            Ok(false) => Err(SessionEnd::Lost(self.gave_up("recv"))),
+            Err(e) if interrupted(&e) => Ok(false),
+            Err(e) => Err(SessionEnd::Lost(self.fail("poll", &e))),
+        }
+    }
+
+    /// What one read brought: the sender's hello first, then frames, each processed
+    /// and acknowledged as `ack_every` says.
+    fn take(&mut self, fd: i32, mut data: &[u8], t: &mut Talk) -> Result<(), SessionEnd> {
+        if !t.got_hello {
+            let take = (HELLO_LEN - t.pending_hello.len()).min(data.len());
+            t.pending_hello.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if t.pending_hello.len() < HELLO_LEN {
+                return Ok(());
+            }
+            t.got_hello = true;
+            self.greeted = true;
+            let b: [u8; HELLO_LEN] = t.pending_hello[..].try_into().expect("16 bytes");
+            if Hello::decode(&b).is_err() {
+                // Not our protocol: EPROTO, an error of its own, not the kernel's.
+                let err = std::io::Error::from_raw_os_error(libc::EPROTO);
+                return Err(SessionEnd::Refused(self.fail("hello", &err)));
+            }
+        }
+        t.decoder.feed(data);
+        let mut batch = 0;
+        while let Some(frame) = t.decoder.next_frame() {
+            if self.process(&frame) {
+                t.since_ack += 1;
+                batch += 1;
+            }
+            if let Err(e) = self.ack(fd, &mut t.since_ack, false) {
+                return Err(SessionEnd::Lost(self.fail("send", &e)));
+            }
+        }
+        if batch > 0 && self.own.delay_per == DelayPer::Batch {
+            self.sleep(self.p.delay);
+        }
+        Ok(())
     }
 
     /// Processing time, cut short by the deadline.

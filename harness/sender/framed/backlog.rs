@@ -47,6 +47,7 @@ pub struct Msg {
 /// Where and how the spool sender spills.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SpoolConfig {
+    pub backend: &'static dyn store::Backend,
     pub dir: PathBuf,
     pub max_bytes: u64,
     pub fsync: Fsync,
@@ -174,7 +175,7 @@ impl Backlog {
             committed: Vec::new(),
         };
         if let Some(cfg) = spool {
-            let store = store::open(&cfg.dir, cfg.fsync)?;
+            let store = cfg.backend.open(&cfg.dir, cfg.fsync)?;
             let d = store.depth();
             b.next_seq = d.reserved.max(d.last) + 1;
             b.c.acked = d.acked;
@@ -481,6 +482,7 @@ mod tests {
 
     fn spool(dir: &std::path::Path, max_bytes: u64) -> SpoolConfig {
         SpoolConfig {
+            backend: store::default_backend(),
             dir: dir.to_path_buf(),
             max_bytes,
             fsync: Fsync::Batch,
@@ -616,6 +618,7 @@ mod simulation {
     fn sending_never_skips_while_spilling_on_and_off() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = SpoolConfig {
+            backend: store::default_backend(),
             dir: dir.path().to_path_buf(),
             max_bytes: 1 << 30,
             fsync: Fsync::Never,

@@ -32,8 +32,8 @@ use anyhow::{Context, Result};
 use self::backlog::{Backlog, Push, Refuse, SpoolConfig};
 use self::schedule::{Phase, Rate, Schedule};
 use crate::limits::{self, Int};
-use crate::record::sender::EndReason;
 use crate::protocol::{self, DEFAULT_PAYLOAD, HELLO_LEN, Hello};
+use crate::record::sender::EndReason;
 use crate::settings::{Keys, ScenarioError};
 use crate::sockopts::{SERVER_KEYS, ServerOptions};
 use crate::sys;
@@ -594,6 +594,48 @@ impl<'e> Conn<'e> {
             self.sockopts,
             self.e.counts(),
         )
+    }
+}
+
+/// A remedy sender's line: what it produced and sent, and why its connection ended.
+pub fn remedy_line(s: &crate::record::SenderSummary, m: &crate::record::SenderMessages) -> String {
+    let mut line = format!(
+        "the {} sender produced {} messages; on its last connection it sent {} ({} B) and never closed on EAGAIN; its memory queue peaked at {} B",
+        s.policy.split('/').next().unwrap_or("remedy"),
+        m.produced,
+        s.messages,
+        s.bytes,
+        m.queue_peak_bytes
+    );
+    if m.dropped > 0 {
+        line.push_str(&format!(
+            ", and {} messages were dropped to make room",
+            m.dropped
+        ));
+    }
+    line.push_str(&format!("; the connection ended: {}", m.end));
+    if s.errno != 0 {
+        line.push_str(&format!(" ({} ({}))", s.errno_name, s.errno));
+    }
+    line
+}
+
+/// A framed sender's part of a trial's explanation.
+pub fn explain(s: &crate::record::SenderSummary) -> String {
+    match &s.remedy {
+        Some(m) => remedy_line(s, m),
+        None => format!(
+            "the sender sent {} messages ({} B) on its last connection",
+            s.messages, s.bytes
+        ),
+    }
+}
+
+/// A framed sender's table cell: why its connection ended.
+pub fn table_cell(s: &crate::record::SenderSummary) -> String {
+    match &s.remedy {
+        Some(m) => format!("ended: {}", m.end),
+        None => "no counts".into(),
     }
 }
 

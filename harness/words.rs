@@ -1,6 +1,7 @@
-//! A user's string made safe to show: control characters escaped (bidirectional
-//! controls included), so a hostile scenario string, reply or program output cannot
-//! drive the terminal or reorder what a report says.
+//! The words every explanation shares: a user's string made safe to show (control
+//! characters escaped, bidirectional controls included, so a hostile scenario string,
+//! reply or program output cannot drive the terminal or reorder what a report says),
+//! and times in milliseconds.
 
 use std::borrow::Cow;
 
@@ -33,6 +34,16 @@ pub fn escape_controls(s: &str, keep_newlines: bool) -> Cow<'_, str> {
 /// showing inline: every control character escaped, newlines included.
 pub fn clean(s: &str) -> String {
     escape_controls(s, false).into_owned()
+}
+
+/// "2.54 ms", "-0.18 ms": signed, so an event before time zero reads as one.
+pub fn ms(us: i64) -> String {
+    format!("{:.2} ms", us as f64 / 1000.0)
+}
+
+/// [`ms`] of an unsigned count.
+pub fn ms_u(us: u64) -> String {
+    ms(us as i64)
 }
 
 #[cfg(test)]

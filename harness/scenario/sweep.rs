@@ -19,8 +19,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::scenario::{CellOf, params_label};
-use crate::scenario::{Scenario, ScenarioError};
+use super::{CellOf, params_label};
+use super::{Scenario, ScenarioError};
 use crate::settings::{Source, flag_value};
 
 /// The most cells one sweep may have.
@@ -726,6 +726,50 @@ pub fn slug(params: &[(String, String)]) -> String {
         .join("-")
 }
 
+/// The edits that make one cell (the flags' sets, the cell's swept values, then the
+/// `[[expect.cells]]` rules that match it), and the cell's swept values as text.
+fn cell_edits(plan: &Plan, choice: &[usize]) -> (Vec<Edit>, Vec<(String, String)>) {
+    let mut edits = plan.sets.clone();
+    let mut params = Vec::new();
+    for (p, &i) in plan.params.iter().zip(choice) {
+        edits.push(Edit {
+            key: p.key.clone(),
+            value: p.values[i].clone(),
+            origin: p.origin.clone(),
+        });
+        params.push((p.key.to_string(), show(&p.values[i])));
+    }
+    for r in &plan.rules {
+        // A matched key has the cell's swept value, or the value a flag set.
+        let hit = r.matches.iter().all(|(k, vals)| {
+            let value = match plan.params.iter().position(|p| &p.key == k) {
+                Some(pi) => &plan.params[pi].values[choice[pi]],
+                None => {
+                    &plan
+                        .sets
+                        .iter()
+                        .rev()
+                        .find(|e| &e.key == k)
+                        .expect("checked in plan")
+                        .value
+                }
+            };
+            vals.iter().any(|v| same(v, value))
+        });
+        if hit {
+            for e in &r.sets {
+                // A flag's --set wins over the file; of two rules, the later.
+                if plan.sets.iter().any(|x| x.key == e.key) {
+                    continue;
+                }
+                edits.retain(|x| x.key != e.key);
+                edits.push(e.clone());
+            }
+        }
+    }
+    (edits, params)
+}
+
 /// Every cell of a scenario's sweep (one cell when nothing is swept), each checked as
 /// a file is. `path` names the file, `dir` is its `{dir}`.
 pub fn expand(
@@ -764,44 +808,7 @@ pub fn expand(
     let total = cells.len();
     let mut out = Vec::with_capacity(total);
     for (index, choice) in cells.into_iter().enumerate() {
-        let mut edits = plan.sets.clone();
-        let mut params = Vec::new();
-        for (p, &i) in plan.params.iter().zip(&choice) {
-            edits.push(Edit {
-                key: p.key.clone(),
-                value: p.values[i].clone(),
-                origin: p.origin.clone(),
-            });
-            params.push((p.key.to_string(), show(&p.values[i])));
-        }
-        for r in &plan.rules {
-            // A matched key has the cell's swept value, or the value a flag set.
-            let hit = r.matches.iter().all(|(k, vals)| {
-                let value = match plan.params.iter().position(|p| &p.key == k) {
-                    Some(pi) => &plan.params[pi].values[choice[pi]],
-                    None => {
-                        &plan
-                            .sets
-                            .iter()
-                            .rev()
-                            .find(|e| &e.key == k)
-                            .expect("checked in plan")
-                            .value
-                    }
-                };
-                vals.iter().any(|v| same(v, value))
-            });
-            if hit {
-                for e in &r.sets {
-                    // A flag's --set wins over the file; of two rules, the later.
-                    if plan.sets.iter().any(|x| x.key == e.key) {
-                        continue;
-                    }
-                    edits.retain(|x| x.key != e.key);
-                    edits.push(e.clone());
-                }
-            }
-        }
+        let (edits, params) = cell_edits(&plan, &choice);
         let cell = params_label(&params);
         let (cell_text, lines) = apply(text, &spans, &edits)
             .map_err(|m| at_origin(path, &edits[edits.len() - 1].origin, &cell, &m))?;

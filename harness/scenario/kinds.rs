@@ -1,0 +1,149 @@
+//! `[sender]`, `[client]` and `[net]`: each table goes to the kind it names, which
+//! reads and checks its own keys.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use toml::Spanned;
+
+use super::ScenarioError;
+use super::errors::Ctx;
+use crate::net::NetConfig;
+use crate::sender::{self, Sender};
+use crate::settings::Keys;
+use crate::strategy::{self, ClientParams, Strategy};
+
+/// The sender `[sender] kind` names (the original by default), configured from the
+/// rest of the table by the sender itself.
+pub(super) fn configure_sender(
+    cx: &Ctx,
+    mut table: BTreeMap<String, Spanned<toml::Value>>,
+) -> Result<(&'static dyn Sender, sender::SenderSetup), ScenarioError> {
+    let src = cx.src();
+    let sender = match table.remove("kind") {
+        None => sender::default_kind(),
+        Some(k) => {
+            let Some(name) = k.get_ref().as_str() else {
+                return Err(src.err(
+                    k.span(),
+                    "sender.kind",
+                    "expected a string, the sender's name",
+                ));
+            };
+            sender::by_name(name).ok_or_else(|| {
+                src.err(
+                    k.span(),
+                    "sender.kind",
+                    format!("unknown sender `{name}`; known: {}", sender::names()),
+                )
+            })?
+        }
+    };
+    let mut keys = Keys::new(src, "sender", table);
+    let setup = sender.configure(&mut keys)?;
+    keys.finish(&format!("sender `{}`", sender.name()), &sender.key_names())?;
+    Ok((sender, setup))
+}
+
+/// Picks the strategy `[client] strategy` names and lets it read its own keys. Returns
+/// it, whether `reply` was set, and the client's parameters.
+pub(super) fn configure_client(
+    cx: &Ctx,
+    client: Spanned<BTreeMap<String, Spanned<toml::Value>>>,
+    sender: &'static dyn Sender,
+    dir: &Path,
+) -> Result<(&'static dyn Strategy, bool, ClientParams), ScenarioError> {
+    let span = client.span();
+    let mut keys = Keys::new(cx.src(), "client", client.into_inner());
+    let Some(name) = keys.string("strategy")? else {
+        return Err(cx.err(span, "client.strategy", "is required"));
+    };
+    let strategy = strategy::by_name(&name).ok_or_else(|| {
+        keys.invalid(
+            "strategy",
+            format!("unknown strategy `{name}`; known: {}", strategy::names()),
+        )
+    })?;
+    if !strategy.speaks(sender.framed()) {
+        let (why, use_) = if sender.framed() {
+            ("it speaks the framed protocol", "resume or threaded")
+        } else {
+            (
+                "it sends bare bytes, not the framed protocol",
+                "naive, drain, threaded or external",
+            )
+        };
+        return Err(keys.invalid(
+            "strategy",
+            format!(
+                "`{name}` cannot talk to sender `{}`: {why}; use {use_}",
+                sender.name()
+            ),
+        ));
+    }
+    let reply_set = keys.has("reply");
+    let mut p = ClientParams {
+        framed: sender.framed(),
+        reply: strategy.default_reply().as_bytes().to_vec(),
+        ..ClientParams::default()
+    };
+    strategy.configure(&mut keys, &mut p, dir)?;
+    keys.finish(&format!("strategy `{name}`"), &strategy.key_names())?;
+    Ok((strategy, reply_set, p))
+}
+
+/// `[net]`, read by [`crate::net`], and the line of its header.
+pub(super) fn read_net(
+    cx: &Ctx,
+    table: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+) -> Result<(NetConfig, usize), ScenarioError> {
+    let Some(t) = table else {
+        return Ok((NetConfig::default(), 0));
+    };
+    let line = cx.line_of(t.span().start);
+    let mut keys = Keys::new(cx.src(), "net", t.into_inner());
+    let net = NetConfig::read(&mut keys)?;
+    let known: Vec<&str> = NetConfig::KEYS.iter().map(|k| k.0).collect();
+    keys.finish("[net]", &known)?;
+    Ok((net, line))
+}
+
+/// A fault the schedule's other parties cannot carry out: one on the client for a
+/// strategy that does not obey faults, one on the link without a veth pair.
+pub(super) fn check_faults(
+    cx: &Ctx,
+    faults: &crate::fault::Schedule,
+    strategy: &dyn Strategy,
+    net: &NetConfig,
+) -> Result<(), ScenarioError> {
+    let refuse = |f: &crate::fault::Fault, message: String| ScenarioError {
+        path: cx.path.to_path_buf(),
+        line: f.line,
+        key: Some("fault.action".into()),
+        message,
+    };
+    if let Some(f) = faults.faults.iter().find(|f| f.action.on_client())
+        && !strategy.obeys_faults()
+    {
+        return Err(refuse(
+            f,
+            format!(
+                "`{}` is carried out by the client, and strategy `{}` cannot; use resume or external",
+                f.action.as_str(),
+                strategy.name()
+            ),
+        ));
+    }
+    if let Some(f) = faults.faults.iter().find(|f| f.action.on_link())
+        && !net.is_veth()
+    {
+        return Err(refuse(
+            f,
+            format!(
+                "`{}` acts on a link, and loopback has none; set [net] topology = \"veth\"",
+                f.action.as_str()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `[run]` and `[sysctl]`: how long and how often a scenario runs, and the kernel
+//! settings of its namespace.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::ScenarioError;
+use toml::Spanned;
+
+use super::errors::Ctx;
+use super::raw::{RawRun, RawSysctl};
+use super::{DEFAULT_DEADLINE_SLACK, DEFAULT_DURATION, DEFAULT_SAMPLE};
+use crate::limits::{self, Int, parse_sample};
+
+/// "4096 87380 6291456": three byte counts, min <= default <= max.
+pub(super) fn parse_mem_triple(s: &str) -> Result<String, String> {
+    let v: Vec<u64> = s
+        .split_whitespace()
+        .map(|x| x.parse::<u64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("`{s}` is not three byte counts like \"4096 131072 6291456\""))?;
+    let (lo, hi) = (limits::SYSCTL_MEM.min as u64, limits::SYSCTL_MEM.max as u64);
+    match v.as_slice() {
+        [a, b, c] if a <= b && b <= c && *a >= lo && *c <= hi => Ok(format!("{a} {b} {c}")),
+        [_, _, _] => Err(format!("`{s}`: need {lo} <= min <= default <= max <= {hi}")),
+        _ => Err(format!(
+            "`{s}` is not three byte counts like \"4096 131072 6291456\""
+        )),
+    }
+}
+
+/// `[run]`, checked, with its defaults.
+pub(super) struct Run {
+    pub duration: Duration,
+    pub trials: u32,
+    pub deadline: Duration,
+    pub sample: Option<Duration>,
+    pub predict: bool,
+}
+
+pub(super) fn read_run(cx: &Ctx, r: RawRun) -> Result<Run, ScenarioError> {
+    let duration = match &r.duration {
+        Some(v) => cx.duration(v, "run.duration", limits::DURATION)?,
+        None => DEFAULT_DURATION,
+    };
+    let trials = match &r.trials {
+        Some(v) => cx.int(v, "run.trials", limits::TRIALS)? as u32,
+        None => 1,
+    };
+    let deadline = match &r.deadline {
+        Some(v) => {
+            let d = cx.duration(v, "run.deadline", limits::DEADLINE)?;
+            if d <= duration {
+                return Err(cx.err(
+                    v.span(),
+                    "run.deadline",
+                    format!(
+                        "{} must be longer than run.duration ({duration:?})",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            d
+        }
+        None => duration + DEFAULT_DEADLINE_SLACK,
+    };
+    let sample = match &r.sample {
+        Some(v) => parse_sample(v.get_ref()).map_err(|m| cx.err(v.span(), "run.sample", m))?,
+        None => Some(DEFAULT_SAMPLE),
+    };
+    Ok(Run {
+        duration,
+        trials,
+        deadline,
+        sample,
+        predict: r.predict.as_ref().is_some_and(|p| *p.get_ref()),
+    })
+}
+
+/// `[sysctl]`, each value checked, and the line of its header (0 without one).
+pub(super) fn read_sysctl(
+    cx: &Ctx,
+    sysctl: Option<&Spanned<RawSysctl>>,
+) -> Result<(BTreeMap<String, String>, usize), ScenarioError> {
+    let mut sysctls = BTreeMap::new();
+    let Some(sy) = sysctl else {
+        return Ok((sysctls, 0));
+    };
+    let s = sy.get_ref();
+    for (key, v) in [("tcp_rmem", &s.tcp_rmem), ("tcp_wmem", &s.tcp_wmem)] {
+        if let Some(v) = v {
+            let val = parse_mem_triple(v.get_ref())
+                .map_err(|m| cx.err(v.span(), &format!("sysctl.{key}"), m))?;
+            sysctls.insert(key.to_string(), val);
+        }
+    }
+    for (key, v, range) in [
+        ("tcp_shrink_window", &s.tcp_shrink_window, Int::new(0, 1)),
+        ("tcp_retries2", &s.tcp_retries2, Int::new(1, 255)),
+        (
+            "tcp_keepalive_time",
+            &s.tcp_keepalive_time,
+            Int::new(1, 32767),
+        ),
+        (
+            "tcp_keepalive_intvl",
+            &s.tcp_keepalive_intvl,
+            Int::new(1, 32767),
+        ),
+        (
+            "tcp_keepalive_probes",
+            &s.tcp_keepalive_probes,
+            Int::new(1, 127),
+        ),
+    ] {
+        if let Some(v) = v {
+            let n = cx.int(v, &format!("sysctl.{key}"), range)?;
+            sysctls.insert(key.to_string(), n.to_string());
+        }
+    }
+    Ok((sysctls, cx.line_of(sy.span().start)))
+}
