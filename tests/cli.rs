@@ -7,14 +7,9 @@ use std::process::Command as StdCommand;
 use std::time::{Duration, Instant};
 
 mod common;
+use common::{Refused, processes_tagged, scenario_file, zerowin};
 
-use assert_cmd::Command;
-use common::{processes_tagged, scenario_file};
 use predicates::prelude::*;
-
-fn zerowin() -> Command {
-    Command::cargo_bin("zerowin").unwrap()
-}
 
 const QUICK_RESET: &str = r#"
 [sender]
@@ -34,10 +29,7 @@ fn a_missing_file_exits_2_and_names_it() {
     zerowin()
         .args(["run", "no/such/scenario.toml"])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "no/such/scenario.toml: cannot read the scenario",
-        ))
+        .refused("no/such/scenario.toml: cannot read the scenario")
         .stderr(predicate::str::contains("panicked").not());
 }
 
@@ -53,10 +45,7 @@ fn an_unknown_key_exits_2_with_file_line_and_key() {
         .arg("run")
         .arg(&f)
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "bad.toml:3: client.recv_sze: unknown key",
-        ));
+        .refused("bad.toml:3: client.recv_sze: unknown key");
 }
 
 #[test]
@@ -71,15 +60,11 @@ fn a_bad_duration_exits_2_and_names_the_key() {
         .arg("run")
         .arg(&f)
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "bad.toml:4: run.duration: `ten seconds` is not a duration",
-        ));
+        .refused("bad.toml:4: run.duration: `ten seconds` is not a duration");
     zerowin()
         .args(["run", "scenarios/repro-4k.toml", "--duration", "soon"])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--duration"));
+        .refused("--duration");
 }
 
 #[test]
@@ -94,15 +79,11 @@ fn an_unknown_strategy_exits_2_everywhere() {
         .arg("run")
         .arg(&f)
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "bad.toml:2: client.strategy: unknown strategy `fast`; known: naive, drain",
-        ));
+        .refused("bad.toml:2: client.strategy: unknown strategy `fast`; known: naive, drain");
     zerowin()
         .args(["client", "fast", "--connect", "127.0.0.1:1"])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("unknown strategy `fast`"));
+        .refused("unknown strategy `fast`");
     zerowin()
         .args([
             "compare",
@@ -111,8 +92,7 @@ fn an_unknown_strategy_exits_2_everywhere() {
             "naive,fast",
         ])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("unknown strategy `fast`"));
+        .refused("unknown strategy `fast`");
 }
 
 #[test]
@@ -124,8 +104,7 @@ fn a_malformed_file_exits_2_without_a_backtrace() {
         .arg(&f)
         .env("RUST_BACKTRACE", "1")
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("broken.toml:1:"))
+        .refused("broken.toml:1:")
         .stderr(predicate::str::contains("backtrace").not());
 }
 
@@ -139,8 +118,7 @@ fn a_bad_json_path_fails_before_any_trial() {
             "/nonexistent-dir/x.json",
         ])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("/nonexistent-dir/x.json"))
+        .refused("/nonexistent-dir/x.json")
         .stderr(predicate::str::contains("running").not());
 }
 
@@ -268,7 +246,7 @@ fn naive_client_against(
 /// any server.
 #[test]
 fn client_against_serve_reproduces_the_reset() {
-    let mut serve = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"));
+    let mut serve = StdCommand::new(common::exe());
     serve.args(["serve", "--port", "0", "--sndbuf", "4096"]);
     naive_client_against(&mut serve, "zerowin-port ", &["--expect", "reset"])
         .success()
@@ -317,7 +295,7 @@ fn no_process_is_left_behind_after_a_run() {
 #[test]
 fn ctrl_c_stops_every_sender() {
     let tag = format!("sigint-{}", std::process::id());
-    let mut child = StdCommand::new(env!("CARGO_BIN_EXE_zerowin"))
+    let mut child = StdCommand::new(common::exe())
         .args(["run", "scenarios/drain-survives.toml", "--duration", "30s"])
         .env("ZEROWIN_TEST_TAG", &tag)
         .stdout(std::process::Stdio::null())
@@ -376,10 +354,7 @@ fn host_mode_refuses_a_scenario_with_sysctls() {
             "host",
         ])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "sysctl-small-rmem.toml:14: sysctl:",
-        ))
+        .refused("sysctl-small-rmem.toml:14: sysctl:")
         .stderr(predicate::str::contains("running").not())
         .stderr(predicate::str::contains("sysctl-small-rmem.toml"))
         .stderr(predicate::str::contains(
@@ -392,13 +367,11 @@ fn a_bad_isolation_or_sample_value_exits_2() {
     zerowin()
         .args(["run", "scenarios/repro-4k.toml", "--isolation", "jail"])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("unknown isolation `jail`"));
+        .refused("unknown isolation `jail`");
     zerowin()
         .args(["run", "scenarios/repro-4k.toml", "--sample", "fast"])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains("--sample"));
+        .refused("--sample");
     zerowin()
         .args([
             "run",
@@ -410,10 +383,7 @@ fn a_bad_isolation_or_sample_value_exits_2() {
             "/tmp",
         ])
         .assert()
-        .code(2)
-        .stderr(predicate::str::contains(
-            "--plot draws from the capture or the TCP_INFO samples",
-        ));
+        .refused("--plot draws from the capture or the TCP_INFO samples");
 }
 
 /// Where the process may not create a network namespace (here: an unprivileged user
@@ -421,7 +391,7 @@ fn a_bad_isolation_or_sample_value_exits_2() {
 /// host's loopback, still runs, and says why; `netns` refuses with the reason.
 #[test]
 fn auto_falls_back_to_the_host_when_namespaces_are_not_allowed() {
-    let exe = env!("CARGO_BIN_EXE_zerowin");
+    let exe = common::exe().to_str().unwrap();
     let out = StdCommand::new("unshare")
         .args([
             "--user",
@@ -460,9 +430,5 @@ fn auto_falls_back_to_the_host_when_namespaces_are_not_allowed() {
         ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("--isolation netns: unshare(CLONE_NEWNET) failed: EPERM")
-    );
+    out.refused("--isolation netns: unshare(CLONE_NEWNET) failed: EPERM");
 }

@@ -183,3 +183,105 @@ fn the_scan_finds_commands_and_splits_them_as_a_shell_would() {
         ["zerowin", "run", "a b", "--set", "client.reply=x y"]
     );
 }
+
+/// The synopsis of each subcommand in docs/usage.md's usage block: its name, and the
+/// `--flags` its lines name (a "[same options as run]" names run's).
+fn usage_block() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/usage.md"))
+        .unwrap();
+    let block = text
+        .split("```")
+        .nth(1)
+        .expect("docs/usage.md opens with its usage block");
+    let mut out: Vec<(String, Vec<String>)> = Vec::new();
+    for line in block.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("zerowin ") {
+            let name: Vec<&str> = rest
+                .split_whitespace()
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+                .collect();
+            out.push((name.join(" "), Vec::new()));
+        }
+        let Some((_, flags)) = out.last_mut() else {
+            continue;
+        };
+        for w in line.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if w.starts_with("--") && w.len() > 2 {
+                flags.push(w.to_string());
+            }
+        }
+        if line.contains("same options as run") {
+            flags.push("<run>".into());
+        }
+    }
+    out
+}
+
+/// The usage block is checked against clap: every subcommand is there, each names
+/// exactly the flags its subcommand has (aliases count), no more and no fewer.
+#[test]
+fn the_usage_block_matches_the_cli() {
+    let block = usage_block();
+    let cli = Cli::command();
+    let flags_of = |path: &str| -> Vec<String> {
+        let mut cmd = &cli;
+        for part in path.split(' ') {
+            cmd = cmd
+                .find_subcommand(part)
+                .unwrap_or_else(|| panic!("no `{path}`"));
+        }
+        let mut v: Vec<String> = cmd
+            .get_arguments()
+            .filter_map(|a| a.get_long().map(|l| (l, a)))
+            .filter(|(l, _)| *l != "help")
+            .flat_map(|(l, a)| {
+                let aliases = a.get_visible_aliases().unwrap_or_default();
+                std::iter::once(format!("--{l}"))
+                    .chain(aliases.into_iter().map(|x| format!("--{x}")))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let run_flags = flags_of("run");
+    let mut problems = Vec::new();
+    let mut seen = Vec::new();
+    for (name, named) in &block {
+        seen.push(name.clone());
+        let want = flags_of(name);
+        let mut got: Vec<String> = named
+            .iter()
+            .flat_map(|f| match f.as_str() {
+                "<run>" => run_flags.clone(),
+                _ => vec![f.clone()],
+            })
+            .collect();
+        got.sort();
+        got.dedup();
+        for f in want.iter().filter(|f| !got.contains(f)) {
+            problems.push(format!("`zerowin {name}`: the block lacks {f}"));
+        }
+        for f in got.iter().filter(|f| !want.contains(f)) {
+            // "[same options as run]" may bring flags run has and this one has not.
+            if !named.contains(&"<run>".to_string()) || !run_flags.contains(f) {
+                problems.push(format!("`zerowin {name}`: the CLI has no {f}"));
+            }
+        }
+    }
+    for s in cli.get_subcommands() {
+        let leaves: Vec<String> = match s.get_subcommands().count() {
+            0 => vec![s.get_name().to_string()],
+            _ => s
+                .get_subcommands()
+                .map(|t| format!("{} {}", s.get_name(), t.get_name()))
+                .collect(),
+        };
+        for l in leaves {
+            if !seen.contains(&l) {
+                problems.push(format!("`zerowin {l}` is not in the usage block"));
+            }
+        }
+    }
+    assert!(block.len() >= 8, "the block was not read: {block:?}");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

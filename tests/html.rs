@@ -213,8 +213,7 @@ fn the_report_opens_in_chromium_with_every_image_and_no_console_error() {
     let d = tempfile::tempdir().unwrap();
     let f = common::scenario_file(d.path(), "delay.toml", SWEEP);
     let report = d.path().join("report");
-    let out = assert_cmd::Command::cargo_bin("zerowin")
-        .unwrap()
+    let out = common::zerowin()
         .args(["run", "--quiet", "--html"])
         .arg(&report)
         .arg(&f)

@@ -4,15 +4,11 @@
 //! capture, and the cells CSV and Markdown exports read back against the JSON.
 
 mod common;
+use common::zerowin;
 
-use assert_cmd::Command;
 use common::{
     next_summary as summary, scenario_file, serve, stop_group as stop, summary_value as value,
 };
-
-fn zerowin() -> Command {
-    Command::cargo_bin("zerowin").unwrap()
-}
 
 fn json_of(out: &assert_cmd::assert::Assert) -> serde_json::Value {
     serde_json::from_slice(&out.get_output().stdout)

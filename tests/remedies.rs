@@ -91,8 +91,7 @@ fn an_acknowledgement_of_nothing_sent_is_refused() {
 /// sender, each with a client that speaks its protocol.
 #[test]
 fn compare_shows_which_sender_holds() {
-    let out = assert_cmd::Command::cargo_bin("zerowin")
-        .unwrap()
+    let out = common::zerowin()
         .args([
             "compare",
             "scenarios/spike-original.toml",

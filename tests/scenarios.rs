@@ -2,6 +2,8 @@
 //! with its own trials and assert its [expect] block. The trials run one after the
 //! other, so scenarios do not compete for the machine's two cores.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use zerowin::observe::ObserveOptions;
@@ -9,9 +11,7 @@ use zerowin::record::Outcome;
 use zerowin::runner;
 use zerowin::scenario::Scenario;
 
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_zerowin"))
-}
+use common::exe;
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");

@@ -2,12 +2,9 @@
 //! say which guard fired.
 
 mod common;
+use common::zerowin;
 
 use std::process::Command;
-
-fn zerowin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_zerowin"))
-}
 
 /// A client with `recv_timeout = "500ms"` gives up 490-800 ms after the last byte of a
 /// peer that went silent (timeout-silent-peer, 3 trials).

@@ -4,6 +4,7 @@
 //! SIGINT or SIGTERM in the middle of one.
 
 mod common;
+use common::exe;
 
 use std::collections::BTreeSet;
 use std::os::unix::process::CommandExt;
@@ -19,10 +20,6 @@ use zerowin::scenario::Scenario;
 
 /// Trials in this file run one at a time: they share two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_zerowin"))
-}
 
 fn run(file: &str, trials: u32, pcaps: &Path) -> Vec<TrialRecord> {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

@@ -2,6 +2,8 @@
 //! independent readers: tshark for the pcap files, nstat for the counters.
 //! Every claim here was first measured over many trials (docs/records.md).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -11,12 +13,10 @@ use zerowin::record::{Outcome, TrialRecord};
 use zerowin::runner;
 use zerowin::scenario::Scenario;
 
+use common::exe;
+
 /// Trials in this file run one at a time: they share two cores.
 static SERIAL: Mutex<()> = Mutex::new(());
-
-fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_zerowin"))
-}
 
 fn run(file: &str, trials: u32, opts: &ObserveOptions) -> Vec<TrialRecord> {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -291,8 +291,7 @@ fn nstat_agrees_with_the_counters() {
 fn pcap_and_plot_files_are_written() {
     let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let out = assert_cmd::Command::cargo_bin("zerowin")
-        .unwrap()
+    let out = common::zerowin()
         .args([
             "run",
             "scenarios/zero-window.toml",

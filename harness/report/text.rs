@@ -392,62 +392,6 @@ fn faults_line(faults: &[crate::fault::FaultEvent]) -> String {
     format!("faults: {}", each.join(", "))
 }
 
-fn client_line(r: &TrialRecord) -> String {
-    let c = &r.client;
-    match &c.ending {
-        Ending::Failed { error } => format!(
-            "the client had read {} B in {} reads when {error} at {}",
-            c.bytes_read,
-            c.reads,
-            ms_u(error.at_us)
-        ),
-        Ending::Eof { at_us } => format!(
-            "the client read {} B, then recv() returned 0 (EOF) at {}",
-            c.bytes_read,
-            ms_u(*at_us)
-        ),
-        Ending::Survived { at_us } => format!(
-            "the client read {} B ({:.2} MB/s) with no failure until the duration ended at {}",
-            c.bytes_read,
-            r.read_mb_s.unwrap_or(0.0),
-            ms_u(*at_us)
-        ),
-        Ending::Hung { call, at_us } => format!(
-            "the client read {} B, then waited in {call}() with no timeout of its own until the trial's deadline at {}: it hung, and only the harness's bound ended it",
-            c.bytes_read,
-            ms_u(*at_us)
-        ),
-        Ending::Timeout { call, at_us } => format!(
-            "the client read {} B, then its own timeout fired in {call}() at {}",
-            c.bytes_read,
-            ms_u(*at_us)
-        ),
-        Ending::Exited { status, at_us, .. } => external_line(r, status, *at_us),
-    }
-}
-
-fn external_line(r: &TrialRecord, status: &str, at_us: u64) -> String {
-    let Some(x) = &r.client.external else {
-        return format!("the client {status} at {}", ms_u(at_us));
-    };
-    let mut s = format!(
-        "the external client `{}` started at {}",
-        clean(&x.command.join(" ")),
-        ms(x.started_us)
-    );
-    for sig in &x.signals {
-        s.push_str(&format!(", got {} at {}", sig.signal, ms(sig.at_us)));
-    }
-    s.push_str(&format!(" and {status} at {}", ms_u(at_us)));
-    if let Some(why) = &r.classified_from {
-        s.push_str(&format!("; classified {} because {why}", r.outcome));
-    }
-    if let Some(last) = x.stderr_tail.trim().lines().last() {
-        s.push_str(&format!("; its last words: \"{}\"", clean(last)));
-    }
-    s
-}
-
 fn postmortem_line(p: &crate::record::PostMortem) -> String {
     let end = match (&p.recv_end.error, p.recv_end.value) {
         (Some(e), _) if e == "EAGAIN" => "EAGAIN (queue empty, connection up)".into(),
@@ -480,7 +424,10 @@ pub fn explain(r: &TrialRecord) -> String {
     if !r.faults.is_empty() {
         out.push(faults_line(&r.faults));
     }
-    out.push(client_line(r));
+    out.push(match crate::strategy::by_name(&r.strategy) {
+        Some(kind) => kind.explain(r),
+        None => crate::strategy::explain_client(r),
+    });
     if let Some(m) = &r.messages {
         out.push(messages_line(m));
     }
@@ -941,6 +888,8 @@ mod tests {
             stdout_tail: String::new(),
             stderr_tail: "Traceback\nConnectionResetError: [Errno 104]\u{1b}[0m\n".into(),
         });
+        // The external strategy's own record: it explains itself.
+        c.strategy = "external".into();
         let r = TrialRecord::assemble("s", 1, "original", "close", c, Default::default(), 9_000);
         assert_eq!(r.bytes_read, None, "what a program read is unknown");
         says(

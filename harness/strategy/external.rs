@@ -14,7 +14,7 @@ use std::path::Path;
 
 use super::{ClientHooks, ClientParams, Strategy};
 use crate::process::{Group, PipeTail};
-use crate::record::{ClientRecord, ClockZero, Ending, ExternalRun, SignalSent};
+use crate::record::{ClientRecord, ClockZero, Ending, ExternalRun, SignalSent, TrialRecord};
 use crate::settings::{Keys, ScenarioError};
 use crate::sys::monotonic_ns;
 
@@ -120,6 +120,13 @@ impl Strategy for External {
         Ok(())
     }
 
+    fn explain(&self, r: &TrialRecord) -> String {
+        match &r.client.ending {
+            Ending::Exited { status, at_us, .. } => external_line(r, status, *at_us),
+            _ => super::explain_client(r),
+        }
+    }
+
     fn ready(&self, p: &ClientParams) -> Result<(), (&'static str, &'static str)> {
         match p.own.get::<Settings>() {
             Some(s) if !s.command.is_empty() => Ok(()),
@@ -209,6 +216,37 @@ impl Strategy for External {
             }),
         })
     }
+}
+
+/// The external program's line: when it started, the signals it got, how it ended,
+/// how the wire classified it, and its last words.
+fn external_line(r: &TrialRecord, status: &str, at_us: u64) -> String {
+    let Some(x) = &r.client.external else {
+        return format!("the client {status} at {}", crate::words::ms_u(at_us));
+    };
+    let mut s = format!(
+        "the external client `{}` started at {}",
+        crate::words::clean(&x.command.join(" ")),
+        crate::words::ms(x.started_us)
+    );
+    for sig in &x.signals {
+        s.push_str(&format!(
+            ", got {} at {}",
+            sig.signal,
+            crate::words::ms(sig.at_us)
+        ));
+    }
+    s.push_str(&format!(" and {status} at {}", crate::words::ms_u(at_us)));
+    if let Some(why) = &r.classified_from {
+        s.push_str(&format!("; classified {} because {why}", r.outcome));
+    }
+    if let Some(last) = x.stderr_tail.trim().lines().last() {
+        s.push_str(&format!(
+            "; its last words: \"{}\"",
+            crate::words::clean(last)
+        ));
+    }
+    s
 }
 
 /// Runs the program to its end, or to the end of the duration (SIGTERM, then SIGKILL

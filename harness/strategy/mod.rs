@@ -26,10 +26,11 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::fault::ClientControl;
 use crate::limits;
-use crate::record::{ClientRecord, ClockZero, Ending, SyscallError};
+use crate::record::{ClientRecord, ClockZero, Ending, SyscallError, TrialRecord};
 use crate::settings::{Keys, ScenarioError};
 use crate::sockopts;
 use crate::sys;
+use crate::words::ms_u;
 
 /// A way of reading from the sender.
 pub trait Strategy: Send + Sync {
@@ -53,6 +54,10 @@ pub trait Strategy: Send + Sync {
         p: &mut ClientParams,
         dir: &Path,
     ) -> Result<(), ScenarioError>;
+    /// Its part of a trial's explanation: what the client read, and how it ended.
+    fn explain(&self, r: &TrialRecord) -> String {
+        explain_client(r)
+    }
     /// Whether `p` holds what it needs to run (a scenario written for another
     /// strategy may not, in `compare`): the key and why not.
     fn ready(&self, _p: &ClientParams) -> Result<(), (&'static str, &'static str)> {
@@ -550,6 +555,43 @@ pub fn would_block(e: &std::io::Error) -> bool {
 /// Whether an io::Error is EINTR.
 pub fn interrupted(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::Interrupted
+}
+
+/// The client's part of a trial's explanation, from how its loop ended.
+pub fn explain_client(r: &TrialRecord) -> String {
+    let c = &r.client;
+    match &c.ending {
+        Ending::Failed { error } => format!(
+            "the client had read {} B in {} reads when {error} at {}",
+            c.bytes_read,
+            c.reads,
+            ms_u(error.at_us)
+        ),
+        Ending::Eof { at_us } => format!(
+            "the client read {} B, then recv() returned 0 (EOF) at {}",
+            c.bytes_read,
+            ms_u(*at_us)
+        ),
+        Ending::Survived { at_us } => format!(
+            "the client read {} B ({:.2} MB/s) with no failure until the duration ended at {}",
+            c.bytes_read,
+            r.read_mb_s.unwrap_or(0.0),
+            ms_u(*at_us)
+        ),
+        Ending::Hung { call, at_us } => format!(
+            "the client read {} B, then waited in {call}() with no timeout of its own until the trial's deadline at {}: it hung, and only the harness's bound ended it",
+            c.bytes_read,
+            ms_u(*at_us)
+        ),
+        Ending::Timeout { call, at_us } => format!(
+            "the client read {} B, then its own timeout fired in {call}() at {}",
+            c.bytes_read,
+            ms_u(*at_us)
+        ),
+        Ending::Exited { status, at_us, .. } => {
+            format!("the client {status} at {}", ms_u(*at_us))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,43 @@ trials = 2
 outcome = "reset"
 "#;
 
+/// The zerowin binary this build made.
+pub fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_zerowin"))
+}
+
+/// zerowin, to run and assert on (assert_cmd); a test that must spawn it and act
+/// while it runs uses `std::process::Command::new(exe())`.
+pub fn zerowin() -> assert_cmd::Command {
+    assert_cmd::Command::new(exe())
+}
+
+/// A refusal, as every bad input must end: exit 2, the reason on stderr, and no panic
+/// or backtrace.
+pub trait Refused {
+    fn refused(self, want: &str) -> Self;
+}
+
+impl Refused for assert_cmd::assert::Assert {
+    fn refused(self, want: &str) -> Self {
+        self.get_output().clone().refused(want);
+        self
+    }
+}
+
+impl Refused for std::process::Output {
+    fn refused(self, want: &str) -> Self {
+        let err = String::from_utf8_lossy(&self.stderr);
+        assert_eq!(self.status.code(), Some(2), "{err}");
+        assert!(err.contains(want), "want {want:?}, got {err}");
+        assert!(
+            !err.contains("panicked") && !err.contains("stack backtrace"),
+            "{err}"
+        );
+        self
+    }
+}
+
 /// Writes a scenario file `name` with `text` into `dir`.
 pub fn scenario_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
@@ -51,14 +88,7 @@ pub fn processes_tagged(tag: &str) -> Vec<i32> {
 pub fn assert_refused(text: &str, want: &str) {
     let dir = tempfile::tempdir().unwrap();
     let f = scenario_file(dir.path(), "s.toml", text);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_zerowin"))
-        .args(["run", f.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{text}\n{err}");
-    assert!(err.contains(want), "want {want:?} for\n{text}\ngot {err}");
-    assert!(!err.contains("panicked"), "{err}");
+    zerowin().arg("run").arg(&f).assert().refused(want);
 }
 
 /// A random seed for a test that says it is random: a fresh one each run, printed so a
@@ -104,7 +134,7 @@ pub fn serve(
     u16,
     BufReader<std::process::ChildStdout>,
 ) {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_zerowin"))
+    let mut child = std::process::Command::new(exe())
         .arg("serve")
         .args(args)
         .args(["--port", "0"])
