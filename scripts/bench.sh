@@ -11,6 +11,7 @@
 #   scripts/bench.sh                                                          # the full run
 #   TRIALS_4K=40 CHUNK=10 TRIALS_2014=10 CLAIM_TRIALS=2 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
 #   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), remedies, sockopts or sweeps
+#   PARTS=baseline BASELINE=473a978 scripts/bench.sh   # repro-4k, this build against another commit's, side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,6 +88,35 @@ sockopts() {
 # says how each is measured).
 sweeps() {
   python3 scripts/bench_sweeps.py "$zw"
+}
+
+# repro-4k with this build and with BASELINE's, side by side in one run: the arms
+# alternate in chunks (order rotating), each with and without the default observers,
+# and a second arm of this build ("null") gives the noise floor.
+baseline() {
+  : "${BASELINE:?set BASELINE to the commit to compare with}"
+  tree="$out/baseline" # global: the EXIT trap runs after this function returns
+  git worktree add --detach --quiet "$tree" "$BASELINE"
+  trap 'git worktree remove --force "$tree" 2>/dev/null; rm -rf "$out"' EXIT
+  echo "== building $BASELINE" >&2
+  (cd "$tree" && CARGO_TARGET_DIR="$tree/target" cargo build --release --quiet)
+  local base="$tree/target/release/zerowin"
+  arm() { # name, chunk index
+    case $1 in
+      new | null) run "$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns "${off[@]}" ;;
+      new_on) run "$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns ;;
+      base) zw=$base run "$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns "${off[@]}" ;;
+      base_on) zw=$base run "$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns ;;
+    esac
+  }
+  local arms=(new base null new_on base_on)
+  echo "== repro-4k: $TRIALS_4K trials each of: ${arms[*]} (chunks of $CHUNK, order rotating)" >&2
+  for ((i = 0; i < TRIALS_4K / CHUNK; i++)); do
+    for ((j = 0; j < ${#arms[@]}; j++)); do
+      arm "${arms[(i + j) % ${#arms[@]}]}" "$i"
+    done
+  done
+  python3 scripts/bench_baseline.py "$out" "$BASELINE"
 }
 
 for part in $PARTS; do

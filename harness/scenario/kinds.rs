@@ -65,14 +65,11 @@ pub(super) fn configure_client(
         )
     })?;
     if !strategy.speaks(sender.framed()) {
-        let (why, use_) = if sender.framed() {
-            ("it speaks the framed protocol", "resume or threaded")
-        } else {
-            (
-                "it sends bare bytes, not the framed protocol",
-                "naive, drain, threaded or external",
-            )
+        let why = match sender.framed() {
+            true => "it speaks the framed protocol",
+            false => "it sends bare bytes, not the framed protocol",
         };
+        let use_ = speakers(sender.framed());
         return Err(keys.invalid(
             "strategy",
             format!(
@@ -108,6 +105,40 @@ pub(super) fn read_net(
     Ok((net, line))
 }
 
+/// zerowin's own strategies that speak the protocol, from the registry, as "a, b or c";
+/// a bare-bytes sender also takes a program of yours (`external`), the usual case.
+fn speakers(framed: bool) -> String {
+    let mut names: Vec<&str> = strategy::all()
+        .filter(|s| s.speaks(framed) && !s.is_external())
+        .map(|s| s.name())
+        .collect();
+    if !framed {
+        names.extend(
+            strategy::all()
+                .filter(|s| s.is_external())
+                .map(|s| s.name()),
+        );
+    }
+    or_list(&names)
+}
+
+/// The strategies that carry out the client's faults, from the registry: zerowin's
+/// own first, then a program of yours.
+fn obeying() -> String {
+    let mut v: Vec<&dyn Strategy> = strategy::all().filter(|s| s.obeys_faults()).collect();
+    v.sort_by_key(|s| s.is_external());
+    or_list(&v.iter().map(|s| s.name()).collect::<Vec<_>>())
+}
+
+/// "a, b or c".
+fn or_list(names: &[&str]) -> String {
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => "none".into(),
+    }
+}
+
 /// A fault the schedule's other parties cannot carry out: one on the client for a
 /// strategy that does not obey faults, one on the link without a veth pair.
 pub(super) fn check_faults(
@@ -128,9 +159,10 @@ pub(super) fn check_faults(
         return Err(refuse(
             f,
             format!(
-                "`{}` is carried out by the client, and strategy `{}` cannot; use resume or external",
+                "`{}` is carried out by the client, and strategy `{}` cannot; use {}",
                 f.action.as_str(),
-                strategy.name()
+                strategy.name(),
+                obeying()
             ),
         ));
     }
