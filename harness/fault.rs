@@ -73,6 +73,7 @@ impl Action {
                     | Action::SecondSender
                     | Action::PauseSender
                     | Action::ResumeSender
+                    | Action::SilentConnections
             )
     }
 
@@ -95,6 +96,8 @@ pub struct Fault {
     pub action: Action,
     /// `rate`: which way, and the new rate.
     pub rate: Option<(Direction, Rate)>,
+    /// `silent-connections`: how many.
+    pub count: Option<u32>,
     /// Its line in the scenario file, for errors found later.
     pub line: usize,
 }
@@ -126,10 +129,15 @@ impl Schedule {
                 Action::Rate => Some(read_rate(&mut keys)?),
                 _ => None,
             };
+            let count = match action {
+                Action::SilentConnections => Some(read_count(&mut keys)?),
+                _ => None,
+            };
             keys.finish(
                 &format!("a `{}` fault", action.as_str()),
                 match action {
                     Action::Rate => &["at", "action", "direction", "rate"],
+                    Action::SilentConnections => &["at", "action", "count"],
                     _ => &["at", "action"],
                 },
             )?;
@@ -137,6 +145,7 @@ impl Schedule {
                 at,
                 action,
                 rate,
+                count,
                 line: src.line_of(line),
             });
             lines.push(line);
@@ -188,6 +197,14 @@ fn read_rate(keys: &mut Keys) -> Result<(Direction, Rate), ScenarioError> {
         (Some(d), Some(r)) => Ok((d, r)),
         (None, _) => Err(keys.invalid("direction", "is required: sender or client")),
         (_, None) => Err(keys.invalid("rate", "is required, as tc writes it: \"10mbit\"")),
+    }
+}
+
+/// A `silent-connections` fault's `count`, required.
+fn read_count(keys: &mut Keys) -> Result<u32, ScenarioError> {
+    match keys.int("count", limits::Int::new(1, 10_000))? {
+        Some(n) => Ok(n as u32),
+        None => Err(keys.invalid("count", "is required: how many connections")),
     }
 }
 
@@ -277,6 +294,8 @@ pub struct Targets {
     pub client: Arc<ClientControl>,
     /// The veth pair, when the trial has one.
     pub link: Option<Arc<Veth>>,
+    /// The connections a `silent-connections` fault holds, to the end of the trial.
+    pub held: Mutex<Vec<std::net::TcpStream>>,
 }
 
 impl Targets {
@@ -329,10 +348,19 @@ fn apply_all(
             error: result.err().map(|e| format!("{e:#}")),
             bind,
             time_wait,
-            detail: f.rate.map(|(d, r)| format!("{} {r}", d.as_str())),
+            detail: f
+                .rate
+                .map(|(d, r)| format!("{} {r}", d.as_str()))
+                .or(f.count.map(|n| format!("{n} connections"))),
         });
     }
     events
+}
+
+/// A connection to the sender that says nothing: connect() bounded, then left open.
+fn silent_connection(addr: std::net::SocketAddr) -> anyhow::Result<std::net::TcpStream> {
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))
+        .map_err(|e| anyhow::anyhow!("a silent connection to {addr}: {e}"))
 }
 
 /// Waits for time zero, or for the trial to end first.
@@ -375,6 +403,18 @@ fn apply(f: &Fault, targets: &Targets) -> anyhow::Result<()> {
         Action::SecondSender => sender()?.start_second(),
         Action::PauseSender => sender()?.signal(nix::sys::signal::Signal::SIGSTOP),
         Action::ResumeSender => sender()?.signal(nix::sys::signal::Signal::SIGCONT),
+        Action::SilentConnections => {
+            let addr = sender()?.addr();
+            let n = f.count.expect("read with its count");
+            let mut held = targets
+                .held
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the held connections' lock is poisoned"))?;
+            for _ in 0..n {
+                held.push(silent_connection(addr)?);
+            }
+            Ok(())
+        }
         Action::KillClient => {
             client.set(ClientState::Killed);
             Ok(())

@@ -272,6 +272,7 @@ fn drive(
             sender: sender.clone(),
             client: control.clone(),
             link: link.clone(),
+            held: Default::default(),
         };
         fault::Runner::start(&sc.faults, targets, zero_rx)
     });

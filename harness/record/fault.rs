@@ -23,6 +23,8 @@ names! {
         Blackhole => "blackhole",
         Heal => "heal",
         Rate => "rate",
+        /// `count` connections to the sender that never say anything, held to the end.
+        SilentConnections => "silent-connections",
     }
 }
 

@@ -586,6 +586,12 @@ pub struct TrialRecord {
     pub messages: Option<MessageAccounting>,
     /// The faults the schedule applied, in order, on the trial's clock.
     pub faults: Vec<FaultEvent>,
+    /// When a newer connection took a framed sender's session over, µs since time
+    /// zero (`takeover = "newest"`).
+    pub takeovers_us: Vec<i64>,
+    /// Connections a framed sender closed before they became a session: silent past
+    /// `hello_timeout`, not the protocol, or evicted past `max_pending_hellos`.
+    pub refused_connections: u32,
 }
 
 impl TrialRecord {
@@ -618,6 +624,12 @@ impl TrialRecord {
             .zip(client.messages.as_ref())
             .map(|(s, c)| MessageAccounting::of(s, c, &sender_report));
         let rate = |bytes: u64| bytes as f64 / active_us as f64;
+        let takeovers_us = sender_report
+            .takeovers
+            .iter()
+            .map(|ns| (*ns as i64 - client.zero_ns as i64) / 1000)
+            .collect();
+        let refused_connections = sender_report.refused;
         TrialRecord {
             active_us,
             read_mb_s: bytes_read.map(rate),
@@ -651,6 +663,8 @@ impl TrialRecord {
             observation: None,
             classified_from: None,
             faults: Vec::new(),
+            takeovers_us,
+            refused_connections,
         }
     }
 }

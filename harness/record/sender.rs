@@ -45,6 +45,31 @@ names! {
         RecvFailed => "recv-failed",
         /// No acknowledgement progress within the stall timeout.
         Stalled => "stalled",
+        /// A newer valid hello took the session over (`takeover = "newest"`).
+        TakenOver => "taken-over",
+        /// Closed before its hello to make room: `max_pending_hellos` others waited.
+        Evicted => "evicted",
+        /// A valid hello that a newer one, in the same turn, superseded before its
+        /// session began.
+        Superseded => "superseded",
+    }
+}
+
+impl EndReason {
+    /// True for a connection closed before it became a session (in the lobby): its
+    /// summary is not the trial's.
+    pub fn before_session(self) -> bool {
+        matches!(
+            self,
+            EndReason::NoHello
+                | EndReason::PollFailed
+                | EndReason::EofBeforeHello
+                | EndReason::ErrorBeforeHello
+                | EndReason::BadHelloMagic
+                | EndReason::BadHelloVersion
+                | EndReason::Evicted
+                | EndReason::Superseded
+        )
     }
 }
 
@@ -173,4 +198,8 @@ pub struct SenderReport {
     pub accepted: Vec<(u64, u64)>,
     /// Times it was started again.
     pub restarts: u32,
+    /// When a newer connection took its session over (CLOCK_MONOTONIC ns).
+    pub takeovers: Vec<u64>,
+    /// Connections it closed before they became a session (in its lobby).
+    pub refused: u32,
 }

@@ -81,6 +81,8 @@ pub struct ChildSender {
     lives: Vec<Incarnation>,
     voids: Vec<(u64, u64)>,
     accepted: Vec<(u64, u64)>,
+    takeovers: Vec<u64>,
+    refused: u32,
     /// Second instances (`second-sender`), stopped with the first.
     seconds: Vec<ChildSender>,
 }
@@ -123,6 +125,8 @@ impl ChildSender {
             lives: Vec::new(),
             voids: Vec::new(),
             accepted: Vec::new(),
+            takeovers: Vec::new(),
+            refused: 0,
             seconds: Vec::new(),
         }
     }
@@ -203,8 +207,14 @@ impl ChildSender {
             Some(Line::Accepted) => life.accepted += 1,
             Some(Line::Summary(s)) => {
                 life.counts = s.remedy.clone().or(life.counts.take());
-                life.summaries.push(s.as_ref().clone());
+                // A connection closed in the lobby is no session: its summary is
+                // neither waited for nor the trial's.
+                match s.remedy.as_ref().is_some_and(|m| m.end.before_session()) {
+                    true => self.refused += 1,
+                    false => life.summaries.push(s.as_ref().clone()),
+                }
             }
+            Some(Line::Takeover(ns)) => self.takeovers.push(*ns),
             Some(Line::Progress(m)) => life.counts = Some(m.clone()),
             Some(Line::Void(a, z)) => self.voids.push((*a, *z)),
             Some(Line::Committed(a, z)) => match self.accepted.last_mut() {
@@ -269,6 +279,8 @@ impl ChildSender {
             summary,
             voids: self.voids.clone(),
             accepted: self.accepted.clone(),
+            takeovers: self.takeovers.clone(),
+            refused: self.refused,
             restarts: self.lives.len().saturating_sub(1) as u32,
         }
     }

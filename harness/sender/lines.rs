@@ -21,6 +21,7 @@ pub enum Line {
     Void(u64, u64),
     Committed(u64, u64),
     BindError(i32),
+    Takeover(u64),
 }
 
 impl Line {
@@ -30,6 +31,9 @@ impl Line {
         }
         if let Some(e) = line.strip_prefix("zerowin-bind-error ") {
             return e.trim().parse().ok().map(Line::BindError);
+        }
+        if let Some(ns) = line.strip_prefix("zerowin-takeover ") {
+            return ns.trim().parse().ok().map(Line::Takeover);
         }
         if line == "zerowin-accepted" {
             return Some(Line::Accepted);

@@ -73,6 +73,13 @@ pub fn poll_readable(fd: RawFd, timeout: std::time::Duration) -> io::Result<bool
     cvt(unsafe { libc::poll(&mut p, 1, ms) }).map(|n| n > 0)
 }
 
+/// poll(2) on several fds at once; each one's `revents` is set. Ok(the number ready).
+pub fn poll_many(fds: &mut [libc::pollfd], timeout: std::time::Duration) -> io::Result<usize> {
+    let ms = poll_ms(timeout);
+    // SAFETY: fds is a valid, exclusively borrowed array of fds.len() pollfds.
+    cvt(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) }).map(|n| n as usize)
+}
+
 /// poll(2) for `events` on one fd; Ok(revents), 0 when it timed out.
 pub fn poll_fd(fd: RawFd, events: i16, timeout: std::time::Duration) -> io::Result<i16> {
     let mut p = libc::pollfd {

@@ -19,6 +19,7 @@
 //! what was accepted.
 
 pub mod backlog;
+pub mod lobby;
 pub mod schedule;
 
 use std::io::{ErrorKind, Read, Write};
@@ -30,18 +31,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use self::backlog::{Backlog, Push, Refuse, SpoolConfig};
+use self::lobby::{Arrival, Lobby, LobbySettings, Takeover};
 use self::schedule::{Phase, Rate, Schedule};
 use crate::limits::{self, Int};
-use crate::protocol::{self, DEFAULT_PAYLOAD, HELLO_LEN, Hello};
+use crate::protocol::{self, DEFAULT_PAYLOAD, Hello};
 use crate::record::sender::EndReason;
 use crate::settings::{Keys, ScenarioError};
 use crate::sockopts::{SERVER_KEYS, ServerOptions};
 use crate::sys;
 
-/// How long a client has to say hello.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a clean close reads the client's last bytes before closing.
-const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+pub const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 /// How much is written to the socket per send() at most.
 const WRITE_CHUNK: usize = 64 * 1024;
 /// The most messages produced per turn of the loop when the rate is unlimited.
@@ -110,6 +110,18 @@ pub const KEYS: &[(&str, &str)] = &[
         "[\"2s unlimited\", \"10s 1000/s\"]: rates for a while each, before `rate`",
     ),
     ("sndbuf", "SO_SNDBUF per connection, bytes (kernel default)"),
+    (
+        "hello_timeout",
+        "a connection's time to say its whole hello, else closed with a FIN (2s)",
+    ),
+    (
+        "max_pending_hellos",
+        "connections waiting for their hello at most; one more closes the oldest (64)",
+    ),
+    (
+        "takeover",
+        "newest (a valid hello takes a live session over) or first (it waits) (newest)",
+    ),
 ];
 
 const QUEUE: Int = Int::new(1024, 1 << 30);
@@ -126,6 +138,23 @@ pub struct Common {
     pub sndbuf: Option<usize>,
     /// Socket options on the listener and on each connection.
     pub sock: ServerOptions,
+    /// Connections before their hello, and takeover.
+    pub lobby: LobbySettings,
+}
+
+/// `hello_timeout`, `max_pending_hellos` and `takeover`.
+fn read_lobby(keys: &mut Keys) -> Result<LobbySettings, ScenarioError> {
+    let d = LobbySettings::default();
+    let short = limits::Dur::new(Duration::from_millis(10), Duration::from_secs(60));
+    Ok(LobbySettings {
+        hello_timeout: keys
+            .duration("hello_timeout", short)?
+            .unwrap_or(d.hello_timeout),
+        max_pending: keys
+            .int("max_pending_hellos", Int::new(1, 10_000))?
+            .map_or(d.max_pending, |n| n as usize),
+        takeover: keys.parse("takeover")?.unwrap_or_default(),
+    })
 }
 
 impl Common {
@@ -150,6 +179,7 @@ impl Common {
             rate,
             sndbuf: keys.int("sndbuf", limits::BUF)?.map(|v| v as usize),
             sock: ServerOptions::read(keys)?,
+            lobby: read_lobby(keys)?,
         })
     }
 
@@ -180,6 +210,15 @@ impl Common {
         if let Some(b) = self.sndbuf {
             v.push(format!("sndbuf={b}"));
         }
+        let l = &self.lobby;
+        v.extend([
+            format!(
+                "hello_timeout={}",
+                humantime::format_duration(l.hello_timeout)
+            ),
+            format!("max_pending_hellos={}", l.max_pending),
+            format!("takeover={}", l.takeover),
+        ]);
         v.extend(self.sock.to_pairs());
         v
     }
@@ -290,6 +329,17 @@ impl Engine {
         }
     }
 
+    /// The summary of a connection closed before it became a session (or a valid
+    /// hello that a newer one superseded at once): nothing was sent on it. Short, as
+    /// a flood of connections makes one each.
+    fn refusal(&self, end: EndReason) -> String {
+        format!(
+            "zerowin-summary pid={} messages=0 bytes=0 errno=0 produced={} end={end}",
+            std::process::id(),
+            self.b.c.produced,
+        )
+    }
+
     /// The message counts every summary and progress line carries.
     fn counts(&self) -> String {
         let c = &self.b.c;
@@ -326,40 +376,79 @@ impl Engine {
     }
 }
 
-/// Listens on `bind:port`, produces, and serves one client at a time until killed.
+/// Listens on `bind:port`, produces, and serves one session at a time until killed;
+/// every connection waits in the [`Lobby`] for its hello meanwhile.
 pub fn serve(mut e: Engine, port: u16, bind: &str) -> Result<i32> {
     let listener =
         e.s.sock
             .listen(bind, port)
             .with_context(|| format!("binding {bind}:{port}"))?;
     listener.set_nonblocking(true)?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "zerowin-port {}", listener.local_addr()?.port())?;
-        out.flush()?;
+    say(&format!("zerowin-port {}", listener.local_addr()?.port()))?;
+    let mut lobby = Lobby::new(e.s.lobby);
+    let mut next = None;
+    loop {
+        let (stream, hello) = match next.take() {
+            Some(n) => n,
+            None => wait_for_hello(&mut e, &listener, &mut lobby)?,
+        };
+        say("zerowin-accepted")?;
+        let mut conn = Conn::new(stream, &mut e, &listener)?;
+        let (line, taken) = conn.run(hello, &listener, &mut lobby)?;
+        say(&line)?;
+        if let Some(t) = taken {
+            lobby.retire(conn.stream);
+            say(&format!("zerowin-takeover {}", sys::monotonic_ns()))?;
+            next = Some(t);
+        }
     }
+}
+
+/// One line on stdout, flushed.
+fn say(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+/// Produces until a connection in the lobby says a valid hello: the newest, when
+/// several did at once (the others are closed as taken over).
+fn wait_for_hello(
+    e: &mut Engine,
+    listener: &TcpListener,
+    lobby: &mut Lobby,
+) -> Result<(TcpStream, Hello)> {
     loop {
         e.produce(Instant::now())?;
         let wait = e.next_due_in(Instant::now()).max(Duration::from_millis(1));
-        if !sys::poll_readable(listener.as_raw_fd(), wait.min(Duration::from_millis(20)))? {
-            continue;
-        }
-        match listener.accept() {
-            Ok((stream, _)) => {
-                {
-                    let mut out = std::io::stdout().lock();
-                    writeln!(out, "zerowin-accepted")?;
-                    out.flush()?;
-                }
-                let line = Conn::new(stream, &mut e, &listener)?.run()?;
-                let mut out = std::io::stdout().lock();
-                writeln!(out, "{line}")?;
-                out.flush()?;
-            }
-            Err(err) if err.kind() == ErrorKind::WouldBlock => {}
-            Err(err) => return Err(err.into()),
+        let (_, work) = lobby.poll(listener, None, wait.min(Duration::from_millis(20)))?;
+        if work && let Some(newest) = arrivals(e, listener, lobby)? {
+            return Ok(newest);
         }
     }
+}
+
+/// What the lobby let through this turn: refusals are said, and of several valid
+/// hellos the newest is kept (each older one is said as taken over, and closed).
+fn arrivals(
+    e: &mut Engine,
+    listener: &TcpListener,
+    lobby: &mut Lobby,
+) -> Result<Option<(TcpStream, Hello)>> {
+    let mut newest: Option<(TcpStream, Hello)> = None;
+    for a in lobby.tick(listener)? {
+        match a {
+            Arrival::Refused(why) => say(&e.refusal(why))?,
+            Arrival::Hello(stream, hello) => {
+                if let Some((old, _)) = newest.replace((stream, hello)) {
+                    say(&e.refusal(EndReason::Superseded))?;
+                    lobby.retire(old);
+                }
+            }
+        }
+    }
+    Ok(newest)
 }
 
 /// Why a connection ended, and the errno if a call failed.
@@ -410,60 +499,41 @@ impl<'e> Conn<'e> {
         })
     }
 
-    /// Serves the connection to its end; returns the summary line. An error is the
-    /// spool's: the sender cannot go on.
-    fn run(mut self) -> Result<String> {
-        let (end, errno) = match self.hello()? {
-            Ok(()) => self.pump()?,
-            Err(why) => {
+    /// Serves the session its hello opened to its end; returns the summary line, and
+    /// the connection that took it over, if one did. An error is the spool's: the
+    /// sender cannot go on.
+    fn run(
+        &mut self,
+        hello: Hello,
+        listener: &TcpListener,
+        lobby: &mut Lobby,
+    ) -> Result<(String, Option<(TcpStream, Hello)>)> {
+        let mut taken = None;
+        let (end, errno) = match self.e.b.resume(hello.seq)? {
+            Ok(first) => {
+                self.first_seq = first;
+                self.out.extend_from_slice(&Hello { seq: first }.encode());
+                self.pump(listener, lobby, &mut taken)?
+            }
+            Err(Refuse::Ahead) => {
                 self.close_cleanly();
-                (why, 0)
+                (EndReason::ClientAhead, 0)
             }
         };
-        Ok(self.summary(end, errno))
+        Ok((self.summary(end, errno), taken))
     }
 
-    /// Reads the client's hello (producing meanwhile) and answers it.
-    fn hello(&mut self) -> Result<Result<(), EndReason>> {
-        let mut b = [0u8; HELLO_LEN];
-        let mut got = 0;
-        let until = Instant::now() + HELLO_TIMEOUT;
-        while got < HELLO_LEN {
-            self.e.produce(Instant::now())?;
-            let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Ok(Err(EndReason::NoHello));
-            }
-            let fd = self.stream.as_raw_fd();
-            match sys::poll_readable(fd, left.min(Duration::from_millis(10))) {
-                Ok(false) => continue,
-                Ok(true) => {}
-                Err(_) => return Ok(Err(EndReason::PollFailed)),
-            }
-            match self.stream.read(&mut b[got..]) {
-                Ok(0) => return Ok(Err(EndReason::EofBeforeHello)),
-                Ok(n) => got += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => return Ok(Err(EndReason::ErrorBeforeHello)),
-            }
-        }
-        let hello = match Hello::decode(&b) {
-            Ok(h) => h,
-            Err(protocol::HelloError::Magic(_)) => return Ok(Err(EndReason::BadHelloMagic)),
-            Err(protocol::HelloError::Version(_)) => return Ok(Err(EndReason::BadHelloVersion)),
-        };
-        let first = match self.e.b.resume(hello.seq)? {
-            Ok(first) => first,
-            Err(Refuse::Ahead) => return Ok(Err(EndReason::ClientAhead)),
-        };
-        self.first_seq = first;
-        self.out.extend_from_slice(&Hello { seq: first }.encode());
-        Ok(Ok(()))
-    }
-
-    /// Sends, reads acks, waits; returns why the connection ended and the errno.
-    fn pump(&mut self) -> Result<End> {
+    /// Sends, reads acks, waits; returns why the connection ended and the errno. With
+    /// `takeover = "newest"`, the lobby is served in the same poll, and a valid hello
+    /// there ends this session (`taken`).
+    fn pump(
+        &mut self,
+        listener: &TcpListener,
+        lobby: &mut Lobby,
+        taken: &mut Option<(TcpStream, Hello)>,
+    ) -> Result<End> {
         let fd = self.stream.as_raw_fd();
+        let lobby_open = lobby.settings().takeover == Takeover::Newest;
         loop {
             if !self.e.produce(Instant::now())? {
                 self.close_cleanly();
@@ -491,8 +561,18 @@ impl<'e> Conn<'e> {
             let wait = self
                 .e
                 .next_due_in(Instant::now())
-                .max(Duration::from_micros(200));
-            let _ = sys::poll_fd(fd, events, wait.min(Duration::from_millis(20)));
+                .max(Duration::from_micros(200))
+                .min(Duration::from_millis(20));
+            if !lobby_open {
+                let _ = sys::poll_fd(fd, events, wait);
+                continue;
+            }
+            let (_, work) = lobby.poll(listener, Some((fd, events)), wait)?;
+            if work && let Some(newest) = arrivals(self.e, listener, lobby)? {
+                *taken = Some(newest);
+                self.close_start_ns = sys::monotonic_ns();
+                return Ok((EndReason::TakenOver, 0));
+            }
         }
     }
 
@@ -658,6 +738,11 @@ mod tests {
             sock: ServerOptions {
                 reuseport: true,
                 ..ServerOptions::default()
+            },
+            lobby: LobbySettings {
+                hello_timeout: Duration::from_millis(750),
+                max_pending: 9,
+                takeover: Takeover::First,
             },
         };
         let pairs = s.to_pairs();
