@@ -31,6 +31,11 @@
 //!   merely slow (retransmissions, keepalive probes, zero-window probes, unanswered).
 //! - `heal`: the address comes back, with its route and neighbour entry; what is
 //!   retransmitted from then on arrives.
+//! - `half-dead-client` (veth only): the client's address moves to another one
+//!   ([`Veth::move_client_address`] says how): its connection is dead both ways
+//!   without a FIN or an RST, while a new connection works.
+//! - `silent-connections` (with `count`): that many connections to the sender that
+//!   never send a byte, held until the trial ends.
 //! - `rate` (veth only, with `direction` and `rate`): tbf on that side's way out is
 //!   set to the new rate, as congestion would: packets wait in its queue (100 ms of
 //!   it at most; what does not fit is dropped and retransmitted).
@@ -55,7 +60,10 @@ use crate::sys;
 impl Action {
     /// True for the actions on the link between the two (veth only).
     pub fn on_link(self) -> bool {
-        matches!(self, Action::Blackhole | Action::Heal | Action::Rate)
+        matches!(
+            self,
+            Action::Blackhole | Action::Heal | Action::Rate | Action::HalfDeadClient
+        )
     }
 
     /// True for the actions that start a sender process (their bind() is recorded).
@@ -394,6 +402,7 @@ fn apply(f: &Fault, targets: &Targets) -> anyhow::Result<()> {
     match f.action {
         Action::Blackhole => link()?.blackhole(),
         Action::Heal => link()?.heal(),
+        Action::HalfDeadClient => link()?.move_client_address(),
         Action::Rate => {
             let (d, r) = f.rate.expect("read with its rate");
             link()?.set_rate(d, r)

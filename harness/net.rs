@@ -38,6 +38,8 @@ pub const CLIENT_DEV: &str = "zwc";
 pub const SENDER_DEV: &str = "zws";
 pub const CLIENT_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 pub const SENDER_ADDR: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
+/// The client's address after a `half-dead-client` fault.
+pub const CLIENT_ADDR_MOVED: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 3);
 const PREFIX: u8 = 30;
 /// Locally administered addresses, fixed: each pair lives in namespaces of its own.
 const CLIENT_MAC: [u8; 6] = [0x02, 0x7a, 0x77, 0, 0, 1];
@@ -321,6 +323,29 @@ impl Veth {
                 rt.set_neighbour(SENDER_DEV, CLIENT_ADDR, CLIENT_MAC)
             })
             .context("heal")
+    }
+
+    /// A half-dead client: its address moves to [`CLIENT_ADDR_MOVED`]. Its live
+    /// connection is dead both ways, with nothing said: what the sender sends to the
+    /// old address reaches the client's host and is dropped there (not its address,
+    /// and a host does not forward), and what the client's kernel retransmits from it
+    /// finds no route. A new connection picks the new address and works. There is no
+    /// netem or iptables here to drop one connection's packets; moving the address
+    /// kills exactly the connections made before it, as a NAT that forgot its mapping
+    /// or a client whose DHCP address changed would.
+    pub fn move_client_address(&self) -> Result<()> {
+        self.sender_ns
+            .run(|| Rtnl::open()?.set_neighbour(SENDER_DEV, CLIENT_ADDR_MOVED, CLIENT_MAC))
+            .context("half-dead-client: the sender's neighbour")?;
+        self.client_ns
+            .run(|| {
+                // Removed first: deleting a primary address deletes the secondaries of
+                // its subnet with it (promote_secondaries is off by default).
+                let mut rt = Rtnl::open()?;
+                rt.del_address(CLIENT_DEV, CLIENT_ADDR, PREFIX)?;
+                rt.add_address(CLIENT_DEV, CLIENT_ADDR_MOVED, PREFIX)
+            })
+            .context("half-dead-client: moving the client's address")
     }
 
     /// Puts (or replaces) a tbf qdisc at `rate` on that direction's way out.

@@ -83,6 +83,7 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
             }
         }
         check_messages(expect, r, &mut out);
+        check_resume(expect, r, &mut out);
         check_socket(expect, r, &mut out);
         if let Some(want) = &expect.sender_bind {
             // The claim is about the started senders' bind(): a trial that recorded
@@ -171,6 +172,36 @@ fn check_socket(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
             None => out.push(format!(
                 "trial {n}: no TCP_INFO sample, expected the state {want}"
             )),
+        }
+    }
+}
+
+/// `resume_within`: every connection of the client got its first frame that soon
+/// after its hello.
+fn check_resume(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
+    let Some(within) = expect.resume_within else {
+        return;
+    };
+    let firsts = r
+        .client
+        .messages
+        .as_ref()
+        .map(|m| m.first_frame_us.clone())
+        .unwrap_or_default();
+    if firsts.is_empty() {
+        out.push(format!(
+            "trial {}: no connection got a first frame, expected each within {within:?} of its hello",
+            r.trial
+        ));
+    }
+    for (i, us) in firsts.iter().enumerate() {
+        if u128::from(*us) > within.as_micros() {
+            out.push(format!(
+                "trial {}: connection {} got its first frame {:.1} ms after its hello, expected within {within:?}",
+                r.trial,
+                i + 1,
+                *us as f64 / 1000.0
+            ));
         }
     }
 }
@@ -273,6 +304,7 @@ mod tests {
             max_spool_bytes: None,
             min_dropped: None,
             drained_within: None,
+            resume_within: None,
             sender_bind: None,
             since_fault: None,
             keepalive_probes: None,

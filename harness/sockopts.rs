@@ -277,7 +277,10 @@ impl ServerOptions {
         sock.set_reuse_address(self.reuseaddr)?;
         sock.set_reuse_port(self.reuseport)?;
         sock.bind(&addr.into())?;
-        sock.listen(128)?;
+        // A crowd of connections waits in the accept queue rather than losing its
+        // SYNs: a dropped SYN costs its peer a 1 s retransmission. The kernel caps
+        // this at net.core.somaxconn (4096 here).
+        sock.listen(4096)?;
         Ok(sock.into())
     }
 

@@ -255,6 +255,8 @@ fn lying_acknowledgements_are_refused_or_ignored() {
     assert_eq!(summary_value(&line, "end"), "bad-ack", "{line}");
     let mut s = connect(port);
     served(&mut s, 1);
+    // Long enough for 5 to have been sent on this connection.
+    std::thread::sleep(Duration::from_millis(300));
     s.write_all(&encode_ack(5)).unwrap();
     s.write_all(&encode_ack(2)).unwrap();
     std::thread::sleep(Duration::from_millis(200));

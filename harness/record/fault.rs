@@ -25,6 +25,8 @@ names! {
         Rate => "rate",
         /// `count` connections to the sender that never say anything, held to the end.
         SilentConnections => "silent-connections",
+        /// The client's connection dies silently (veth): its address moves to another.
+        HalfDeadClient => "half-dead-client",
     }
 }
 

@@ -321,6 +321,9 @@ pub struct ClientMessages {
     pub last_seq: u64,
     /// From production (the sender's stamp) to processing, µs.
     pub latency: Option<Latency>,
+    /// For each connection, µs from its hello to its first frame (the resume client).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub first_frame_us: Vec<u64>,
 }
 
 /// Gap ranges a client keeps; a gap beyond them counts as lost whatever the sender said.

@@ -43,6 +43,9 @@ pub struct Expect {
     pub min_dropped: Option<u64>,
     /// After the producer's phases ended, its backlog was empty within this long.
     pub drained_within: Option<Duration>,
+    /// Every connection of the resume client got its first frame this soon after its
+    /// hello.
+    pub resume_within: Option<Duration>,
     /// The bind() of every fault that starts a sender: "ok" or an errno's name.
     pub sender_bind: Option<String>,
     /// The first failure comes this long (between the two) after the latest fault
@@ -136,6 +139,11 @@ pub(super) fn read(
             .map(|v| cx.duration(v, "expect.drained_within", limits::DURATION))
             .transpose()?,
         lost: read_lost(cx, e)?,
+        resume_within: e
+            .resume_within
+            .as_ref()
+            .map(|v| cx.duration(v, "expect.resume_within", limits::DURATION))
+            .transpose()?,
         increasing: e
             .increasing
             .as_ref()
@@ -260,13 +268,14 @@ fn check_message_claims(
         || x.min_dropped.is_some()
         || x.duplicates.is_some()
         || x.reordered.is_some()
-        || x.drained_within.is_some();
+        || x.drained_within.is_some()
+        || x.resume_within.is_some();
     if claims && !(about.strategy.counts_messages() && about.sender.framed()) {
         return Err(cx.err(
             raw.span(),
             "expect",
             format!(
-                "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}` (min_dropped too)",
+                "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}` (min_dropped and resume_within too)",
                 about.strategy.name(),
                 about.sender.name()
             ),

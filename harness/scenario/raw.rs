@@ -61,6 +61,7 @@ pub(super) struct RawExpect {
     pub(super) max_spool_bytes: Option<Spanned<i64>>,
     pub(super) min_dropped: Option<Spanned<i64>>,
     pub(super) drained_within: Option<Spanned<String>>,
+    pub(super) resume_within: Option<Spanned<String>>,
     pub(super) sender_bind: Option<Spanned<String>>,
     pub(super) since_fault: Option<Spanned<Vec<String>>>,
     pub(super) keepalive_probes: Option<Spanned<i64>>,

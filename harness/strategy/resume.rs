@@ -234,6 +234,8 @@ struct Talk {
     pending_hello: Vec<u8>,
     /// Messages processed since the last acknowledgement.
     since_ack: u64,
+    /// When the hello went out, until the first frame came.
+    hello_at: Option<Instant>,
 }
 
 /// How one connection ended.
@@ -423,6 +425,7 @@ impl<'p> Run<'p> {
         let hello = Hello {
             seq: self.check.m.last_seq + 1,
         };
+        let hello_at = Instant::now();
         if let Err(e) = sys::send(fd, &hello.encode(), 0) {
             return SessionEnd::Lost(self.fail("send", &e));
         }
@@ -431,6 +434,7 @@ impl<'p> Run<'p> {
             got_hello: false,
             pending_hello: Vec::with_capacity(HELLO_LEN),
             since_ack: 0,
+            hello_at: Some(hello_at),
         };
         let mut buf = vec![0u8; 64 * 1024];
         let mut heard = Instant::now();
@@ -524,6 +528,10 @@ impl<'p> Run<'p> {
         t.decoder.feed(data);
         let mut batch = 0;
         while let Some(frame) = t.decoder.next_frame() {
+            if let Some(at) = t.hello_at.take() {
+                let us = at.elapsed().as_micros() as u64;
+                self.check.m.first_frame_us.push(us);
+            }
             if self.process(&frame) {
                 t.since_ack += 1;
                 batch += 1;

@@ -396,8 +396,9 @@ pub fn serve(mut e: Engine, port: u16, bind: &str) -> Result<i32> {
         let mut conn = Conn::new(stream, &mut e, &listener)?;
         let (line, taken) = conn.run(hello, &listener, &mut lobby)?;
         say(&line)?;
+        // Its last bytes are read in the background, until EOF or DRAIN_LIMIT.
+        lobby.retire(conn.stream);
         if let Some(t) = taken {
-            lobby.retire(conn.stream);
             say(&format!("zerowin-takeover {}", sys::monotonic_ns()))?;
             next = Some(t);
         }
@@ -630,24 +631,18 @@ impl<'e> Conn<'e> {
         }
     }
 
-    /// shutdown(SHUT_WR), read until EOF (bounded), and let the close follow: a FIN,
-    /// never an RST, because nothing is left unread.
+    /// shutdown(SHUT_WR) and read what has come: the rest (until EOF, at most
+    /// [`DRAIN_LIMIT`]) is read by the lobby, which the session's socket is retired to
+    /// once the summary is said, so that the close is a FIN, never an RST, and the
+    /// lobby is never held up by a peer that does not answer.
     fn close_cleanly(&mut self) {
         self.close_start_ns = sys::monotonic_ns();
         let _ = self.stream.shutdown(std::net::Shutdown::Write);
-        let until = Instant::now() + DRAIN_LIMIT;
         let mut buf = [0u8; 4096];
-        while Instant::now() < until {
-            if !sys::poll_readable(self.stream.as_raw_fd(), Duration::from_millis(10))
-                .unwrap_or(false)
-            {
-                continue;
-            }
+        for _ in 0..16 {
             match self.stream.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => self.drained += n as u64,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
-                Err(_) => break,
+                Ok(n) if n > 0 => self.drained += n as u64,
+                _ => break,
             }
         }
     }
