@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// The scripts in scripts/ that shipped scenarios run.
-const SCRIPTS: &[&str] = &["original_client.py"];
+const SCRIPTS: &[&str] = &["original_client.py", "resume_client.py"];
 
 fn main() {
     // The C sender keeps its own `main`, so `gcc c-server/original.c` still builds the

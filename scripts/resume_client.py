@@ -5,15 +5,21 @@
 It connects, says hello with the next sequence it wants, checks every frame's sequence,
 processes it (an optional delay), acknowledges cumulatively, and on any error or EOF
 reconnects with bounded exponential backoff and resumes where it left off. With
---disconnect-every it drops the connection at random moments on purpose. At the end it
-prints one JSON line of its accounting: processed (unique), duplicates, gaps (sequences
-it never got), reordered, reconnects, and the last sequence processed.
+--disconnect-every it drops the connection at random moments on purpose. Every 0.2 s, at
+the end and on SIGTERM it prints its accounting as the line zerowin reads from a framed
+client program (docs/remedies.md):
+
+  zerowin-processed FIRST LAST COUNT GAPS DUPLICATES REORDERED RECONNECTS
+
+and at the end one JSON line of the same accounting: processed (unique), duplicates, gaps
+(sequences it never got), reordered, reconnects, and the last sequence processed.
 
   python3 scripts/resume_client.py --port 8000 --duration 5 --disconnect-every 0.5
 """
 import argparse
 import json
 import random
+import signal
 import socket
 import struct
 import sys
@@ -28,6 +34,21 @@ ACK = struct.Struct(">Q")         # highest sequence processed
 
 class ProtocolError(Exception):
     pass
+
+
+REPORT_EVERY = 0.2
+last_report = [0.0]
+
+
+def report(state, force=False):
+    """The zerowin-processed line, at most every REPORT_EVERY seconds unless forced."""
+    now = time.monotonic()
+    if not force and now - last_report[0] < REPORT_EVERY:
+        return
+    last_report[0] = now
+    s = state
+    print(f"zerowin-processed {s['first']} {s['last']} {s['processed']} {s['gaps']} "
+          f"{s['duplicates']} {s['reordered']} {s['reconnects']}", flush=True)
 
 
 def recv_exact(sock, n):
@@ -82,6 +103,9 @@ def session(args, state, deadline):
                     time.sleep(args.delay)
                 state["last"] = seq
                 state["processed"] += 1
+                if not state["first"]:
+                    state["first"] = seq
+                report(state)
                 since_ack += 1
                 if since_ack >= args.ack_every:
                     sock.sendall(ACK.pack(seq))
@@ -104,7 +128,15 @@ def main():
                    help="drop the connection after a random time of this mean, in seconds")
     args = p.parse_args()
 
-    state = dict(last=0, processed=0, duplicates=0, gaps=0, reordered=0, highest_seen=0, reconnects=0)
+    state = dict(first=0, last=0, processed=0, duplicates=0, gaps=0, reordered=0, highest_seen=0, reconnects=0)
+
+    def stopped(*_):
+        # zerowin stops a client at the end of the run's duration with SIGTERM: the last
+        # counts go out first.
+        report(state, force=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stopped)
     deadline = time.monotonic() + args.duration
     backoff = 0.01
     error = None
@@ -122,6 +154,7 @@ def main():
             state["reconnects"] += 1
             time.sleep(min(backoff, max(0.0, deadline - time.monotonic())))
             backoff = min(backoff * 2, 0.5)
+    report(state, force=True)
     state.pop("highest_seen")
     state["last_error"] = error
     print(json.dumps(state), flush=True)

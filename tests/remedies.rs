@@ -36,7 +36,13 @@ fn a_client_from_the_table_resumes_against_the_patient_sender() {
         .output()
         .expect("python3 is installed by .ci/run");
     stop(child);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+    // Its last line is the JSON; the zerowin-processed lines come before it.
+    let last = out
+        .stdout
+        .split(|b| *b == b'\n')
+        .rev()
+        .find(|l| !l.is_empty());
+    let v: serde_json::Value = serde_json::from_slice(last.unwrap_or_default())
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let n = |k: &str| v[k].as_u64().unwrap();
     assert!(n("reconnects") >= 2, "it disconnected and came back: {v}");

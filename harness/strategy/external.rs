@@ -150,6 +150,12 @@ impl Strategy for External {
         true
     }
 
+    /// A framed client program counts its messages when it prints its
+    /// `zerowin-processed` line; a claim about them fails if it does not.
+    fn counts_messages(&self) -> bool {
+        true
+    }
+
     fn drive(
         &self,
         addr: SocketAddr,
@@ -205,7 +211,7 @@ impl Strategy for External {
             },
             errors: Vec::new(),
             postmortem: None,
-            messages: None,
+            messages: processed_line(&stdout),
             external: Some(ExternalRun {
                 command: argv,
                 started_us: 0,
@@ -216,6 +222,35 @@ impl Strategy for External {
             }),
         })
     }
+}
+
+/// What a framed client program said it processed: its last
+/// `zerowin-processed FIRST LAST COUNT GAPS DUPLICATES [REORDERED [RECONNECTS]]` line
+/// (docs/remedies.md). None for a program that prints none, which is then classified
+/// from the wire alone.
+pub fn processed_line(stdout: &str) -> Option<crate::record::ClientMessages> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("zerowin-processed "))?;
+    let n: Vec<u64> = line
+        .split_whitespace()
+        .map(|w| w.parse().ok())
+        .collect::<Option<_>>()?;
+    let (&[first, last, count, gaps, duplicates], rest) = n.split_first_chunk::<5>()?;
+    // A count that does not add up is not a report to trust.
+    if count + gaps > last || (count > 0 && first == 0) {
+        return None;
+    }
+    Some(crate::record::ClientMessages {
+        processed: count,
+        duplicates,
+        gaps,
+        reordered: rest.first().copied().unwrap_or(0),
+        reconnects: rest.get(1).copied().unwrap_or(0) as u32,
+        last_seq: last,
+        ..Default::default()
+    })
 }
 
 /// The external program's line: when it started, the signals it got, how it ended,
@@ -407,6 +442,27 @@ impl Faults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_processed_line_is_read_and_checked() {
+        let out = "hello\nzerowin-processed 1 90 80 10 2\nzerowin-processed 1 100 95 5 3 1 4\n{\"json\": 1}\n";
+        let m = processed_line(out).unwrap();
+        assert_eq!(
+            (m.processed, m.gaps, m.duplicates, m.last_seq),
+            (95, 5, 3, 100)
+        );
+        assert_eq!((m.reordered, m.reconnects), (1, 4));
+        assert!(processed_line("nothing of the kind\n").is_none());
+        assert!(
+            processed_line("zerowin-processed 1 10 9\n").is_none(),
+            "too few"
+        );
+        assert!(
+            processed_line("zerowin-processed 1 10 9 5 0\n").is_none(),
+            "does not add up"
+        );
+        assert!(processed_line("zerowin-processed 1 x 9 1 0\n").is_none());
+    }
 
     #[test]
     fn fills_host_and_port() {
