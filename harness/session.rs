@@ -468,22 +468,14 @@ impl Session {
     /// Rewrites every export, and the report, with these results.
     fn update(&self, results: &[ScenarioResult]) -> Result<()> {
         let doc = Export::new(results, self.checked, false);
-        let now = Snapshot {
-            results,
-            doc: &doc,
-            complete: false,
-        };
+        let now = Snapshot { results, doc: &doc };
         self.outputs.iter().try_for_each(|o| o.update(&now))
     }
 
     /// The last write of every export, marked complete.
     pub fn finish(&self, results: &[ScenarioResult]) -> Result<()> {
         let doc = Export::new(results, self.checked, true);
-        let now = Snapshot {
-            results,
-            doc: &doc,
-            complete: true,
-        };
+        let now = Snapshot { results, doc: &doc };
         self.outputs.iter().try_for_each(|o| o.finish(&now))
     }
 }

@@ -34,6 +34,16 @@ run() { # file name, then zerowin arguments
   "$zw" run "$@" --quiet --json "$out/$name.json" >/dev/null || true
 }
 
+rotate() { # arm names: TRIALS_4K / CHUNK cycles of `arm NAME CHUNK`, the order rotating
+  local arms=("$@")
+  echo "== repro-4k: $TRIALS_4K trials each of: ${arms[*]} (chunks of $CHUNK, order rotating)" >&2
+  for ((i = 0; i < TRIALS_4K / CHUNK; i++)); do
+    for ((j = 0; j < ${#arms[@]}; j++)); do
+      arm "${arms[(i + j) % ${#arms[@]}]}" "$i"
+    done
+  done
+}
+
 repro() {
 # Arms: netns without observers (twice: "null" is a second, identical arm, whose
 # difference from "off" is the noise floor), netns with the default observers
@@ -50,13 +60,7 @@ arm() { # name, chunk index
     host) run "host-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation host "${off[@]}" ;;
   esac
 }
-arms=(off on null wire host)
-echo "== repro-4k: $TRIALS_4K trials each of: ${arms[*]} (chunks of $CHUNK, order rotating)" >&2
-for ((i = 0; i < TRIALS_4K / CHUNK; i++)); do
-  for ((j = 0; j < ${#arms[@]}; j++)); do
-    arm "${arms[(i + j) % ${#arms[@]}]}" "$i"
-  done
-done
+rotate off on null wire host
 echo "== repro-2014: $TRIALS_2014 trials (default buffers), in chunks of $CHUNK" >&2
 for ((i = 0; i < TRIALS_2014 / CHUNK; i++)); do
   run "r2014-$i" scenarios/repro-2014.toml --trials "$CHUNK" "${off[@]}"
@@ -116,13 +120,7 @@ baseline() {
       base_on) zw=$base run "$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns ;;
     esac
   }
-  local arms=(new base null new_on base_on)
-  echo "== repro-4k: $TRIALS_4K trials each of: ${arms[*]} (chunks of $CHUNK, order rotating)" >&2
-  for ((i = 0; i < TRIALS_4K / CHUNK; i++)); do
-    for ((j = 0; j < ${#arms[@]}; j++)); do
-      arm "${arms[(i + j) % ${#arms[@]}]}" "$i"
-    done
-  done
+  rotate new base null new_on base_on
   python3 scripts/bench_baseline.py "$out" "$BASELINE"
 }
 

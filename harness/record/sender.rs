@@ -28,7 +28,6 @@ names! {
         Unreported => "unreported",
         /// No complete hello within the hello timeout.
         NoHello => "no-hello",
-        PollFailed => "poll-failed",
         EofBeforeHello => "eof-before-hello",
         ErrorBeforeHello => "error-before-hello",
         BadHelloMagic => "bad-hello-magic",
@@ -62,7 +61,6 @@ impl EndReason {
         matches!(
             self,
             EndReason::NoHello
-                | EndReason::PollFailed
                 | EndReason::EofBeforeHello
                 | EndReason::ErrorBeforeHello
                 | EndReason::BadHelloMagic

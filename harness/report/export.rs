@@ -54,7 +54,6 @@ pub type Chosen = (&'static dyn Format, PathBuf);
 pub struct Snapshot<'a> {
     pub results: &'a [ScenarioResult],
     pub doc: &'a Export<'a>,
-    pub complete: bool,
 }
 
 /// An output, opened: rewritten after every scenario, and once more at the end.

@@ -205,14 +205,14 @@ impl ChildSender {
         let life = self.lives.last_mut().expect("spawned");
         match &line {
             Some(Line::Accepted) => life.accepted += 1,
+            // A connection closed in the lobby is no session: its summary carries
+            // no counts worth keeping, and is neither waited for nor the trial's.
+            Some(Line::Summary(s)) if s.remedy.as_ref().is_some_and(|m| m.end.before_session()) => {
+                self.refused += 1
+            }
             Some(Line::Summary(s)) => {
                 life.counts = s.remedy.clone().or(life.counts.take());
-                // A connection closed in the lobby is no session: its summary is
-                // neither waited for nor the trial's.
-                match s.remedy.as_ref().is_some_and(|m| m.end.before_session()) {
-                    true => self.refused += 1,
-                    false => life.summaries.push(s.as_ref().clone()),
-                }
+                life.summaries.push(s.as_ref().clone());
             }
             Some(Line::Takeover(ns)) => self.takeovers.push(*ns),
             Some(Line::Progress(m)) => life.counts = Some(m.clone()),

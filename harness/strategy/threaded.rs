@@ -254,12 +254,15 @@ impl Pipe {
 enum Work {
     Bytes {
         pending: usize,
+        /// Bytes per unit of work (`recv_size`).
+        unit: usize,
     },
     Framed {
         hello: Vec<u8>,
         decoder: Decoder,
         check: Box<Checker>,
         since_ack: u64,
+        ack_every: u64,
     },
 }
 
@@ -268,6 +271,7 @@ impl SocketLoop for Threaded {
         if let Err(e) = c.sock.set_nonblocking(true) {
             return c.fail("fcntl", e);
         }
+        let own = c.params.own::<Settings>();
         let mut work = if c.params.framed {
             if let Err(e) = sys::send(c.fd(), &Hello { seq: 1 }.encode(), 0) {
                 return c.fail("send", e);
@@ -277,14 +281,18 @@ impl SocketLoop for Threaded {
                 decoder: Decoder::default(),
                 check: Box::new(Checker::new()),
                 since_ack: 0,
+                ack_every: own.ack_every,
             }
         } else {
-            Work::Bytes { pending: 0 }
+            Work::Bytes {
+                pending: 0,
+                unit: own.recv_size.max(1),
+            }
         };
         let pipe = Pipe {
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
-            cap: c.params.own::<Settings>().queue_bytes,
+            cap: own.queue_bytes,
         };
         let fd = c.fd();
         let zero = Instant::now() - Duration::from_micros(c.elapsed_us());
@@ -325,11 +333,10 @@ fn work_loop(c: &mut Conn, pipe: &Pipe, work: &mut Work) -> Ending {
 /// Processes one chunk with the naive client's costs.
 fn process(c: &mut Conn, work: &mut Work, chunk: &[u8]) -> Result<(), Ending> {
     match work {
-        Work::Bytes { pending } => {
+        Work::Bytes { pending, unit } => {
             *pending += chunk.len();
-            let unit = c.params.own::<Settings>().recv_size.max(1);
-            while *pending >= unit {
-                *pending -= unit;
+            while *pending >= *unit {
+                *pending -= *unit;
                 c.process();
                 reply(c, |c| c.reply(libc::MSG_DONTWAIT))?;
                 if c.past_deadline() {
@@ -342,6 +349,7 @@ fn process(c: &mut Conn, work: &mut Work, chunk: &[u8]) -> Result<(), Ending> {
             decoder,
             check,
             since_ack,
+            ack_every,
         } => {
             let mut data = chunk;
             if hello.len() < HELLO_LEN {
@@ -364,7 +372,7 @@ fn process(c: &mut Conn, work: &mut Work, chunk: &[u8]) -> Result<(), Ending> {
                 c.process();
                 check.processed(&f);
                 *since_ack += 1;
-                if *since_ack >= c.params.own::<Settings>().ack_every {
+                if *since_ack >= *ack_every {
                     let ack = protocol::encode_ack(check.m.last_seq);
                     reply(c, |c| {
                         sys::send(c.fd(), &ack, libc::MSG_DONTWAIT).map(|_| ())

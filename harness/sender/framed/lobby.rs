@@ -107,14 +107,13 @@ impl Lobby {
     }
 
     /// Waits up to `wait` for `extra` (the session's socket and its events, if any),
-    /// the listener or the lobby's own sockets; returns `extra`'s revents (0 if it had
-    /// none) and whether the lobby has work.
+    /// the listener or the lobby's own sockets; returns whether the lobby has work.
     pub fn poll(
         &mut self,
         listener: &TcpListener,
         extra: Option<(i32, i16)>,
         wait: Duration,
-    ) -> std::io::Result<(i16, bool)> {
+    ) -> std::io::Result<bool> {
         let pollin = |fd| libc::pollfd {
             fd,
             events: libc::POLLIN,
@@ -133,23 +132,21 @@ impl Lobby {
         let socks = self.waiting.iter().map(|w| w.stream.as_raw_fd());
         let socks = socks.chain(self.closing.iter().map(|c| c.stream.as_raw_fd()));
         self.fds.extend(socks.map(pollin));
-        let wait = wait.min(
-            self.next_deadline()
-                .saturating_duration_since(Instant::now()),
-        );
+        let due = self.next_deadline();
+        let wait = due.map_or(wait, |d| {
+            wait.min(d.saturating_duration_since(Instant::now()))
+        });
         crate::sys::poll_many(&mut self.fds, wait)?;
-        let extra_revents = if own == 1 { self.fds[0].revents } else { 0 };
-        let work = self.fds[own..].iter().any(|p| p.revents != 0)
-            || self.next_deadline() <= Instant::now();
-        Ok((extra_revents, work))
+        Ok(self.fds[own..].iter().any(|p| p.revents != 0)
+            || due.is_some_and(|d| d <= Instant::now()))
     }
 
-    /// The earliest time a waiting connection expires or a closing one is given up.
-    fn next_deadline(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(3600);
+    /// The earliest time a waiting connection expires or a closing one is given up;
+    /// None with nothing waiting or closing.
+    fn next_deadline(&self) -> Option<Instant> {
         let expiry = self.waiting.front().map(|w| w.since + self.s.hello_timeout);
         let closing = self.closing.iter().map(|c| c.until).min();
-        expiry.into_iter().chain(closing).min().unwrap_or(far)
+        expiry.into_iter().chain(closing).min()
     }
 
     /// Accepts every connection the listener has, reads what the waiting ones sent,
@@ -208,11 +205,6 @@ impl Lobby {
             stream,
             until: Instant::now() + DRAIN_LIMIT,
         });
-    }
-
-    /// Connections waiting for their hello.
-    pub fn waiting(&self) -> usize {
-        self.waiting.len()
     }
 }
 

@@ -423,7 +423,7 @@ fn wait_for_hello(
     loop {
         e.produce(Instant::now())?;
         let wait = e.next_due_in(Instant::now()).max(Duration::from_millis(1));
-        let (_, work) = lobby.poll(listener, None, wait.min(Duration::from_millis(20)))?;
+        let work = lobby.poll(listener, None, wait.min(Duration::from_millis(20)))?;
         if work && let Some(newest) = arrivals(e, listener, lobby)? {
             return Ok(newest);
         }
@@ -568,7 +568,7 @@ impl<'e> Conn<'e> {
                 let _ = sys::poll_fd(fd, events, wait);
                 continue;
             }
-            let (_, work) = lobby.poll(listener, Some((fd, events)), wait)?;
+            let work = lobby.poll(listener, Some((fd, events)), wait)?;
             if work && let Some(newest) = arrivals(self.e, listener, lobby)? {
                 *taken = Some(newest);
                 self.close_start_ns = sys::monotonic_ns();
