@@ -35,6 +35,7 @@
 #include <fcntl.h>
 
 #define MAX_LISTEN 5
+#define MAX_PHASES 64
 
 /* The close policies. CLOSE_PLAIN is the original. */
 enum close_policy { CLOSE_PLAIN, CLOSE_LINGER0, CLOSE_SHUTDOWN_DRAIN };
@@ -47,6 +48,9 @@ struct options {
     const char *log_path;  /* DIFF: NULL = no per-message log */
     int drain_timeout_ms;  /* bound on the shutdown-drain read loop */
     double rate;           /* DIFF: messages per second; 0 = the original tight loop */
+    int nphases;           /* DIFF: rates for a while each before `rate` (a spike) */
+    long long phase_ms[MAX_PHASES];
+    double phase_rate[MAX_PHASES]; /* 0 = the tight loop */
 };
 
 static void *get_in_addr(struct sockaddr *sa) {
@@ -87,6 +91,25 @@ static long long monotonic_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* DIFF: the rate of the phase that `since_ns` after the start falls in. */
+static double rate_at(const struct options *o, long long since_ns) {
+    long long t = since_ns / 1000000LL;
+    for (int i = 0; i < o->nphases; i++) {
+        if (t < o->phase_ms[i]) return o->phase_rate[i];
+        t -= o->phase_ms[i];
+    }
+    return o->rate;
+}
+
+/* DIFF: waits until `due` (CLOCK_MONOTONIC ns). */
+static void sleep_until(long long due) {
+    long long wait = due - monotonic_ns();
+    if (wait > 0) {
+        struct timespec ts = { .tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL };
+        nanosleep(&ts, NULL);
+    }
 }
 
 static const char *policy_name(enum close_policy p) {
@@ -130,7 +153,8 @@ static void usage(FILE *to) {
     fprintf(to,
             "usage: original [--port N] [--bind ADDR] [--sndbuf BYTES]\n"
             "                [--close-policy close|linger0|shutdown-drain]\n"
-            "                [--log PATH] [--drain-timeout-ms N] [--rate MSGS_PER_S]\n");
+            "                [--log PATH] [--drain-timeout-ms N] [--rate MSGS_PER_S]\n"
+            "                [--phase MS:MSGS_PER_S]...  (0 = the tight loop)\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o) {
@@ -142,6 +166,7 @@ static int parse_options(int argc, char **argv, struct options *o) {
         { "log", required_argument, 0, 'l' },
         { "drain-timeout-ms", required_argument, 0, 'd' },
         { "rate", required_argument, 0, 'r' },
+        { "phase", required_argument, 0, 'P' },
         { "help", no_argument, 0, 'h' },
         { 0, 0, 0, 0 },
     };
@@ -152,9 +177,10 @@ static int parse_options(int argc, char **argv, struct options *o) {
     o->log_path = NULL;
     o->drain_timeout_ms = 30000;
     o->rate = 0;
+    o->nphases = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "p:b:s:c:l:d:r:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:b:s:c:l:d:r:P:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': o->port = optarg; break;
         case 'b': o->bind_host = optarg; break;
@@ -162,6 +188,17 @@ static int parse_options(int argc, char **argv, struct options *o) {
         case 'l': o->log_path = optarg; break;
         case 'd': o->drain_timeout_ms = atoi(optarg); break;
         case 'r': o->rate = atof(optarg); break;
+        case 'P': {
+            long long ms;
+            double r;
+            if (o->nphases >= MAX_PHASES || sscanf(optarg, "%lld:%lf", &ms, &r) != 2 || ms <= 0 || r < 0) {
+                fprintf(stderr, "bad --phase %s: MS:MSGS_PER_S, at most %d\n", optarg, MAX_PHASES);
+                return -1;
+            }
+            o->phase_ms[o->nphases] = ms;
+            o->phase_rate[o->nphases++] = r;
+            break;
+        }
         case 'c':
             if (strcmp(optarg, "close") == 0) o->policy = CLOSE_PLAIN;
             else if (strcmp(optarg, "linger0") == 0) o->policy = CLOSE_LINGER0;
@@ -216,15 +253,21 @@ static void serve_connection(int new_sd, const struct options *o) {
      * that falls behind catches up, so the average rate holds. Without it, the
      * original tight loop. */
     long long start_ns = monotonic_ns();
+    /* DIFF: with --phase, each message is due 1/rate after the one before, at the
+     * rate of the phase it falls in; in a tight-loop phase it is due at once. */
+    long long next_due = start_ns;
     while (1) {
         int numbytes;
-        if (o->rate > 0) {
-            long long due = start_ns + (long long)((double)(count - 1) * 1e9 / o->rate);
-            long long wait = due - monotonic_ns();
-            if (wait > 0) {
-                struct timespec ts = { .tv_sec = wait / 1000000000LL, .tv_nsec = wait % 1000000000LL };
-                nanosleep(&ts, NULL);
+        if (o->nphases > 0) {
+            double r = rate_at(o, next_due - start_ns);
+            if (r > 0) {
+                sleep_until(next_due);
+                next_due += (long long)(1e9 / r);
+            } else {
+                next_due = monotonic_ns();
             }
+        } else if (o->rate > 0) {
+            sleep_until(start_ns + (long long)((double)(count - 1) * 1e9 / o->rate));
         }
         if ((numbytes = send_sock_msg(new_sd)) < 0) {
             send_errno = errno;

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use crate::analysis::capacity;
 use crate::analysis::model::{self, Capacity, Forecast};
 use crate::observe::ObserveOptions;
 use crate::record::TrialRecord;
@@ -41,10 +42,31 @@ const DRAIN_SNDBUF: usize = 1 << 20;
 const FILL_PACE: f64 = 2.0;
 const DRAIN_RUN: Duration = Duration::from_secs(2);
 
+/// A capacity run: its length, the warm-up it leaves out, and its trials.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CapacityRun {
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub trials: u32,
+}
+
+/// What a scenario's rates of the capacity are measured with before its trials.
+pub const SCENARIO_CAPACITY: CapacityRun = CapacityRun {
+    duration: Duration::from_secs(3),
+    warmup: Duration::from_secs(1),
+    trials: 2,
+};
+
+/// The capacity run's framed sender: the patient one at its unlimited rate with a
+/// blocking 64 MiB memory queue, so that data always waits for the client and no
+/// disk is in the way.
+const CAPACITY_QUEUE: u64 = 64 << 20;
+
 /// Runs calibrations as cells need them, each once.
 pub struct Calibrator {
     opts: ObserveOptions,
     fills: HashMap<String, Option<Capacity>>,
+    capacities: HashMap<String, capacity::Capacity>,
 }
 
 impl Calibrator {
@@ -57,7 +79,39 @@ impl Calibrator {
                 ..opts.clone()
             },
             fills: HashMap::new(),
+            capacities: HashMap::new(),
         }
+    }
+
+    /// The capacity of `reference`'s client, measured once per command for each
+    /// client and network setting.
+    pub fn capacity(
+        &mut self,
+        reference: &Scenario,
+        run: CapacityRun,
+        say: &dyn Fn(&str),
+    ) -> Result<capacity::Capacity> {
+        let sc = capacity_run(reference, run)?;
+        let key = format!("{} {run:?}", run_key(&sc, &sc));
+        if let Some(c) = self.capacities.get(&key) {
+            return Ok(*c);
+        }
+        say(&format!(
+            "measuring the capacity of {}'s client ({} trial(s) of {:?})",
+            reference.name, run.trials, run.duration
+        ));
+        let records = self.run(&sc)?;
+        let c = match sc.sender.framed() {
+            true => capacity::framed(&records, run.warmup.as_micros() as i64),
+            false => capacity::bare(&records),
+        };
+        let Some(c) = c else {
+            anyhow::bail!(
+                "{}: the capacity run of its client measured nothing (no acknowledgement after the warm-up, or no bytes read)",
+                reference.name
+            );
+        };
+        Ok(*self.capacities.entry(key).or_insert(c))
     }
 
     /// The model's forecast for `sc`, calibrating first what it has not yet; `say`
@@ -81,14 +135,7 @@ impl Calibrator {
             return Ok(model::predict(rate, None, drain, duration_ms));
         }
         let fill = fill_run(sc, rate, sndbuf, policy)?;
-        let key = format!(
-            "{:?} {:?} {:?} {:?} {:?}",
-            fill.sender_config.setup.args,
-            fill.client,
-            fill.strategy.name(),
-            sc.net,
-            sc.sysctls
-        );
+        let key = run_key(&fill, sc);
         let capacity = match self.fills.get(&key) {
             Some(c) => *c,
             None => {
@@ -106,6 +153,19 @@ impl Calibrator {
     fn run(&self, sc: &Scenario) -> Result<Vec<TrialRecord>> {
         Ok(runner::run_scenario(sc, &self.opts, |_| Ok(()))?.records)
     }
+}
+
+/// What makes two calibration runs the same: `run`'s sender and client, and
+/// `cell`'s network and sysctls.
+fn run_key(run: &Scenario, cell: &Scenario) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {:?}",
+        run.sender_config.setup.args,
+        run.client,
+        run.strategy.name(),
+        cell.net,
+        cell.sysctls
+    )
 }
 
 fn no_summary() -> Forecast {
@@ -188,6 +248,29 @@ fn fill_run(
             out.client.own = strategy::Own::new(strategy::naive::Settings { recv_size: 10 });
             out.client.delay = STALL;
         }
+    }
+    Ok(out)
+}
+
+/// The capacity run of `sc`'s client: a framed one against the patient sender at
+/// its unlimited rate, a bare one against the original's tight loop with a 1 MiB
+/// send buffer (the drain run). No faults, the scenario's network and sysctls.
+pub fn capacity_run(sc: &Scenario, run: CapacityRun) -> Result<Scenario> {
+    let mut out = calibration(sc, "capacity", run.duration);
+    out.trials = run.trials;
+    out.faults = Default::default();
+    if sc.sender.framed() {
+        let pairs = [
+            "rate=unlimited".to_string(),
+            format!("queue_bytes={CAPACITY_QUEUE}"),
+            "on_full=block".into(),
+        ];
+        let mut keys = Keys::from_pairs(Path::new("the capacity run"), "sender", &pairs)?;
+        out.sender = &crate::sender::patient::Patient;
+        out.sender_config.setup = out.sender.configure(&mut keys)?;
+    } else {
+        out.sender = &crate::sender::original::Original;
+        out.sender_config.setup = original(None, Some(DRAIN_SNDBUF), ClosePolicy::Close)?;
     }
     Ok(out)
 }

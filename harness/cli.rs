@@ -39,6 +39,9 @@ pub enum Command {
     /// Calibrate the model and print what it predicts for each cell of a scenario
     /// (outcome and time to failure), without running the cells.
     Predict(PredictArgs),
+    /// Measure the capacity C of each scenario's client, in messages a second,
+    /// while data always waits for it; one table.
+    Capacity(CapacityArgs),
     /// Search one scenario key, by bisection within a trial budget, for the value at
     /// which the failure rate crosses 50%.
     Boundary(BoundaryArgs),
@@ -283,6 +286,26 @@ pub struct PredictArgs {
     #[command(flatten)]
     pub edits: Edits,
     /// Where the calibration runs run: netns, host, or auto.
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<IsolationMode>())]
+    pub isolation: IsolationMode,
+}
+
+/// `capacity` runs capacity runs only: the scenarios name the clients.
+#[derive(Args, Debug)]
+pub struct CapacityArgs {
+    /// The scenarios whose clients to measure (files, directories or shipped names).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The length of each capacity run.
+    #[arg(long, default_value = "4s", value_parser = flag::duration)]
+    pub duration: Duration,
+    /// What each run leaves out at its start (framed clients).
+    #[arg(long, default_value = "1s", value_parser = flag::duration)]
+    pub warmup: Duration,
+    /// Runs per client.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub trials: u32,
+    /// Where the runs run: netns, host, or auto.
     #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<IsolationMode>())]
     pub isolation: IsolationMode,
 }

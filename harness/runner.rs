@@ -17,6 +17,8 @@ pub struct ScenarioResult {
     pub violations: Vec<String>,
     /// The model's prediction, when the scenario asks for one (`run.predict`).
     pub forecast: Option<crate::analysis::model::Forecast>,
+    /// The client's capacity C its sender's rates of the capacity were set from.
+    pub capacity: Option<crate::analysis::capacity::Capacity>,
 }
 
 impl ScenarioResult {
@@ -53,6 +55,7 @@ pub fn run_scenario(
         records,
         violations,
         forecast: None,
+        capacity: None,
     })
 }
 
@@ -84,6 +87,7 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
         }
         check_messages(expect, r, &mut out);
         check_resume(expect, r, &mut out);
+        check_backlog(expect, r, &mut out);
         check_socket(expect, r, &mut out);
         if let Some(want) = &expect.sender_bind {
             // The claim is about the started senders' bind(): a trial that recorded
@@ -206,6 +210,70 @@ fn check_resume(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
     }
 }
 
+/// `max_lag`, `catches_up_within` and `fills`: the backlog over the trial, from the
+/// sender's progress lines.
+fn check_backlog(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
+    use crate::analysis::backlog;
+    let ms = |us: i64| format!("{:.0} ms", us as f64 / 1000.0);
+    if let Some(max) = expect.max_lag {
+        let lags = backlog::lags(r);
+        if lags.is_empty() {
+            out.push(format!(
+                "trial {}: no acknowledged progress line, expected a lag of at most {max:?}",
+                r.trial
+            ));
+        }
+        if let Some((t, lag)) = lags.iter().find(|(_, l)| *l as u128 > max.as_micros()) {
+            out.push(format!(
+                "trial {}: the client was {} behind the producer at {}, expected at most {max:?}",
+                r.trial,
+                ms(*lag),
+                ms(*t)
+            ));
+        }
+    }
+    if let Some(within) = expect.catches_up_within {
+        let behind = backlog::behind(r);
+        if behind.is_empty() {
+            out.push(format!(
+                "trial {}: the client never fell more than {} behind, so nothing showed it catching up (expected within {within:?})",
+                r.trial,
+                ms(backlog::CAUGHT_UP_US)
+            ));
+        }
+        let end = backlog::end_us(r);
+        for b in &behind {
+            let len = b.length_us(end);
+            if len as u128 > within.as_micros() || (b.until_us.is_none() && len > 0) {
+                out.push(format!(
+                    "trial {}: behind from {} {}, expected to catch up within {within:?}",
+                    r.trial,
+                    ms(b.from_us),
+                    match b.until_us {
+                        Some(u) => format!("until {}", ms(u)),
+                        None => "to the end".into(),
+                    }
+                ));
+            }
+        }
+    }
+    if let Some(want) = expect.fills {
+        let full = r
+            .sender_summary
+            .as_ref()
+            .and_then(|s| s.remedy.as_ref())
+            .map_or(0, |m| m.full);
+        if (full > 0) != want {
+            out.push(format!(
+                "trial {}: the queue or spool {} (on_full applied {full} times), expected it {}",
+                r.trial,
+                if full > 0 { "filled" } else { "never filled" },
+                if want { "to fill" } else { "never to fill" }
+            ));
+        }
+    }
+}
+
 /// The message claims: lost, duplicates, reordered.
 fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
     if expect.lost.is_none()
@@ -305,6 +373,9 @@ mod tests {
             min_dropped: None,
             drained_within: None,
             resume_within: None,
+            max_lag: None,
+            catches_up_within: None,
+            fills: None,
             sender_bind: None,
             since_fault: None,
             keepalive_probes: None,

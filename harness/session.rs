@@ -11,9 +11,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 
+use crate::analysis::capacity::Capacity;
 use crate::analysis::summary::{self, CellSummary};
 use crate::artifacts::{self, OutDir};
 use crate::calibrate::Calibrator;
+use crate::calibrate::SCENARIO_CAPACITY;
 use crate::observe::ObserveOptions;
 use crate::report::export::{Chosen, Export, Sink, Snapshot};
 use crate::report::output::{Out, Stream, note};
@@ -23,7 +25,7 @@ use crate::report::text::{self, Layout};
 use crate::runner::{self, ScenarioResult};
 use crate::scenario::sweep::{self, Assign};
 use crate::scenario::{Scenario, shipped};
-use crate::sender::Sender;
+use crate::sender::{self, Sender};
 use crate::strategy::{self, Strategy};
 
 /// The scenarios a command named, loaded and checked.
@@ -404,13 +406,19 @@ impl Session {
                 print(&text::sweep_header(sc, c.total))?;
             }
             let what = format!("{}{}", sc.name, sc.cell_label());
+            let say = |m: &str| {
+                progress.running(m);
+                if !progress.visible() {
+                    note(&format!("{m}..."));
+                }
+            };
+            let resolved = self.at_capacity(sc, &say)?;
+            let (sc, capacity) = match &resolved {
+                Some((s, c)) => (s, Some(*c)),
+                None => (sc, None),
+            };
             let forecast = match sc.predict {
-                true => Some(self.calibrator.borrow_mut().forecast(sc, &|m: &str| {
-                    progress.running(m);
-                    if !progress.visible() {
-                        note(&format!("{m}..."));
-                    }
-                })?),
+                true => Some(self.calibrator.borrow_mut().forecast(sc, &say)?),
                 false => None,
             };
             progress.running(&what);
@@ -423,6 +431,7 @@ impl Session {
                 self.out.check_open()
             })?;
             res.forecast = forecast;
+            res.capacity = capacity;
             match (detail, &sc.cell_of) {
                 (Detail::Full, None) => print(&text::scenario_report(&res, self.layout))?,
                 (Detail::Verdicts | Detail::Full, _) => {
@@ -440,6 +449,36 @@ impl Session {
             self.update(results)?;
         }
         Ok(())
+    }
+
+    /// `sc` with its sender's rates of the capacity ("0.5C") set from the measured
+    /// capacity of its reference client (`run.capacity_of`, or its own); None when
+    /// it has none. The values go into its params, so every record carries them.
+    pub fn at_capacity(
+        &self,
+        sc: &Scenario,
+        say: &dyn Fn(&str),
+    ) -> Result<Option<(Scenario, Capacity)>> {
+        if !sc.sender_config.setup.of_capacity {
+            return Ok(None);
+        }
+        let reference = sc.capacity_of.as_deref().unwrap_or(sc);
+        let c = self
+            .calibrator
+            .borrow_mut()
+            .capacity(reference, SCENARIO_CAPACITY, say)?;
+        let mut out = sc.clone();
+        out.sender_config.setup = sender::at_capacity(sc.sender, &sc.sender_config.setup, c.per_s)?;
+        out.params
+            .push(("capacity".into(), format!("{:.0}/s", c.per_s)));
+        Ok(Some((out, c)))
+    }
+
+    /// The capacity of `sc`'s client, measured once per command.
+    pub fn capacity(&self, sc: &Scenario, run: crate::calibrate::CapacityRun) -> Result<Capacity> {
+        self.calibrator
+            .borrow_mut()
+            .capacity(sc, run, &|m: &str| note(&format!("{m}...")))
     }
 
     /// The plot of one trial. A plot that cannot be drawn is a note in the record,

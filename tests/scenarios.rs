@@ -33,7 +33,21 @@ fn every_shipped_scenario_meets_its_expectation() {
     // last cell, as `zerowin run` does.
     let loaded = zerowin::session::load(&files, exe(), &[]).unwrap_or_else(|e| panic!("{e:#}"));
     let mut results = Vec::new();
+    // Rates of a capacity ("0.5C") are set from a measured C first, as `run` does.
+    let o = zerowin::session::Options {
+        outputs: &[],
+        observe: ObserveOptions::default(),
+        pcap: None,
+        plot: None,
+        quiet: true,
+        checked: true,
+    };
+    let session = zerowin::session::Session::open(o, &loaded.inputs()).unwrap();
     for sc in &loaded.scenarios {
+        let resolved = session
+            .at_capacity(sc, &|_| {})
+            .unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
+        let sc = resolved.as_ref().map_or(sc, |(s, _)| s);
         let res = runner::run_scenario(sc, &ObserveOptions::default(), |_| Ok(()))
             .unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
         assert_eq!(res.records.len(), sc.trials as usize);

@@ -389,6 +389,16 @@ fn an_external_python_client_is_classified_from_the_wire() {
             ext.started_us
         );
         assert!(ext.exited_us.unwrap() >= r.time_to_failure_us.unwrap() as i64);
-        assert_eq!(r.bytes_lost, None, "what a program read is unknown");
+        // The script says what it read (its zerowin-read line): the loss is its count.
+        let read = r.bytes_read.expect("the program's zerowin-read line");
+        assert!(
+            read > 0 && read <= r.bytes_sent.unwrap(),
+            "{read} of {:?}",
+            r.bytes_sent
+        );
+        assert_eq!(
+            r.bytes_lost,
+            Some(r.bytes_sent.unwrap() as i64 - read as i64)
+        );
     }
 }

@@ -7,9 +7,13 @@
 //!   close routes);
 //! - [`summary`] summarises one cell of a sweep;
 //! - [`boundary`] searches one key for the value where the failure rate crosses 50%;
+//! - [`backlog`] follows a framed sender's backlog and models it from C;
+//! - [`capacity`] measures a client's capacity, in messages a second;
 //! - [`model`] predicts a cell's outcome and time to failure from calibration runs.
 
+pub mod backlog;
 pub mod boundary;
+pub mod capacity;
 pub mod estimate;
 pub mod model;
 pub mod stats;

@@ -4,6 +4,7 @@
 //! harness or input error.
 
 pub mod boundary;
+pub mod capacity;
 pub mod client;
 pub mod compare;
 pub mod list;
@@ -27,6 +28,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Run(a) => run::run(a),
         Command::Compare(a) => compare::compare(a),
         Command::Predict(a) => predict::predict(&a),
+        Command::Capacity(a) => capacity::capacity(&a),
         Command::Boundary(a) => boundary::boundary(&a),
         Command::Client(a) => client::client(a),
         Command::Spool(SpoolCommand::Inspect { dir }) => spool::spool_inspect(&dir),
@@ -51,7 +53,8 @@ pub fn isolation(command: &Command) -> Option<crate::observe::IsolationMode> {
         | Command::Boundary(crate::cli::BoundaryArgs { overrides, .. }) => {
             Some(overrides.observe.isolation)
         }
-        Command::Predict(crate::cli::PredictArgs { isolation, .. }) => Some(*isolation),
+        Command::Predict(crate::cli::PredictArgs { isolation, .. })
+        | Command::Capacity(crate::cli::CapacityArgs { isolation, .. }) => Some(*isolation),
         _ => None,
     }
 }

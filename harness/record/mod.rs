@@ -498,14 +498,17 @@ pub struct ExternalRun {
     /// The last 4 KiB of its standard output and error.
     pub stdout_tail: String,
     pub stderr_tail: String,
+    /// It said what it read, in a `zerowin-read BYTES READS` line: the record's
+    /// `bytes_read` and `reads` are its own count.
+    pub said_read: bool,
 }
 
 impl ClientRecord {
     /// Bytes read including the post-mortem's; None for an external program, whose
-    /// reads zerowin cannot see.
+    /// reads zerowin cannot see, unless it said them (`zerowin-read`).
     pub fn total_read(&self) -> Option<u64> {
-        if self.external.is_some() {
-            return None;
+        if let Some(x) = &self.external {
+            return x.said_read.then_some(self.bytes_read);
         }
         Some(self.bytes_read + self.postmortem.as_ref().map_or(0, |p| p.recv_bytes))
     }
@@ -595,6 +598,39 @@ pub struct TrialRecord {
     /// Connections a framed sender closed before they became a session: silent past
     /// `hello_timeout`, not the protocol, or evicted past `max_pending_hellos`.
     pub refused_connections: u32,
+    /// A framed sender's backlog over the trial, from its progress lines (every
+    /// 100 ms): produced and acknowledged, µs since time zero.
+    pub backlog: Vec<BacklogPoint>,
+}
+
+/// The backlog at one instant, on the trial's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BacklogPoint {
+    pub t_us: i64,
+    pub produced: u64,
+    pub acked: u64,
+    pub spool_messages: u64,
+}
+
+impl BacklogPoint {
+    /// A sender's progress lines on the trial's clock (time zero at `zero_ns`).
+    pub fn of(report: &SenderReport, zero_ns: u64) -> Vec<BacklogPoint> {
+        report
+            .progress
+            .iter()
+            .map(|p| BacklogPoint {
+                t_us: (p.t_ns as i64 - zero_ns as i64) / 1000,
+                produced: p.produced,
+                acked: p.acked,
+                spool_messages: p.spool_messages,
+            })
+            .collect()
+    }
+
+    /// Produced and not yet acknowledged, wherever it waits.
+    pub fn backlog(&self) -> u64 {
+        self.produced.saturating_sub(self.acked)
+    }
 }
 
 impl TrialRecord {
@@ -633,6 +669,7 @@ impl TrialRecord {
             .map(|ns| (*ns as i64 - client.zero_ns as i64) / 1000)
             .collect();
         let refused_connections = sender_report.refused;
+        let backlog = BacklogPoint::of(&sender_report, client.zero_ns);
         TrialRecord {
             active_us,
             read_mb_s: bytes_read.map(rate),
@@ -668,6 +705,7 @@ impl TrialRecord {
             faults: Vec::new(),
             takeovers_us,
             refused_connections,
+            backlog,
         }
     }
 }

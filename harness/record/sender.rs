@@ -126,6 +126,8 @@ pub struct SenderMessages {
     /// reconnect or a restart.
     pub sent_first: u64,
     pub redelivered: u64,
+    /// Times a message found the queue (or the spool) full and `on_full` applied.
+    pub full: u64,
     /// The spool's counts; None for a sender without one.
     pub spool: Option<SpoolCounts>,
     /// When, after the producer's phases ended, its backlog was first empty
@@ -160,6 +162,7 @@ impl SenderMessages {
             queue_peak_bytes: max(|m| m.queue_peak_bytes),
             sent_first: sum(|m| m.sent_first),
             redelivered: sum(|m| m.redelivered),
+            full: sum(|m| m.full),
             spool,
             ..last
         }
@@ -184,6 +187,27 @@ pub struct SpoolCounts {
     pub syncs: u64,
 }
 
+/// One point of a framed sender's progress (its `zerowin-progress` lines, every
+/// 100 ms): what its producer had made and what its client had acknowledged by then.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Progress {
+    /// CLOCK_MONOTONIC ns of the line.
+    pub t_ns: u64,
+    /// Messages produced, and the highest sequence acknowledged.
+    pub produced: u64,
+    pub acked: u64,
+    /// Messages its spool held (0 without one).
+    pub spool_messages: u64,
+}
+
+impl Progress {
+    /// Messages produced and not yet acknowledged: the backlog, wherever it waits
+    /// (memory, spool, socket buffers, the client's own).
+    pub fn backlog(&self) -> u64 {
+        self.produced.saturating_sub(self.acked)
+    }
+}
+
 /// What a sender said over a trial.
 #[derive(Debug, Clone, Default)]
 pub struct SenderReport {
@@ -198,6 +222,9 @@ pub struct SenderReport {
     pub restarts: u32,
     /// When a newer connection took its session over (CLOCK_MONOTONIC ns).
     pub takeovers: Vec<u64>,
+    /// Its progress lines of its first life, in order (a restarted sender numbers
+    /// after its reserve, so its counts no longer make one backlog).
+    pub progress: Vec<Progress>,
     /// Connections it closed before they became a session (in its lobby).
     pub refused: u32,
 }

@@ -8,6 +8,7 @@
 //! - [`plot`] draws each trial's timeline;
 //! - [`html`] writes the HTML report, with [`charts`] for its sweep charts.
 
+pub mod backlog;
 pub mod charts;
 pub mod csv;
 pub mod export;

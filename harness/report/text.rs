@@ -510,6 +510,7 @@ pub fn scenario_report(res: &ScenarioResult, layout: Layout) -> String {
         s.push_str(&format!("What happened in trial {}:\n", first.trial));
         s.push_str(&explain(first));
     }
+    s.push_str(&super::backlog::block(res));
     s.push_str(&verdict(res));
     s.push('\n');
     s
@@ -525,6 +526,7 @@ pub fn summary_table(results: &[ScenarioResult], layout: Layout) -> String {
             "got",
             "median t_fail",
             "median trial",
+            "read msg/s",
             "verdict",
         ],
         layout,
@@ -539,6 +541,11 @@ pub fn summary_table(results: &[ScenarioResult], layout: Layout) -> String {
                 x.time_to_failure_us.map(|u| u as f64)
             })),
             ms_opt(median_of(&r.records, |x| Some(x.trial_us as f64))),
+            median_of(&r.records, |x| {
+                x.messages_read
+                    .map(|m| m as f64 / x.active_us.max(1) as f64 * 1e6)
+            })
+            .map_or("-".into(), crate::analysis::capacity::thousands),
             if r.passed() { "PASS" } else { "FAIL" }.to_string(),
         ]);
     }
@@ -887,6 +894,7 @@ mod tests {
             }],
             stdout_tail: String::new(),
             stderr_tail: "Traceback\nConnectionResetError: [Errno 104]\u{1b}[0m\n".into(),
+            said_read: false,
         });
         // The external strategy's own record: it explains itself.
         c.strategy = "external".into();

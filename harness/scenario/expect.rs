@@ -46,6 +46,15 @@ pub struct Expect {
     /// Every connection of the resume client got its first frame this soon after its
     /// hello.
     pub resume_within: Option<Duration>,
+    /// The client was never more than this behind the producer (its lag, from the
+    /// sender's progress lines; `analysis::backlog`).
+    pub max_lag: Option<Duration>,
+    /// The client fell behind at least once, and each time caught up again within
+    /// this long.
+    pub catches_up_within: Option<Duration>,
+    /// The queue (or the spool) filled and `on_full` applied, in every trial (true),
+    /// or never (false).
+    pub fills: Option<bool>,
     /// The bind() of every fault that starts a sender: "ok" or an errno's name.
     pub sender_bind: Option<String>,
     /// The first failure comes this long (between the two) after the latest fault
@@ -115,6 +124,11 @@ pub(super) fn read(
             .map(|v| cx.int(v, key, Int::new(0, i64::MAX)).map(|n| n as u64))
             .transpose()
     };
+    let dur = |v: &Option<Spanned<String>>, key: &str| {
+        v.as_ref()
+            .map(|v| cx.duration(v, key, limits::DURATION))
+            .transpose()
+    };
     // In the order the checks have always been made, so that a file with two
     // mistakes is told of the same one first.
     let expect = Expect {
@@ -133,17 +147,12 @@ pub(super) fn read(
         since_fault: read_since_fault(cx, e, about.faults, about.deadline)?,
         keepalive_probes: count(&e.keepalive_probes, "expect.keepalive_probes")?,
         final_state: read_final_state(cx, e, about.sampled)?,
-        drained_within: e
-            .drained_within
-            .as_ref()
-            .map(|v| cx.duration(v, "expect.drained_within", limits::DURATION))
-            .transpose()?,
+        drained_within: dur(&e.drained_within, "expect.drained_within")?,
         lost: read_lost(cx, e)?,
-        resume_within: e
-            .resume_within
-            .as_ref()
-            .map(|v| cx.duration(v, "expect.resume_within", limits::DURATION))
-            .transpose()?,
+        resume_within: dur(&e.resume_within, "expect.resume_within")?,
+        max_lag: dur(&e.max_lag, "expect.max_lag")?,
+        catches_up_within: dur(&e.catches_up_within, "expect.catches_up_within")?,
+        fills: e.fills.as_ref().map(|v| *v.get_ref()),
         increasing: e
             .increasing
             .as_ref()
@@ -269,13 +278,16 @@ fn check_message_claims(
         || x.duplicates.is_some()
         || x.reordered.is_some()
         || x.drained_within.is_some()
-        || x.resume_within.is_some();
+        || x.resume_within.is_some()
+        || x.max_lag.is_some()
+        || x.catches_up_within.is_some()
+        || x.fills.is_some();
     if claims && !(about.strategy.counts_messages() && about.sender.framed()) {
         return Err(cx.err(
             raw.span(),
             "expect",
             format!(
-                "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}` (min_dropped and resume_within too)",
+                "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}` (min_dropped, resume_within, max_lag, catches_up_within and fills too)",
                 about.strategy.name(),
                 about.sender.name()
             ),

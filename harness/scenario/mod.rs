@@ -75,6 +75,9 @@ pub struct Scenario {
     pub swept: Vec<String>,
     /// The cell's place in its sweep; None when nothing is swept.
     pub cell_of: Option<CellOf>,
+    /// Whose capacity C the sender's rates of the capacity ("0.5C") are multiples
+    /// of: `run.capacity_of`, loaded and checked; None for this scenario's own client.
+    pub capacity_of: Option<Box<Scenario>>,
 }
 
 /// A cell's values as one label: "client.rcvbuf=4096 client.delay=1ms".
@@ -175,7 +178,9 @@ impl Scenario {
         let faults = fault::Schedule::read(cx.src(), raw.fault.unwrap_or_default())?;
         let (net, net_line) = kinds::read_net(cx, raw.net)?;
         kinds::check_faults(cx, &faults, strategy, &net)?;
-        let run = run::read_run(cx, raw.run.unwrap_or_default())?;
+        let mut run = run::read_run(cx, raw.run.unwrap_or_default())?;
+        let capacity_of =
+            run::read_capacity_of(cx, run.capacity_of.take(), &sender_setup, exe, dir)?;
         let (sysctls, sysctl_line) = run::read_sysctl(cx, raw.sysctl.as_ref())?;
         let about = expect::About {
             sender,
@@ -217,6 +222,7 @@ impl Scenario {
             params: Vec::new(),
             swept: Vec::new(),
             cell_of: None,
+            capacity_of,
             trials: run.trials,
             predict: run.predict,
             sample: run.sample,

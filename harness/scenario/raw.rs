@@ -47,6 +47,7 @@ pub(super) struct RawRun {
     pub(super) deadline: Option<Spanned<String>>,
     pub(super) sample: Option<Spanned<String>>,
     pub(super) predict: Option<Spanned<bool>>,
+    pub(super) capacity_of: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +63,9 @@ pub(super) struct RawExpect {
     pub(super) min_dropped: Option<Spanned<i64>>,
     pub(super) drained_within: Option<Spanned<String>>,
     pub(super) resume_within: Option<Spanned<String>>,
+    pub(super) max_lag: Option<Spanned<String>>,
+    pub(super) catches_up_within: Option<Spanned<String>>,
+    pub(super) fills: Option<Spanned<bool>>,
     pub(super) sender_bind: Option<Spanned<String>>,
     pub(super) since_fault: Option<Spanned<Vec<String>>>,
     pub(super) keepalive_probes: Option<Spanned<i64>>,

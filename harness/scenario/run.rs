@@ -36,6 +36,8 @@ pub(super) struct Run {
     pub deadline: Duration,
     pub sample: Option<Duration>,
     pub predict: bool,
+    /// `run.capacity_of`, as written, and where.
+    pub capacity_of: Option<Spanned<String>>,
 }
 
 pub(super) fn read_run(cx: &Ctx, r: RawRun) -> Result<Run, ScenarioError> {
@@ -74,6 +76,7 @@ pub(super) fn read_run(cx: &Ctx, r: RawRun) -> Result<Run, ScenarioError> {
         deadline,
         sample,
         predict: r.predict.as_ref().is_some_and(|p| *p.get_ref()),
+        capacity_of: r.capacity_of,
     })
 }
 
@@ -119,4 +122,35 @@ pub(super) fn read_sysctl(
         }
     }
     Ok((sysctls, cx.line_of(sy.span().start)))
+}
+
+/// `run.capacity_of`: the scenario whose client's capacity C the sender's rates of
+/// the capacity ("0.5C") are multiples of, a path from this file's directory. It
+/// must measure its own client; without such a rate here it is not used.
+pub(super) fn read_capacity_of(
+    cx: &Ctx,
+    v: Option<Spanned<String>>,
+    setup: &crate::sender::SenderSetup,
+    exe: &std::path::Path,
+    dir: &std::path::Path,
+) -> Result<Option<Box<super::Scenario>>, ScenarioError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    let err = |m: String| cx.err(v.span(), "run.capacity_of", m);
+    // A cell of a sweep may have no rate of the capacity (`unlimited`): then C is
+    // not measured for it.
+    if !setup.of_capacity {
+        return Ok(None);
+    }
+    let path = dir.join(v.get_ref());
+    let other =
+        super::Scenario::load(&path, exe).map_err(|e| err(format!("{}: {}", v.get_ref(), e)))?;
+    if other.capacity_of.is_some() {
+        return Err(err(format!(
+            "{} has a capacity_of of its own; name the scenario whose client is measured",
+            v.get_ref()
+        )));
+    }
+    Ok(Some(Box::new(other)))
 }

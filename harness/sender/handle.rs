@@ -19,6 +19,7 @@ use anyhow::{Result, bail};
 use super::SenderConfig;
 use super::lines::Line;
 use crate::process::{Group, PipeTail};
+use crate::record::sender::Progress;
 use crate::record::{SenderMessages, SenderReport, SenderSummary};
 
 /// A started sender.
@@ -83,6 +84,8 @@ pub struct ChildSender {
     accepted: Vec<(u64, u64)>,
     takeovers: Vec<u64>,
     refused: u32,
+    /// The progress lines of the first life.
+    progress: Vec<Progress>,
     /// Second instances (`second-sender`), stopped with the first.
     seconds: Vec<ChildSender>,
 }
@@ -127,6 +130,7 @@ impl ChildSender {
             accepted: Vec::new(),
             takeovers: Vec::new(),
             refused: 0,
+            progress: Vec::new(),
             seconds: Vec::new(),
         }
     }
@@ -202,6 +206,7 @@ impl ChildSender {
         let left = until.saturating_duration_since(Instant::now());
         let raw = rx.recv_timeout(left)?;
         let line = Line::parse(&raw);
+        let first_life = self.lives.len() == 1;
         let life = self.lives.last_mut().expect("spawned");
         match &line {
             Some(Line::Accepted) => life.accepted += 1,
@@ -215,7 +220,17 @@ impl ChildSender {
                 life.summaries.push(s.as_ref().clone());
             }
             Some(Line::Takeover(ns)) => self.takeovers.push(*ns),
-            Some(Line::Progress(m)) => life.counts = Some(m.clone()),
+            Some(Line::Progress(t_ns, m)) => {
+                if let (Some(t_ns), true) = (t_ns, first_life) {
+                    self.progress.push(Progress {
+                        t_ns: *t_ns,
+                        produced: m.produced,
+                        acked: m.acked,
+                        spool_messages: m.spool.map_or(0, |s| s.messages),
+                    });
+                }
+                life.counts = Some(m.clone());
+            }
             Some(Line::Void(a, z)) => self.voids.push((*a, *z)),
             Some(Line::Committed(a, z)) => match self.accepted.last_mut() {
                 Some(last) if last.1 + 1 == *a => last.1 = *z,
@@ -280,6 +295,7 @@ impl ChildSender {
             voids: self.voids.clone(),
             accepted: self.accepted.clone(),
             takeovers: self.takeovers.clone(),
+            progress: self.progress.clone(),
             refused: self.refused,
             restarts: self.lives.len().saturating_sub(1) as u32,
         }

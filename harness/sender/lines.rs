@@ -17,7 +17,8 @@ pub enum Line {
     Port(u16),
     Accepted,
     Summary(Box<SenderSummary>),
-    Progress(SenderMessages),
+    /// The counts, and when they were counted (CLOCK_MONOTONIC ns).
+    Progress(Option<u64>, SenderMessages),
     Void(u64, u64),
     Committed(u64, u64),
     BindError(i32),
@@ -39,7 +40,10 @@ impl Line {
             return Some(Line::Accepted);
         }
         if let Some(rest) = line.strip_prefix("zerowin-progress ") {
-            return SenderMessages::parse(rest).map(Line::Progress);
+            let t_ns = rest
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix("t_ns=")?.parse().ok());
+            return SenderMessages::parse(rest).map(|m| Line::Progress(t_ns, m));
         }
         let range = |rest: &str| -> Option<(u64, u64)> {
             let (a, z) = rest.split_once(' ')?;
@@ -118,6 +122,7 @@ impl SenderMessages {
                 "queued" => m.queued = n()?,
                 "sent_first" => m.sent_first = n()?,
                 "redelivered" => m.redelivered = n()?,
+                "full" => m.full = n()?,
                 "drained_ns" => m.drained_ns = Some(n()?),
                 "phases_end_ns" => m.phases_end_ns = Some(n()?),
                 "end" => m.end = v.parse().unwrap_or_default(),

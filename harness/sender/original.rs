@@ -6,7 +6,7 @@
 use std::ffi::{CString, c_char, c_int};
 use std::time::Duration;
 
-use super::framed::schedule::Rate;
+use super::framed::schedule::{Phase, Rate};
 use super::{ClosePolicy, Load, Sender, SenderSetup};
 use crate::analysis::stats::{self, Route};
 use crate::limits;
@@ -28,8 +28,10 @@ pub struct ServeArgs {
     pub close_policy: super::ClosePolicy,
     pub log: Option<String>,
     pub drain_timeout_ms: u64,
-    /// Messages per second; None = the original tight loop.
-    pub rate: Option<f64>,
+    /// Messages per second after the phases; Unlimited = the original tight loop.
+    pub rate: Rate,
+    /// Rates for a while each, before `rate` (a spike).
+    pub phases: Vec<Phase>,
 }
 
 impl ServeArgs {
@@ -42,8 +44,16 @@ impl ServeArgs {
         if let Some(s) = self.sndbuf {
             v.push(format!("sndbuf={s}"));
         }
-        if let Some(r) = self.rate {
-            v.push(format!("rate={r}/s"));
+        if self.rate != Rate::Unlimited {
+            v.push(format!("rate={}", self.rate.to_text()));
+        }
+        if !self.phases.is_empty() {
+            let ps: Vec<toml::Value> = self
+                .phases
+                .iter()
+                .map(|p| toml::Value::String(p.to_text()))
+                .collect();
+            v.push(format!("phases={}", toml::Value::Array(ps)));
         }
         if let Some(l) = &self.log {
             v.push(format!("log={}", toml::Value::String(l.clone())));
@@ -68,15 +78,47 @@ impl ServeArgs {
             "--drain-timeout-ms".into(),
             self.drain_timeout_ms.to_string(),
         ]);
-        if let Some(r) = self.rate {
+        if let Rate::PerSecond(r) = self.rate {
             v.extend(["--rate".into(), r.to_string()]);
         }
+        for p in &self.phases {
+            let r = match p.rate {
+                Rate::PerSecond(r) => r,
+                _ => 0.0,
+            };
+            let ms = p.duration.as_millis().max(1);
+            v.extend(["--phase".into(), format!("{ms}:{r}")]);
+        }
         v
+    }
+
+    /// Whether a rate is still relative to the client's capacity.
+    pub fn unresolved(&self) -> bool {
+        std::iter::once(self.rate)
+            .chain(self.phases.iter().map(|p| p.rate))
+            .any(|r| matches!(r, Rate::OfCapacity(_)))
+    }
+
+    /// The one rate the model covers: None for the tight loop; Err with phases, or
+    /// with a rate of the capacity.
+    fn modelled_rate(&self) -> Result<Option<f64>, &'static str> {
+        match (self.rate, self.phases.is_empty()) {
+            (_, false) => Err("the model covers one rate, not phases"),
+            (Rate::Unlimited, true) => Ok(None),
+            (Rate::PerSecond(r), true) => Ok(Some(r)),
+            (Rate::OfCapacity(_), true) => Err("a rate of the capacity is resolved at run time"),
+        }
     }
 }
 
 /// Runs the C sender in this process until it is killed; returns its exit code.
 pub fn serve_in_process(args: &ServeArgs) -> i32 {
+    if args.unresolved() {
+        eprintln!(
+            "a rate of the client's capacity (\"0.5C\") is for scenarios, which measure C first; here give N/s"
+        );
+        return 2;
+    }
     let owned: Vec<CString> = std::iter::once("zerowin-serve".to_string())
         .chain(args.to_argv())
         .map(|a| CString::new(a).expect("arguments have no NUL"))
@@ -112,22 +154,13 @@ impl Original {
             .duration("drain_timeout", limits::DRAIN_TIMEOUT)?
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
         let rate = match keys.string("rate")? {
-            None => None,
-            Some(r) => match Rate::parse(&r, crate::record::MESSAGE_LEN as usize)
-                .map_err(|m| keys.invalid("rate", m))?
-            {
-                Rate::Unlimited => None,
-                Rate::PerSecond(v) if v <= MAX_RATE => Some(v),
-                Rate::PerSecond(_) => {
-                    return Err(keys.invalid(
-                        "rate",
-                        format!(
-                            "`{r}`: at most {MAX_RATE}/s; use \"unlimited\" for the tight loop"
-                        ),
-                    ));
-                }
-            },
+            None => Rate::Unlimited,
+            Some(r) => read_rate(keys, "rate", &r, |r| Rate::parse(r, MESSAGE))?,
         };
+        let mut phases = Vec::new();
+        for p in keys.strings("phases")?.unwrap_or_default() {
+            phases.push(read_rate(keys, "phases", &p, |p| Phase::parse(p, MESSAGE))?);
+        }
         let log = keys.string("log")?;
         Ok(ServeArgs {
             port: 0,
@@ -137,7 +170,44 @@ impl Original {
             log,
             drain_timeout_ms: drain.as_millis() as u64,
             rate,
+            phases,
         })
+    }
+}
+
+const MESSAGE: usize = crate::record::MESSAGE_LEN as usize;
+
+/// A rate (or a phase's) read and checked against the C sender's fastest pace.
+fn read_rate<T: Copy + HasRate>(
+    keys: &Keys,
+    key: &str,
+    text: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<T, ScenarioError> {
+    let v = parse(text).map_err(|m| keys.invalid(key, m))?;
+    match v.rate() {
+        Rate::PerSecond(r) if r > MAX_RATE => Err(keys.invalid(
+            key,
+            format!("`{text}`: at most {MAX_RATE}/s; use \"unlimited\" for the tight loop"),
+        )),
+        _ => Ok(v),
+    }
+}
+
+/// A rate, or a phase's rate.
+trait HasRate {
+    fn rate(&self) -> Rate;
+}
+
+impl HasRate for Rate {
+    fn rate(&self) -> Rate {
+        *self
+    }
+}
+
+impl HasRate for Phase {
+    fn rate(&self) -> Rate {
+        self.rate
     }
 }
 
@@ -151,7 +221,11 @@ const KEYS: &[(&str, &str)] = &[
     ("sndbuf", "SO_SNDBUF per connection, bytes (kernel default)"),
     (
         "rate",
-        "unlimited (the original tight loop), N/s messages or NKB/s payload: a paced sender (unlimited)",
+        "unlimited (the original tight loop), N/s messages, NKB/s payload, or a multiple of the client's capacity (\"0.5C\"): a paced sender (unlimited)",
+    ),
+    (
+        "phases",
+        "[\"1s 30000/s\", \"4s 5000/s\"]: rates for a while each, before `rate` (none)",
     ),
     (
         "close_policy",
@@ -191,20 +265,22 @@ impl Sender for Original {
                 "original ({}); sndbuf {}{}",
                 a.close_policy,
                 a.sndbuf.map_or("default".into(), |b| b.to_string()),
-                a.rate.map_or(String::new(), |r| format!("; {r}/s"))
+                rate_text(&a)
             ),
             policy: a.close_policy.as_str().to_string(),
             scratch_dir: None,
-            load: match a.close_policy {
-                ClosePolicy::ShutdownDrain => Load::NotModelled(
+            load: match (a.close_policy, a.modelled_rate()) {
+                (ClosePolicy::ShutdownDrain, _) => Load::NotModelled(
                     "with shutdown-drain the original sender reads the client's replies before it closes",
                 ),
-                policy => Load::ClosesWhenFull {
-                    rate: a.rate,
+                (_, Err(why)) => Load::NotModelled(why),
+                (policy, Ok(rate)) => Load::ClosesWhenFull {
+                    rate,
                     sndbuf: a.sndbuf,
                     policy,
                 },
             },
+            of_capacity: a.unresolved(),
         })
     }
 
@@ -219,6 +295,16 @@ impl Sender for Original {
         a.port = port;
         a.bind = Some(bind.to_string());
         Ok(serve_in_process(&a))
+    }
+}
+
+/// "; 2000/s" or "; phases 1s 30000/s, then 5000/s", for the report's line.
+fn rate_text(a: &ServeArgs) -> String {
+    let phases: Vec<String> = a.phases.iter().map(|p| p.to_text()).collect();
+    match (a.rate, phases.is_empty()) {
+        (Rate::Unlimited, true) => String::new(),
+        (r, true) => format!("; {}", r.to_text()),
+        (r, false) => format!("; phases {}, then {}", phases.join(", "), r.to_text()),
     }
 }
 
@@ -333,7 +419,8 @@ mod tests {
             close_policy: ClosePolicy::ShutdownDrain,
             log: Some("/tmp/a log=1.txt".into()),
             drain_timeout_ms: 300,
-            rate: Some(2500.5),
+            rate: Rate::PerSecond(2500.5),
+            phases: vec![Phase::parse("1s unlimited", 13).unwrap()],
             ..ServeArgs::default()
         };
         let pairs = a.to_pairs();

@@ -39,14 +39,16 @@ impl Sender for Patient {
         Ok(SenderSetup {
             args: s.serve_args("patient", vec![]),
             describe: format!(
-                "patient (queue {} B, on_full {}, stall {:?}); sndbuf {}",
+                "patient (queue {} B, on_full {}, stall {:?}); sndbuf {}; {}",
                 s.queue_bytes,
                 s.on_full.as_str(),
                 s.stall_timeout,
-                s.sndbuf.map_or("default".into(), |b| b.to_string())
+                s.sndbuf.map_or("default".into(), |b| b.to_string()),
+                s.rate_text()
             ),
             policy: format!("patient/{}", s.on_full.as_str()),
             scratch_dir: None,
+            of_capacity: s.unresolved(),
             load: super::Load::NotModelled(
                 "the patient sender queues what the socket will not take, so the client's speed sets its queue's depth, not a reset",
             ),

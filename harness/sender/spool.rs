@@ -136,16 +136,18 @@ impl Sender for Spool {
         Ok(SenderSetup {
             args: c.serve_args("spool", s.to_pairs()),
             describe: format!(
-                "spool (memory {} B, spool up to {} B, fsync {} every {:?}, on_full {}); sndbuf {}",
+                "spool (memory {} B, spool up to {} B, fsync {} every {:?}, on_full {}); sndbuf {}; {}",
                 c.queue_bytes,
                 s.max_bytes,
                 s.fsync.as_str(),
                 s.interval,
                 c.on_full.as_str(),
-                c.sndbuf.map_or("default".into(), |b| b.to_string())
+                c.sndbuf.map_or("default".into(), |b| b.to_string()),
+                c.rate_text()
             ),
             policy: format!("spool/{}", c.on_full.as_str()),
             scratch_dir: s.dir.is_none().then_some("spool_dir"),
+            of_capacity: c.unresolved(),
             load: super::Load::NotModelled(
                 "the spool sender keeps its overflow on disk, so the client's speed sets the spool's depth, not a reset",
             ),

@@ -57,7 +57,15 @@ impl Settings {
     fn read(keys: &mut Keys) -> Result<Settings, ScenarioError> {
         let rate = match keys.string("rate")? {
             None => Rate::PerSecond(10.0),
-            Some(r) => Rate::parse(&r, MESSAGE.len()).map_err(|m| keys.invalid("rate", m))?,
+            Some(r) => match Rate::parse(&r, MESSAGE.len()).map_err(|m| keys.invalid("rate", m))? {
+                Rate::OfCapacity(_) => {
+                    return Err(keys.invalid(
+                        "rate",
+                        "the trickle sender's rate is N/s; rates of the capacity (\"0.5C\") are for the original, patient and spool senders",
+                    ));
+                }
+                r => r,
+            },
         };
         // An integer is a count of messages; a string, a duration.
         let stall = if keys.is_int("stall_after") {
@@ -119,6 +127,7 @@ impl Sender for Trickle {
             describe: format!("trickle ({}, {stall})", s.rate.to_text()),
             policy: "trickle".into(),
             scratch_dir: None,
+            of_capacity: false,
             load: super::Load::NotModelled(
                 "the trickle sender writes a little and then falls silent; what it tests is the time-outs, not the buffers",
             ),

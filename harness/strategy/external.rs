@@ -189,6 +189,8 @@ impl Strategy for External {
         }
         let (stdout, stderr) = prog.stop()?;
         let (status, code) = describe(status);
+        let read = read_line(&stdout);
+        let (bytes_read, reads) = read.unwrap_or((0, 0));
         Ok(ClientRecord {
             strategy: self.name().to_string(),
             zero_ns,
@@ -196,9 +198,9 @@ impl Strategy for External {
             connected_us: None,
             rcvbuf_effective: 0,
             socket: None,
-            bytes_read: 0,
-            messages_read: 0,
-            reads: 0,
+            bytes_read,
+            messages_read: bytes_read / crate::record::MESSAGE_LEN,
+            reads,
             replies: 0,
             reply_bytes: 0,
             first_reply_us: None,
@@ -219,6 +221,7 @@ impl Strategy for External {
                 signals,
                 stdout_tail: stdout,
                 stderr_tail: stderr,
+                said_read: read.is_some(),
             }),
         })
     }
@@ -251,6 +254,20 @@ pub fn processed_line(stdout: &str) -> Option<crate::record::ClientMessages> {
         last_seq: last,
         ..Default::default()
     })
+}
+
+/// What a client program of bare messages said it read: its last
+/// `zerowin-read BYTES READS` line (docs/usage.md), as (bytes, reads). None for a
+/// program that prints none: what it read is then unknown.
+pub fn read_line(stdout: &str) -> Option<(u64, u64)> {
+    let line = stdout
+        .lines()
+        .rev()
+        .find_map(|l| l.trim().strip_prefix("zerowin-read "))?;
+    let (bytes, reads) = line.trim().split_once(' ')?;
+    let (bytes, reads): (u64, u64) = (bytes.parse().ok()?, reads.trim().parse().ok()?);
+    // Every read that returned data returned at least a byte.
+    (reads <= bytes || bytes == 0).then_some((bytes, reads))
 }
 
 /// The external program's line: when it started, the signals it got, how it ended,
@@ -462,6 +479,21 @@ mod tests {
             "does not add up"
         );
         assert!(processed_line("zerowin-processed 1 x 9 1 0\n").is_none());
+    }
+
+    #[test]
+    fn the_read_line_is_read_and_checked() {
+        assert_eq!(
+            read_line("x\nzerowin-read 130 13\nzerowin-read 260 26\n"),
+            Some((260, 26))
+        );
+        assert_eq!(
+            read_line("zerowin-read 10 11\n"),
+            None,
+            "more reads than bytes"
+        );
+        assert_eq!(read_line("zerowin-read 10\n"), None);
+        assert_eq!(read_line("nothing\n"), None);
     }
 
     #[test]

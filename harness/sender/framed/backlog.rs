@@ -88,6 +88,9 @@ pub struct Counts {
     pub spool_peak_bytes: u64,
     /// Void sequences reported (skipped, never accepted).
     pub void: u64,
+    /// Times a message found no room (the queue, or the spool, was full) and
+    /// `on_full` applied.
+    pub full: u64,
 }
 
 struct Spill {
@@ -241,6 +244,7 @@ impl Backlog {
                 let room = s.depth().bytes + s.pending_bytes() + 16 + DEFAULT_PAYLOAD.len() as u64
                     <= s.cfg.max_bytes;
                 if !room {
+                    self.c.full += 1;
                     return Ok(match self.on_full {
                         OnFull::Close => Push::Close,
                         // drop-oldest is refused for the spool when it is configured.
@@ -258,6 +262,7 @@ impl Backlog {
                 }
             }
         } else if !fits_mem {
+            self.c.full += 1;
             match self.on_full {
                 OnFull::Block => return Ok(Push::Blocked),
                 OnFull::Close => return Ok(Push::Close),

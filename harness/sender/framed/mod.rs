@@ -183,6 +183,20 @@ impl Common {
         })
     }
 
+    /// Whether a rate is still relative to the client's capacity.
+    pub fn unresolved(&self) -> bool {
+        Schedule::new(self.phases.clone(), self.rate).unresolved()
+    }
+
+    /// "unlimited" or "phases 1s unlimited, then 2000/s", for the report's line.
+    pub fn rate_text(&self) -> String {
+        let phases: Vec<String> = self.phases.iter().map(|p| p.to_text()).collect();
+        match phases.is_empty() {
+            true => self.rate.to_text(),
+            false => format!("phases {}, then {}", phases.join(", "), self.rate.to_text()),
+        }
+    }
+
     /// Its keys, with their help lines: the framed senders' and the socket options'.
     pub fn keys() -> Vec<(&'static str, &'static str)> {
         KEYS.iter().chain(SERVER_KEYS).copied().collect()
@@ -247,9 +261,15 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(name: &'static str, s: Common, spool: Option<SpoolConfig>) -> Result<Engine> {
+        let schedule = Schedule::new(s.phases.clone(), s.rate);
+        if schedule.unresolved() {
+            anyhow::bail!(
+                "a rate of the client's capacity (\"0.5C\") is for scenarios, which measure C first; here give N/s"
+            );
+        }
         Ok(Engine {
             b: Backlog::new(s.queue_bytes, s.on_full, spool)?,
-            schedule: Schedule::new(s.phases.clone(), s.rate),
+            schedule,
             s,
             name,
             drained_ns: None,
@@ -310,7 +330,11 @@ impl Engine {
         }
         if self.last_progress.elapsed() >= PROGRESS_EVERY {
             self.last_progress = Instant::now();
-            text += &format!("zerowin-progress {}\n", self.counts());
+            text += &format!(
+                "zerowin-progress t_ns={} {}\n",
+                sys::monotonic_ns(),
+                self.counts()
+            );
         }
         if !text.is_empty() {
             let mut out = std::io::stdout().lock();
@@ -344,7 +368,7 @@ impl Engine {
     fn counts(&self) -> String {
         let c = &self.b.c;
         let mut s = format!(
-            "produced={} dropped={} acked={} queue_peak={} queued={} sent_first={} redelivered={}",
+            "produced={} dropped={} acked={} queue_peak={} queued={} sent_first={} redelivered={} full={}",
             c.produced,
             c.dropped,
             c.acked,
@@ -352,6 +376,7 @@ impl Engine {
             self.b.in_memory(),
             c.sent_first,
             c.redelivered,
+            c.full,
         );
         if let Some(d) = self.b.spool_depth() {
             s += &format!(

@@ -6,12 +6,28 @@ use std::time::{Duration, Instant};
 use crate::limits;
 
 /// How fast the producer makes messages.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub enum Rate {
     /// As fast as the loop turns: the original's tight loop.
+    #[default]
     Unlimited,
     /// Messages per second.
     PerSecond(f64),
+    /// This many times the client's capacity C ("0.5C", "3C"): the harness measures
+    /// C before the scenario's trials and puts `C × factor`/s in its place
+    /// ([`of_capacity`]). A sender never runs with one.
+    OfCapacity(f64),
+}
+
+/// `rate` with every capacity-relative rate in it ("0.5C", or a phase's "1s 3C")
+/// replaced by its rate at capacity `c` messages a second; None when it has none.
+pub fn of_capacity(rate: &str, c: f64) -> Option<String> {
+    let (head, last) = match rate.trim().rsplit_once(' ') {
+        Some((d, r)) => (format!("{d} "), r),
+        None => (String::new(), rate.trim()),
+    };
+    let f: f64 = last.strip_suffix('C')?.parse().ok()?;
+    Some(format!("{head}{:.0}/s", (f * c).max(1.0)))
 }
 
 impl Rate {
@@ -20,6 +36,14 @@ impl Rate {
         let s = s.trim();
         if s == "unlimited" {
             return Ok(Rate::Unlimited);
+        }
+        if let Some(f) = s.strip_suffix('C') {
+            return match f.trim().parse::<f64>() {
+                Ok(f) if f > 0.0 && f <= 1000.0 => Ok(Rate::OfCapacity(f)),
+                _ => Err(format!(
+                    "`{s}`: a rate of the client's capacity C is a factor from 0 to 1000 then C, like \"0.5C\" or \"3C\""
+                )),
+            };
         }
         let bad = || format!("`{s}` is not a rate like \"unlimited\", \"1000/s\" or \"64KB/s\"");
         let n = s.strip_suffix("/s").ok_or_else(bad)?;
@@ -48,6 +72,7 @@ impl Rate {
         match self {
             Rate::Unlimited => "unlimited".to_string(),
             Rate::PerSecond(v) => format!("{v}/s"),
+            Rate::OfCapacity(f) => format!("{f}C"),
         }
     }
 }
@@ -125,6 +150,8 @@ impl Schedule {
         match rate {
             Rate::Unlimited => None,
             Rate::PerSecond(r) => Some(base + (r * into.as_secs_f64()) as u64),
+            // Refused by Engine::new: the harness resolves it first.
+            Rate::OfCapacity(_) => Some(base),
         }
     }
 
@@ -136,6 +163,13 @@ impl Schedule {
     /// The same, in CLOCK_MONOTONIC ns, for the summary line.
     pub fn phases_end_ns(&self) -> Option<u64> {
         (!self.phases.is_empty()).then(|| self.started_ns + self.phases_len().as_nanos() as u64)
+    }
+
+    /// Whether a rate is still relative to a capacity nobody measured.
+    pub fn unresolved(&self) -> bool {
+        std::iter::once(self.rate)
+            .chain(self.phases.iter().map(|p| p.rate))
+            .any(|r| matches!(r, Rate::OfCapacity(_)))
     }
 
     fn phases_len(&self) -> Duration {
@@ -176,6 +210,20 @@ mod tests {
         );
         assert_eq!(Phase::parse(&p.to_text(), 13).unwrap(), p);
         assert!(Phase::parse("soon 1/s", 13).is_err());
+    }
+
+    #[test]
+    fn rates_of_the_capacity_parse_and_resolve() {
+        assert_eq!(Rate::parse("0.5C", 13), Ok(Rate::OfCapacity(0.5)));
+        assert_eq!(Rate::parse("3C", 13).unwrap().to_text(), "3C");
+        assert!(Rate::parse("0C", 13).is_err());
+        assert!(Rate::parse("xC", 13).unwrap_err().contains("factor"));
+        assert_eq!(of_capacity("0.5C", 1000.0).as_deref(), Some("500/s"));
+        assert_eq!(of_capacity("1s 3C", 1000.0).as_deref(), Some("1s 3000/s"));
+        assert_eq!(of_capacity("1s 300/s", 1000.0), None);
+        assert_eq!(of_capacity("unlimited", 1000.0), None);
+        let s = Schedule::new(vec![], Rate::OfCapacity(2.0));
+        assert!(s.unresolved());
     }
 
     #[test]
