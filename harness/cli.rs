@@ -278,7 +278,8 @@ pub struct CompareArgs {
 /// isolation, and nothing that names trials or their files.
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    /// The scenario (or sweep) to predict; its sender must be the original.
+    /// The scenario (or sweep) to predict: the reset model for the original sender,
+    /// the backlog model (after measuring C) for the framed ones.
     pub file: PathBuf,
     /// Use this duration instead of the scenario's run.duration.
     #[arg(long, value_parser = flag::duration)]

@@ -459,7 +459,7 @@ impl Session {
         sc: &Scenario,
         say: &dyn Fn(&str),
     ) -> Result<Option<(Scenario, Capacity)>> {
-        if !sc.sender_config.setup.of_capacity {
+        if !sc.sender_config.setup.of_capacity() {
             return Ok(None);
         }
         let reference = sc.capacity_of.as_deref().unwrap_or(sc);

@@ -134,19 +134,18 @@ pub struct Spike {
     pub drain_s: Option<f64>,
 }
 
-/// The model for phases of (seconds, messages a second; None = unlimited), then
-/// `rate`, a client of capacity `c`, and a store of `store` messages at most.
-pub fn forecast(phases: &[(f64, Option<f64>)], rate: Option<f64>, c: f64, store: f64) -> Forecast {
+/// The model for phases of (seconds, messages a second), then `rate`, a client of
+/// capacity `c`, and a store of `store` messages at most.
+pub fn forecast(phases: &[(f64, f64)], rate: f64, c: f64, store: f64) -> Forecast {
     let mut spikes = Vec::new();
     let mut t = 0.0;
     let mut backlog: f64 = 0.0;
     for (i, &(d, r)) in phases.iter().enumerate() {
-        let r = r.unwrap_or(f64::INFINITY);
         backlog = (backlog + (r - c) * d).max(0.0);
         t += d;
         let after = phases.get(i + 1).map_or(rate, |p| p.1);
         if r > c && backlog > 0.0 {
-            let drain_s = after.filter(|a| *a < c).map(|a| backlog / (c - a));
+            let drain_s = (after < c).then(|| backlog / (c - after));
             spikes.push(Spike {
                 ends_us: (t * 1e6) as i64,
                 backlog,
@@ -154,13 +153,38 @@ pub fn forecast(phases: &[(f64, Option<f64>)], rate: Option<f64>, c: f64, store:
             });
         }
     }
-    let growth = rate.filter(|r| *r > c).map(|r| r - c);
+    let growth = (rate > c).then_some(rate - c);
     Forecast {
         capacity_per_s: c,
         spikes,
         growth_per_s: growth,
         fill_s: growth.map(|g| (store - backlog).max(0.0) / g),
     }
+}
+
+/// When the spool stopped growing: the first progress line at its largest size.
+pub fn fill_us(r: &TrialRecord) -> Option<i64> {
+    let max = r.backlog.iter().map(|p| p.spool_messages).max()?;
+    let full = r.sender_summary.as_ref()?.remedy.as_ref()?.full > 0;
+    full.then(|| {
+        r.backlog
+            .iter()
+            .find(|p| p.spool_messages * 100 >= max * 98)
+    })?
+    .map(|p| p.t_us)
+}
+
+/// Produced and acknowledged a second from `from_us` to the last progress line.
+pub fn rates_after(r: &TrialRecord, from_us: i64) -> Option<(f64, f64)> {
+    let a = r.backlog.iter().find(|p| p.t_us >= from_us)?;
+    let z = r.backlog.last()?;
+    let dt = (z.t_us - a.t_us) as f64 / 1e6;
+    (dt > 0.5).then(|| {
+        (
+            z.produced.saturating_sub(a.produced) as f64 / dt,
+            z.acked.saturating_sub(a.acked) as f64 / dt,
+        )
+    })
 }
 
 #[cfg(test)]
@@ -209,13 +233,13 @@ mod tests {
     #[test]
     fn the_model_drains_spikes_and_fills_stores() {
         // A 1 s spike at 3C, then 0.5C: a backlog of 2C, drained in 4 s.
-        let f = forecast(&[(1.0, Some(3000.0))], Some(500.0), 1000.0, 1e9);
+        let f = forecast(&[(1.0, 3000.0)], 500.0, 1000.0, 1e9);
         assert_eq!(f.spikes.len(), 1);
         assert_eq!(f.spikes[0].backlog, 2000.0);
         assert_eq!(f.spikes[0].drain_s, Some(4.0));
         assert_eq!(f.growth_per_s, None);
         // 1.5C sustained grows by 0.5C a second: a store of 1000 C is full in 2 s.
-        let f = forecast(&[], Some(1500.0), 1000.0, 1000.0);
+        let f = forecast(&[], 1500.0, 1000.0, 1000.0);
         assert_eq!((f.growth_per_s, f.fill_s), (Some(500.0), Some(2.0)));
     }
 

@@ -4,7 +4,9 @@
 //!
 //! - A framed client's C comes from the sender's progress lines (every 100 ms): the
 //!   acknowledgements a second over windows of [`WINDOW_US`] after the warm-up, the
-//!   median of each trial's windows, then the median over the trials.
+//!   median of each trial's windows, then the median over the trials. When the
+//!   backlog ever fell under [`AHEAD_US`] of that rate, the producer may have held
+//!   the client back, and C is only known to be at least that.
 //! - A client of bare messages is measured against the original sender's tight loop
 //!   with a 1 MiB send buffer (the model's drain run): the bytes it read a second
 //!   until it was reset, over 13. A client that was never reset kept up with the
@@ -12,9 +14,8 @@
 
 use serde::Serialize;
 
-use super::model;
 use super::stats;
-use crate::record::{MESSAGE_LEN, TrialRecord};
+use crate::record::{MESSAGE_LEN, Outcome, TrialRecord};
 
 /// The length of one window of a framed client's rate.
 pub const WINDOW_US: i64 = 500_000;
@@ -76,12 +77,25 @@ pub fn thousands(v: f64) -> String {
 /// A framed client's capacity from its capacity run; None when no trial has a
 /// window after `warmup_us`.
 pub fn framed(records: &[TrialRecord], warmup_us: i64) -> Option<Capacity> {
-    let per_trial: Vec<f64> = records
+    let per_trial: Vec<(&TrialRecord, f64)> = records
         .iter()
-        .filter_map(|r| stats::median(windows(r, warmup_us)))
+        .filter_map(|r| Some((r, stats::median(windows(r, warmup_us))?)))
         .collect();
-    of(per_trial, false, records.len(), Method::Acked)
+    // Data must always have waited: a trial whose backlog ever fell under
+    // [`AHEAD_US`] of its own rate may have been held back by the producer.
+    let held_back = per_trial.iter().any(|(r, c)| {
+        r.backlog
+            .iter()
+            .filter(|p| p.t_us >= warmup_us)
+            .any(|p| (p.backlog() as f64) < c * AHEAD_US as f64 / 1e6)
+    });
+    let rates = per_trial.iter().map(|x| x.1).collect();
+    of(rates, held_back, records.len(), Method::Acked)
 }
+
+/// How far ahead of a framed client the producer must stay for its rate to be the
+/// client's own.
+pub const AHEAD_US: i64 = 100_000;
 
 /// The acknowledgement rates of one trial's windows after the warm-up, up to its
 /// client's end.
@@ -109,7 +123,8 @@ pub fn windows(r: &TrialRecord, warmup_us: i64) -> Vec<f64> {
 
 /// A bare client's capacity from the model's drain run.
 pub fn bare(records: &[TrialRecord]) -> Option<Capacity> {
-    let d = model::drain(records)?;
+    // Never reset: it kept up with the tight loop, which is then all it shows.
+    let kept_up = records.iter().all(|r| r.outcome == Outcome::Survived);
     let per_trial: Vec<f64> = records
         .iter()
         .filter_map(|r| {
@@ -120,7 +135,7 @@ pub fn bare(records: &[TrialRecord]) -> Option<Capacity> {
             Some(read / MESSAGE_LEN as f64 / us * 1e6)
         })
         .collect();
-    of(per_trial, d.client_lower_bound, records.len(), Method::Read)
+    of(per_trial, kept_up, records.len(), Method::Read)
 }
 
 fn of(v: Vec<f64>, lower_bound: bool, trials: usize, method: Method) -> Option<Capacity> {
@@ -175,6 +190,10 @@ mod tests {
         assert_eq!((c.per_s, c.trials, c.lower_bound), (10_000.0, 2, false));
         assert_eq!(c.text(), "10,000/s");
         assert!(framed(&[record(&[(0, 0)])], 1_000_000).is_none());
+        // A backlog of 100 messages is 10 ms of a 10,000/s client: held back.
+        let mut r = record(&pts);
+        r.backlog[4].produced = r.backlog[4].acked + 100;
+        assert!(framed(&[r], 1_000_000).unwrap().lower_bound);
     }
 
     #[test]

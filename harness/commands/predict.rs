@@ -1,13 +1,17 @@
 //! `zerowin predict FILE`: the model's forecast for every cell, from calibration runs
-//! alone, without running the cells.
+//! alone, without running the cells: the reset model for the original sender, the
+//! backlog model for the framed ones.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
+use crate::calibrate::SCENARIO_CAPACITY;
 use crate::cli::PredictArgs;
+use crate::report::backlog;
 use crate::report::output::clean;
 use crate::report::sweep::forecast_table;
+use crate::scenario::Scenario;
 use crate::session::{self, Session};
 
 /// Prints the forecast of every cell of `a.file`.
@@ -31,6 +35,14 @@ pub fn predict(a: &PredictArgs) -> Result<ExitCode> {
     for c in &cells {
         c.check_isolation(s.opts.isolation)?;
     }
+    // A framed sender's cells get the backlog model; the rest, the reset model.
+    let (framed, cells): (Vec<_>, Vec<_>) = cells.iter().partition(|c| c.sender.framed());
+    for c in &framed {
+        s.out.print(&backlog_forecast(&s, c)?)?;
+    }
+    if cells.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut rows = Vec::new();
     for c in &cells {
         let f = s.forecast(c)?;
@@ -44,4 +56,29 @@ pub fn predict(a: &PredictArgs) -> Result<ExitCode> {
         forecast_table(&rows, &first.swept, s.layout)
     ))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The backlog model of one framed cell: C of its client (or of `run.capacity_of`'s),
+/// measured, then each spike's drain time and the growth above C
+/// (docs/speed-limit.md, "The backlog model").
+fn backlog_forecast(s: &Session, c: &Scenario) -> Result<String> {
+    let say = |m: &str| crate::report::output::note(&format!("{m}..."));
+    let (sc, cap) = match s.at_capacity(c, &say)? {
+        Some((resolved, cap)) => (resolved, cap),
+        None => {
+            let reference = c.capacity_of.as_deref().unwrap_or(c);
+            (c.clone(), s.capacity(reference, SCENARIO_CAPACITY)?)
+        }
+    };
+    let head = format!(
+        "Backlog model of {}{}: C = {} ({} run(s)); drained in B / (C - R), grows by R - C above C\n",
+        clean(&sc.name),
+        sc.cell_label(),
+        cap.text(),
+        cap.trials
+    );
+    Ok(match backlog::forecast(&sc, &cap) {
+        Ok(f) => head + &backlog::forecast_lines(&f),
+        Err(why) => head + &format!("  not modelled: {why}\n"),
+    })
 }

@@ -200,14 +200,6 @@ pub struct Progress {
     pub spool_messages: u64,
 }
 
-impl Progress {
-    /// Messages produced and not yet acknowledged: the backlog, wherever it waits
-    /// (memory, spool, socket buffers, the client's own).
-    pub fn backlog(&self) -> u64 {
-        self.produced.saturating_sub(self.acked)
-    }
-}
-
 /// What a sender said over a trial.
 #[derive(Debug, Clone, Default)]
 pub struct SenderReport {

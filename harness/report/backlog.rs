@@ -5,6 +5,7 @@ use crate::analysis::backlog::{self, Forecast};
 use crate::analysis::capacity::{Capacity, thousands};
 use crate::record::TrialRecord;
 use crate::runner::ScenarioResult;
+use crate::scenario::Scenario;
 
 /// The block, for a scenario whose rates were set from a measured capacity.
 pub fn block(res: &ScenarioResult) -> String {
@@ -25,17 +26,78 @@ pub fn block(res: &ScenarioResult) -> String {
         thousands(c.max_per_s)
     );
     // The model is of the measured client; another client only shows its backlog.
-    let f = forecast(res, &c).filter(|_| res.scenario.capacity_of.is_none());
+    let f = forecast(&res.scenario, &c)
+        .ok()
+        .filter(|_| res.scenario.capacity_of.is_none());
     for r in res.records.iter().filter(|r| !r.backlog.is_empty()) {
         s.push_str(&trial_lines(f.as_ref(), r));
     }
     s
 }
 
-/// The model's forecast from the scenario's resolved schedule.
-pub fn forecast(res: &ScenarioResult, c: &Capacity) -> Option<Forecast> {
-    let (phases, rate, store) = crate::sender::schedule_of(&res.scenario.sender_config.setup)?;
-    Some(backlog::forecast(&phases, rate, c.per_s, store))
+/// The backlog model's forecast from the scenario's paced rates (resolved) and C,
+/// or why there is none.
+pub fn forecast(sc: &Scenario, c: &Capacity) -> Result<Forecast, String> {
+    use crate::sender::framed::schedule::Rate;
+    let setup = &sc.sender_config.setup;
+    let Some(pace) = &setup.pace else {
+        return Err(format!(
+            "the {} sender is not paced by phases and a rate",
+            sc.sender.name()
+        ));
+    };
+    let per_s = |r: Rate| match r {
+        Rate::PerSecond(v) => Ok(v),
+        Rate::Unlimited => Err(
+            "an unlimited rate is the producer's own speed, which the model does not know"
+                .to_string(),
+        ),
+        Rate::OfCapacity(_) => Err("a rate of the capacity is not resolved yet".to_string()),
+    };
+    let phases = pace
+        .phases
+        .iter()
+        .map(|p| Ok((p.duration.as_secs_f64(), per_s(p.rate)?)))
+        .collect::<Result<Vec<_>, String>>()?;
+    let store = setup.store_messages.map_or(f64::INFINITY, |n| n as f64);
+    Ok(backlog::forecast(
+        &phases,
+        per_s(pace.rate)?,
+        c.per_s,
+        store,
+    ))
+}
+
+/// The forecast alone, for `predict`.
+pub fn forecast_lines(f: &Forecast) -> String {
+    let mut s = String::new();
+    for (i, sp) in f.spikes.iter().enumerate() {
+        let drain = sp.drain_s.map_or(
+            "does not drain: the rate after it is not below C".into(),
+            |d| format!("drains in {d:.2} s"),
+        );
+        s.push_str(&format!(
+            "  spike {} (ends at {:.2} s): leaves {} messages, {drain}\n",
+            i + 1,
+            sp.ends_us as f64 / 1e6,
+            thousands(sp.backlog)
+        ));
+    }
+    match (f.growth_per_s, f.fill_s) {
+        (Some(g), Some(t)) if t.is_finite() => s.push_str(&format!(
+            "  above C: grows by {}/s; its store is full after {t:.2} s\n",
+            thousands(g)
+        )),
+        (Some(g), _) => s.push_str(&format!(
+            "  above C: grows by {}/s, without a bound\n",
+            thousands(g)
+        )),
+        (None, _) if f.spikes.is_empty() => {
+            s.push_str("  the rate stays at or below C: no backlog\n")
+        }
+        (None, _) => {}
+    }
+    s
 }
 
 /// One trial against the model: each spike's drain time, and the growth above C.
@@ -77,57 +139,41 @@ fn trial_lines(f: Option<&Forecast>, r: &TrialRecord) -> String {
             thousands(sp.backlog)
         ));
     }
-    if let Some(g) = f.growth_per_s {
-        let grew = backlog::growth_per_s(&r.backlog, 500_000, fill_us(r).unwrap_or(end));
-        let m = grew.map_or("unmeasured".into(), |m| {
-            format!(
-                "measured {}/s ({:+.0}%)",
-                thousands(m),
-                (g - m) / m.max(1.0) * 100.0
-            )
-        });
-        s.push_str(&format!(
-            "    growth above C: model R − C = {}/s; {m}\n",
-            thousands(g)
-        ));
-        if let (Some(model), Some(t)) = (f.fill_s, fill_us(r)) {
-            s.push_str(&format!(
-                "    spool full: model {model:.2} s; first found full in the line at {:.2} s\n",
-                t as f64 / 1e6
-            ));
-            if let Some((p, a)) = rates_after(r, t) {
-                s.push_str(&format!(
-                    "    after that: produced {}/s, acknowledged {}/s (on_full applied)\n",
-                    thousands(p),
-                    thousands(a)
-                ));
-            }
-        }
-    }
+    s.push_str(&growth_lines(f, r));
     s
 }
 
-/// When the spool stopped growing: the first progress line at its largest size.
-pub fn fill_us(r: &TrialRecord) -> Option<i64> {
-    let max = r.backlog.iter().map(|p| p.spool_messages).max()?;
-    let full = r.sender_summary.as_ref()?.remedy.as_ref()?.full > 0;
-    full.then(|| {
-        r.backlog
-            .iter()
-            .find(|p| p.spool_messages * 100 >= max * 98)
-    })?
-    .map(|p| p.t_us)
-}
-
-/// Produced and acknowledged a second from `from_us` to the last progress line.
-pub fn rates_after(r: &TrialRecord, from_us: i64) -> Option<(f64, f64)> {
-    let a = r.backlog.iter().find(|p| p.t_us >= from_us)?;
-    let z = r.backlog.last()?;
-    let dt = (z.t_us - a.t_us) as f64 / 1e6;
-    (dt > 0.5).then(|| {
-        (
-            z.produced.saturating_sub(a.produced) as f64 / dt,
-            z.acked.saturating_sub(a.acked) as f64 / dt,
+/// Above capacity: the growth against R − C, and when the spool filled.
+fn growth_lines(f: &Forecast, r: &TrialRecord) -> String {
+    let mut s = String::new();
+    let Some(g) = f.growth_per_s else {
+        return s;
+    };
+    let fill = backlog::fill_us(r);
+    let grew = backlog::growth_per_s(&r.backlog, 500_000, fill.unwrap_or(backlog::end_us(r)));
+    let m = grew.map_or("unmeasured".into(), |m| {
+        format!(
+            "measured {}/s ({:+.0}%)",
+            thousands(m),
+            (g - m) / m.max(1.0) * 100.0
         )
-    })
+    });
+    s.push_str(&format!(
+        "    growth above C: model R − C = {}/s; {m}\n",
+        thousands(g)
+    ));
+    if let (Some(model), Some(t)) = (f.fill_s, fill) {
+        s.push_str(&format!(
+            "    spool full: model {model:.2} s; first found full in the line at {:.2} s\n",
+            t as f64 / 1e6
+        ));
+        if let Some((p, a)) = backlog::rates_after(r, t) {
+            s.push_str(&format!(
+                "    after that: produced {}/s, acknowledged {}/s (on_full applied)\n",
+                thousands(p),
+                thousands(a)
+            ));
+        }
+    }
+    s
 }

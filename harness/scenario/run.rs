@@ -140,7 +140,7 @@ pub(super) fn read_capacity_of(
     let err = |m: String| cx.err(v.span(), "run.capacity_of", m);
     // A cell of a sweep may have no rate of the capacity (`unlimited`): then C is
     // not measured for it.
-    if !setup.of_capacity {
+    if !setup.of_capacity() {
         return Ok(None);
     }
     let path = dir.join(v.get_ref());

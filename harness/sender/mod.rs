@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
+use self::framed::schedule::Pace;
 pub use self::handle::SenderHandle;
 use crate::record::{SenderSummary, TrialRecord};
 use crate::settings::{Keys, ScenarioError};
@@ -86,93 +87,44 @@ pub struct SenderSetup {
     pub scratch_dir: Option<&'static str>,
     /// What the model of the failure (`analysis::model`) may assume about it.
     pub load: Load,
-    /// A rate is a multiple of the client's capacity ("0.5C"): the harness measures
-    /// C and calls [`at_capacity`] before the trials.
-    pub of_capacity: bool,
+    /// Its producer's phases and rate, for the backlog model and for rates of the
+    /// capacity; None for a sender that is not paced so (trickle).
+    pub pace: Option<Pace>,
+    /// The most messages it keeps for a client that falls behind (its queue or its
+    /// spool), for the backlog model; None without a bound the model knows.
+    pub store_messages: Option<u64>,
 }
 
-/// The sender configured again with every rate of the capacity ("0.5C", a phase's
+impl SenderSetup {
+    /// A rate is a multiple of the client's capacity ("0.5C"): the harness measures
+    /// C and calls [`at_capacity`] before the trials.
+    pub fn of_capacity(&self) -> bool {
+        self.pace.as_ref().is_some_and(Pace::unresolved)
+    }
+}
+
+/// The sender configured again with its rates of the capacity ("0.5C", a phase's
 /// "1s 3C") at `c` messages a second: its own keys, read back from its arguments,
-/// with those values replaced, and checked as a scenario's are.
+/// with its pace resolved, and checked as a scenario's are.
 pub fn at_capacity(
     sender: &dyn Sender,
     setup: &SenderSetup,
     c: f64,
 ) -> Result<SenderSetup, ScenarioError> {
-    use framed::schedule::of_capacity;
+    let Some(pace) = &setup.pace else {
+        return Ok(setup.clone());
+    };
+    let pace_key = |p: &str| p.starts_with("rate=") || p.starts_with("phases=");
     let pairs: Vec<String> = setup
         .args
         .windows(2)
-        .filter(|w| w[0] == "--set")
-        .map(|w| resolve_pair(&w[1], c, of_capacity))
+        .filter(|w| w[0] == "--set" && !pace_key(&w[1]))
+        .map(|w| w[1].clone())
+        .chain(pace.at_capacity(c).to_pairs())
         .collect();
     let at = format!("the sender at the measured capacity C = {c:.0}/s");
     let mut keys = Keys::from_pairs(std::path::Path::new(&at), "sender", &pairs)?;
     sender.configure(&mut keys)
-}
-
-/// Phases as (seconds, messages a second; None = unlimited), the rate after them,
-/// and the most messages the spool holds.
-pub type Schedule = (Vec<(f64, Option<f64>)>, Option<f64>, f64);
-
-/// A framed or original sender's schedule from its arguments, for the backlog
-/// model: the phases as (seconds, messages a second; None = unlimited), the rate
-/// after them, and the messages its spool holds at most (29 bytes each; infinite
-/// without a spool). None while a rate is still a multiple of the capacity.
-pub fn schedule_of(setup: &SenderSetup) -> Option<Schedule> {
-    use framed::schedule::{Phase, Rate};
-    let per_s = |r: Rate| match r {
-        Rate::Unlimited => Some(None),
-        Rate::PerSecond(v) => Some(Some(v)),
-        Rate::OfCapacity(_) => None,
-    };
-    let (mut phases, mut rate, mut store) = (Vec::new(), None, f64::INFINITY);
-    for pair in setup
-        .args
-        .windows(2)
-        .filter(|w| w[0] == "--set")
-        .map(|w| &w[1])
-    {
-        let (k, v) = pair.split_once('=')?;
-        match k {
-            "rate" => rate = per_s(Rate::parse(v, 13).ok()?)?,
-            "phases" => {
-                let items: Vec<String> = v.parse::<toml::Value>().ok()?.try_into().ok()?;
-                for i in items {
-                    let p = Phase::parse(&i, 13).ok()?;
-                    phases.push((p.duration.as_secs_f64(), per_s(p.rate)?));
-                }
-            }
-            "spool_max_bytes" => store = v.parse::<f64>().ok()? / 29.0,
-            _ => {}
-        }
-    }
-    Some((phases, rate, store))
-}
-
-/// One `KEY=VALUE` pair with its rates of the capacity resolved: `rate` is one rate,
-/// `phases` a TOML array of phases.
-fn resolve_pair(pair: &str, c: f64, of: fn(&str, f64) -> Option<String>) -> String {
-    let Some((k, v)) = pair.split_once('=') else {
-        return pair.to_string();
-    };
-    match k {
-        "rate" => of(v, c).map_or(pair.to_string(), |r| format!("rate={r}")),
-        "phases" => match v.parse::<toml::Value>() {
-            Ok(toml::Value::Array(items)) => {
-                let items: Vec<toml::Value> = items
-                    .into_iter()
-                    .map(|i| match i.as_str().and_then(|s| of(s, c)) {
-                        Some(r) => toml::Value::String(r),
-                        None => i,
-                    })
-                    .collect();
-                format!("phases={}", toml::Value::Array(items))
-            }
-            _ => pair.to_string(),
-        },
-        _ => pair.to_string(),
-    }
 }
 
 /// What a sender offers the connection, as far as the model of the failure can use

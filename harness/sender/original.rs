@@ -6,7 +6,7 @@
 use std::ffi::{CString, c_char, c_int};
 use std::time::Duration;
 
-use super::framed::schedule::{Phase, Rate};
+use super::framed::schedule::{Pace, Rate};
 use super::{ClosePolicy, Load, Sender, SenderSetup};
 use crate::analysis::stats::{self, Route};
 use crate::limits;
@@ -28,10 +28,8 @@ pub struct ServeArgs {
     pub close_policy: super::ClosePolicy,
     pub log: Option<String>,
     pub drain_timeout_ms: u64,
-    /// Messages per second after the phases; Unlimited = the original tight loop.
-    pub rate: Rate,
-    /// Rates for a while each, before `rate` (a spike).
-    pub phases: Vec<Phase>,
+    /// Its phases and rate; an unlimited rate is the original tight loop.
+    pub pace: Pace,
 }
 
 impl ServeArgs {
@@ -44,17 +42,13 @@ impl ServeArgs {
         if let Some(s) = self.sndbuf {
             v.push(format!("sndbuf={s}"));
         }
-        if self.rate != Rate::Unlimited {
-            v.push(format!("rate={}", self.rate.to_text()));
-        }
-        if !self.phases.is_empty() {
-            let ps: Vec<toml::Value> = self
-                .phases
-                .iter()
-                .map(|p| toml::Value::String(p.to_text()))
-                .collect();
-            v.push(format!("phases={}", toml::Value::Array(ps)));
-        }
+        // The tight loop is the default: a scenario without `rate` reads as it did.
+        v.extend(
+            self.pace
+                .to_pairs()
+                .into_iter()
+                .filter(|p| p != "rate=unlimited"),
+        );
         if let Some(l) = &self.log {
             v.push(format!("log={}", toml::Value::String(l.clone())));
         }
@@ -78,10 +72,10 @@ impl ServeArgs {
             "--drain-timeout-ms".into(),
             self.drain_timeout_ms.to_string(),
         ]);
-        if let Rate::PerSecond(r) = self.rate {
+        if let Rate::PerSecond(r) = self.pace.rate {
             v.extend(["--rate".into(), r.to_string()]);
         }
-        for p in &self.phases {
+        for p in &self.pace.phases {
             let r = match p.rate {
                 Rate::PerSecond(r) => r,
                 _ => 0.0,
@@ -92,17 +86,10 @@ impl ServeArgs {
         v
     }
 
-    /// Whether a rate is still relative to the client's capacity.
-    pub fn unresolved(&self) -> bool {
-        std::iter::once(self.rate)
-            .chain(self.phases.iter().map(|p| p.rate))
-            .any(|r| matches!(r, Rate::OfCapacity(_)))
-    }
-
     /// The one rate the model covers: None for the tight loop; Err with phases, or
     /// with a rate of the capacity.
     fn modelled_rate(&self) -> Result<Option<f64>, &'static str> {
-        match (self.rate, self.phases.is_empty()) {
+        match (self.pace.rate, self.pace.phases.is_empty()) {
             (_, false) => Err("the model covers one rate, not phases"),
             (Rate::Unlimited, true) => Ok(None),
             (Rate::PerSecond(r), true) => Ok(Some(r)),
@@ -113,7 +100,7 @@ impl ServeArgs {
 
 /// Runs the C sender in this process until it is killed; returns its exit code.
 pub fn serve_in_process(args: &ServeArgs) -> i32 {
-    if args.unresolved() {
+    if args.pace.unresolved() {
         eprintln!(
             "a rate of the client's capacity (\"0.5C\") is for scenarios, which measure C first; here give N/s"
         );
@@ -153,13 +140,20 @@ impl Original {
         let drain = keys
             .duration("drain_timeout", limits::DRAIN_TIMEOUT)?
             .unwrap_or(DEFAULT_DRAIN_TIMEOUT);
-        let rate = match keys.string("rate")? {
-            None => Rate::Unlimited,
-            Some(r) => read_rate(keys, "rate", &r, |r| Rate::parse(r, MESSAGE))?,
-        };
-        let mut phases = Vec::new();
-        for p in keys.strings("phases")?.unwrap_or_default() {
-            phases.push(read_rate(keys, "phases", &p, |p| Phase::parse(p, MESSAGE))?);
+        let pace = Pace::read(keys, crate::record::MESSAGE_LEN as usize)?;
+        if let Some(r) = pace.rates().find_map(|r| match r {
+            Rate::PerSecond(v) if v > MAX_RATE => Some(v),
+            _ => None,
+        }) {
+            let key = if pace.rate == Rate::PerSecond(r) {
+                "rate"
+            } else {
+                "phases"
+            };
+            return Err(keys.invalid(
+                key,
+                format!("{r}/s: at most {MAX_RATE}/s; use \"unlimited\" for the tight loop"),
+            ));
         }
         let log = keys.string("log")?;
         Ok(ServeArgs {
@@ -169,45 +163,8 @@ impl Original {
             close_policy,
             log,
             drain_timeout_ms: drain.as_millis() as u64,
-            rate,
-            phases,
+            pace,
         })
-    }
-}
-
-const MESSAGE: usize = crate::record::MESSAGE_LEN as usize;
-
-/// A rate (or a phase's) read and checked against the C sender's fastest pace.
-fn read_rate<T: Copy + HasRate>(
-    keys: &Keys,
-    key: &str,
-    text: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
-) -> Result<T, ScenarioError> {
-    let v = parse(text).map_err(|m| keys.invalid(key, m))?;
-    match v.rate() {
-        Rate::PerSecond(r) if r > MAX_RATE => Err(keys.invalid(
-            key,
-            format!("`{text}`: at most {MAX_RATE}/s; use \"unlimited\" for the tight loop"),
-        )),
-        _ => Ok(v),
-    }
-}
-
-/// A rate, or a phase's rate.
-trait HasRate {
-    fn rate(&self) -> Rate;
-}
-
-impl HasRate for Rate {
-    fn rate(&self) -> Rate {
-        *self
-    }
-}
-
-impl HasRate for Phase {
-    fn rate(&self) -> Rate {
-        self.rate
     }
 }
 
@@ -280,7 +237,8 @@ impl Sender for Original {
                     policy,
                 },
             },
-            of_capacity: a.unresolved(),
+            pace: Some(a.pace.clone()),
+            store_messages: None,
         })
     }
 
@@ -298,13 +256,11 @@ impl Sender for Original {
     }
 }
 
-/// "; 2000/s" or "; phases 1s 30000/s, then 5000/s", for the report's line.
+/// "" for the tight loop, else "; 2000/s" or "; phases 1s 30000/s, then 5000/s".
 fn rate_text(a: &ServeArgs) -> String {
-    let phases: Vec<String> = a.phases.iter().map(|p| p.to_text()).collect();
-    match (a.rate, phases.is_empty()) {
-        (Rate::Unlimited, true) => String::new(),
-        (r, true) => format!("; {}", r.to_text()),
-        (r, false) => format!("; phases {}, then {}", phases.join(", "), r.to_text()),
+    match a.pace == Pace::default() {
+        true => String::new(),
+        false => format!("; {}", a.pace.text()),
     }
 }
 
@@ -419,8 +375,12 @@ mod tests {
             close_policy: ClosePolicy::ShutdownDrain,
             log: Some("/tmp/a log=1.txt".into()),
             drain_timeout_ms: 300,
-            rate: Rate::PerSecond(2500.5),
-            phases: vec![Phase::parse("1s unlimited", 13).unwrap()],
+            pace: Pace {
+                phases: vec![
+                    super::super::framed::schedule::Phase::parse("1s unlimited", 13).unwrap(),
+                ],
+                rate: Rate::PerSecond(2500.5),
+            },
             ..ServeArgs::default()
         };
         let pairs = a.to_pairs();

@@ -44,11 +44,16 @@ impl Sender for Patient {
                 s.on_full.as_str(),
                 s.stall_timeout,
                 s.sndbuf.map_or("default".into(), |b| b.to_string()),
-                s.rate_text()
+                s.pace.text()
             ),
             policy: format!("patient/{}", s.on_full.as_str()),
             scratch_dir: None,
-            of_capacity: s.unresolved(),
+            pace: Some(s.pace.clone()),
+            store_messages: Some(
+                (s.queue_bytes
+                    / crate::protocol::Frame::wire_len(crate::protocol::DEFAULT_PAYLOAD.len()))
+                    as u64,
+            ),
             load: super::Load::NotModelled(
                 "the patient sender queues what the socket will not take, so the client's speed sets its queue's depth, not a reset",
             ),

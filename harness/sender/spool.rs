@@ -143,11 +143,15 @@ impl Sender for Spool {
                 s.interval,
                 c.on_full.as_str(),
                 c.sndbuf.map_or("default".into(), |b| b.to_string()),
-                c.rate_text()
+                c.pace.text()
             ),
             policy: format!("spool/{}", c.on_full.as_str()),
             scratch_dir: s.dir.is_none().then_some("spool_dir"),
-            of_capacity: c.unresolved(),
+            pace: Some(c.pace.clone()),
+            // Each message in the spool: sequence, stamp and payload.
+            store_messages: Some(
+                s.max_bytes / (16 + crate::protocol::DEFAULT_PAYLOAD.len() as u64),
+            ),
             load: super::Load::NotModelled(
                 "the spool sender keeps its overflow on disk, so the client's speed sets the spool's depth, not a reset",
             ),

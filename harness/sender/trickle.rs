@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::framed::schedule::{Rate, Schedule};
+use super::framed::schedule::{Pace, Rate, Schedule};
 use super::{Sender, SenderSetup};
 use crate::limits;
 use crate::settings::{Keys, ScenarioError};
@@ -127,7 +127,8 @@ impl Sender for Trickle {
             describe: format!("trickle ({}, {stall})", s.rate.to_text()),
             policy: "trickle".into(),
             scratch_dir: None,
-            of_capacity: false,
+            pace: None,
+            store_messages: None,
             load: super::Load::NotModelled(
                 "the trickle sender writes a little and then falls silent; what it tests is the time-outs, not the buffers",
             ),
@@ -183,7 +184,10 @@ fn serve_one(s: &Settings, stream: TcpStream, listener: &TcpListener) -> Result<
     let sndbuf = sock.send_buffer_size()?;
     stream.set_nonblocking(true)?;
     let mut stream = stream;
-    let mut schedule = Schedule::new(vec![], s.rate);
+    let mut schedule = Schedule::new(Pace {
+        phases: vec![],
+        rate: s.rate,
+    });
     let started = Instant::now();
     let (mut sent, mut bytes, mut pending) = (0u64, 0u64, 0usize);
     let mut last_ns = 0u64;

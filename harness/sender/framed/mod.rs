@@ -32,7 +32,7 @@ use anyhow::{Context, Result};
 
 use self::backlog::{Backlog, Push, Refuse, SpoolConfig};
 use self::lobby::{Arrival, Lobby, LobbySettings, Takeover};
-use self::schedule::{Phase, Rate, Schedule};
+use self::schedule::{Pace, Schedule};
 use crate::limits::{self, Int};
 use crate::protocol::{self, DEFAULT_PAYLOAD, Hello};
 use crate::record::sender::EndReason;
@@ -132,9 +132,8 @@ pub struct Common {
     pub queue_bytes: usize,
     pub on_full: OnFull,
     pub stall_timeout: Duration,
-    /// Run first, in order; then `rate` for ever.
-    pub phases: Vec<Phase>,
-    pub rate: Rate,
+    /// The producer's phases and rate.
+    pub pace: Pace,
     pub sndbuf: Option<usize>,
     /// Socket options on the listener and on each connection.
     pub sock: ServerOptions,
@@ -159,42 +158,18 @@ fn read_lobby(keys: &mut Keys) -> Result<LobbySettings, ScenarioError> {
 
 impl Common {
     pub fn read(keys: &mut Keys) -> Result<Common, ScenarioError> {
-        let payload = DEFAULT_PAYLOAD.len();
-        let rate = match keys.string("rate")? {
-            None => Rate::Unlimited,
-            Some(r) => Rate::parse(&r, payload).map_err(|m| keys.invalid("rate", m))?,
-        };
-        let mut phases = Vec::new();
-        for p in keys.strings("phases")?.unwrap_or_default() {
-            let phase = Phase::parse(&p, payload).map_err(|m| keys.invalid("phases", m))?;
-            phases.push(phase);
-        }
+        let pace = Pace::read(keys, DEFAULT_PAYLOAD.len())?;
         Ok(Common {
             queue_bytes: keys.int("queue_bytes", QUEUE)?.unwrap_or(1 << 20) as usize,
             on_full: keys.parse("on_full")?.unwrap_or_default(),
             stall_timeout: keys
                 .duration("stall_timeout", limits::CALL_TIMEOUT)?
                 .unwrap_or(Duration::from_secs(5)),
-            phases,
-            rate,
+            pace,
             sndbuf: keys.int("sndbuf", limits::BUF)?.map(|v| v as usize),
             sock: ServerOptions::read(keys)?,
             lobby: read_lobby(keys)?,
         })
-    }
-
-    /// Whether a rate is still relative to the client's capacity.
-    pub fn unresolved(&self) -> bool {
-        Schedule::new(self.phases.clone(), self.rate).unresolved()
-    }
-
-    /// "unlimited" or "phases 1s unlimited, then 2000/s", for the report's line.
-    pub fn rate_text(&self) -> String {
-        let phases: Vec<String> = self.phases.iter().map(|p| p.to_text()).collect();
-        match phases.is_empty() {
-            true => self.rate.to_text(),
-            false => format!("phases {}, then {}", phases.join(", "), self.rate.to_text()),
-        }
     }
 
     /// Its keys, with their help lines: the framed senders' and the socket options'.
@@ -211,16 +186,8 @@ impl Common {
                 "stall_timeout={}",
                 humantime::format_duration(self.stall_timeout)
             ),
-            format!("rate={}", self.rate.to_text()),
         ];
-        if !self.phases.is_empty() {
-            let ps: Vec<String> = self
-                .phases
-                .iter()
-                .map(|p| format!("\"{}\"", p.to_text()))
-                .collect();
-            v.push(format!("phases=[{}]", ps.join(", ")));
-        }
+        v.extend(self.pace.to_pairs());
         if let Some(b) = self.sndbuf {
             v.push(format!("sndbuf={b}"));
         }
@@ -261,15 +228,14 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(name: &'static str, s: Common, spool: Option<SpoolConfig>) -> Result<Engine> {
-        let schedule = Schedule::new(s.phases.clone(), s.rate);
-        if schedule.unresolved() {
+        if s.pace.unresolved() {
             anyhow::bail!(
                 "a rate of the client's capacity (\"0.5C\") is for scenarios, which measure C first; here give N/s"
             );
         }
         Ok(Engine {
             b: Backlog::new(s.queue_bytes, s.on_full, spool)?,
-            schedule,
+            schedule: Schedule::new(s.pace.clone()),
             s,
             name,
             drained_ns: None,
@@ -742,6 +708,7 @@ pub fn table_cell(s: &crate::record::SenderSummary) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sender::framed::schedule::{Phase, Rate};
 
     #[test]
     fn settings_survive_the_trip_through_serve_arguments() {
@@ -749,11 +716,13 @@ mod tests {
             queue_bytes: 4096,
             on_full: OnFull::DropOldest,
             stall_timeout: Duration::from_secs(5),
-            phases: vec![Phase {
-                duration: Duration::from_secs(2),
-                rate: Rate::Unlimited,
-            }],
-            rate: Rate::PerSecond(1000.0),
+            pace: Pace {
+                phases: vec![Phase {
+                    duration: Duration::from_secs(2),
+                    rate: Rate::Unlimited,
+                }],
+                rate: Rate::PerSecond(1000.0),
+            },
             sndbuf: Some(8192),
             sock: ServerOptions {
                 reuseport: true,

@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::limits;
+use crate::settings::{Keys, ScenarioError};
 
 /// How fast the producer makes messages.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -15,19 +16,8 @@ pub enum Rate {
     PerSecond(f64),
     /// This many times the client's capacity C ("0.5C", "3C"): the harness measures
     /// C before the scenario's trials and puts `C × factor`/s in its place
-    /// ([`of_capacity`]). A sender never runs with one.
+    /// ([`Pace::at_capacity`]). A sender never runs with one.
     OfCapacity(f64),
-}
-
-/// `rate` with every capacity-relative rate in it ("0.5C", or a phase's "1s 3C")
-/// replaced by its rate at capacity `c` messages a second; None when it has none.
-pub fn of_capacity(rate: &str, c: f64) -> Option<String> {
-    let (head, last) = match rate.trim().rsplit_once(' ') {
-        Some((d, r)) => (format!("{d} "), r),
-        None => (String::new(), rate.trim()),
-    };
-    let f: f64 = last.strip_suffix('C')?.parse().ok()?;
-    Some(format!("{head}{:.0}/s", (f * c).max(1.0)))
 }
 
 impl Rate {
@@ -106,6 +96,86 @@ impl Phase {
     }
 }
 
+/// A paced sender's `phases` and `rate` (the original's and the framed senders'),
+/// read, written back and described in one place.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Pace {
+    /// Run first, in order; then `rate` for ever.
+    pub phases: Vec<Phase>,
+    pub rate: Rate,
+}
+
+impl Pace {
+    /// The `rate` (unlimited by default) and `phases` keys; `payload` converts
+    /// byte rates to messages.
+    pub fn read(keys: &mut Keys, payload: usize) -> Result<Pace, ScenarioError> {
+        let rate = match keys.string("rate")? {
+            None => Rate::Unlimited,
+            Some(r) => Rate::parse(&r, payload).map_err(|m| keys.invalid("rate", m))?,
+        };
+        let mut phases = Vec::new();
+        for p in keys.strings("phases")?.unwrap_or_default() {
+            phases.push(Phase::parse(&p, payload).map_err(|m| keys.invalid("phases", m))?);
+        }
+        Ok(Pace { phases, rate })
+    }
+
+    /// Back to `rate=...` and `phases=[...]` pairs, which [`Pace::read`] reads.
+    pub fn to_pairs(&self) -> Vec<String> {
+        let mut v = vec![format!("rate={}", self.rate.to_text())];
+        if !self.phases.is_empty() {
+            let ps: Vec<toml::Value> = self
+                .phases
+                .iter()
+                .map(|p| toml::Value::String(p.to_text()))
+                .collect();
+            v.push(format!("phases={}", toml::Value::Array(ps)));
+        }
+        v
+    }
+
+    /// Every rate: the phases', then the final one.
+    pub fn rates(&self) -> impl Iterator<Item = Rate> + '_ {
+        self.phases
+            .iter()
+            .map(|p| p.rate)
+            .chain(std::iter::once(self.rate))
+    }
+
+    /// The same with every rate of the capacity at `c` messages a second.
+    pub fn at_capacity(&self, c: f64) -> Pace {
+        let at = |r: Rate| match r {
+            Rate::OfCapacity(f) => Rate::PerSecond((f * c).max(1.0)),
+            r => r,
+        };
+        Pace {
+            phases: self
+                .phases
+                .iter()
+                .map(|p| Phase {
+                    rate: at(p.rate),
+                    ..*p
+                })
+                .collect(),
+            rate: at(self.rate),
+        }
+    }
+
+    /// Whether a rate is still a multiple of a capacity nobody measured.
+    pub fn unresolved(&self) -> bool {
+        self.rates().any(|r| matches!(r, Rate::OfCapacity(_)))
+    }
+
+    /// "unlimited" or "phases 1s unlimited, then 2000/s", for the report's line.
+    pub fn text(&self) -> String {
+        let phases: Vec<String> = self.phases.iter().map(|p| p.to_text()).collect();
+        match phases.is_empty() {
+            true => self.rate.to_text(),
+            false => format!("phases {}, then {}", phases.join(", "), self.rate.to_text()),
+        }
+    }
+}
+
 /// The phases, then the rate for ever, from `started`.
 #[derive(Debug, Clone)]
 pub struct Schedule {
@@ -120,7 +190,8 @@ pub struct Schedule {
 }
 
 impl Schedule {
-    pub fn new(phases: Vec<Phase>, rate: Rate) -> Schedule {
+    pub fn new(pace: Pace) -> Schedule {
+        let Pace { phases, rate } = pace;
         Schedule {
             base: vec![None; phases.len() + 1],
             phases,
@@ -163,13 +234,6 @@ impl Schedule {
     /// The same, in CLOCK_MONOTONIC ns, for the summary line.
     pub fn phases_end_ns(&self) -> Option<u64> {
         (!self.phases.is_empty()).then(|| self.started_ns + self.phases_len().as_nanos() as u64)
-    }
-
-    /// Whether a rate is still relative to a capacity nobody measured.
-    pub fn unresolved(&self) -> bool {
-        std::iter::once(self.rate)
-            .chain(self.phases.iter().map(|p| p.rate))
-            .any(|r| matches!(r, Rate::OfCapacity(_)))
     }
 
     fn phases_len(&self) -> Duration {
@@ -218,24 +282,27 @@ mod tests {
         assert_eq!(Rate::parse("3C", 13).unwrap().to_text(), "3C");
         assert!(Rate::parse("0C", 13).is_err());
         assert!(Rate::parse("xC", 13).unwrap_err().contains("factor"));
-        assert_eq!(of_capacity("0.5C", 1000.0).as_deref(), Some("500/s"));
-        assert_eq!(of_capacity("1s 3C", 1000.0).as_deref(), Some("1s 3000/s"));
-        assert_eq!(of_capacity("1s 300/s", 1000.0), None);
-        assert_eq!(of_capacity("unlimited", 1000.0), None);
-        let s = Schedule::new(vec![], Rate::OfCapacity(2.0));
-        assert!(s.unresolved());
+        let p = Pace {
+            phases: vec![Phase::parse("1s 3C", 13).unwrap()],
+            rate: Rate::PerSecond(5.0),
+        };
+        assert!(p.unresolved());
+        assert_eq!(p.text(), "phases 1s 3C, then 5/s");
+        let at = p.at_capacity(1000.0);
+        assert!(!at.unresolved());
+        assert_eq!(at.text(), "phases 1s 3000/s, then 5/s");
     }
 
     #[test]
     fn phases_count_from_where_they_began() {
         let one_s = Duration::from_secs(1);
-        let mut s = Schedule::new(
-            vec![Phase {
+        let mut s = Schedule::new(Pace {
+            phases: vec![Phase {
                 duration: one_s,
                 rate: Rate::PerSecond(100.0),
             }],
-            Rate::PerSecond(10.0),
-        );
+            rate: Rate::PerSecond(10.0),
+        });
         let at = |ms| s.started + Duration::from_millis(ms);
         let (t500, t3000) = (at(500), at(3000));
         assert_eq!(s.due(t500, 0), Some(50));
