@@ -216,13 +216,14 @@ fn check_backlog(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
     use crate::analysis::backlog;
     let ms = |us: i64| format!("{:.0} ms", us as f64 / 1000.0);
     if let Some(max) = expect.max_lag {
-        let lags = backlog::lags(r);
-        if lags.is_empty() {
+        let Some(lags) = backlog::lags_once_caught_up(r) else {
             out.push(format!(
-                "trial {}: no acknowledged progress line, expected a lag of at most {max:?}",
-                r.trial
+                "trial {}: the client never caught up with the producer ({} behind at most), expected a lag of at most {max:?}",
+                r.trial,
+                ms(backlog::CAUGHT_UP_US)
             ));
-        }
+            return;
+        };
         if let Some((t, lag)) = lags.iter().find(|(_, l)| *l as u128 > max.as_micros()) {
             out.push(format!(
                 "trial {}: the client was {} behind the producer at {}, expected at most {max:?}",

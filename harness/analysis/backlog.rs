@@ -21,8 +21,9 @@ use crate::record::{BacklogPoint, TrialRecord};
 pub const CAUGHT_UP_US: i64 = 200_000;
 
 /// The lag at every progress line from the client's first acknowledgement on, as
-/// (µs since time zero, lag µs).
-pub fn lags(r: &TrialRecord) -> Vec<(i64, i64)> {
+/// (µs since time zero, lag µs); None while its acknowledgement does not yet cover
+/// even the first line's production (older than anything the lines show).
+pub fn lags(r: &TrialRecord) -> Vec<(i64, Option<i64>)> {
     let pts = &r.backlog;
     let Some(first) = pts.iter().position(|p| p.acked > 0) else {
         return Vec::new();
@@ -35,13 +36,27 @@ pub fn lags(r: &TrialRecord) -> Vec<(i64, i64)> {
         while j < i && pts[j + 1].produced <= p.acked {
             j += 1;
         }
-        let lag = match pts[j].produced <= p.acked {
-            true => p.t_us - pts[j].t_us,
-            false => p.t_us - pts[0].t_us,
-        };
+        let lag = (pts[j].produced <= p.acked).then(|| p.t_us - pts[j].t_us);
         out.push((p.t_us, lag));
     }
     out
+}
+
+/// The lags from the first line at which the client had caught up: the producer
+/// runs from the sender's start, so every client starts behind by the trial's setup
+/// time (and the time it takes to connect). None when it never caught up.
+pub fn lags_once_caught_up(r: &TrialRecord) -> Option<Vec<(i64, i64)>> {
+    let lags = lags(r);
+    let first = lags
+        .iter()
+        .position(|(_, l)| l.is_some_and(|l| l <= CAUGHT_UP_US))?;
+    // Once a line is covered it stays covered: every lag after is known.
+    Some(
+        lags[first..]
+            .iter()
+            .filter_map(|(t, l)| Some((*t, (*l)?)))
+            .collect(),
+    )
 }
 
 /// A stretch in which the client was behind: from the first line with the lag over
@@ -50,8 +65,8 @@ pub fn lags(r: &TrialRecord) -> Vec<(i64, i64)> {
 pub struct Behind {
     pub from_us: i64,
     pub until_us: Option<i64>,
-    /// The largest lag in it.
-    pub max_lag_us: i64,
+    /// The largest lag known in it (None: older than every line throughout).
+    pub max_lag_us: Option<i64>,
 }
 
 impl Behind {
@@ -65,7 +80,7 @@ pub fn behind(r: &TrialRecord) -> Vec<Behind> {
     let mut out: Vec<Behind> = Vec::new();
     let mut open: Option<Behind> = None;
     for (t, lag) in lags(r) {
-        match (&mut open, lag > CAUGHT_UP_US) {
+        match (&mut open, lag.is_none_or(|l| l > CAUGHT_UP_US)) {
             (None, true) => {
                 open = Some(Behind {
                     from_us: t,
@@ -222,12 +237,24 @@ mod tests {
             (500_000, 6000, 3000),
             (600_000, 7000, 7000),
         ]);
-        let l: Vec<i64> = lags(&r).iter().map(|x| x.1).collect();
-        assert_eq!(l, [100_000, 100_000, 200_000, 300_000, 300_000, 0]);
+        let l: Vec<Option<i64>> = lags(&r).iter().map(|x| x.1).collect();
+        assert_eq!(
+            l,
+            [100_000, 100_000, 200_000, 300_000, 300_000, 0].map(Some)
+        );
+        // It had caught up at the first line: judged from there.
+        assert_eq!(lags_once_caught_up(&r).unwrap().len(), 6);
+        // A client that never covers the first line's production never caught up,
+        // and is behind from its first acknowledgement to the end.
+        let late = record(&[(0, 5000, 0), (100_000, 6000, 100), (200_000, 7000, 900)]);
+        assert_eq!(lags(&late)[0].1, None);
+        assert!(lags_once_caught_up(&late).is_none());
+        assert_eq!(behind(&late).len(), 1);
+        assert_eq!(behind(&late)[0].until_us, None);
         let b = behind(&r);
         assert_eq!(b.len(), 1);
         assert_eq!((b[0].from_us, b[0].until_us), (400_000, Some(600_000)));
-        assert_eq!(b[0].max_lag_us, 300_000);
+        assert_eq!(b[0].max_lag_us, Some(300_000));
     }
 
     #[test]
