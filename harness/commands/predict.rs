@@ -1,6 +1,6 @@
 //! `zerowin predict FILE`: the model's forecast for every cell, from calibration runs
-//! alone, without running the cells: the reset model for the original sender, the
-//! backlog model for the framed ones.
+//! alone, without running the cells: the reset model for every cell (it covers the
+//! original sender), and the backlog model for the framed senders' cells.
 
 use std::process::ExitCode;
 
@@ -35,13 +35,10 @@ pub fn predict(a: &PredictArgs) -> Result<ExitCode> {
     for c in &cells {
         c.check_isolation(s.opts.isolation)?;
     }
-    // A framed sender's cells get the backlog model; the rest, the reset model.
-    let (framed, cells): (Vec<_>, Vec<_>) = cells.iter().partition(|c| c.sender.framed());
-    for c in &framed {
+    // A framed sender's cells get the backlog model too; every cell is in the reset
+    // model's table, which says why it does not cover one.
+    for c in cells.iter().filter(|c| c.sender.framed()) {
         s.out.print(&backlog_forecast(&s, c)?)?;
-    }
-    if cells.is_empty() {
-        return Ok(ExitCode::SUCCESS);
     }
     let mut rows = Vec::new();
     for c in &cells {
