@@ -4,8 +4,26 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// The scripts in scripts/ that shipped scenarios run.
-const SCRIPTS: &[&str] = &["original_client.py", "resume_client.py"];
+/// Where shipped scenarios name the scripts they run.
+const SCRIPT_PREFIX: &str = "{dir}/../scripts/";
+
+/// The scripts the scenarios' texts name (`{dir}/../scripts/NAME`), each once: a
+/// scenario that runs a new script ships it without a list to keep.
+fn scripts_named(texts: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for t in texts {
+        for (i, _) in t.match_indices(SCRIPT_PREFIX) {
+            let rest = &t[i + SCRIPT_PREFIX.len()..];
+            let end = rest.find(['"', '\'', ' ']).unwrap_or(rest.len());
+            let name = rest[..end].to_string();
+            if !out.contains(&name) {
+                out.push(name);
+            }
+        }
+    }
+    out.sort();
+    out
+}
 
 fn main() {
     // The C sender keeps its own `main`, so `gcc c-server/original.c` still builds the
@@ -27,6 +45,10 @@ fn main() {
         .filter(|n| n.ends_with(".toml"))
         .collect();
     names.sort();
+    let texts: Vec<String> = names
+        .iter()
+        .map(|n| std::fs::read_to_string(Path::new("scenarios").join(n)).unwrap())
+        .collect();
     let mut out = String::from("/// (file name, contents) of every file in scenarios/.\n");
     out.push_str("pub const SHIPPED: &[(&str, &str)] = &[\n");
     for n in &names {
@@ -40,8 +62,8 @@ fn main() {
     // temporary directory for the run).
     out.push_str("/// (file name, contents) of the scripts shipped scenarios run.\n");
     out.push_str("pub const SCRIPTS: &[(&str, &str)] = &[\n");
-    for n in SCRIPTS {
-        let p = Path::new("scripts").join(n);
+    for n in scripts_named(&texts) {
+        let p = Path::new("scripts").join(&n);
         println!("cargo:rerun-if-changed={}", p.display());
         let abs = p.canonicalize().unwrap();
         writeln!(out, "    ({n:?}, include_str!({:?})),", abs.display()).unwrap();

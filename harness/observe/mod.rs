@@ -92,7 +92,9 @@ fn from_the_wire(
             ),
         ));
     }
-    if let Some(t) = wire.first_fin_from_sender_ns {
+    // A FIN that answers the client's own close (zerowin stops it at the end of the
+    // run) is not the sender ending the connection.
+    if let Some(t) = wire.first_close_from_sender_ns {
         return Some((
             Outcome::Eof,
             Some(after(t)),

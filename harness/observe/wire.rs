@@ -33,6 +33,8 @@ pub struct Segment {
     pub mono_ns: u64,
     /// True when it went from the sender to the client.
     pub from_sender: bool,
+    /// The client's port: which of the client's connections it belongs to.
+    pub client_port: u16,
     pub seq: u32,
     pub ack: u32,
     /// The raw 16-bit window field (0 means zero, whatever the scale).
@@ -56,10 +58,10 @@ pub fn segment(data: &[u8], mono_ns: u64, sender_port: u16) -> Option<Segment> {
         return None;
     };
     let h = ip.header();
-    let from_sender = if tcp.source_port() == sender_port {
-        true
+    let (from_sender, client_port) = if tcp.source_port() == sender_port {
+        (true, tcp.destination_port())
     } else if tcp.destination_port() == sender_port {
-        false
+        (false, tcp.source_port())
     } else {
         return None;
     };
@@ -76,6 +78,7 @@ pub fn segment(data: &[u8], mono_ns: u64, sender_port: u16) -> Option<Segment> {
     Some(Segment {
         mono_ns,
         from_sender,
+        client_port,
         seq: tcp.sequence_number(),
         ack: tcp.acknowledgment_number(),
         window: tcp.window_size(),
@@ -155,6 +158,8 @@ pub struct Analyzer {
     wscale: [Option<u8>; 2],
     /// The sender's initial sequence number, from its SYN.
     sender_isn: Option<u32>,
+    /// The client ports whose client sent a FIN: a sender's FIN on them answers it.
+    client_closed: Vec<u16>,
 }
 
 impl Default for Analyzer {
@@ -169,6 +174,7 @@ impl Default for Analyzer {
             last: [Last::default(); 2],
             wscale: [None; 2],
             sender_isn: None,
+            client_closed: Vec::new(),
         }
     }
 }
@@ -210,7 +216,12 @@ impl Analyzer {
 
     pub fn push(&mut self, s: &Segment) {
         self.follow(s);
-        let Analyzer { w, last, .. } = self;
+        let Analyzer {
+            w,
+            last,
+            client_closed,
+            ..
+        } = self;
         let (me, other) = if s.from_sender { (1, 0) } else { (0, 1) };
         let flags = s.syn || s.fin || s.rst;
         let other_window_zero = last[other].seen && last[other].window == 0;
@@ -267,8 +278,13 @@ impl Analyzer {
         }
         if s.fin {
             d.fins += 1;
-            if s.from_sender {
+            if !s.from_sender {
+                client_closed.push(s.client_port);
+            } else {
                 w.first_fin_from_sender_ns.get_or_insert(s.mono_ns);
+                if !client_closed.contains(&s.client_port) {
+                    w.first_close_from_sender_ns.get_or_insert(s.mono_ns);
+                }
             }
         }
         if s.syn && !s.from_sender {
@@ -316,6 +332,7 @@ mod tests {
         Segment {
             mono_ns: seq as u64,
             from_sender,
+            client_port: 40000,
             seq,
             ack,
             window,
@@ -325,6 +342,24 @@ mod tests {
             rst: false,
             wscale: None,
         }
+    }
+
+    #[test]
+    fn a_fin_that_answers_the_clients_close_is_not_the_sender_closing_first() {
+        let fin = |from_sender: bool, port: u16, t: u32| Segment {
+            fin: true,
+            client_port: port,
+            ..seg(from_sender, t, 0, 1000, 0)
+        };
+        let mut a = Analyzer::default();
+        // Connection 1: the client closes, the sender answers.
+        a.push(&fin(false, 40001, 10));
+        a.push(&fin(true, 40001, 20));
+        // Connection 2: the sender closes first.
+        a.push(&fin(true, 40002, 30));
+        let w = a.finish();
+        assert_eq!(w.first_fin_from_sender_ns, Some(20));
+        assert_eq!(w.first_close_from_sender_ns, Some(30));
     }
 
     #[test]

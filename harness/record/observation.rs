@@ -225,6 +225,9 @@ pub struct Wire {
     pub client_syn_ns: Option<u64>,
     pub first_rst_from_sender_ns: Option<u64>,
     pub first_fin_from_sender_ns: Option<u64>,
+    /// CLOCK_MONOTONIC ns of the sender's first FIN on a connection whose client had
+    /// not sent one: the sender closing first, not answering the client's close.
+    pub first_close_from_sender_ns: Option<u64>,
     /// CLOCK_MONOTONIC ns of the client's first RST.
     pub first_rst_from_client_ns: Option<u64>,
     /// CLOCK_MONOTONIC ns of the last segment from the sender: what a keepalive timer

@@ -427,6 +427,21 @@ fn external_needs_a_command_with_a_port() {
     );
 }
 
+/// Run by name, a shipped scenario finds every script it names in the written-out
+/// copy (`keepalive-dead-peer-python` once did not: its script was left off a list).
+#[test]
+fn every_script_a_shipped_scenario_names_is_shipped() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = shipped::materialize(d.path()).unwrap();
+    for (file, text) in shipped::SHIPPED {
+        for (i, _) in text.match_indices("{dir}/../scripts/") {
+            let rest = &text[i + "{dir}/../".len()..];
+            let name = &rest[..rest.find('"').unwrap()];
+            assert!(dir.join("..").join(name).is_file(), "{file}: {name}");
+        }
+    }
+}
+
 #[test]
 fn every_shipped_scenario_parses() {
     assert!(!shipped::SHIPPED.is_empty());
