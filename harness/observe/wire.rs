@@ -214,14 +214,44 @@ impl Analyzer {
         }
     }
 
+    /// What the segment's RST, FIN and SYN say: the first of each way, and whether
+    /// the sender closed a connection first.
+    fn flags(&mut self, s: &Segment) {
+        let w = &mut self.w;
+        let d = if s.from_sender {
+            &mut w.from_sender
+        } else {
+            &mut w.from_client
+        };
+        if s.rst {
+            d.rsts += 1;
+            w.first_rst_ns.get_or_insert(s.mono_ns);
+            if s.from_sender {
+                w.first_rst_from_sender_ns.get_or_insert(s.mono_ns);
+            } else {
+                w.first_rst_from_client_ns.get_or_insert(s.mono_ns);
+            }
+        }
+        if s.fin {
+            d.fins += 1;
+            if !s.from_sender {
+                self.client_closed.push(s.client_port);
+            } else {
+                w.first_fin_from_sender_ns.get_or_insert(s.mono_ns);
+                if !self.client_closed.contains(&s.client_port) {
+                    w.first_close_from_sender_ns.get_or_insert(s.mono_ns);
+                }
+            }
+        }
+        if s.syn && !s.from_sender {
+            w.client_syn_ns.get_or_insert(s.mono_ns);
+        }
+    }
+
     pub fn push(&mut self, s: &Segment) {
         self.follow(s);
-        let Analyzer {
-            w,
-            last,
-            client_closed,
-            ..
-        } = self;
+        self.flags(s);
+        let Analyzer { w, last, .. } = self;
         let (me, other) = if s.from_sender { (1, 0) } else { (0, 1) };
         let flags = s.syn || s.fin || s.rst;
         let other_window_zero = last[other].seen && last[other].window == 0;
@@ -266,29 +296,6 @@ impl Analyzer {
         if s.from_sender {
             w.last_from_sender_ns = Some(s.mono_ns);
             w.unanswered_keep_alives = 0;
-        }
-        if s.rst {
-            d.rsts += 1;
-            w.first_rst_ns.get_or_insert(s.mono_ns);
-            if s.from_sender {
-                w.first_rst_from_sender_ns.get_or_insert(s.mono_ns);
-            } else {
-                w.first_rst_from_client_ns.get_or_insert(s.mono_ns);
-            }
-        }
-        if s.fin {
-            d.fins += 1;
-            if !s.from_sender {
-                client_closed.push(s.client_port);
-            } else {
-                w.first_fin_from_sender_ns.get_or_insert(s.mono_ns);
-                if !client_closed.contains(&s.client_port) {
-                    w.first_close_from_sender_ns.get_or_insert(s.mono_ns);
-                }
-            }
-        }
-        if s.syn && !s.from_sender {
-            w.client_syn_ns.get_or_insert(s.mono_ns);
         }
         let next_seq = s.seq.wrapping_add(s.payload + s.syn as u32 + s.fin as u32);
         last[me] = Last {
