@@ -42,6 +42,9 @@ pub enum Command {
     /// Measure the capacity C of each scenario's client, in messages a second,
     /// while data always waits for it; one table.
     Capacity(CapacityArgs),
+    /// Read tcpdump or Wireshark captures (pcap, pcapng), rebuild every TCP
+    /// connection, and say how and why each one ended, with the packets that prove it.
+    Diagnose(DiagnoseArgs),
     /// Search one scenario key, by bisection within a trial budget, for the value at
     /// which the failure rate crosses 50%.
     Boundary(BoundaryArgs),
@@ -309,6 +312,23 @@ pub struct CapacityArgs {
     /// Where the runs run: netns, host, or auto.
     #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<IsolationMode>())]
     pub isolation: IsolationMode,
+}
+
+/// `diagnose` reads captures only: it runs nothing.
+#[derive(Args, Debug)]
+pub struct DiagnoseArgs {
+    /// Capture files: pcap (micro- or nanosecond) or pcapng, as tcpdump -w and tshark -w write them.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Keep only connections with an endpoint matching HOST, PORT, or HOST:PORT ([::1]:8000 for IPv6).
+    #[arg(long, value_name = "HOST|PORT|HOST:PORT", value_parser = |s: &str| crate::trace::Filter::parse(s))]
+    pub filter: Option<crate::trace::Filter>,
+    /// Write every connection, its counts and its finding as JSON to FILE ("-" = stdout, and the report goes to stderr).
+    #[arg(long, value_name = "FILE", alias = "json")]
+    pub export_json: Option<PathBuf>,
+    /// Print only the line about the frames and the table (or the count by cause).
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug)]

@@ -46,5 +46,6 @@ pub mod sockopts;
 pub mod store;
 pub mod strategy;
 pub mod sys;
+pub mod trace;
 pub mod trial;
 pub mod words;

@@ -11,7 +11,7 @@ use crate::cli::ClientArgs;
 use crate::record::TrialRecord;
 use crate::report::export::{Export, ExportTarget, Sink};
 use crate::report::json::Json;
-use crate::report::output::{Out, Stream};
+use crate::report::output::Out;
 use crate::report::text::{self, Layout};
 use crate::strategy::{self, ClientParams};
 
@@ -28,14 +28,7 @@ pub fn client(a: ClientArgs) -> Result<ExitCode> {
         .map(|p| ExportTarget::open(Box::new(Json), p, &[]))
         .transpose()?;
     let to_stdout = export.as_ref().is_some_and(|e| e.is_stdout());
-    let out = Out::new(
-        if to_stdout {
-            Stream::Stderr
-        } else {
-            Stream::Stdout
-        },
-        true,
-    );
+    let out = Out::beside(to_stdout);
     let params = params(&a)?;
     let started = Instant::now();
     let rec = a.strategy.drive(addr, &params, &mut strategy::NoHooks)?;

@@ -7,6 +7,7 @@ pub mod boundary;
 pub mod capacity;
 pub mod client;
 pub mod compare;
+pub mod diagnose;
 pub mod list;
 pub mod predict;
 pub mod run;
@@ -30,6 +31,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Predict(a) => predict::predict(&a),
         Command::Capacity(a) => capacity::capacity(&a),
         Command::Boundary(a) => boundary::boundary(&a),
+        Command::Diagnose(a) => diagnose::diagnose(&a),
         Command::Client(a) => client::client(a),
         Command::Spool(SpoolCommand::Inspect { dir }) => spool::spool_inspect(&dir),
     }
@@ -40,7 +42,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
 pub fn runs_trials(command: &Command) -> bool {
     !matches!(
         command,
-        Command::Serve(_) | Command::List | Command::Spool(_)
+        Command::Serve(_) | Command::List | Command::Spool(_) | Command::Diagnose(_)
     )
 }
 

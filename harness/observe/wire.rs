@@ -22,7 +22,7 @@
 //! Each is a [`Series`] of at most [`Series::CAP`] points: a 10 s trial of millions of
 //! segments keeps its shape, its zero windows and its peaks in a few KiB.
 
-use etherparse::{LaxNetSlice, LaxSlicedPacket, TcpOptionElement, TransportSlice};
+use crate::trace::link::{self, Link};
 
 pub use crate::record::observation::{Direction, Keep, RstDirection, Series, Wire, WireSeries};
 
@@ -48,45 +48,33 @@ pub struct Segment {
 }
 
 /// Parses a frame of `lo` (zeroed Ethernet header) into a segment to or from the
-/// sender's listening port; None for any other frame.
+/// sender's listening port; None for any other frame. The parsing is `diagnose`'s
+/// ([`crate::trace::link`]), so a trial's record and a diagnosis of its pcap read
+/// the same segments.
 pub fn segment(data: &[u8], mono_ns: u64, sender_port: u16) -> Option<Segment> {
-    let p = LaxSlicedPacket::from_ethernet(data).ok()?;
-    let Some(LaxNetSlice::Ipv4(ip)) = &p.net else {
+    let p = link::packet(Link::Ethernet, 0, mono_ns, data).ok()?;
+    if !p.src.is_ipv4() {
         return None;
-    };
-    let Some(TransportSlice::Tcp(tcp)) = &p.transport else {
-        return None;
-    };
-    let h = ip.header();
-    let (from_sender, client_port) = if tcp.source_port() == sender_port {
-        (true, tcp.destination_port())
-    } else if tcp.destination_port() == sender_port {
-        (false, tcp.source_port())
+    }
+    let (from_sender, client_port) = if p.src.port() == sender_port {
+        (true, p.dst.port())
+    } else if p.dst.port() == sender_port {
+        (false, p.src.port())
     } else {
         return None;
     };
-    let header_len = h.ihl() as u32 * 4 + tcp.data_offset() as u32 * 4;
-    let wscale = tcp
-        .syn()
-        .then(|| {
-            tcp.options_iterator().find_map(|o| match o {
-                Ok(TcpOptionElement::WindowScale(s)) => Some(s.min(14)),
-                _ => None,
-            })
-        })
-        .flatten();
     Some(Segment {
         mono_ns,
         from_sender,
         client_port,
-        seq: tcp.sequence_number(),
-        ack: tcp.acknowledgment_number(),
-        window: tcp.window_size(),
-        payload: (h.total_len() as u32).saturating_sub(header_len),
-        syn: tcp.syn(),
-        fin: tcp.fin(),
-        rst: tcp.rst(),
-        wscale,
+        seq: p.seq,
+        ack: p.ack,
+        window: p.window,
+        payload: p.payload,
+        syn: p.flags.syn,
+        fin: p.flags.fin,
+        rst: p.flags.rst,
+        wscale: p.wscale,
     })
 }
 

@@ -311,25 +311,19 @@ fn write_stream(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// An export format and its destination, checked before the first trial.
-pub struct ExportTarget {
-    exporter: Box<dyn Exporter>,
+/// A destination for bytes, checked before anything runs: `-` is stdout; a file
+/// must not be one of `inputs`, and its directory must take a new file; a device or
+/// a FIFO must be writable, and is written through, never replaced.
+pub struct Target {
+    flag: String,
     dest: Dest,
 }
 
-impl ExportTarget {
-    /// Checks `path` now, so a bad one fails before any trial: `-` is stdout; a file
-    /// must not be one of `inputs`, and its directory must take a new file; a device
-    /// or a FIFO must be writable.
-    pub fn open(
-        exporter: Box<dyn Exporter>,
-        path: &Path,
-        inputs: &[PathBuf],
-    ) -> Result<ExportTarget> {
-        let flag = &format!("--{}", exporter.flag());
+impl Target {
+    pub fn open(flag: &str, path: &Path, inputs: &[PathBuf]) -> Result<Target> {
         if inputs.iter().any(|i| same_file(i, path)) {
             bail!(
-                "{flag} {}: that is one of the input scenarios; choose another file",
+                "{flag} {}: that is one of the inputs; choose another file",
                 path.display()
             );
         }
@@ -340,29 +334,70 @@ impl ExportTarget {
                 .tempfile_in(parent_of(p))
                 .with_context(|| format!("{flag} {}: cannot write a file there", p.display()))?;
         }
-        Ok(ExportTarget { exporter, dest })
+        Ok(Target {
+            flag: flag.to_string(),
+            dest,
+        })
+    }
+
+    pub fn is_stdout(&self) -> bool {
+        matches!(self.dest, Dest::Stdout)
+    }
+
+    /// Rewrites a file atomically; a stream waits for [`Target::finish`].
+    pub fn update(&self, bytes: &[u8]) -> Result<()> {
+        match &self.dest {
+            Dest::File(p) => {
+                write_atomically(p, bytes).with_context(|| format!("{} {}", self.flag, p.display()))
+            }
+            Dest::Stdout | Dest::Stderr | Dest::Stream(_) => Ok(()),
+        }
+    }
+
+    /// The last write.
+    pub fn finish(&self, bytes: &[u8]) -> Result<()> {
+        match &self.dest {
+            Dest::File(_) => self.update(bytes),
+            Dest::Stdout => Stream::Stdout.write(bytes),
+            Dest::Stderr => Stream::Stderr.write(bytes),
+            Dest::Stream(p) => {
+                write_stream(p, bytes).with_context(|| format!("{} {}", self.flag, p.display()))
+            }
+        }
+    }
+}
+
+/// An export format and its destination, checked before the first trial.
+pub struct ExportTarget {
+    exporter: Box<dyn Exporter>,
+    target: Target,
+}
+
+impl ExportTarget {
+    /// Checks `path` now, so a bad one fails before any trial (see [`Target::open`]).
+    pub fn open(
+        exporter: Box<dyn Exporter>,
+        path: &Path,
+        inputs: &[PathBuf],
+    ) -> Result<ExportTarget> {
+        let flag = format!("--{}", exporter.flag());
+        let target = Target::open(&flag, path, inputs)?;
+        Ok(ExportTarget { exporter, target })
     }
 
     /// After each scenario: rewrites a file atomically. A stream waits for [`finish`].
     ///
     /// [`finish`]: ExportTarget::finish
     pub fn update(&self, doc: &Export) -> Result<()> {
-        match &self.dest {
-            Dest::File(p) => write_atomically(p, &self.exporter.serialize(doc)?)
-                .with_context(|| format!("{} {}", Sink::flag(self), p.display())),
-            Dest::Stdout | Dest::Stderr | Dest::Stream(_) => Ok(()),
+        if matches!(self.target.dest, Dest::File(_)) {
+            self.target.update(&self.exporter.serialize(doc)?)?;
         }
+        Ok(())
     }
 
     /// At the end of the run.
     pub fn finish(&self, doc: &Export) -> Result<()> {
-        match &self.dest {
-            Dest::File(_) => self.update(doc),
-            Dest::Stdout => Stream::Stdout.write(&self.exporter.serialize(doc)?),
-            Dest::Stderr => Stream::Stderr.write(&self.exporter.serialize(doc)?),
-            Dest::Stream(p) => write_stream(p, &self.exporter.serialize(doc)?)
-                .with_context(|| format!("{} {}", Sink::flag(self), p.display())),
-        }
+        self.target.finish(&self.exporter.serialize(doc)?)
     }
 }
 
@@ -372,7 +407,7 @@ impl Sink for ExportTarget {
     }
 
     fn is_stdout(&self) -> bool {
-        matches!(self.dest, Dest::Stdout)
+        self.target.is_stdout()
     }
 
     fn update(&self, now: &Snapshot) -> Result<()> {

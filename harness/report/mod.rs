@@ -11,6 +11,7 @@
 pub mod backlog;
 pub mod charts;
 pub mod csv;
+pub mod diagnose;
 pub mod export;
 pub mod html;
 pub mod json;

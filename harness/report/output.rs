@@ -81,6 +81,18 @@ pub struct Out {
 }
 
 impl Out {
+    /// The report's destination beside an export: stderr when the export takes stdout.
+    pub fn beside(export_on_stdout: bool) -> Out {
+        Out::new(
+            if export_on_stdout {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            },
+            true,
+        )
+    }
+
     pub fn new(stream: Stream, enabled: bool) -> Out {
         Out { stream, enabled }
     }
