@@ -196,7 +196,7 @@ fn an_export_onto_an_input_is_refused() {
         .arg("--json")
         .arg(&f)
         .assert()
-        .refused("one of the input scenarios");
+        .refused("that is one of the inputs");
     assert_eq!(std::fs::read_to_string(&f).unwrap(), QUICK);
 }
 

@@ -3,7 +3,7 @@
 //! the user asked.
 //!
 //! A file is checked before the first trial (its directory must take a new file, and
-//! it must not be one of the run's input scenarios), then rewritten atomically after
+//! it must not be one of the run's inputs), then rewritten atomically after
 //! every scenario: a temporary file in the same directory, then rename(2). An
 //! interrupted run, or one that fails in a later scenario, leaves a valid file with
 //! every scenario that finished, marked `"complete": false`; until the first
@@ -537,7 +537,7 @@ mod tests {
         )
         .err()
         .unwrap();
-        assert!(e.to_string().contains("one of the input scenarios"), "{e}");
+        assert!(e.to_string().contains("that is one of the inputs"), "{e}");
         assert_eq!(std::fs::read_to_string(&input).unwrap(), "x");
     }
 
