@@ -326,6 +326,12 @@ pub struct DiagnoseArgs {
     /// Write every connection, its counts and its finding as JSON to FILE ("-" = stdout, and the report goes to stderr).
     #[arg(long, value_name = "FILE", alias = "json")]
     pub export_json: Option<PathBuf>,
+    /// Draw each explained connection's timeline (its busier side's data against the peer's acknowledgement and window, with zero windows, FINs and RSTs marked) as an SVG, in a new run-* directory of DIR.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+    /// Write an HTML report into DIR: index.html with every capture's connections, and each explained connection's story and timeline.
+    #[arg(long, value_name = "DIR")]
+    pub html: Option<PathBuf>,
     /// Print only the line about the frames and the table (or the count by cause).
     #[arg(short, long)]
     pub quiet: bool,

@@ -92,6 +92,31 @@ naive_reset() {
     stop_capture
 }
 
+# The same failure on the other route: the sender meets EAGAIN before the client's
+# first reply arrives, so its close() finds nothing unread and queues a FIN behind
+# the data the client's small window holds back; the reply then draws an RST that
+# answers it (no ACK flag) and the FIN never reaches the wire. Both 4 KiB buffers;
+# the route is a race, so it is recorded again (at most 40 times) until tshark shows
+# the sender's RST without an ACK and no FIN from the sender. tcpdump -i lo.
+fin_queued() {
+    local port name=fin-queued-lo.pcap
+    for _ in $(seq 40); do
+        port=$(free_port)
+        tcpdump_on "$name" lo "$port"
+        timeout 30 python3 "$here/nonblocking_sender.py" --port "$port" --sndbuf 4096 >"$work/q.out" &
+        pids+=($!)
+        wait_for "$work/q.out" "port"
+        timeout 30 python3 "$here/original_client.py" --host 127.0.0.1 --port "$port" --rcvbuf 4096 --timeout 10 >/dev/null 2>&1 || true
+        stop_capture
+        local rst fin
+        rst=$(tshark -r "$out/$name" -Y "tcp.srcport == $port && tcp.flags.reset == 1 && tcp.flags.ack == 0" 2>/dev/null | wc -l)
+        fin=$(tshark -r "$out/$name" -Y "tcp.srcport == $port && tcp.flags.fin == 1" 2>/dev/null | wc -l)
+        [ "$rst" -ge 1 ] && [ "$fin" -eq 0 ] && return 0
+    done
+    echo "the queued-FIN route did not occur in 40 tries" >&2
+    return 1
+}
+
 # A server that closes with SO_LINGER 0 (and unread data). tcpdump -i lo (Ethernet).
 linger0() {
     pair linger0-lo.pcap server-linger0 client-send
@@ -173,6 +198,7 @@ keepalive() {
 }
 
 naive_reset
+fin_queued
 linger0
 refused
 fin_then_rst

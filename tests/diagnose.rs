@@ -84,6 +84,7 @@ fn every_fixture_has_its_cause() {
         ("linger0-lo.pcap", Cause::AbortiveClose),
         ("refused-any.pcap", Cause::Refused),
         ("fin-then-rst-lo.pcap", Cause::FinThenRstOnData),
+        ("fin-queued-lo.pcap", Cause::FinThenRstOnData),
         ("keepalive-veth.pcap", Cause::KeepaliveTimeout),
         ("clean-v6.pcapng", Cause::NormalClose),
         ("stall-lo.pcapng", Cause::ZeroWindowStall),
@@ -115,6 +116,23 @@ fn the_fixtures_details_are_what_their_programs_did() {
     assert!(c.halves[1].rst.unwrap().answers_peer);
     assert_eq!(c.halves[0].payload_bytes, 100);
     assert_eq!(c.halves[1].sent_bytes(), Some(0), "its FIN is not a byte");
+    // The queued FIN: the sender's last data filled the client's window, no FIN from
+    // it ever reached the wire, and its RST answered the client's 17-byte reply.
+    let d = one(&fixture("fin-queued-lo.pcap"));
+    let c = &d.connections[0];
+    assert_eq!(c.finding.side, Some(1), "the sender reset");
+    let s = &c.conn.halves[1];
+    assert!(s.fin.is_none() && s.filled_window);
+    let rst = s.rst.unwrap();
+    assert!(rst.answers_peer && !rst.with_ack, "{rst:?}");
+    assert_eq!(
+        c.conn.halves[0].last_data.unwrap().number + 1,
+        rst.at.number
+    );
+    assert!(
+        c.finding.or_else.is_some(),
+        "a vanished socket looks the same"
+    );
     // IPv6 clean exchange: five 8-byte lines each way.
     let d = one(&fixture("clean-v6.pcapng"));
     let c = &d.connections[0].conn;
@@ -473,4 +491,71 @@ fn a_new_syn_on_the_same_tuple_is_a_new_connection() {
     assert_eq!(d.connections.len(), 2, "{:#?}", d.frames);
     assert_eq!(d.connections[1].conn.incarnation, 2);
     assert_eq!(d.connections[0].finding.cause, Cause::AbortiveClose);
+}
+
+#[test]
+fn plot_draws_each_explained_connection_from_its_wire() {
+    let d = tempfile::tempdir().unwrap();
+    let out = zerowin()
+        .args(["diagnose", "--quiet", "--plot"])
+        .arg(d.path())
+        .arg(fixture("naive-reset-any.pcap"))
+        .arg(fixture("clean-v6.pcapng"))
+        .assert()
+        .success();
+    assert!(out.get_output().stderr.is_empty());
+    let runs: Vec<PathBuf> = std::fs::read_dir(d.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "one run directory: {runs:?}");
+    let mut svgs: Vec<String> = std::fs::read_dir(&runs[0])
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    svgs.sort();
+    // The clean close is not abnormal, so only the reset is drawn.
+    assert_eq!(svgs, ["capture-1-connection-1.svg"]);
+    let svg = std::fs::read_to_string(runs[0].join(&svgs[0])).unwrap();
+    let c = &one(&fixture("naive-reset-any.pcap")).connections[0].conn;
+    // The sender (B) wrote the data; the slow client (A) acknowledged it and closed
+    // its window; the RST and the zero windows are marked.
+    for want in [
+        format!("{}: highest byte sent", c.b),
+        format!("{}: acknowledged", c.a),
+        format!("{}: advertised window", c.a),
+        "first zero window".to_string(),
+        "RST at".to_string(),
+    ] {
+        assert!(svg.contains(&want), "{want} in the SVG");
+    }
+    // The series behind it: the window reaches 0, and the acknowledged bytes never
+    // pass the bytes sent.
+    let series = zerowin::trace::series_of(&fixture("naive-reset-any.pcap"), &[c]).unwrap();
+    let (s, unscaled) = &series[0];
+    assert!(!unscaled, "the handshake was captured");
+    assert!(s.client_window.points.iter().any(|p| p.1 == 0));
+    let max = |s: &zerowin::observe::wire::Series| s.points.iter().map(|p| p.1).max().unwrap();
+    assert!(max(&s.client_acked) <= max(&s.sender_sent));
+    assert_eq!(
+        max(&s.sender_sent),
+        c.halves[1].sent_bytes().unwrap() + 1,
+        "the graph counts from the SYN"
+    );
+}
+
+#[test]
+fn plot_and_html_are_refused_before_any_capture_is_read() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    for flag in ["--plot", "--html"] {
+        zerowin()
+            .arg("diagnose")
+            .arg(flag)
+            .arg(&file)
+            .arg(fixture("naive-reset-any.pcap"))
+            .assert()
+            .refused(flag);
+    }
 }

@@ -276,3 +276,60 @@ fn the_report_opens_in_chromium_with_every_image_and_no_console_error() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     std::fs::write(d.path().join("report.png"), &png).unwrap();
 }
+
+/// `diagnose --html` over fixtures recorded by tcpdump and tshark: the 2014 failure,
+/// an SO_LINGER 0 abort, a refused connect (nothing to draw) and a stall. Every
+/// image loads, the console is clean, each capture has its heading, each explained
+/// connection its story and, where it carried data, its timeline.
+#[test]
+fn the_diagnosis_opens_in_chromium_with_its_timelines() {
+    let d = tempfile::tempdir().unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/captures");
+    let files = [
+        "naive-reset-any.pcap",
+        "linger0-lo.pcap",
+        "refused-any.pcap",
+        "stall-lo.pcapng",
+    ];
+    let report = d.path().join("report");
+    let out = common::zerowin()
+        .args(["diagnose", "--quiet", "--html"])
+        .arg(&report)
+        .args(files.iter().map(|f| fixtures.join(f)))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let driver = Driver::start();
+    let browser = Session::open(&driver, &d.path().join("profile"));
+    let h = browser.check_page(&format!("file://{}/index.html", report.display()));
+    let mut want = vec!["zerowin diagnose".to_string()];
+    want.extend(files.iter().map(|f| fixtures.join(f).display().to_string()));
+    assert_eq!(h, want);
+    let text = browser
+        .script("return document.body.innerText;")
+        .as_str()
+        .unwrap()
+        .to_string();
+    for cause in [
+        "abortive close after the peer's zero window",
+        "abortive close without a zero window",
+        "refused",
+        "zero-window stall without a reset",
+    ] {
+        assert!(
+            text.contains(&format!("Connection 1: {cause}")),
+            "{cause}: {text}"
+        );
+    }
+    assert!(
+        text.contains("No timeline: no data segment of it was captured"),
+        "the refused connect has nothing to draw: {text}"
+    );
+    // The three connections that carried data are drawn.
+    assert_eq!(browser.script("return document.images.length;"), 3);
+}

@@ -43,14 +43,26 @@ fn every_shipped_scenario_meets_its_expectation() {
         checked: true,
     };
     let session = zerowin::session::Session::open(o, &loaded.inputs()).unwrap();
+    // Every trial keeps its pcap, on tmpfs (no disk writeback under the spool
+    // senders), and `diagnose` reads it back against the trial's record.
+    let pcaps = tempfile::tempdir_in(pcap_root()).unwrap();
+    let root = zerowin::artifacts::OutDir::root(pcaps.path(), "--pcap").unwrap();
+    let mut agreement = Agreement::default();
     for sc in &loaded.scenarios {
         let resolved = session
             .at_capacity(sc, &|_| {})
             .unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
         let sc = resolved.as_ref().map_or(sc, |(s, _)| s);
-        let res = runner::run_scenario(sc, &ObserveOptions::default(), |_| Ok(()))
+        let observe = ObserveOptions {
+            pcap_dir: Some(root.new_run().unwrap()),
+            ..ObserveOptions::default()
+        };
+        let res = runner::run_scenario(sc, &observe, |_| Ok(()))
             .unwrap_or_else(|e| panic!("{}: {e:#}", sc.name));
         assert_eq!(res.records.len(), sc.trials as usize);
+        for r in &res.records {
+            agreement.check(r, &format!("{}{}", sc.name, sc.cell_label()));
+        }
         results.push(res);
         if sc.cell_of.as_ref().is_some_and(|c| c.index + 1 == c.total) {
             zerowin::session::finish_sweep(&mut results, Default::default());
@@ -78,6 +90,7 @@ fn every_shipped_scenario_meets_its_expectation() {
         zerowin::process::live_count() == 0,
         "every sender was stopped"
     );
+    agreement.assert_held();
     assert!(
         failures.is_empty(),
         "expectations broken:\n{}",
@@ -134,5 +147,166 @@ fn the_4k_reproduction_records_the_whole_chain() {
             "0 <= {lost} B lost <= the {} B send buffer",
             s.sndbuf_effective
         );
+    }
+}
+
+/// Where the pcaps go: tmpfs when the machine has one.
+fn pcap_root() -> PathBuf {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir() {
+        shm.into()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
+/// A trial's own pcap, given to `diagnose`, against the trial's record: the same RST
+/// direction, the same close route (the record takes it from the sender's kernel
+/// counters where it can, `diagnose` from the wire alone), the same bytes its RSTs
+/// destroyed, and the application's counts bounding the wire's: every byte the
+/// client read crossed the wire, and every byte sent on the wire was accepted by
+/// the sender's send() first. The pcap is removed once read.
+#[derive(Default)]
+struct Agreement {
+    trials: usize,
+    routes: std::collections::BTreeSet<&'static str>,
+    rst_trials: usize,
+    broken: Vec<String>,
+}
+
+impl Agreement {
+    fn check(&mut self, r: &zerowin::record::TrialRecord, at: &str) {
+        let at = format!("{at} trial {}", r.trial);
+        let obs = r.observation.as_ref().expect("observed");
+        let (Some(wire), Some(pcap)) = (&obs.wire, &obs.pcap_file) else {
+            self.broken.push(format!("{at}: no capture or no pcap"));
+            return;
+        };
+        let d = zerowin::trace::diagnose(Path::new(pcap), &Default::default())
+            .unwrap_or_else(|e| panic!("{at}: {e:#}"));
+        std::fs::remove_file(pcap).unwrap();
+        self.trials += 1;
+        let mut says = Vec::new();
+        let got = Diagnosed::of(&d);
+        says.push((
+            "RST direction",
+            got.rst_direction,
+            wire.rst_direction.as_str().to_string(),
+        ));
+        says.push((
+            "bytes destroyed",
+            format!("{:?}", got.destroyed),
+            format!("{:?}", wire.sender_rst_unacked_bytes),
+        ));
+        if let Some(route) = zerowin::analysis::stats::route(r) {
+            // An SO_LINGER 0 abort and an RST at close look alike on the wire.
+            let want = match route.describe() {
+                "sender RST by SO_LINGER 0" => "sender RST at close",
+                other => other,
+            };
+            self.routes.insert(want);
+            says.push(("close route", got.route.to_string(), want.to_string()));
+        }
+        for (what, pcap_says, record_says) in says {
+            if pcap_says != record_says {
+                self.broken.push(format!(
+                    "{at}: {what}: the pcap says {pcap_says}, the record {record_says}"
+                ));
+            }
+        }
+        self.rst_trials += usize::from(got.destroyed.is_some());
+        if wire.dropped_frames > 0 {
+            return;
+        }
+        // Every byte the client read crossed the wire; every byte on the wire was
+        // accepted by send() first: `bytes_sent` is the sender's last connection's,
+        // so that bound is checked where the capture holds one connection.
+        if let Some(read) = r.bytes_read
+            && read > got.sent_on_wire
+        {
+            self.broken.push(format!(
+                "{at}: the client read {read} B, more than the {} B on the wire",
+                got.sent_on_wire
+            ));
+        }
+        if let Some(sent) = r.bytes_sent
+            && d.connections.len() == 1
+            && got.sent_on_wire > sent
+        {
+            self.broken.push(format!(
+                "{at}: {} B on the wire, more than the {sent} B send() accepted",
+                got.sent_on_wire
+            ));
+        }
+    }
+
+    fn assert_held(&self) {
+        assert!(
+            self.broken.is_empty(),
+            "pcap and record disagree:\n{}",
+            self.broken.join("\n")
+        );
+        assert!(self.trials >= 100, "{} trials checked", self.trials);
+        assert!(
+            self.rst_trials >= 20,
+            "{} trials with a sender RST",
+            self.rst_trials
+        );
+        assert!(self.routes.len() >= 3, "the routes seen: {:?}", self.routes);
+        eprintln!(
+            "pcap against record: {} trials agree ({} with a sender RST); routes {:?}",
+            self.trials, self.rst_trials, self.routes
+        );
+    }
+}
+
+/// What `diagnose` says of a trial's pcap, in the record's terms: the sender is the
+/// side that was connected to (side B, the SYN's receiver).
+struct Diagnosed {
+    rst_direction: String,
+    route: &'static str,
+    destroyed: Option<u64>,
+    sent_on_wire: u64,
+}
+
+impl Diagnosed {
+    fn of(d: &zerowin::trace::Diagnosis) -> Diagnosed {
+        use zerowin::trace::cause::Cause;
+        let conns = || d.connections.iter().map(|c| &c.conn);
+        let from = |side: usize| conns().any(|c| c.halves[side].rsts > 0);
+        let rst_direction = match (from(1), from(0)) {
+            (true, false) => "sender→client",
+            (false, true) => "client→sender",
+            (true, true) => "both",
+            (false, false) => "none",
+        };
+        let sender: Vec<Cause> = d
+            .connections
+            .iter()
+            .filter(|c| c.finding.side == Some(1))
+            .map(|c| c.finding.cause)
+            .collect();
+        let route = if sender.contains(&Cause::FinThenRstOnData) {
+            "sender FIN then RST on data"
+        } else if sender
+            .iter()
+            .any(|c| matches!(c, Cause::ZeroWindowAbort | Cause::AbortiveClose))
+        {
+            "sender RST at close"
+        } else {
+            "no sender abort"
+        };
+        // As the record sums them: over the connections the sender reset, where known.
+        let destroyed: Vec<u64> = conns()
+            .filter(|c| c.halves[1].rst.is_some())
+            .filter_map(|c| c.halves[1].unacked_by(&c.halves[0]))
+            .collect();
+        let destroyed = (!destroyed.is_empty()).then(|| destroyed.iter().sum());
+        Diagnosed {
+            rst_direction: rst_direction.to_string(),
+            route,
+            destroyed,
+            sent_on_wire: conns().filter_map(|c| c.halves[1].sent_bytes()).sum(),
+        }
     }
 }

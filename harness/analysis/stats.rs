@@ -136,8 +136,9 @@ fn counter_kind(c: &crate::observe::counters::Counters, linger0: bool) -> Option
     }
 }
 
-/// The sender sent an RST: which abort, by its counters, or else by the wire (a FIN
-/// before the RST means close() was clean and the RST answered data).
+/// The sender sent an RST: which abort, by its counters, or else by the wire's
+/// judgment of each connection it reset (`diagnose`'s rules: a FIN on the wire, or
+/// queued behind held-back data, then the client's data answered with an RST).
 fn abort_kind(
     c: Option<&crate::observe::counters::Counters>,
     w: &crate::observe::wire::Wire,
@@ -146,9 +147,10 @@ fn abort_kind(
     if let Some(k) = c.and_then(|c| counter_kind(c, linger0)) {
         return k;
     }
-    match (w.first_fin_from_sender_ns, w.first_rst_from_sender_ns) {
-        (Some(fin), Some(rst)) if fin < rst => Route::FinThenRstOnData,
-        _ => Route::RstAtClose,
+    if w.sender_fin_then_rst > 0 {
+        Route::FinThenRstOnData
+    } else {
+        Route::RstAtClose
     }
 }
 

@@ -144,7 +144,7 @@ impl Capture {
                     else {
                         continue;
                     };
-                    analyzer.push(&seg);
+                    analyzer.push(&seg, port);
                     if let Some(w) = writer.as_mut() {
                         let ts = Duration::from_nanos(frame.realtime_ns);
                         w.write(ts, frame.orig_len, &frame.data)?;

@@ -562,7 +562,9 @@ pub struct TrialRecord {
     pub bytes_read: Option<u64>,
     /// Complete 13-byte messages the client read, post-mortem included.
     pub messages_read: Option<u64>,
-    /// Bytes the sender's send() accepted, from its summary (None without one).
+    /// Bytes the sender's send() accepted, from its last summary (None without one):
+    /// its last connection's, when a trial has several (a framed sender's
+    /// reconnections and takeovers, a restarted sender's lives).
     pub bytes_sent: Option<u64>,
     /// bytes_sent - bytes_read: what send() accepted that never reached the client.
     pub bytes_lost: Option<i64>,

@@ -237,6 +237,16 @@ pub struct Wire {
     pub unanswered_keep_alives: u64,
     /// CLOCK_MONOTONIC ns of the client's keep-alive probes, the first 32, for the plot.
     pub client_keep_alive_ns: Vec<u64>,
+    /// Bytes the sender had sent and the client never acknowledged, on the
+    /// connections the sender reset: what the wire shows its RSTs destroyed
+    /// (`diagnose`'s figure). Bytes the sender's send() accepted but never sent are
+    /// not on the wire; `bytes_lost` counts them too. None without a sender RST.
+    pub sender_rst_unacked_bytes: Option<u64>,
+    /// Of the connections the sender reset, those the wire judges "FIN, then RST on
+    /// data" (`diagnose`'s rule: its FIN on the wire, or queued behind data the
+    /// client's window held back, then the client's data answered with an RST); the
+    /// others were reset at close.
+    pub sender_fin_then_rst: u64,
     /// Frames the kernel dropped before the capture read them (PACKET_STATISTICS).
     pub dropped_frames: u64,
     /// The plot's series. Not exported: the pcap holds every segment exactly.

@@ -4,13 +4,15 @@
 
 use std::collections::BTreeMap;
 
+use super::plot::{ACKED, EDGE, Line, Panel, Picture, SENT};
 use super::text::{Layout, TABLE_MAX, new_table};
+use crate::record::observation::WireSeries;
 use crate::trace::cause::{Cause, Step};
 use crate::trace::{Diagnosed, Diagnosis};
 use crate::words::ms_u;
 
-/// Abnormal connections explained in full, at most.
-const EXPLAINED_MAX: usize = 10;
+/// Abnormal connections explained in full (and drawn by `--plot`), at most.
+pub const EXPLAINED_MAX: usize = 10;
 
 fn bytes(d: &Diagnosed, side: usize) -> String {
     let h = &d.conn.halves[side];
@@ -24,34 +26,38 @@ fn duration(d: &Diagnosed) -> String {
     ms_u((d.conn.last.t_ns.saturating_sub(d.conn.first.t_ns)) / 1000)
 }
 
+/// The table's columns, and one connection's row.
+pub(super) const COLUMNS: [&str; 9] = [
+    "#",
+    "A",
+    "B",
+    "duration",
+    "A→B B",
+    "B→A B",
+    "zero win A/B",
+    "ending",
+    "cause",
+];
+
+pub(super) fn row(i: usize, d: &Diagnosed) -> Vec<String> {
+    let c = &d.conn;
+    vec![
+        i.to_string(),
+        c.a.to_string(),
+        c.b.to_string(),
+        duration(d),
+        bytes(d, 0),
+        bytes(d, 1),
+        format!("{}/{}", c.halves[0].zero_windows, c.halves[1].zero_windows),
+        d.finding.cause.ending().to_string(),
+        d.finding.cause.name().to_string(),
+    ]
+}
+
 fn table(diag: &Diagnosis, layout: Layout) -> String {
-    let mut t = new_table(
-        vec![
-            "#",
-            "A",
-            "B",
-            "duration",
-            "A→B B",
-            "B→A B",
-            "zero win A/B",
-            "ending",
-            "cause",
-        ],
-        layout,
-    );
+    let mut t = new_table(COLUMNS.to_vec(), layout);
     for (i, d) in diag.connections.iter().enumerate() {
-        let c = &d.conn;
-        t.add_row(vec![
-            (i + 1).to_string(),
-            c.a.to_string(),
-            c.b.to_string(),
-            duration(d),
-            bytes(d, 0),
-            bytes(d, 1),
-            format!("{}/{}", c.halves[0].zero_windows, c.halves[1].zero_windows),
-            d.finding.cause.ending().to_string(),
-            d.finding.cause.name().to_string(),
-        ]);
+        t.add_row(row(i + 1, d));
     }
     let mut s = t.to_string();
     s.push('\n');
@@ -65,11 +71,17 @@ fn table(diag: &Diagnosis, layout: Layout) -> String {
     s
 }
 
-fn by_cause(diag: &Diagnosis, layout: Layout) -> String {
+/// Every connection's count by cause, those not kept whole included.
+pub(super) fn cause_counts(diag: &Diagnosis) -> BTreeMap<Cause, u64> {
     let mut counts: BTreeMap<Cause, u64> = diag.frames.not_kept.clone();
     for d in &diag.connections {
         *counts.entry(d.finding.cause).or_default() += 1;
     }
+    counts
+}
+
+fn by_cause(diag: &Diagnosis, layout: Layout) -> String {
+    let counts = cause_counts(diag);
     let mut t = new_table(vec!["cause", "connections", "ending"], layout);
     for (cause, n) in &counts {
         t.add_row(vec![
@@ -138,7 +150,7 @@ pub fn explain(i: usize, d: &Diagnosed) -> String {
     s
 }
 
-fn frames_line(diag: &Diagnosis) -> String {
+pub(super) fn frames_line(diag: &Diagnosis) -> String {
     let f = &diag.frames;
     let mut s = format!(
         "{}: {} frame(s), {} TCP segment(s) in {} connection(s){}",
@@ -194,18 +206,23 @@ pub fn summary(diag: &Diagnosis, layout: Layout) -> String {
     s
 }
 
-/// The whole report of one capture.
-pub fn report(diag: &Diagnosis, layout: Layout) -> String {
-    let mut s = summary(diag, layout);
-    let abnormal: Vec<(usize, &Diagnosed)> = diag
-        .connections
+/// The abnormal connections the report explains, with their numbers in the table.
+pub fn explained(diag: &Diagnosis) -> Vec<(usize, &Diagnosed)> {
+    diag.connections
         .iter()
         .enumerate()
         .filter(|(_, d)| d.finding.cause.abnormal())
-        .collect();
+        .map(|(i, d)| (i + 1, d))
+        .collect()
+}
+
+/// The whole report of one capture.
+pub fn report(diag: &Diagnosis, layout: Layout) -> String {
+    let mut s = summary(diag, layout);
+    let abnormal = explained(diag);
     for (i, d) in abnormal.iter().take(EXPLAINED_MAX) {
         s.push('\n');
-        s.push_str(&explain(i + 1, d));
+        s.push_str(&explain(*i, d));
     }
     if abnormal.len() > EXPLAINED_MAX {
         s.push_str(&format!(
@@ -214,4 +231,75 @@ pub fn report(diag: &Diagnosis, layout: Layout) -> String {
         ));
     }
     s
+}
+
+/// Connection `i`'s timeline, drawn from its wire series (`trace::series_of`): the
+/// busier side's data against its peer's acknowledgement and window, with the
+/// zero windows, FINs and RSTs marked. `unscaled`: the handshake was not captured.
+pub fn picture(file: &str, i: usize, d: &Diagnosed, s: &WireSeries, unscaled: bool) -> Picture {
+    let c = &d.conn;
+    let data = c.busier_side();
+    let (tx, rx) = (c.addr(data), c.addr(1 - data));
+    let zero = c.first.t_ns;
+    let window = if unscaled {
+        format!("{rx}: advertised window (the raw field: no handshake, scale unknown)")
+    } else {
+        format!("{rx}: advertised window")
+    };
+    let panels = vec![
+        Panel {
+            y_desc: "bytes since the SYN (wire)",
+            lines: vec![
+                Line::wire(
+                    format!("{tx}: highest byte sent"),
+                    &s.sender_sent,
+                    zero,
+                    SENT,
+                ),
+                Line::wire(format!("{rx}: acknowledged"), &s.client_acked, zero, ACKED),
+                Line::wire(
+                    format!("{rx}: window edge (ack + window)"),
+                    &s.window_edge,
+                    zero,
+                    EDGE,
+                ),
+            ],
+        },
+        Panel {
+            y_desc: "bytes",
+            lines: vec![Line::wire(window, &s.client_window, zero, EDGE)],
+        },
+    ];
+    let at = |t_ns: u64| (t_ns.saturating_sub(zero) / 1000) as i64;
+    let mut events = Vec::new();
+    let h = &c.halves[1 - data];
+    if let (Some(first), Some(last)) = (h.first_zero_window, h.last_zero_window) {
+        events.push(("first zero window", at(first.t_ns)));
+        if last != first {
+            events.push(("last zero window", at(last.t_ns)));
+        }
+    }
+    for h in &c.halves {
+        events.extend(h.fin.map(|m| ("FIN", at(m.t_ns))));
+        events.extend(h.rst.map(|r| ("RST", at(r.at.t_ns))));
+    }
+    Picture {
+        title: format!(
+            "{}: connection {i}, {} ⇄ {}: {}",
+            super::output::clean(file),
+            c.a,
+            c.b,
+            d.finding.cause
+        ),
+        x_desc: "ms since the connection's first packet",
+        panels: panels
+            .into_iter()
+            .map(|mut p| {
+                p.lines.retain(|l| !l.points.is_empty());
+                p
+            })
+            .filter(|p| !p.lines.is_empty())
+            .collect(),
+        events,
+    }
 }

@@ -181,7 +181,7 @@ fn slug(s: &str) -> String {
 }
 
 /// Text for HTML.
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -192,16 +192,16 @@ fn esc(s: &str) -> String {
 const STYLE: &str = "body{font-family:sans-serif;max-width:1200px;margin:1em auto;padding:0 1em;color:#222}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:.2em .5em;text-align:left;font-size:90%}\
 th{background:#f2f2f2}.pass{color:#080}.fail{color:#b00}img{max-width:100%;border:1px solid #eee;margin:.3em 0}\
-p.note{color:#555;font-size:90%}";
+p.note{color:#555;font-size:90%}pre{white-space:pre-wrap}";
 
-fn head(title: &str) -> String {
+pub(super) fn head(title: &str) -> String {
     format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title><style>{STYLE}</style></head><body>\n",
         esc(title)
     )
 }
 
-fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+pub(super) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut s = String::from("<table><tr>");
     for h in header {
         s.push_str(&format!("<th>{}</th>", esc(h)));

@@ -12,6 +12,7 @@ pub mod backlog;
 pub mod charts;
 pub mod csv;
 pub mod diagnose;
+pub mod diagnose_html;
 pub mod export;
 pub mod html;
 pub mod json;

@@ -57,18 +57,46 @@ fn alive(e: &End) -> bool {
     e.state != "CLOSED"
 }
 
-struct Line {
-    label: &'static str,
-    points: Points,
-    color: RGBColor,
+/// One line of a panel.
+pub struct Line {
+    pub label: String,
+    pub points: Points,
+    pub color: RGBColor,
     /// Sampled: each point is marked.
-    marked: bool,
+    pub marked: bool,
 }
 
-struct Panel {
-    y_desc: &'static str,
-    lines: Vec<Line>,
+impl Line {
+    /// A wire series on an axis of ms since `zero_ns`, drawn as steps.
+    pub fn wire(label: impl Into<String>, s: &Series, zero_ns: u64, color: RGBColor) -> Line {
+        Line {
+            label: label.into(),
+            points: steps(s, zero_ns),
+            color,
+            marked: false,
+        }
+    }
 }
+
+/// One panel: lines sharing a y axis.
+pub struct Panel {
+    pub y_desc: &'static str,
+    pub lines: Vec<Line>,
+}
+
+/// What a timeline draws: panels on one time axis (ms), and events as vertical
+/// marks (µs on the same axis), named as in [`MARKS`].
+pub struct Picture {
+    pub title: String,
+    pub x_desc: &'static str,
+    pub panels: Vec<Panel>,
+    pub events: Vec<(&'static str, i64)>,
+}
+
+/// The colour of the data side, its receiver's acknowledgement and window edge.
+pub const SENT: RGBColor = RED;
+pub const ACKED: RGBColor = BLUE;
+pub const EDGE: RGBColor = RGBColor(0, 150, 0);
 
 /// Samples as steps: each value holds until the next sample.
 fn sampled_steps(points: Points) -> Points {
@@ -90,14 +118,12 @@ fn panels(r: &TrialRecord) -> Vec<Panel> {
         .map_or(&[], |t| &t.samples);
     let wire = o.and_then(|o| o.wire.as_ref());
     let zero = r.client.zero_ns;
-    let wire_line = |label, pick: fn(&crate::observe::wire::WireSeries) -> &Series, color| Line {
-        label,
-        points: wire.map_or(vec![], |w| steps(pick(&w.series), zero)),
-        color,
-        marked: false,
+    let wire_line = |label: &str, pick: fn(&crate::observe::wire::WireSeries) -> &Series, color| {
+        let empty = Series::default();
+        Line::wire(label, wire.map_or(&empty, |w| pick(&w.series)), zero, color)
     };
-    let sample_line = |label, points: Points, color| Line {
-        label,
+    let sample_line = |label: &str, points: Points, color| Line {
+        label: label.into(),
         points,
         color,
         marked: true,
@@ -106,12 +132,12 @@ fn panels(r: &TrialRecord) -> Vec<Panel> {
         Panel {
             y_desc: "bytes since the SYN (wire)",
             lines: vec![
-                wire_line("sender: highest byte sent", |s| &s.sender_sent, RED),
-                wire_line("client: acknowledged", |s| &s.client_acked, BLUE),
+                wire_line("sender: highest byte sent", |s| &s.sender_sent, SENT),
+                wire_line("client: acknowledged", |s| &s.client_acked, ACKED),
                 wire_line(
                     "client: window edge (ack + window)",
                     |s| &s.window_edge,
-                    RGBColor(0, 150, 0),
+                    EDGE,
                 ),
             ],
         },
@@ -129,7 +155,7 @@ fn panels(r: &TrialRecord) -> Vec<Panel> {
                 wire_line(
                     "client advertised window (wire)",
                     |s| &s.client_window,
-                    RGBColor(0, 150, 0),
+                    EDGE,
                 ),
                 sample_line(
                     "client advertised window (sampled)",
@@ -153,7 +179,9 @@ fn panels(r: &TrialRecord) -> Vec<Panel> {
         .collect()
 }
 
-const MARKS: [(&str, RGBColor); 11] = [
+const MARKS: [(&str, RGBColor); 13] = [
+    ("FIN", RGBColor(150, 0, 150)),
+    ("last zero window", RGBColor(0, 90, 0)),
     ("first zero window", RGBColor(0, 150, 0)),
     ("sender send() failed", RGBColor(200, 120, 0)),
     ("sender close", RGBColor(150, 0, 150)),
@@ -200,33 +228,44 @@ pub fn render(record: &TrialRecord) -> Result<String> {
     {
         events.push(("last segment from the sender", t));
     }
+    let title = format!(
+        "{} trial {}: {} vs {} ({}) → {}",
+        crate::report::output::clean(&record.scenario),
+        record.trial,
+        record.strategy,
+        record.sender,
+        record.close_policy,
+        record.outcome
+    );
+    svg(&Picture {
+        title,
+        x_desc: "ms since the SYN",
+        panels,
+        events,
+    })
+}
+
+/// The SVG text of a picture: its panels stacked on one time axis.
+pub fn svg(p: &Picture) -> Result<String> {
+    let mut events = p.events.clone();
     events.sort_by_key(|(_, t)| *t);
-    let all_x = panels
+    let all_x = p
+        .panels
         .iter()
         .flat_map(|p| &p.lines)
         .flat_map(|l| l.points.iter().map(|p| p.0))
         .chain(events.iter().map(|(_, t)| ms(*t)));
     let (x0, x1) = all_x.fold((0f64, 0.1f64), |(lo, hi), x| (lo.min(x), hi.max(x)));
     let x_range = x0..x1 + (x1 - x0) * 0.05;
-
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (1100, 760)).into_drawing_area();
         root.fill(&WHITE)?;
-        let title = format!(
-            "{} trial {}: {} vs {} ({}) → {}",
-            crate::report::output::clean(&record.scenario),
-            record.trial,
-            record.strategy,
-            record.sender,
-            record.close_policy,
-            record.outcome
-        );
-        let root = root.titled(&title, ("sans-serif", 18))?;
-        let areas = root.split_evenly((panels.len(), 1));
-        for (i, (area, p)) in areas.iter().zip(&panels).enumerate() {
+        let root = root.titled(&p.title, ("sans-serif", 18))?;
+        let areas = root.split_evenly((p.panels.len().max(1), 1));
+        for (i, (area, panel)) in areas.iter().zip(&p.panels).enumerate() {
             // The events' legend once, in the first panel; their marks in every one.
-            draw_panel(area, p, &events, i == 0, x_range.clone())?;
+            draw_panel(area, panel, p.x_desc, &events, i == 0, x_range.clone())?;
         }
         root.present()?;
     }
@@ -236,6 +275,7 @@ pub fn render(record: &TrialRecord) -> Result<String> {
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     panel: &Panel,
+    x_desc: &str,
     events: &[(&'static str, i64)],
     legend_events: bool,
     x: std::ops::Range<f64>,
@@ -256,7 +296,7 @@ where
         .build_cartesian_2d(x, 0f64..y_end)?;
     chart
         .configure_mesh()
-        .x_desc("ms since the SYN")
+        .x_desc(x_desc)
         .y_desc(panel.y_desc)
         .y_label_formatter(&|v| format!("{v:.0}"))
         .draw()?;
@@ -269,7 +309,7 @@ where
         };
         chart
             .draw_series(LineSeries::new(points, color.stroke_width(2)))?
-            .label(l.label)
+            .label(l.label.as_str())
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
             });

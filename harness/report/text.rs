@@ -269,7 +269,7 @@ fn evidence(o: &Observation) -> Vec<String> {
     }
     if let Some(w) = &o.wire {
         out.push(format!(
-            "on the wire: the client advertised a zero window {} time(s) and the sender {}; window updates {}/{} (client/sender); zero-window probes {}/{} (sender/client); RST {} ({} from the sender, {} from the client); FIN {}/{} (client/sender){}",
+            "on the wire: the client advertised a zero window {} time(s) and the sender {}; window updates {}/{} (client/sender); zero-window probes {}/{} (sender/client); RST {} ({} from the sender, {} from the client){}; FIN {}/{} (client/sender){}",
             w.from_client.zero_windows,
             w.from_sender.zero_windows,
             w.from_client.window_updates,
@@ -279,6 +279,10 @@ fn evidence(o: &Observation) -> Vec<String> {
             w.rst_direction,
             w.from_sender.rsts,
             w.from_client.rsts,
+            match w.sender_rst_unacked_bytes {
+                Some(b) => format!("; the sender's RST destroyed {b} B it had sent, unacknowledged"),
+                None => String::new(),
+            },
             w.from_client.fins,
             w.from_sender.fins,
             if w.dropped_frames > 0 {

@@ -95,13 +95,29 @@ pub struct Half {
     zero_since: Option<u64>,
     /// The window of its last segment without SYN/FIN/RST.
     pub last_window: Option<u16>,
+    /// The largest window field it advertised (same scale as `last_window`).
+    pub max_window: Option<u16>,
+    /// Its last data segment ended at the peer's right window edge (the peer's
+    /// acknowledgement + its window, scaled): it was held back by the window then.
+    /// False when the scale is unknown (no handshake captured).
+    pub filled_window: bool,
     pub probes: u64,
+    /// Window updates (Wireshark's `window_update`): no payload, none of
+    /// SYN/FIN/RST, the same seq and ack as its previous segment, another window.
+    pub window_updates: u64,
+    #[serde(skip)]
+    prev: Option<(u32, u32, u16)>,
     pub keepalives: u64,
+    /// The times of its first [`KEEPALIVE_TIMES`] keep-alives, for the plot.
+    #[serde(skip)]
+    pub keepalive_ns: Vec<u64>,
     /// Keep-alives since the peer last sent anything.
     pub unanswered_keepalives: u32,
     pub first_keepalive: Option<Mark>,
     pub syn: Option<Mark>,
     pub fin: Option<Mark>,
+    /// Segments with FIN (a retransmitted FIN counts again).
+    pub fins: u64,
     pub rst: Option<Reset>,
     pub rsts: u64,
     pub ttl_min: Option<u8>,
@@ -110,6 +126,9 @@ pub struct Half {
     pub last_data: Option<Mark>,
     pub last: Option<Mark>,
 }
+
+/// Keep-alive times kept per side.
+pub const KEEPALIVE_TIMES: usize = 32;
 
 fn after(a: u32, b: u32) -> bool {
     (a.wrapping_sub(b) as i32) > 0
@@ -143,12 +162,37 @@ impl Half {
             self.close_zero(since, p.t_ns);
         }
         self.last_window = Some(p.window);
+        self.max_window = Some(self.max_window.map_or(p.window, |m| m.max(p.window)));
+    }
+
+    fn window_update(&mut self, p: &Packet) {
+        let f = p.flags;
+        let plain = p.payload == 0 && !f.syn && !f.fin && !f.rst;
+        if plain
+            && matches!(self.prev, Some((s, a, w)) if s == p.seq && a == p.ack && w != p.window)
+        {
+            self.window_updates += 1;
+        }
+        self.prev = Some((p.seq, p.ack, p.window));
     }
 
     fn close_zero(&mut self, since: u64, now: u64) {
         let d = now.saturating_sub(since);
         self.zero_window_ns += d;
         self.longest_zero_window_ns = self.longest_zero_window_ns.max(d);
+    }
+
+    /// Its acknowledgement + its last window, scaled as the handshake said (RFC 7323:
+    /// only when both SYNs carried the option); None when unknown. `peer_wscale` is
+    /// the other side's option, which must be there too for scaling.
+    fn right_edge(&self, peer_wscale: Option<u8>) -> Option<u32> {
+        let (acked, window) = (self.acked?, self.last_window?);
+        self.syn?;
+        let shift = match (self.wscale, peer_wscale) {
+            (Some(s), Some(_)) => s as u32,
+            _ => 0,
+        };
+        Some(acked.wrapping_add((window as u32) << shift))
     }
 
     /// The zero-window episode still open at `end_ns`, if any.
@@ -318,6 +362,9 @@ impl Conn {
                 me.keepalives += 1;
                 me.unanswered_keepalives += 1;
                 me.first_keepalive.get_or_insert(Mark::of(p));
+                if me.keepalive_ns.len() < KEEPALIVE_TIMES {
+                    me.keepalive_ns.push(p.t_ns);
+                }
             }
         } else if peer_zero && p.payload == 1 && me.high == Some(p.seq) {
             me.probes += 1; // Wireshark's probe: one new byte into a zero window
@@ -327,16 +374,21 @@ impl Conn {
             me.data(p, len);
             if p.payload > 0 {
                 me.last_data = Some(Mark::of(p));
+                me.filled_window = peer
+                    .right_edge(me.wscale)
+                    .is_some_and(|edge| !after(edge, p.seq.wrapping_add(p.payload)));
             }
         } else if me.high.is_none() {
             me.high = Some(p.seq);
         }
         if f.fin {
+            me.fins += 1;
             me.fin.get_or_insert(Mark::of(p));
         }
         if !f.syn && !f.fin {
             me.window(p);
         }
+        me.window_update(p);
     }
 
     /// Closes open zero-window episodes at `end_ns`, the capture's last frame.
@@ -353,6 +405,11 @@ impl Conn {
 
     pub fn addr(&self, side: usize) -> SocketAddr {
         if side == 0 { self.a } else { self.b }
+    }
+
+    /// The side that sent more payload (B on a tie): the data side of its plot.
+    pub fn busier_side(&self) -> usize {
+        usize::from(self.halves[0].payload_bytes <= self.halves[1].payload_bytes)
     }
 
     /// The capture began after this connection's handshake.

@@ -14,6 +14,7 @@ pub mod cause;
 pub mod conn;
 pub mod link;
 pub mod read;
+pub mod series;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -22,9 +23,11 @@ use std::path::Path;
 use anyhow::{Result, bail};
 use serde::Serialize;
 
+use crate::record::observation::WireSeries;
 use cause::{Cause, Finding};
 use conn::Conn;
 use link::{NotTcp, Packet};
+use series::Follow;
 
 /// Connections followed at once.
 pub const LIVE_MAX: usize = 50_000;
@@ -109,24 +112,53 @@ pub struct Diagnosis {
 type Key = (SocketAddr, SocketAddr);
 
 fn key(p: &Packet) -> Key {
-    if p.src <= p.dst {
-        (p.src, p.dst)
-    } else {
-        (p.dst, p.src)
-    }
+    key_of(p.src, p.dst)
 }
 
-#[derive(Default)]
-struct Tracker {
+fn key_of(x: SocketAddr, y: SocketAddr) -> Key {
+    if x <= y { (x, y) } else { (y, x) }
+}
+
+/// Where a connection goes once it is finished: judged by `diagnose`, or summed
+/// into a trial's record (`observe::wire`).
+pub trait Sink {
+    fn take(&mut self, c: Conn);
+}
+
+/// The connection table: every packet to its connection, by 4-tuple and
+/// incarnation, with at most [`LIVE_MAX`] followed at once. A connection is handed
+/// to the sink, finished, when a new SYN replaces it on its tuple, when it is judged
+/// early, or at the end.
+pub struct Tracker<S: Sink> {
     live: HashMap<Key, Conn>,
-    done: Vec<Diagnosed>,
-    frames: Frames,
+    sink: S,
     /// The latest frame time so far.
     now_ns: u64,
+    /// Connections finished early because more than LIVE_MAX were open at once.
+    pub judged_early: u64,
 }
 
-impl Tracker {
-    fn push(&mut self, p: &Packet) {
+impl<S: Sink> Tracker<S> {
+    pub fn new(sink: S) -> Tracker<S> {
+        Tracker {
+            live: HashMap::new(),
+            sink,
+            now_ns: 0,
+            judged_early: 0,
+        }
+    }
+
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    /// The capture's clock moved to `t_ns` (a frame, TCP or not).
+    pub fn saw(&mut self, t_ns: u64) {
+        self.now_ns = self.now_ns.max(t_ns);
+    }
+
+    pub fn push(&mut self, p: &Packet) {
+        self.saw(p.t_ns);
         let k = key(p);
         let mut incarnation = 1;
         if let Some(c) = self.live.get_mut(&k) {
@@ -136,28 +168,23 @@ impl Tracker {
             }
             let old = self.live.remove(&k).expect("present");
             incarnation = old.incarnation + 1;
-            self.judge(old);
+            self.hand_over(old);
         }
         if self.live.len() >= LIVE_MAX {
-            self.judge_oldest();
+            self.finish_oldest();
         }
         let mut c = Conn::new(p, incarnation);
         c.push(p);
         self.live.insert(k, c);
     }
 
-    fn judge(&mut self, mut c: Conn) {
+    fn hand_over(&mut self, mut c: Conn) {
         c.finish(self.now_ns);
-        let finding = cause::judge(&c);
-        if self.done.len() < KEEP_MAX {
-            self.done.push(Diagnosed { conn: c, finding });
-        } else {
-            *self.frames.not_kept.entry(finding.cause).or_default() += 1;
-        }
+        self.sink.take(c);
     }
 
-    /// Judges the least recently active half of the live connections.
-    fn judge_oldest(&mut self) {
+    /// Finishes the least recently active half of the live connections.
+    fn finish_oldest(&mut self) {
         let mut lasts: Vec<u64> = self.live.values().map(|c| c.last.number).collect();
         let mid = lasts.len() / 2;
         let (_, cut, _) = lasts.select_nth_unstable(mid);
@@ -170,29 +197,77 @@ impl Tracker {
             .collect();
         for k in old {
             let c = self.live.remove(&k).expect("present");
-            self.frames.judged_early += 1;
-            self.judge(c);
+            self.judged_early += 1;
+            self.hand_over(c);
         }
     }
 
-    fn finish(mut self) -> (Vec<Diagnosed>, Frames) {
-        let live: Vec<Conn> = self.live.drain().map(|(_, c)| c).collect();
+    /// Hands every live connection over, in the order they began, and returns the sink.
+    pub fn finish(mut self) -> S {
+        let mut live: Vec<Conn> = self.live.drain().map(|(_, c)| c).collect();
+        live.sort_by_key(|c| c.first.number);
         for c in live {
-            self.judge(c);
+            self.hand_over(c);
         }
-        self.done.sort_by_key(|d| d.conn.first.number);
-        (self.done, self.frames)
+        self.sink
     }
+}
 
-    fn count(&mut self, e: NotTcp) {
-        let f = &mut self.frames;
-        match e {
-            NotTcp::Other => f.other += 1,
-            NotTcp::Cut => f.cut += 1,
-            NotTcp::Fragment => f.fragments += 1,
-            NotTcp::Link(n) => *f.unsupported_links.entry(n).or_default() += 1,
+/// `diagnose`'s sink: each connection judged, kept whole up to [`KEEP_MAX`].
+#[derive(Default)]
+struct Judged {
+    done: Vec<Diagnosed>,
+    not_kept: BTreeMap<Cause, u64>,
+}
+
+impl Sink for Judged {
+    fn take(&mut self, c: Conn) {
+        let finding = cause::judge(&c);
+        if self.done.len() < KEEP_MAX {
+            self.done.push(Diagnosed { conn: c, finding });
+        } else {
+            *self.not_kept.entry(finding.cause).or_default() += 1;
         }
     }
+}
+
+impl Frames {
+    fn count(&mut self, e: NotTcp) {
+        match e {
+            NotTcp::Other => self.other += 1,
+            NotTcp::Cut => self.cut += 1,
+            NotTcp::Fragment => self.fragments += 1,
+            NotTcp::Link(n) => *self.unsupported_links.entry(n).or_default() += 1,
+        }
+    }
+}
+
+/// The plot's series of each of `conns` (connections of `path`), from a second
+/// read of the file: each connection's busier side is its data side. The first read
+/// already said whether and where the file ends early; this one stops there.
+pub fn series_of(path: &Path, conns: &[&Conn]) -> Result<Vec<(WireSeries, bool)>> {
+    let mut cap = read::Capture::open(path)?;
+    let mut follows: Vec<Follow> = conns.iter().map(|_| Follow::without_syn()).collect();
+    let data: Vec<SocketAddr> = conns.iter().map(|c| c.addr(c.busier_side())).collect();
+    let keys: Vec<Key> = conns.iter().map(|c| key_of(c.a, c.b)).collect();
+    while let Some(Ok(frame)) = cap.next_frame() {
+        let Ok(p) = link::packet(frame.link, frame.number, frame.t_ns, frame.data) else {
+            continue;
+        };
+        let k = key(&p);
+        for (i, c) in conns.iter().enumerate() {
+            if keys[i] == k && (c.first.number..=c.last.number).contains(&p.number) {
+                follows[i].push(&p, p.src == data[i]);
+            }
+        }
+    }
+    Ok(follows
+        .into_iter()
+        .map(|f| {
+            let unscaled = f.unscaled;
+            (f.finish(), unscaled)
+        })
+        .collect())
 }
 
 /// Reads `path` and judges every connection in it that `filter` keeps. An error in
@@ -200,7 +275,8 @@ impl Tracker {
 /// and `ended_early` says why. A file that gives no frame at all is an error.
 pub fn diagnose(path: &Path, filter: &Filter) -> Result<Diagnosis> {
     let mut cap = read::Capture::open(path)?;
-    let mut t = Tracker::default();
+    let mut t = Tracker::new(Judged::default());
+    let mut frames = Frames::default();
     let mut ended_early = None;
     loop {
         let frame = match cap.next_frame() {
@@ -211,25 +287,24 @@ pub fn diagnose(path: &Path, filter: &Filter) -> Result<Diagnosis> {
                 break;
             }
         };
-        t.frames.frames += 1;
-        t.now_ns = t.now_ns.max(frame.t_ns);
+        frames.frames += 1;
+        t.saw(frame.t_ns);
         match link::packet(frame.link, frame.number, frame.t_ns, frame.data) {
             Ok(p) if filter.matches(&p) => {
-                t.frames.tcp += 1;
+                frames.tcp += 1;
                 t.push(&p);
             }
             Ok(_) => {}
-            Err(e) => t.count(e),
+            Err(e) => frames.count(e),
         }
     }
-    if t.frames.frames == 0
+    if frames.frames == 0
         && let Some(e) = &ended_early
     {
         bail!("{}: {e}", path.display());
     }
-    if t.frames.tcp == 0 && !t.frames.unsupported_links.is_empty() {
-        let links: Vec<String> = t
-            .frames
+    if frames.tcp == 0 && !frames.unsupported_links.is_empty() {
+        let links: Vec<String> = frames
             .unsupported_links
             .keys()
             .map(|n| n.to_string())
@@ -240,11 +315,14 @@ pub fn diagnose(path: &Path, filter: &Filter) -> Result<Diagnosis> {
             links.join(", ")
         );
     }
-    let (connections, frames) = t.finish();
+    frames.judged_early = t.judged_early;
+    let mut judged = t.finish();
+    judged.done.sort_by_key(|d| d.conn.first.number);
+    frames.not_kept = judged.not_kept;
     Ok(Diagnosis {
         file: path.display().to_string(),
         frames,
-        connections,
+        connections: judged.done,
         ended_early,
     })
 }
