@@ -13,7 +13,9 @@ cache), the two tools read it in turn, READS times each (3), alternating which g
 wall time with time.monotonic(), peak RSS from getrusage(RUSAGE_CHILDREN) of a child that
 runs only that tool. MB/s is the file's size over the median wall time; the ratio is of the
 median times. zerowin also reads a quarter-size file the same way, to show how its memory
-grows with the capture's size.
+grows with the capture's size, and reads the full-size file once more with --export-json
+/dev/null, which keeps every connection whole (up to KEEP_MAX) where the text report keeps
+only what it shows.
 
     python3 scripts/bench_diagnose.py target/release/zerowin [SIZE_MB] [READS]
 
@@ -119,24 +121,30 @@ def main():
             real_mb = os.path.getsize(path) / 1e6
             subprocess.run(["cat", path], stdout=subprocess.DEVNULL)  # warm the page cache
             zw_cmd = [zw, "diagnose", "--quiet", path]
+            json_cmd = [zw, "diagnose", "--quiet", "--export-json", "/dev/null", path]
             ts_cmd = ["tshark", "-r", path, "-q", "-z", "conv,tcp"]
-            zw_runs, ts_runs = [], []
+            zw_runs, json_runs, ts_runs = [], [], []
             for i in range(reads):
-                order = [(zw_cmd, zw_runs), (ts_cmd, ts_runs)]
-                if mb != size_mb or os.environ.get("NO_TSHARK") == "1":
+                order = [(zw_cmd, zw_runs), (json_cmd, json_runs), (ts_cmd, ts_runs)]
+                if mb != size_mb:
                     order = order[:1]
+                elif os.environ.get("NO_TSHARK") == "1":
+                    order = order[:2]
                 for cmd, runs in order if i % 2 == 0 else reversed(order):
                     runs.append(measure(cmd))
             zw_wall, zw_rss, zw_rc = median_of(zw_runs)
             ts = median_of(ts_runs) if ts_runs else (None, None, None)
-            rows.append((real_mb, copies, zw_wall, zw_rss, zw_rc, ts))
+            js = median_of(json_runs) if json_runs else None
+            rows.append((real_mb, copies, zw_wall, zw_rss, zw_rc, ts, js))
             os.unlink(path)
     print(f"== diagnose: generated captures of the 2014 failure (copies of {os.path.basename(FIXTURE)}), {reads} reads each, medians")
-    for real_mb, copies, zw_wall, zw_rss, zw_rc, (t_wall, t_rss, t_rc) in rows:
+    for real_mb, copies, zw_wall, zw_rss, zw_rc, (t_wall, t_rss, t_rc), js in rows:
         line = (
             f"  {real_mb:.0f} MB, {copies} connections: zerowin diagnose {zw_wall:.2f} s"
             f" ({real_mb / zw_wall:.0f} MB/s), peak RSS {zw_rss:.0f} MB (exit {zw_rc})"
         )
+        if js is not None:
+            line += f"; with --export-json {js[0]:.2f} s, peak RSS {js[1]:.0f} MB (exit {js[2]})"
         if t_wall is not None:
             line += (
                 f"; tshark -q -z conv,tcp {t_wall:.2f} s ({real_mb / t_wall:.0f} MB/s),"

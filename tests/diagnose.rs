@@ -559,3 +559,110 @@ fn plot_and_html_are_refused_before_any_capture_is_read() {
             .refused(flag);
     }
 }
+
+type Raw = pcap_file::pcap::RawPcapPacket<'static>;
+
+/// The frames of a pcap fixture, raw (they are cut by its snap length), and its header.
+fn frames_of(src: &Path) -> (PcapHeader, Vec<Raw>) {
+    let mut r = PcapReader::new(std::fs::File::open(src).unwrap()).unwrap();
+    let h = r.header();
+    let mut frames = Vec::new();
+    while let Some(p) = r.next_raw_packet() {
+        frames.push(p.unwrap().into_owned());
+    }
+    (h, frames)
+}
+
+/// A copy of an Ethernet/IPv4 fixture's frames, `shift_s` seconds later: with `port`,
+/// the client (the SYN's sender) moves to that port; without, the same 4-tuple gets
+/// new initial sequence numbers (its next incarnation).
+fn copy_of(frames: &[Raw], shift_s: u32, port: Option<u16>) -> Vec<Raw> {
+    let client = u16::from_be_bytes([frames[0].data[34], frames[0].data[35]]);
+    frames
+        .iter()
+        .map(|p| {
+            let mut p = p.clone();
+            p.ts_sec += shift_s;
+            let d = p.data.to_mut();
+            match port {
+                Some(port) => {
+                    let at = if u16::from_be_bytes([d[34], d[35]]) == client {
+                        34
+                    } else {
+                        36
+                    };
+                    d[at..at + 2].copy_from_slice(&port.to_be_bytes());
+                }
+                None => {
+                    d[14 + 20 + 4] ^= 0x55;
+                    d[14 + 20 + 8] ^= 0x55;
+                }
+            }
+            p
+        })
+        .collect()
+}
+
+fn write_pcap(dst: &Path, h: PcapHeader, frames: impl IntoIterator<Item = Raw>) {
+    let mut w = PcapWriter::with_header(std::fs::File::create(dst).unwrap(), h).unwrap();
+    for p in frames {
+        w.write_raw_packet(&p).unwrap();
+    }
+}
+
+#[test]
+fn the_report_is_the_same_whatever_is_kept_whole() {
+    // 15 and 300 connections: the linger0 fixture on ports of its own, every third
+    // one cut after its handshake (still open at the end). The text report from the
+    // connections kept for it alone must be the report from every one kept.
+    let dir = tempfile::tempdir().unwrap();
+    let (h, frames) = frames_of(&fixture("linger0-lo.pcap"));
+    for n in [15u16, 300] {
+        let path = dir.path().join(format!("{n}.pcap"));
+        let all = (0..n).flat_map(|i| {
+            let mut c = copy_of(&frames, i as u32, Some(20_000 + i));
+            if i % 3 == 0 {
+                c.truncate(3);
+            }
+            c
+        });
+        write_pcap(&path, h, all);
+        let every = diagnose(&path, &Filter::default()).unwrap();
+        let some = zerowin::trace::diagnose_keeping(
+            &path,
+            &Filter::default(),
+            zerowin::report::diagnose::KEEP,
+        )
+        .unwrap();
+        assert_eq!(every.total(), n as u64);
+        assert_eq!(some.total(), n as u64);
+        let layout = zerowin::report::text::Layout { width: Some(200) };
+        assert_eq!(
+            zerowin::report::diagnose::report(&some, layout),
+            zerowin::report::diagnose::report(&every, layout),
+            "{n} connections"
+        );
+        assert!(some.connections.len() <= 30, "{}", some.connections.len());
+    }
+}
+
+#[test]
+fn a_quiet_ended_connection_keeps_its_incarnation() {
+    // linger0 on one tuple, then 9,000 one-packet connections a minute later (enough
+    // packets for the tracker's sweep to finish the quiet one), then linger0 again on
+    // the first tuple: still its second incarnation.
+    let dir = tempfile::tempdir().unwrap();
+    let (h, frames) = frames_of(&fixture("linger0-lo.pcap"));
+    let crowd = (0..9000u16).map(|i| copy_of(&frames[..1], 61, Some(30_000 + i)).remove(0));
+    let again = copy_of(&frames, 122, None);
+    let path = dir.path().join("quiet.pcap");
+    write_pcap(&path, h, frames.iter().cloned().chain(crowd).chain(again));
+    let d = diagnose(&path, &Filter::default()).unwrap();
+    assert_eq!(d.total(), 9002);
+    let first = &d.connections[0];
+    let last = d.connections.last().unwrap();
+    assert_eq!((first.conn.a, first.conn.b), (last.conn.a, last.conn.b));
+    assert_eq!((first.conn.incarnation, last.conn.incarnation), (1, 2));
+    assert_eq!(last.conn.number, 9002);
+    assert_eq!(last.finding.cause, Cause::AbortiveClose);
+}

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use crate::artifacts::OutDir;
 use crate::cli::DiagnoseArgs;
-use crate::report::diagnose::{EXPLAINED_MAX, explained, picture, report, summary};
+use crate::report::diagnose::{KEEP, explained, picture, report, summary};
 use crate::report::diagnose_html::{DiagnoseHtml, Shown};
 use crate::report::export::Target;
 use crate::report::output::Out;
@@ -53,8 +53,8 @@ impl Drawings {
         k: usize,
         file: &Path,
         d: &Diagnosis,
-    ) -> Result<Vec<(usize, Result<String, String>)>> {
-        let chosen: Vec<_> = explained(d).into_iter().take(EXPLAINED_MAX).collect();
+    ) -> Result<Vec<(u64, Result<String, String>)>> {
+        let chosen = explained(d);
         if !self.wanted() || chosen.is_empty() {
             return Ok(Vec::new());
         }
@@ -95,10 +95,15 @@ pub fn diagnose(a: &DiagnoseArgs) -> Result<ExitCode> {
     let out = Out::beside(to_stdout);
     let layout = Layout { width: out.width() };
     let filter = a.filter.clone().unwrap_or_default();
+    // Every connection kept whole only where an output lists every one.
+    let keep = match json.is_some() || drawings.html.is_some() {
+        true => trace::Keep::All,
+        false => KEEP,
+    };
     let mut all = Vec::new();
     let mut timelines = Vec::new();
     for (k, f) in a.files.iter().enumerate() {
-        let d = trace::diagnose(f, &filter)?;
+        let d = trace::diagnose_keeping(f, &filter, keep)?;
         out.print(&if a.quiet {
             summary(&d, layout)
         } else {

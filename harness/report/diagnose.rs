@@ -39,10 +39,10 @@ pub(super) const COLUMNS: [&str; 9] = [
     "cause",
 ];
 
-pub(super) fn row(i: usize, d: &Diagnosed) -> Vec<String> {
+pub(super) fn row(d: &Diagnosed) -> Vec<String> {
     let c = &d.conn;
     vec![
-        i.to_string(),
+        c.number.to_string(),
         c.a.to_string(),
         c.b.to_string(),
         duration(d),
@@ -56,8 +56,8 @@ pub(super) fn row(i: usize, d: &Diagnosed) -> Vec<String> {
 
 fn table(diag: &Diagnosis, layout: Layout) -> String {
     let mut t = new_table(COLUMNS.to_vec(), layout);
-    for (i, d) in diag.connections.iter().enumerate() {
-        t.add_row(row(i + 1, d));
+    for d in &diag.connections {
+        t.add_row(row(d));
     }
     let mut s = t.to_string();
     s.push('\n');
@@ -106,7 +106,7 @@ fn step_line(n: usize, s: &Step, t0: u64) -> String {
 }
 
 /// One connection's story.
-pub fn explain(i: usize, d: &Diagnosed) -> String {
+pub fn explain(i: u64, d: &Diagnosed) -> String {
     let c = &d.conn;
     let f = &d.finding;
     let mut s = format!(
@@ -157,7 +157,7 @@ pub(super) fn frames_line(diag: &Diagnosis) -> String {
         diag.file,
         f.frames,
         f.tcp,
-        diag.connections.len() as u64 + f.not_kept.values().sum::<u64>(),
+        diag.total(),
         if f.other > 0 {
             format!("; {} other frame(s)", f.other)
         } else {
@@ -197,7 +197,7 @@ pub(super) fn frames_line(diag: &Diagnosis) -> String {
 /// The line about the frames, then the table (or, for many, the count by cause).
 pub fn summary(diag: &Diagnosis, layout: Layout) -> String {
     let mut s = frames_line(diag);
-    let many = diag.connections.len() > TABLE_MAX;
+    let many = diag.total() > TABLE_MAX as u64;
     s.push_str(&if many {
         by_cause(diag, layout)
     } else {
@@ -206,28 +206,39 @@ pub fn summary(diag: &Diagnosis, layout: Layout) -> String {
     s
 }
 
-/// The abnormal connections the report explains, with their numbers in the table.
-pub fn explained(diag: &Diagnosis) -> Vec<(usize, &Diagnosed)> {
+/// The abnormal connections the report explains (at most [`EXPLAINED_MAX`]), with
+/// their numbers.
+pub fn explained(diag: &Diagnosis) -> Vec<(u64, &Diagnosed)> {
     diag.connections
         .iter()
-        .enumerate()
-        .filter(|(_, d)| d.finding.cause.abnormal())
-        .map(|(i, d)| (i + 1, d))
+        .filter(|d| d.finding.cause.abnormal())
+        .map(|d| (d.conn.number, d))
+        .take(EXPLAINED_MAX)
         .collect()
 }
+
+/// The abnormal connections found but not explained.
+pub fn unexplained(diag: &Diagnosis) -> u64 {
+    diag.abnormal() - explained(diag).len() as u64
+}
+
+/// What the text report needs kept whole (`trace::Keep::Report`).
+pub const KEEP: crate::trace::Keep = crate::trace::Keep::Report {
+    table: TABLE_MAX,
+    explained: EXPLAINED_MAX,
+};
 
 /// The whole report of one capture.
 pub fn report(diag: &Diagnosis, layout: Layout) -> String {
     let mut s = summary(diag, layout);
-    let abnormal = explained(diag);
-    for (i, d) in abnormal.iter().take(EXPLAINED_MAX) {
+    for (i, d) in explained(diag) {
         s.push('\n');
-        s.push_str(&explain(*i, d));
+        s.push_str(&explain(i, d));
     }
-    if abnormal.len() > EXPLAINED_MAX {
+    let more = unexplained(diag);
+    if more > 0 {
         s.push_str(&format!(
-            "\n{} more abnormal connection(s) not explained here: --export-json has every one\n",
-            abnormal.len() - EXPLAINED_MAX
+            "\n{more} more abnormal connection(s) not explained here: --export-json has every one\n"
         ));
     }
     s
@@ -236,7 +247,7 @@ pub fn report(diag: &Diagnosis, layout: Layout) -> String {
 /// Connection `i`'s timeline, drawn from its wire series (`trace::series_of`): the
 /// busier side's data against its peer's acknowledgement and window, with the
 /// zero windows, FINs and RSTs marked. `unscaled`: the handshake was not captured.
-pub fn picture(file: &str, i: usize, d: &Diagnosed, s: &WireSeries, unscaled: bool) -> Picture {
+pub fn picture(file: &str, i: u64, d: &Diagnosed, s: &WireSeries, unscaled: bool) -> Picture {
     let c = &d.conn;
     let data = c.busier_side();
     let (tx, rx) = (c.addr(data), c.addr(1 - data));

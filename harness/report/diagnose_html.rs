@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::diagnose::{COLUMNS, cause_counts, explain, explained, frames_line, row};
+use super::diagnose::{COLUMNS, cause_counts, explain, explained, frames_line, row, unexplained};
 use super::html::{esc, head, table};
 use crate::artifacts::OutDir;
 use crate::trace::Diagnosis;
@@ -23,7 +23,7 @@ pub const ROWS_MAX: usize = 500;
 /// timeline (a link inside DIR) or why it has none.
 pub struct Shown<'a> {
     pub diagnosis: &'a Diagnosis,
-    pub timelines: Vec<(usize, Result<String, String>)>,
+    pub timelines: Vec<(u64, Result<String, String>)>,
 }
 
 pub struct DiagnoseHtml {
@@ -93,42 +93,39 @@ fn capture(k: usize, c: &Shown) -> String {
         .map(|(cause, n)| vec![esc(cause.name()), n.to_string(), esc(cause.ending())])
         .collect();
     s.push_str(&table(&["cause", "connections", "ending"], &counts));
-    if d.connections.len() <= ROWS_MAX {
+    if d.total() <= ROWS_MAX as u64 {
         let rows: Vec<Vec<String>> = d
             .connections
             .iter()
-            .enumerate()
-            .map(|(i, c)| row(i + 1, c).iter().map(|v| esc(v)).collect())
+            .map(|c| row(c).iter().map(|v| esc(v)).collect())
             .collect();
         s.push_str(&table(&COLUMNS, &rows));
     } else {
         s.push_str(&format!(
             "<p class=\"note\">{} connections: too many to list here; <code>--export-json</code> has every one.</p>\n",
-            d.connections.len()
+            d.total()
         ));
     }
-    let all = explained(d);
-    for (i, conn) in &all {
-        let Some((_, timeline)) = c.timelines.iter().find(|(n, _)| n == i) else {
-            continue; // past the ones explained
-        };
+    for (i, conn) in explained(d) {
+        let timeline = c.timelines.iter().find(|(n, _)| *n == i).map(|(_, t)| t);
         s.push_str(&format!(
             "<h3 id=\"capture-{k}-connection-{i}\">Connection {i}: {}</h3>\n<pre>{}</pre>\n",
             esc(conn.finding.cause.name()),
-            esc(&explain(*i, conn))
+            esc(&explain(i, conn))
         ));
         s.push_str(&match timeline {
-            Ok(link) => format!(
+            Some(Ok(link)) => format!(
                 "<img src=\"{}\" alt=\"timeline of connection {i}\">\n",
                 esc(link)
             ),
-            Err(why) => format!("<p class=\"note\">No timeline: {}.</p>\n", esc(why)),
+            Some(Err(why)) => format!("<p class=\"note\">No timeline: {}.</p>\n", esc(why)),
+            None => String::new(),
         });
     }
-    if all.len() > c.timelines.len() {
+    let more = unexplained(d);
+    if more > 0 {
         s.push_str(&format!(
-            "<p class=\"note\">{} more abnormal connection(s) not explained here: <code>--export-json</code> has every one.</p>\n",
-            all.len() - c.timelines.len()
+            "<p class=\"note\">{more} more abnormal connection(s) not explained here: <code>--export-json</code> has every one.</p>\n"
         ));
     }
     s

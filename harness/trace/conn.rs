@@ -257,6 +257,9 @@ impl Half {
 /// source of the first packet seen), side 1 is `b`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Conn {
+    /// Its number in the capture (1 for the first connection seen): the order of
+    /// first packets, whatever is kept of the others.
+    pub number: u64,
     pub a: SocketAddr,
     pub b: SocketAddr,
     /// 1 for the first connection on this 4-tuple in the capture, 2 for the next...
@@ -271,7 +274,7 @@ pub struct Conn {
 }
 
 impl Conn {
-    pub fn new(p: &Packet, incarnation: u32) -> Conn {
+    pub fn new(p: &Packet, number: u64, incarnation: u32) -> Conn {
         // A SYN-ACK's sender is the responder.
         let (a, b) = if p.flags.syn && p.flags.ack {
             (p.dst, p.src)
@@ -279,6 +282,7 @@ impl Conn {
             (p.src, p.dst)
         };
         Conn {
+            number,
             a,
             b,
             incarnation,
@@ -296,12 +300,15 @@ impl Conn {
             return false;
         }
         let h = &self.halves[self.side(p)];
-        let ended = self.halves.iter().any(|h| h.rst.is_some())
-            || self.halves.iter().all(|h| h.fin.is_some());
         match h.isn {
             Some(isn) => isn != p.seq,
-            None => ended || h.packets > 0,
+            None => self.ended() || h.packets > 0,
         }
+    }
+
+    /// It ended: an RST, or a FIN each way.
+    pub fn ended(&self) -> bool {
+        self.halves.iter().any(|h| h.rst.is_some()) || self.halves.iter().all(|h| h.fin.is_some())
     }
 
     pub fn side(&self, p: &Packet) -> usize {

@@ -4,11 +4,13 @@
 //! The flow is one way: [`read`] streams frames from the file, [`link`] turns each
 //! into a TCP segment, [`conn`] rebuilds the connections, [`cause`] judges each one,
 //! and the report (`report::diagnose`) prints what was found. Memory stays bounded
-//! whatever the file's size: frames are read through a fixed buffer, at most
-//! [`LIVE_MAX`] connections are followed at once (the least recently active are
-//! judged early beyond that), and at most [`KEEP_MAX`] judged connections are kept
-//! whole; past that only their count by cause is. A connection stays followed after
-//! it closed, so a new SYN on its 4-tuple is counted as its next incarnation.
+//! whatever the file's size: frames are read through a fixed buffer; a connection
+//! stays followed after it ended, so that a new SYN on its 4-tuple counts as its next
+//! incarnation, until it has been quiet for [`QUIET_NS`] of the capture's time (the
+//! tuple then keeps only its incarnation number); at most [`LIVE_MAX`] are followed at
+//! once (the least recently active are judged early beyond that); and judged
+//! connections are kept whole as [`Keep`] says (every one up to [`KEEP_MAX`], or only
+//! what the text report shows), the others counted by cause.
 
 pub mod cause;
 pub mod conn;
@@ -33,6 +35,13 @@ use series::Follow;
 pub const LIVE_MAX: usize = 50_000;
 /// Judged connections kept whole.
 pub const KEEP_MAX: usize = 50_000;
+/// A connection that ended (an RST, or a FIN each way) and has been silent this long
+/// in the capture's own time is finished at once: Linux's TIME_WAIT lasts 60 s, after
+/// which the 4-tuple is free. Until then a new SYN on it is its next incarnation.
+pub const QUIET_NS: u64 = 60_000_000_000;
+/// Packets between two sweeps for quiet connections, at the least (a sweep looks at
+/// every live connection, so the gap grows with them).
+const SWEEP_EVERY: u64 = 8192;
 
 /// A connection and how it ended.
 #[derive(Debug, Clone, Serialize)]
@@ -109,6 +118,23 @@ pub struct Diagnosis {
     pub ended_early: Option<String>,
 }
 
+impl Diagnosis {
+    /// Every connection found: those kept whole and those only counted.
+    pub fn total(&self) -> u64 {
+        self.connections.len() as u64 + self.frames.not_kept.values().sum::<u64>()
+    }
+
+    /// The abnormal connections found, kept or only counted.
+    pub fn abnormal(&self) -> u64 {
+        let kept = self
+            .connections
+            .iter()
+            .filter(|d| d.finding.cause.abnormal());
+        let counted = self.frames.not_kept.iter().filter(|(c, _)| c.abnormal());
+        kept.count() as u64 + counted.map(|(_, n)| n).sum::<u64>()
+    }
+}
+
 type Key = (SocketAddr, SocketAddr);
 
 fn key(p: &Packet) -> Key {
@@ -131,9 +157,17 @@ pub trait Sink {
 /// early, or at the end.
 pub struct Tracker<S: Sink> {
     live: HashMap<Key, Conn>,
+    /// The 4-tuples of quiet connections finished by a sweep, with their incarnation,
+    /// so that a later SYN on one still counts as the next (at most LIVE_MAX; past
+    /// that the list starts again, and so do the incarnations it held).
+    finished: HashMap<Key, u32>,
     sink: S,
     /// The latest frame time so far.
     now_ns: u64,
+    /// Connections made so far: the next one's number is this + 1.
+    made: u64,
+    packets: u64,
+    next_sweep: u64,
     /// Connections finished early because more than LIVE_MAX were open at once.
     pub judged_early: u64,
 }
@@ -142,8 +176,12 @@ impl<S: Sink> Tracker<S> {
     pub fn new(sink: S) -> Tracker<S> {
         Tracker {
             live: HashMap::new(),
+            finished: HashMap::new(),
             sink,
             now_ns: 0,
+            made: 0,
+            packets: 0,
+            next_sweep: SWEEP_EVERY,
             judged_early: 0,
         }
     }
@@ -159,8 +197,12 @@ impl<S: Sink> Tracker<S> {
 
     pub fn push(&mut self, p: &Packet) {
         self.saw(p.t_ns);
+        self.packets += 1;
+        if self.packets >= self.next_sweep {
+            self.sweep();
+        }
         let k = key(p);
-        let mut incarnation = 1;
+        let mut incarnation = self.finished.remove(&k).map_or(1, |n| n + 1);
         if let Some(c) = self.live.get_mut(&k) {
             if !c.is_new_syn(p) {
                 c.push(p);
@@ -173,9 +215,30 @@ impl<S: Sink> Tracker<S> {
         if self.live.len() >= LIVE_MAX {
             self.finish_oldest();
         }
-        let mut c = Conn::new(p, incarnation);
+        self.made += 1;
+        let mut c = Conn::new(p, self.made, incarnation);
         c.push(p);
         self.live.insert(k, c);
+    }
+
+    /// Finishes the connections that ended and have been quiet for [`QUIET_NS`].
+    fn sweep(&mut self) {
+        let now = self.now_ns;
+        let quiet: Vec<Key> = self
+            .live
+            .iter()
+            .filter(|(_, c)| c.ended() && now.saturating_sub(c.last.t_ns) >= QUIET_NS)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in quiet {
+            let c = self.live.remove(&k).expect("present");
+            if self.finished.len() >= LIVE_MAX {
+                self.finished.clear();
+            }
+            self.finished.insert(k, c.incarnation);
+            self.hand_over(c);
+        }
+        self.next_sweep = self.packets + SWEEP_EVERY.max(self.live.len() as u64);
     }
 
     fn hand_over(&mut self, mut c: Conn) {
@@ -213,20 +276,75 @@ impl<S: Sink> Tracker<S> {
     }
 }
 
-/// `diagnose`'s sink: each connection judged, kept whole up to [`KEEP_MAX`].
-#[derive(Default)]
+/// Which judged connections `diagnose` keeps whole; the others are counted by cause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Every one, up to [`KEEP_MAX`] (the lowest numbers): for `--export-json` and
+    /// `--html`.
+    All,
+    /// What the text report shows: the first `table` connections (its table, when
+    /// there are no more than that) and the first `explained` abnormal ones (its
+    /// stories), by their numbers. Memory then stays flat whatever the capture holds.
+    Report { table: usize, explained: usize },
+}
+
+/// `diagnose`'s sink: each connection judged, and kept as [`Keep`] says.
 struct Judged {
-    done: Vec<Diagnosed>,
+    /// How many of the lowest numbers are kept, and how many abnormal ones beside them.
+    table: usize,
+    explained: usize,
+    /// Kept whole, by number.
+    first: BTreeMap<u64, Diagnosed>,
+    /// Abnormal ones kept beside `first` (with [`Keep::Report`]), by number.
+    abnormal: BTreeMap<u64, Diagnosed>,
     not_kept: BTreeMap<Cause, u64>,
+}
+
+impl Judged {
+    fn new(keep: Keep) -> Judged {
+        let (table, explained) = match keep {
+            Keep::All => (KEEP_MAX, 0),
+            Keep::Report { table, explained } => (table, explained),
+        };
+        Judged {
+            table,
+            explained,
+            first: BTreeMap::new(),
+            abnormal: BTreeMap::new(),
+            not_kept: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps `d` in `map` if it is among the `most` lowest numbers; returns the one
+    /// that no longer fits, if any.
+    fn bounded(map: &mut BTreeMap<u64, Diagnosed>, most: usize, d: Diagnosed) -> Option<Diagnosed> {
+        map.insert(d.conn.number, d);
+        (map.len() > most).then(|| map.pop_last().expect("over the bound").1)
+    }
+
+    fn drop_one(&mut self, d: &Diagnosed) {
+        *self.not_kept.entry(d.finding.cause).or_default() += 1;
+    }
+
+    /// Everything kept, by number.
+    fn into_kept(mut self) -> (Vec<Diagnosed>, BTreeMap<Cause, u64>) {
+        self.first.append(&mut self.abnormal);
+        (self.first.into_values().collect(), self.not_kept)
+    }
 }
 
 impl Sink for Judged {
     fn take(&mut self, c: Conn) {
         let finding = cause::judge(&c);
-        if self.done.len() < KEEP_MAX {
-            self.done.push(Diagnosed { conn: c, finding });
-        } else {
-            *self.not_kept.entry(finding.cause).or_default() += 1;
+        let d = Diagnosed { conn: c, finding };
+        let Some(out) = Self::bounded(&mut self.first, self.table, d) else {
+            return;
+        };
+        if !out.finding.cause.abnormal() {
+            return self.drop_one(&out);
+        }
+        if let Some(out) = Self::bounded(&mut self.abnormal, self.explained, out) {
+            self.drop_one(&out);
         }
     }
 }
@@ -274,8 +392,13 @@ pub fn series_of(path: &Path, conns: &[&Conn]) -> Result<Vec<(WireSeries, bool)>
 /// the middle of the file ends the reading there: what came before is still judged
 /// and `ended_early` says why. A file that gives no frame at all is an error.
 pub fn diagnose(path: &Path, filter: &Filter) -> Result<Diagnosis> {
+    diagnose_keeping(path, filter, Keep::All)
+}
+
+/// [`diagnose`], keeping whole only the connections `keep` says.
+pub fn diagnose_keeping(path: &Path, filter: &Filter, keep: Keep) -> Result<Diagnosis> {
     let mut cap = read::Capture::open(path)?;
-    let mut t = Tracker::new(Judged::default());
+    let mut t = Tracker::new(Judged::new(keep));
     let mut frames = Frames::default();
     let mut ended_early = None;
     loop {
@@ -316,13 +439,66 @@ pub fn diagnose(path: &Path, filter: &Filter) -> Result<Diagnosis> {
         );
     }
     frames.judged_early = t.judged_early;
-    let mut judged = t.finish();
-    judged.done.sort_by_key(|d| d.conn.first.number);
-    frames.not_kept = judged.not_kept;
+    let (connections, not_kept) = t.finish().into_kept();
+    frames.not_kept = not_kept;
     Ok(Diagnosis {
         file: path.display().to_string(),
         frames,
-        connections: judged.done,
+        connections,
         ended_early,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use link::Flags;
+
+    impl Sink for Vec<Conn> {
+        fn take(&mut self, c: Conn) {
+            self.push(c);
+        }
+    }
+
+    fn packet(t_s: u64, port: u16, syn: bool, rst: bool) -> Packet {
+        Packet {
+            number: 0,
+            t_ns: t_s * 1_000_000_000,
+            src: format!("127.0.0.1:{port}").parse().unwrap(),
+            dst: "127.0.0.1:80".parse().unwrap(),
+            seq: 1000,
+            ack: 0,
+            window: 100,
+            payload: 0,
+            flags: Flags {
+                syn,
+                rst,
+                ..Flags::default()
+            },
+            wscale: None,
+            ttl: 64,
+            ip_id: None,
+        }
+    }
+
+    #[test]
+    fn a_quiet_ended_connection_is_finished_before_the_end() {
+        let mut t = Tracker::new(Vec::new());
+        t.push(&packet(0, 1, true, false));
+        t.push(&packet(0, 1, false, true)); // ended: an RST
+        t.push(&packet(0, 2, true, false)); // open, never ended
+        for _ in 0..SWEEP_EVERY {
+            t.push(&packet(61, 3, false, false));
+        }
+        assert_eq!(t.sink_mut().len(), 1, "the quiet ended one was finished");
+        assert_eq!(t.sink_mut()[0].a.port(), 1);
+        t.push(&packet(62, 1, true, false));
+        let done = t.finish();
+        let again = done
+            .iter()
+            .find(|c| c.a.port() == 1 && c.number == 4)
+            .unwrap();
+        assert_eq!(again.incarnation, 2, "the tuple kept its count");
+        assert_eq!(done.len(), 4);
+    }
 }
