@@ -65,6 +65,15 @@ impl Rate {
             Rate::OfCapacity(f) => format!("{f}C"),
         }
     }
+
+    /// For the report: a rate resolved from a capacity ("1.5C" of 241,317.6/s) is
+    /// shown in whole messages from 10/s up, not with every digit of the float.
+    pub fn shown(self) -> String {
+        match self {
+            Rate::PerSecond(v) if v >= 10.0 => format!("{v:.0}/s"),
+            r => r.to_text(),
+        }
+    }
 }
 
 /// A stretch of the schedule: `rate` for `duration`.
@@ -168,10 +177,14 @@ impl Pace {
 
     /// "unlimited" or "phases 1s unlimited, then 2000/s", for the report's line.
     pub fn text(&self) -> String {
-        let phases: Vec<String> = self.phases.iter().map(|p| p.to_text()).collect();
+        let phases: Vec<String> = self
+            .phases
+            .iter()
+            .map(|p| format!("{} {}", limits::format_duration(p.duration), p.rate.shown()))
+            .collect();
         match phases.is_empty() {
-            true => self.rate.to_text(),
-            false => format!("phases {}, then {}", phases.join(", "), self.rate.to_text()),
+            true => self.rate.shown(),
+            false => format!("phases {}, then {}", phases.join(", "), self.rate.shown()),
         }
     }
 }
@@ -291,6 +304,18 @@ mod tests {
         let at = p.at_capacity(1000.0);
         assert!(!at.unresolved());
         assert_eq!(at.text(), "phases 1s 3000/s, then 5/s");
+        // A capacity that is not a whole number is shown rounded, and written exactly.
+        let odd = Pace {
+            phases: vec![],
+            rate: Rate::OfCapacity(1.5),
+        }
+        .at_capacity(241_317.546);
+        assert_eq!(odd.text(), "361976/s");
+        assert!(
+            odd.rate.to_text().starts_with("361976.3"),
+            "{}",
+            odd.rate.to_text()
+        );
     }
 
     #[test]
