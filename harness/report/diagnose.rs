@@ -2,12 +2,10 @@
 //! [`TABLE_MAX`](super::text::TABLE_MAX) of them, a count by cause), then each
 //! abnormal connection's story in numbered steps, with the packets that prove it.
 
-use std::collections::BTreeMap;
-
 use super::plot::{ACKED, EDGE, Line, Panel, Picture, SENT};
 use super::text::{Layout, TABLE_MAX, new_table};
 use crate::record::observation::WireSeries;
-use crate::trace::cause::{Cause, Step};
+use crate::trace::cause::Step;
 use crate::trace::{Diagnosed, Diagnosis};
 use crate::words::ms_u;
 
@@ -71,17 +69,8 @@ fn table(diag: &Diagnosis, layout: Layout) -> String {
     s
 }
 
-/// Every connection's count by cause, those not kept whole included.
-pub(super) fn cause_counts(diag: &Diagnosis) -> BTreeMap<Cause, u64> {
-    let mut counts: BTreeMap<Cause, u64> = diag.frames.not_kept.clone();
-    for d in &diag.connections {
-        *counts.entry(d.finding.cause).or_default() += 1;
-    }
-    counts
-}
-
 fn by_cause(diag: &Diagnosis, layout: Layout) -> String {
-    let counts = cause_counts(diag);
+    let counts = diag.by_cause();
     let mut t = new_table(vec!["cause", "connections", "ending"], layout);
     for (cause, n) in &counts {
         t.add_row(vec![

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use super::diagnose::{COLUMNS, cause_counts, explain, explained, frames_line, row, unexplained};
+use super::diagnose::{COLUMNS, explain, explained, frames_line, row, unexplained};
 use super::html::{esc, head, table};
 use crate::artifacts::OutDir;
 use crate::trace::Diagnosis;
@@ -88,7 +88,8 @@ fn capture(k: usize, c: &Shown) -> String {
         esc(&d.file),
         esc(frames_line(d).trim_end()).replace('\n', "<br>")
     );
-    let counts: Vec<Vec<String>> = cause_counts(d)
+    let counts: Vec<Vec<String>> = d
+        .by_cause()
         .iter()
         .map(|(cause, n)| vec![esc(cause.name()), n.to_string(), esc(cause.ending())])
         .collect();

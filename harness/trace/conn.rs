@@ -127,6 +127,15 @@ pub struct Half {
     pub last: Option<Mark>,
 }
 
+/// How far a side's window field is shifted: by the scale it announced in its SYN,
+/// only when both SYNs carried the option (RFC 7323); a SYN's own window never is.
+pub fn window_shift(own: Option<u8>, peer: Option<u8>) -> u32 {
+    match (own, peer) {
+        (Some(s), Some(_)) => s as u32,
+        _ => 0,
+    }
+}
+
 /// Keep-alive times kept per side.
 pub const KEEPALIVE_TIMES: usize = 32;
 
@@ -182,16 +191,12 @@ impl Half {
         self.longest_zero_window_ns = self.longest_zero_window_ns.max(d);
     }
 
-    /// Its acknowledgement + its last window, scaled as the handshake said (RFC 7323:
-    /// only when both SYNs carried the option); None when unknown. `peer_wscale` is
-    /// the other side's option, which must be there too for scaling.
+    /// Its acknowledgement + its last window, scaled as the handshake said
+    /// ([`window_shift`]); None when unknown. `peer_wscale` is the other side's option.
     fn right_edge(&self, peer_wscale: Option<u8>) -> Option<u32> {
         let (acked, window) = (self.acked?, self.last_window?);
         self.syn?;
-        let shift = match (self.wscale, peer_wscale) {
-            (Some(s), Some(_)) => s as u32,
-            _ => 0,
-        };
+        let shift = window_shift(self.wscale, peer_wscale);
         Some(acked.wrapping_add((window as u32) << shift))
     }
 

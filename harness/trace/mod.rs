@@ -119,19 +119,28 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
-    /// Every connection found: those kept whole and those only counted.
-    pub fn total(&self) -> u64 {
-        self.connections.len() as u64 + self.frames.not_kept.values().sum::<u64>()
+    /// Every connection found, kept whole or only counted, by cause.
+    pub fn by_cause(&self) -> BTreeMap<Cause, u64> {
+        let mut counts = self.frames.not_kept.clone();
+        for d in &self.connections {
+            *counts.entry(d.finding.cause).or_default() += 1;
+        }
+        counts
     }
 
-    /// The abnormal connections found, kept or only counted.
+    /// Every connection found.
+    pub fn total(&self) -> u64 {
+        self.by_cause().values().sum()
+    }
+
+    /// The abnormal connections found.
     pub fn abnormal(&self) -> u64 {
-        let kept = self
-            .connections
+        let counts = self.by_cause();
+        counts
             .iter()
-            .filter(|d| d.finding.cause.abnormal());
-        let counted = self.frames.not_kept.iter().filter(|(c, _)| c.abnormal());
-        kept.count() as u64 + counted.map(|(_, n)| n).sum::<u64>()
+            .filter(|(c, _)| c.abnormal())
+            .map(|(_, n)| n)
+            .sum()
     }
 }
 

@@ -125,11 +125,7 @@ impl Follow {
             let end = p.seq.wrapping_add(p.payload + f.syn as u32 + f.fin as u32);
             s.sender_sent.push(p.t_ns, end.wrapping_sub(isn) as u64);
         } else if !f.syn {
-            // Scaling holds only when both SYNs carried the option (RFC 7323).
-            let shift = match self.wscale {
-                [Some(r), Some(_)] => r as u32,
-                _ => 0,
-            };
+            let shift = super::conn::window_shift(self.wscale[0], self.wscale[1]);
             let window = (p.window as u64) << shift;
             let acked = p.ack.wrapping_sub(isn) as u64;
             s.client_window.push(p.t_ns, window);
