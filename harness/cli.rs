@@ -427,7 +427,9 @@ impl ServeArgs {
 
 #[derive(Args, Debug)]
 pub struct ClientArgs {
-    /// The strategy: naive or drain (external runs a scenario's command, so only `run` has it).
+    /// The strategy: naive, drain, resume or threaded (external runs a scenario's
+    /// command, so only `run` has it). resume speaks the framed protocol, to
+    /// `zerowin serve --sender patient` or `spool`; threaded speaks it with --framed.
     #[arg(value_parser = parse_socket_strategy)]
     pub strategy: &'static dyn Strategy,
     /// The server to connect to.
@@ -439,9 +441,17 @@ pub struct ClientArgs {
     /// Bytes per recv() for drain.
     #[arg(long, default_value = "1024", value_parser = flag::recv)]
     pub chunk: usize,
-    /// The reply; the strategy's default when absent, "" for none.
+    /// The reply; the strategy's default when absent, "" for none. Escapes: \r \n
+    /// \t \0 \xHH \\.
     #[arg(long)]
     pub reply: Option<String>,
+    /// Bytes sent once after each connect, before the first read (an HTTP GET, a
+    /// Redis SUBSCRIBE), with the same escapes.
+    #[arg(long, value_name = "BYTES")]
+    pub request: Option<String>,
+    /// Speak the framed protocol (threaded; resume always does).
+    #[arg(long)]
+    pub framed: bool,
     /// Processing time per read (naive) or per batch (drain).
     #[arg(long, default_value = "0s", value_parser = flag::delay)]
     pub delay: Duration,
@@ -474,14 +484,14 @@ fn parse_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
 /// For `client`: only a strategy that is a read loop of zerowin's own can run there.
 fn parse_socket_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
     let st = parse_strategy(s)?;
-    if st.socket_loop().is_none() {
+    if st.is_external() {
         let loops: Vec<&str> = strategy::all()
-            .filter(|x| x.socket_loop().is_some())
+            .filter(|x| !x.is_external())
             .map(|x| x.name())
             .collect();
         return Err(format!(
             "`{s}` runs a scenario's [client] command, so only `zerowin run` can use it; `client` runs {}",
-            loops.join(" or ")
+            loops.join(", ")
         ));
     }
     Ok(st)

@@ -98,8 +98,11 @@ impl Action {
 }
 
 /// One scheduled fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
+    /// `strategy`: a client fault for this strategy only (a sweep's cell of another
+    /// strategy runs without it); None: every strategy.
+    pub strategy: Option<String>,
     pub at: Duration,
     pub action: Action,
     /// `rate`: which way, and the new rate.
@@ -141,15 +144,21 @@ impl Schedule {
                 Action::SilentConnections => Some(read_count(&mut keys)?),
                 _ => None,
             };
+            let strategy = match action.on_client() {
+                true => keys.string("strategy")?,
+                false => None,
+            };
             keys.finish(
                 &format!("a `{}` fault", action.as_str()),
                 match action {
                     Action::Rate => &["at", "action", "direction", "rate"],
                     Action::SilentConnections => &["at", "action", "count"],
+                    a if a.on_client() => &["at", "action", "strategy"],
                     _ => &["at", "action"],
                 },
             )?;
             faults.push(Fault {
+                strategy,
                 at,
                 action,
                 rate,
@@ -183,8 +192,16 @@ impl Schedule {
                 on = a == fault || (on && a != undo);
             }
         }
-        let faults = order.into_iter().map(|i| faults[i]).collect();
+        let faults = order.into_iter().map(|i| faults[i].clone()).collect();
         Ok(Schedule { faults })
+    }
+
+    /// The schedule of a client of strategy `name`: without the client faults meant
+    /// for another strategy.
+    pub fn for_strategy(mut self, name: &str) -> Schedule {
+        self.faults
+            .retain(|f| f.strategy.as_deref().is_none_or(|s| s == name));
+        self
     }
 
     pub fn is_empty(&self) -> bool {

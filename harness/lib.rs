@@ -28,11 +28,13 @@ pub mod cli;
 pub mod commands;
 
 pub mod fault;
+pub mod helper;
 pub mod limits;
 pub mod names;
 pub mod net;
 pub mod observe;
 pub mod process;
+pub mod program;
 pub mod protocol;
 pub mod record;
 pub mod report;

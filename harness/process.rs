@@ -325,16 +325,31 @@ pub fn reap_strays(limit: Duration) -> usize {
 /// Our children, as (pid, process group), from /proc.
 fn children() -> Vec<(i32, i32)> {
     let me = std::process::id() as i32;
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+    processes()
+        .filter(|(_, ppid, _)| *ppid == me)
+        .map(|(pid, _, pgid)| (pid, pgid))
+        .collect()
+}
+
+/// The processes of group `pgid`, from /proc.
+pub fn group_members(pgid: i32) -> Vec<i32> {
+    processes()
+        .filter(|(_, _, g)| *g == pgid)
+        .map(|(pid, _, _)| pid)
+        .collect()
+}
+
+/// Every process, as (pid, parent, process group), from /proc.
+fn processes() -> impl Iterator<Item = (i32, i32, i32)> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let (ppid, pgid) = parent_and_group(&stat)?;
-            (ppid == me).then_some((pid, pgid))
+            Some((pid, ppid, pgid))
         })
-        .collect()
 }
 
 /// The parent and the process group from a /proc/PID/stat line: the fields after
@@ -389,6 +404,18 @@ pub struct PipeTail {
 impl PipeTail {
     /// Reads `pipe` to its end, keeping the last `keep` bytes.
     pub fn spawn(pipe: Option<impl std::io::Read + Send + 'static>, keep: usize) -> PipeTail {
+        PipeTail::watching(pipe, keep, None)
+    }
+
+    /// [`PipeTail::spawn`], and when `watch` is given, sets its flag once the text
+    /// read so far (its last `keep` bytes, so a line cut across two reads still
+    /// counts) matches its pattern: a server saying it is ready.
+    pub fn watching(
+        pipe: Option<impl std::io::Read + Send + 'static>,
+        keep: usize,
+        watch: Option<(regex::Regex, std::sync::Arc<std::sync::atomic::AtomicBool>)>,
+    ) -> PipeTail {
+        use std::sync::atomic::Ordering;
         let buf = std::sync::Arc::new(Mutex::new(Vec::new()));
         let (tx, done) = std::sync::mpsc::channel();
         if let Some(mut p) = pipe {
@@ -403,6 +430,12 @@ impl PipeTail {
                     b.extend_from_slice(&chunk[..n]);
                     let cut = b.len().saturating_sub(keep);
                     b.drain(..cut);
+                    if let Some((re, seen)) = &watch
+                        && !seen.load(Ordering::SeqCst)
+                        && re.is_match(&String::from_utf8_lossy(&b))
+                    {
+                        seen.store(true, Ordering::SeqCst);
+                    }
                 }
                 let _ = tx.send(());
             });

@@ -89,6 +89,7 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
         check_resume(expect, r, &mut out);
         check_backlog(expect, r, &mut out);
         check_socket(expect, r, &mut out);
+        check_rss(expect, r, &mut out);
         if let Some(want) = &expect.sender_bind {
             // The claim is about the started senders' bind(): a trial that recorded
             // none (the fault never ran, or failed before the bind) cannot hold it.
@@ -275,6 +276,39 @@ fn check_backlog(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
     }
 }
 
+/// The external sender's memory: how much its resident memory grew (its peak less
+/// its first sample), at least or at most so much.
+fn check_rss(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
+    let (min, max) = (expect.min_rss_growth, expect.max_rss_growth);
+    if min.is_none() && max.is_none() {
+        return;
+    }
+    let Some((first, peak)) = r.sender_program.as_ref().and_then(|p| p.rss_growth()) else {
+        out.push(format!(
+            "trial {}: the server's memory was never sampled",
+            r.trial
+        ));
+        return;
+    };
+    let grew = peak.saturating_sub(first);
+    if let Some(m) = min
+        && grew < m
+    {
+        out.push(format!(
+            "trial {}: the server's resident memory grew by {grew} B, expected at least {m} B",
+            r.trial
+        ));
+    }
+    if let Some(m) = max
+        && grew > m
+    {
+        out.push(format!(
+            "trial {}: the server's resident memory grew by {grew} B, expected at most {m} B",
+            r.trial
+        ));
+    }
+}
+
 /// The message claims: lost, duplicates, reordered.
 fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
     if expect.lost.is_none()
@@ -382,6 +416,8 @@ mod tests {
             keepalive_probes: None,
             final_state: None,
             increasing: None,
+            min_rss_growth: None,
+            max_rss_growth: None,
         }
     }
 

@@ -33,6 +33,12 @@ pub struct Scratch {
     dir: tempfile::TempDir,
 }
 
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Scratch").field(&self.path()).finish()
+    }
+}
+
 impl Scratch {
     /// A new folder under [`root`], locked by this process; the first one of a run
     /// removes the folders that killed runs left.

@@ -7,11 +7,13 @@
 //! refused on the command line too. This module knows no sender; senders and the
 //! scenario loader depend on it, never the other way round.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use toml::Spanned;
@@ -89,6 +91,8 @@ pub struct Keys<'a> {
     entries: BTreeMap<String, Spanned<toml::Value>>,
     /// Where every key was, read or not, for errors found after reading.
     spans: BTreeMap<String, Range<usize>>,
+    /// The scenario file's directory, `{dir}` in the commands a kind runs.
+    dir: PathBuf,
 }
 
 impl<'a> Keys<'a> {
@@ -103,7 +107,25 @@ impl<'a> Keys<'a> {
             section,
             entries,
             spans,
+            dir: PathBuf::from("."),
         }
+    }
+
+    /// The same keys, read for a scenario in `dir` (its `{dir}`).
+    pub fn in_dir(mut self, dir: &Path) -> Keys<'a> {
+        self.dir = dir.to_path_buf();
+        self
+    }
+
+    /// The scenario file's directory (`.` for flags).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The raw value of `key`, for an owner that reads a table or a choice of types
+    /// itself; errors about it go through [`Keys::invalid`].
+    pub fn value(&mut self, key: &str) -> Option<toml::Value> {
+        self.take(key).map(|v| v.into_inner())
     }
 
     /// `KEY=VALUE` pairs from a flag, each VALUE read as TOML (`5`, `"2s"`) or, if it
@@ -321,5 +343,45 @@ mod tests {
             "{e}"
         );
         assert!(Keys::from_pairs(flag, "sender", &["nonsense".to_string()]).is_err());
+    }
+}
+
+/// Settings that belong to one kind (a strategy, a sender): of a type its module
+/// defines, carried through the shared structs without them knowing it.
+pub trait OwnSettings: Any + std::fmt::Debug + Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn same(&self, other: &dyn OwnSettings) -> bool;
+}
+
+impl<T: Any + std::fmt::Debug + Send + Sync + PartialEq> OwnSettings for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn same(&self, other: &dyn OwnSettings) -> bool {
+        other.as_any().downcast_ref::<T>() == Some(self)
+    }
+}
+
+/// One kind's settings, of a type that kind's module defines.
+#[derive(Debug, Clone, Default)]
+pub struct Own(Option<Arc<dyn OwnSettings>>);
+
+impl Own {
+    pub fn new(v: impl OwnSettings) -> Own {
+        Own(Some(Arc::new(v)))
+    }
+
+    /// The settings, if they are a `T`.
+    pub fn get<T: OwnSettings>(&self) -> Option<&T> {
+        self.0.as_deref()?.as_any().downcast_ref::<T>()
+    }
+}
+
+impl PartialEq for Own {
+    fn eq(&self, other: &Own) -> bool {
+        match (&self.0, &other.0) {
+            (Some(a), Some(b)) => a.same(b.as_ref()),
+            (a, b) => a.is_none() && b.is_none(),
+        }
     }
 }

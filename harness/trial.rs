@@ -68,6 +68,8 @@ struct Hooks {
     /// Tells the fault schedule when time zero was; taken at the first call.
     zero: Option<mpsc::Sender<u64>>,
     control: Option<Arc<ClientControl>>,
+    /// With helpers: the capture keeps only the client's own connections.
+    peers: Option<Arc<crate::observe::capture::Peers>>,
 }
 
 impl ClientHooks for Hooks {
@@ -79,6 +81,18 @@ impl ClientHooks for Hooks {
 
     fn control(&self) -> Option<Arc<ClientControl>> {
         self.control.clone()
+    }
+
+    fn connecting(&mut self, sock: &Socket) -> Result<()> {
+        let Some(peers) = &self.peers else {
+            return Ok(());
+        };
+        let any = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        sock.bind(&any.into())
+            .context("binding the client's socket, so the capture knows its port")?;
+        let port = sock.local_addr()?.as_socket().map_or(0, |a| a.port());
+        peers.add(port);
+        Ok(())
     }
 
     fn connected(&mut self, sock: &Socket, zero_ns: u64) {
@@ -241,6 +255,7 @@ impl Watch {
 /// What the two sides did.
 struct Ran {
     client: crate::record::ClientRecord,
+    helpers: Vec<crate::record::program::ProgramRun>,
     report: crate::record::SenderReport,
     faults: Vec<crate::record::FaultEvent>,
     timeline: Option<Timeline>,
@@ -256,6 +271,9 @@ fn drive(
 ) -> Result<Ran> {
     let mut config = sc.sender_config.clone();
     config.netns = link.as_ref().map(|l| l.sender_ns().clone());
+    if !sc.helpers.is_empty() {
+        config.tmp = Some(Arc::new(crate::scratch::Scratch::new()?));
+    }
     let sender = sc
         .sender
         .start(&config)
@@ -264,6 +282,16 @@ fn drive(
     if let Some(c) = &watch.capture {
         c.watch(addr.port());
     }
+    let tmp = config.tmp.as_ref().map(|t| t.path());
+    let crew = crate::helper::Crew::start(&sc.helpers, addr, tmp, config.netns.clone())
+        .context("starting the helpers")?;
+    let peers = match (&crew, &watch.capture) {
+        (Some(_), Some(c)) if !sc.strategy.is_external() => {
+            c.peers.only();
+            Some(c.peers.clone())
+        }
+        _ => None,
+    };
     let sender = Arc::new(Mutex::new(sender));
     let control = Arc::new(ClientControl::default());
     let (zero_tx, zero_rx) = mpsc::channel();
@@ -282,13 +310,16 @@ fn drive(
         timeline: None,
         zero: Some(zero_tx),
         control: sc.faults.has_client_faults().then_some(control),
+        peers,
     };
     let client = sc.strategy.drive(addr, &sc.client, &mut hooks);
     // The faults not yet due are not applied: the client is done.
     if let Some(f) = &faults {
         f.halt();
     }
+    let helpers = crew.map(crate::helper::Crew::finish).transpose();
     let client = client?;
+    let helpers = helpers?.unwrap_or_default();
     // The client socket is closed by now: a sender still sending hits the closed
     // connection, fails its send() and prints its summary too.
     let connections = client.messages.as_ref().map_or(1, |m| m.reconnects + 1);
@@ -298,6 +329,7 @@ fn drive(
         .finish(connections, SUMMARY_WAIT)?;
     Ok(Ran {
         client,
+        helpers,
         report,
         faults: faults.map(fault::Runner::finish).unwrap_or_default(),
         timeline: hooks.timeline,
@@ -358,6 +390,7 @@ fn assemble(
         trial_us,
     );
     record.faults = ran.faults;
+    record.helpers = ran.helpers;
     record.params = sc.params.iter().cloned().collect();
     if sc.strategy.is_external() {
         classify_external(&mut record, wire.as_ref());

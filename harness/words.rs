@@ -46,9 +46,57 @@ pub fn ms_u(us: u64) -> String {
     ms(us as i64)
 }
 
+/// The bytes a `request` or `reply` stands for: `\r`, `\n`, `\t`, `\0`, `\xHH`
+/// and `\\` are read as escapes (TOML reads its own in "..." strings first; in
+/// '...' strings they reach here whole), every other character as its UTF-8.
+pub fn unescape(s: &str) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut b = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            continue;
+        }
+        out.push(match chars.next() {
+            Some('r') => b'\r',
+            Some('n') => b'\n',
+            Some('t') => b'\t',
+            Some('0') => 0,
+            Some('\\') => b'\\',
+            Some('x') => {
+                let hex: String = chars.by_ref().take(2).collect();
+                u8::from_str_radix(&hex, 16)
+                    .ok()
+                    .filter(|_| hex.len() == 2)
+                    .ok_or_else(|| format!("`\\x{hex}` is not \\x and two hex digits"))?
+            }
+            Some(other) => {
+                return Err(format!(
+                    "`\\{other}` is not an escape zerowin knows (\\r \\n \\t \\0 \\xHH \\\\)"
+                ));
+            }
+            None => return Err("ends with a lone backslash; write \\\\ for one".into()),
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escapes_become_bytes() {
+        assert_eq!(
+            unescape(r"GET / HTTP/1.1\r\n\x00\\é").unwrap(),
+            b"GET / HTTP/1.1\r\n\x00\\\xc3\xa9"
+        );
+        assert!(unescape(r"\q").unwrap_err().contains("\\q"));
+        assert!(unescape(r"\x4").is_err());
+        assert!(unescape(r"\xzz").is_err());
+        assert!(unescape("a\\").unwrap_err().contains("lone backslash"));
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -579,7 +579,7 @@ fn list_shows_every_strategy_and_sender_in_its_section() {
     );
     assert_eq!(
         section("Senders:"),
-        ["original", "patient", "spool", "trickle"]
+        ["original", "patient", "spool", "trickle", "external"]
     );
     for key in [
         "close_policy",
@@ -592,6 +592,8 @@ fn list_shows_every_strategy_and_sender_in_its_section() {
         "recv_size",
         "ack_every",
         "start_after",
+        "ready_timeout",
+        "request_file",
     ] {
         assert!(
             stdout.lines().any(|l| l.trim_start().starts_with(key)),

@@ -76,11 +76,28 @@ fn params(a: &ClientArgs) -> Result<ClientParams> {
         bail!("--deadline must be longer than --duration");
     }
     let mut params = own_settings(a)?;
-    params.reply = a
+    let reply = a
         .reply
         .clone()
-        .unwrap_or_else(|| a.strategy.default_reply().to_string())
-        .into_bytes();
+        .unwrap_or_else(|| a.strategy.default_reply().to_string());
+    params.reply = crate::words::unescape(&reply).map_err(|m| anyhow::anyhow!("--reply: {m}"))?;
+    params.request = match &a.request {
+        Some(r) => crate::words::unescape(r).map_err(|m| anyhow::anyhow!("--request: {m}"))?,
+        None => Vec::new(),
+    };
+    if !params.request.is_empty() && !a.strategy.key_names().contains(&"request") {
+        bail!(
+            "--request: strategy {} does not send one",
+            a.strategy.name()
+        );
+    }
+    params.framed = a.framed || !a.strategy.speaks(false);
+    if params.framed && !a.strategy.speaks(true) {
+        bail!(
+            "--framed: strategy {} reads bare bytes only",
+            a.strategy.name()
+        );
+    }
     params.delay = a.delay;
     params.rcvbuf = a.rcvbuf;
     params.duration = a.duration;

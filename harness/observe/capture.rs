@@ -106,11 +106,46 @@ impl PcapOut {
     }
 }
 
+/// The client ports whose connections the analysis keeps, once told to keep only
+/// them: a trial with helpers has other connections to the sender's port (a
+/// publisher's), which the pcap keeps and the record's sums must not.
+#[derive(Default)]
+pub struct Peers {
+    only: std::sync::atomic::AtomicBool,
+    ports: std::sync::Mutex<Vec<u16>>,
+}
+
+impl Peers {
+    /// From now on, only the connections of the ports [`Peers::add`] names.
+    pub fn only(&self) {
+        self.only.store(true, Ordering::Release);
+    }
+
+    /// A port of the client's (bound before its connect(), so its SYN is kept too).
+    pub fn add(&self, port: u16) {
+        self.ports
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(port);
+    }
+
+    fn keeps(&self, port: u16) -> bool {
+        !self.only.load(Ordering::Acquire)
+            || self
+                .ports
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(&port)
+    }
+}
+
 /// A running capture.
 pub struct Capture {
     /// Made readable to stop the reader at once, whatever it is waiting for.
     wake: OwnedFd,
     port: Arc<AtomicU16>,
+    /// Whose connections the analysis keeps.
+    pub peers: Arc<Peers>,
     handle: JoinHandle<Result<Wire>>,
 }
 
@@ -128,6 +163,8 @@ impl Capture {
         let woken = wake.as_raw_fd();
         let port = Arc::new(AtomicU16::new(0));
         let watched = Arc::clone(&port);
+        let peers = Arc::new(Peers::default());
+        let kept = Arc::clone(&peers);
         let handle = std::thread::spawn(move || -> Result<Wire> {
             let mut writer = file.map(PcapOut::new).transpose()?;
             let mut analyzer = Analyzer::default();
@@ -144,7 +181,13 @@ impl Capture {
                     else {
                         continue;
                     };
-                    analyzer.push(&seg, port);
+                    let peer = match seg.src.port() == port {
+                        true => seg.dst.port(),
+                        false => seg.src.port(),
+                    };
+                    if kept.keeps(peer) {
+                        analyzer.push(&seg, port);
+                    }
                     if let Some(w) = writer.as_mut() {
                         let ts = Duration::from_nanos(frame.realtime_ns);
                         w.write(ts, frame.orig_len, &frame.data)?;
@@ -170,7 +213,12 @@ impl Capture {
             std::thread::spawn(move || drop(sock));
             Ok(wire)
         });
-        Ok(Capture { wake, port, handle })
+        Ok(Capture {
+            wake,
+            port,
+            peers,
+            handle,
+        })
     }
 
     /// Keeps the segments to and from this port (the sender's) from now on.

@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod counters;
 pub mod isolation;
+pub mod rss;
 pub mod timeline;
 pub mod wire;
 

@@ -11,6 +11,7 @@ use crate::sys::errno_name;
 
 pub mod fault;
 pub mod observation;
+pub mod program;
 pub mod sender;
 
 pub use fault::FaultEvent;
@@ -287,6 +288,11 @@ pub struct ClientRecord {
     /// Replies sent, and their bytes.
     pub replies: u64,
     pub reply_bytes: u64,
+    /// Bytes of the request sent after each connect (`request`), before any read.
+    pub request_bytes: u64,
+    /// The first bytes it read (at most 80, control characters escaped): what the
+    /// server answered its request (naive and drain).
+    pub first_bytes: String,
     /// Microseconds from time zero to the first reply send() that succeeded.
     pub first_reply_us: Option<u64>,
     /// Why the loop stopped.
@@ -586,6 +592,10 @@ pub struct TrialRecord {
     pub client: ClientRecord,
     /// The sender's summary, when it gave one before teardown.
     pub sender_summary: Option<SenderSummary>,
+    /// An external sender's run (its command, exit, output tails, memory).
+    pub sender_program: Option<program::ProgramRun>,
+    /// The helper programs' runs, in the scenario's order.
+    pub helpers: Vec<program::ProgramRun>,
     /// What the observers saw: isolation, counters, timeline, wire, events.
     pub observation: Option<Observation>,
     /// For an external client: how the outcome was classified from the wire.
@@ -702,6 +712,8 @@ impl TrialRecord {
             client,
             messages,
             sender_summary: summary,
+            sender_program: sender_report.program.clone(),
+            helpers: Vec::new(),
             observation: None,
             classified_from: None,
             faults: Vec::new(),
@@ -731,6 +743,8 @@ pub mod testing {
             reads: read / 10,
             replies: read / 10,
             reply_bytes: read / 10 * 17,
+            request_bytes: 0,
+            first_bytes: String::new(),
             first_reply_us: Some(50),
             ending,
             errors: vec![],

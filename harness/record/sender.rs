@@ -219,4 +219,6 @@ pub struct SenderReport {
     pub progress: Vec<Progress>,
     /// Connections it closed before they became a session (in its lobby).
     pub refused: u32,
+    /// An external sender's run: its command, exit, output and memory.
+    pub program: Option<crate::record::program::ProgramRun>,
 }

@@ -120,7 +120,8 @@ fn zero_windows(r: &TrialRecord) -> (String, bool) {
 fn sender_cell(r: &TrialRecord) -> String {
     match (&r.sender_summary, crate::sender::by_name(&r.sender)) {
         (Some(s), Some(kind)) => kind.table_cell(r, s),
-        (Some(_), None) | (None, _) => "no summary".into(),
+        (None, Some(kind)) => kind.cell_without_summary(r),
+        (_, None) => "no summary".into(),
     }
 }
 
@@ -413,6 +414,16 @@ fn postmortem_line(p: &crate::record::PostMortem) -> String {
     )
 }
 
+/// A helper's line: its command, its start, and how it ended.
+fn helper_line(r: &TrialRecord, n: usize, h: &crate::record::program::ProgramRun) -> String {
+    let at = crate::words::ms((h.started_ns as i64 - r.client.zero_ns as i64) / 1000);
+    let end = match h.exited_early {
+        true => format!("it {} by itself", h.exit),
+        false => format!("stopped at the end, it {}", h.exit),
+    };
+    format!("helper {n} `{}` started at {at}; {end}", h.command_line())
+}
+
 /// The chain of events of one trial, in plain words, from the record alone.
 pub fn explain(r: &TrialRecord) -> String {
     let mut out = Vec::new();
@@ -423,8 +434,11 @@ pub fn explain(r: &TrialRecord) -> String {
     out.push(match (&r.sender_summary, crate::sender::by_name(&r.sender)) {
         (Some(s), Some(kind)) => kind.explain(r, s),
         (_, None) => "the server is external: zerowin does not know what its send() accepted, so bytes lost are unknown".into(),
-        (None, Some(_)) => "the sender printed no summary before it was stopped: its send() had not failed by then".into(),
+        (None, Some(kind)) => kind.explain_without_summary(r),
     });
+    for (i, h) in r.helpers.iter().enumerate() {
+        out.push(helper_line(r, i + 1, h));
+    }
     if !r.faults.is_empty() {
         out.push(faults_line(&r.faults));
     }
@@ -432,6 +446,12 @@ pub fn explain(r: &TrialRecord) -> String {
         Some(kind) => kind.explain(r),
         None => crate::strategy::explain_client(r),
     });
+    if r.client.request_bytes > 0 {
+        out.push(format!(
+            "the client sent its {} B request after connecting; the server's first bytes: \"{}\"",
+            r.client.request_bytes, r.client.first_bytes
+        ));
+    }
     if let Some(m) = &r.messages {
         out.push(messages_line(m));
     }

@@ -67,6 +67,10 @@ pub struct Expect {
     /// A sweep's claim: the median time to failure rises with this swept key; and
     /// the line that says so.
     pub increasing: Option<(String, usize)>,
+    /// An external sender's resident memory grew (peak less first sample) by at
+    /// least, or at most, this many bytes in every trial.
+    pub min_rss_growth: Option<u64>,
+    pub max_rss_growth: Option<u64>,
 }
 
 /// `expect.since_fault = ["LO", "HI"]`, which needs a fault to count from.
@@ -157,7 +161,10 @@ pub(super) fn read(
             .increasing
             .as_ref()
             .map(|v| (v.get_ref().clone(), cx.line_of(v.span().start))),
+        min_rss_growth: count(&e.min_rss_growth, "expect.min_rss_growth")?,
+        max_rss_growth: count(&e.max_rss_growth, "expect.max_rss_growth")?,
     };
+    check_rss(cx, e, about.sender)?;
     check_message_claims(cx, raw, &expect, about)?;
     Ok(expect)
 }
@@ -183,6 +190,29 @@ fn read_within(
         )?)),
         None => Ok(None),
     }
+}
+
+/// `expect.min_rss_growth` and `max_rss_growth`, for an external sender, whose
+/// memory is sampled.
+fn check_rss(cx: &Ctx, e: &RawExpect, sender: &dyn Sender) -> Result<(), ScenarioError> {
+    for (v, key) in [
+        (&e.min_rss_growth, "expect.min_rss_growth"),
+        (&e.max_rss_growth, "expect.max_rss_growth"),
+    ] {
+        if let Some(v) = v
+            && !sender.samples_memory()
+        {
+            return Err(cx.err(
+                v.span(),
+                key,
+                format!(
+                    "only an external sender's memory is sampled, not `{}`'s",
+                    sender.name()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `expect.max_spool_bytes`, for a sender that has a spool.

@@ -18,6 +18,7 @@ use crate::strategy::{self, ClientParams, Strategy};
 pub(super) fn configure_sender(
     cx: &Ctx,
     mut table: BTreeMap<String, Spanned<toml::Value>>,
+    dir: &Path,
 ) -> Result<(&'static dyn Sender, sender::SenderSetup), ScenarioError> {
     let src = cx.src();
     let sender = match table.remove("kind") {
@@ -39,7 +40,7 @@ pub(super) fn configure_sender(
             })?
         }
     };
-    let mut keys = Keys::new(src, "sender", table);
+    let mut keys = Keys::new(src, "sender", table).in_dir(dir);
     let setup = sender.configure(&mut keys)?;
     keys.finish(&format!("sender `{}`", sender.name()), &sender.key_names())?;
     Ok((sender, setup))
@@ -54,7 +55,7 @@ pub(super) fn configure_client(
     dir: &Path,
 ) -> Result<(&'static dyn Strategy, bool, ClientParams), ScenarioError> {
     let span = client.span();
-    let mut keys = Keys::new(cx.src(), "client", client.into_inner());
+    let mut keys = Keys::new(cx.src(), "client", client.into_inner()).in_dir(dir);
     let Some(name) = keys.string("strategy")? else {
         return Err(cx.err(span, "client.strategy", "is required"));
     };
@@ -139,6 +140,26 @@ fn or_list(names: &[&str]) -> String {
     }
 }
 
+/// A fault's `strategy` must name one.
+pub(super) fn check_fault_strategies(
+    cx: &Ctx,
+    faults: &crate::fault::Schedule,
+) -> Result<(), ScenarioError> {
+    for f in &faults.faults {
+        if let Some(name) = &f.strategy
+            && strategy::by_name(name).is_none()
+        {
+            return Err(ScenarioError {
+                path: cx.path.to_path_buf(),
+                line: f.line,
+                key: Some("fault.strategy".into()),
+                message: format!("unknown strategy `{name}`; known: {}", strategy::names()),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// A fault the schedule's other parties cannot carry out: one on the client for a
 /// strategy that does not obey faults, one on the link without a veth pair.
 pub(super) fn check_faults(
@@ -153,8 +174,20 @@ pub(super) fn check_faults(
         key: Some("fault.action".into()),
         message,
     };
-    if let Some(f) = faults.faults.iter().find(|f| f.action.on_client())
-        && !strategy.obeys_faults()
+    let pause = |a: crate::fault::Action| {
+        matches!(
+            a,
+            crate::fault::Action::PauseClient | crate::fault::Action::ResumeClient
+        )
+    };
+    let obeys = |a: crate::fault::Action| match pause(a) {
+        true => strategy.obeys_pause(),
+        false => strategy.obeys_faults(),
+    };
+    if let Some(f) = faults
+        .faults
+        .iter()
+        .find(|f| f.action.on_client() && !obeys(f.action))
     {
         return Err(refuse(
             f,

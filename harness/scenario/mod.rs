@@ -64,6 +64,8 @@ pub struct Scenario {
     pub expect: Expect,
     /// The faults a trial applies, in time order.
     pub faults: fault::Schedule,
+    /// Programs that run beside the sender (`[[helper]]`).
+    pub helpers: Vec<crate::helper::Helper>,
     /// What links the client and the sender.
     pub net: NetConfig,
     /// The line of the `[net]` header, for errors about it.
@@ -172,10 +174,14 @@ impl Scenario {
         exe: &Path,
         dir: &Path,
     ) -> Result<Scenario, ScenarioError> {
-        let (sender, sender_setup) = kinds::configure_sender(cx, raw.sender.unwrap_or_default())?;
+        let (sender, sender_setup) =
+            kinds::configure_sender(cx, raw.sender.unwrap_or_default(), dir)?;
         let (strategy, reply_set, mut client) =
             kinds::configure_client(cx, raw.client, sender, dir)?;
         let faults = fault::Schedule::read(cx.src(), raw.fault.unwrap_or_default())?;
+        kinds::check_fault_strategies(cx, &faults)?;
+        let faults = faults.for_strategy(strategy.name());
+        let helpers = crate::helper::read(cx.src(), raw.helper.unwrap_or_default(), dir)?;
         let (net, net_line) = kinds::read_net(cx, raw.net)?;
         kinds::check_faults(cx, &faults, strategy, &net)?;
         let mut run = run::read_run(cx, raw.run.unwrap_or_default())?;
@@ -212,11 +218,13 @@ impl Scenario {
                 start_timeout: Duration::from_secs(5),
                 setup: sender_setup,
                 netns: None,
+                tmp: None,
             },
             strategy,
             reply_set,
             client,
             faults,
+            helpers,
             net,
             net_line,
             params: Vec::new(),

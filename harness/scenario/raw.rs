@@ -21,6 +21,8 @@ pub(super) struct RawScenario {
     pub(super) expect: Spanned<RawExpect>,
     /// The fault schedule, read by [`crate::fault`].
     pub(super) fault: Option<Vec<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// Helper programs, read by [`crate::helper`].
+    pub(super) helper: Option<Vec<BTreeMap<String, Spanned<toml::Value>>>>,
     /// Read by [`crate::scenario::sweep`]; each cell is this file with the values written in.
     #[allow(dead_code)]
     pub(super) sweep: Option<toml::Value>,
@@ -71,6 +73,8 @@ pub(super) struct RawExpect {
     pub(super) keepalive_probes: Option<Spanned<i64>>,
     pub(super) final_state: Option<Spanned<String>>,
     pub(super) increasing: Option<Spanned<String>>,
+    pub(super) min_rss_growth: Option<Spanned<i64>>,
+    pub(super) max_rss_growth: Option<Spanned<i64>>,
     /// `[[expect.cells]]`, read by [`crate::scenario::sweep`].
     #[allow(dead_code)]
     pub(super) cells: Option<toml::Value>,

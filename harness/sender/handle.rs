@@ -298,6 +298,7 @@ impl ChildSender {
             progress: self.progress.clone(),
             refused: self.refused,
             restarts: self.lives.len().saturating_sub(1) as u32,
+            program: None,
         }
     }
 }

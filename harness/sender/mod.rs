@@ -8,6 +8,7 @@
 
 pub use crate::record::sender::ClosePolicy;
 
+pub mod external;
 pub mod framed;
 pub mod handle;
 pub mod lines;
@@ -45,6 +46,10 @@ pub trait Sender: Send + Sync {
     fn framed(&self) -> bool {
         false
     }
+    /// True when its memory is sampled (`expect.min_rss_growth` applies).
+    fn samples_memory(&self) -> bool {
+        false
+    }
     /// True when it keeps a spool (`expect.max_spool_bytes` applies).
     fn has_spool(&self) -> bool {
         false
@@ -52,6 +57,16 @@ pub trait Sender: Send + Sync {
     /// Its part of a trial's explanation, from its summary: what it sent, how it
     /// failed or why its connection ended, and how it closed.
     fn explain(&self, r: &TrialRecord, s: &SenderSummary) -> String;
+    /// Its part of the explanation when it printed no summary (a program of the
+    /// user's never does).
+    fn explain_without_summary(&self, _r: &TrialRecord) -> String {
+        "the sender printed no summary before it was stopped: its send() had not failed by then"
+            .into()
+    }
+    /// The trial table's sender column without a summary.
+    fn cell_without_summary(&self, _r: &TrialRecord) -> String {
+        "no summary".into()
+    }
     /// The trial table's sender column.
     fn table_cell(&self, r: &TrialRecord, s: &SenderSummary) -> String {
         let at = r.sender_close_at_us.map_or("?".into(), crate::words::ms);
@@ -93,6 +108,9 @@ pub struct SenderSetup {
     /// The most messages it keeps for a client that falls behind (its queue or its
     /// spool), for the backlog model; None without a bound the model knows.
     pub store_messages: Option<u64>,
+    /// What only this kind reads back when it starts (an external program's command
+    /// and readiness); zerowin's own senders carry theirs in `args`.
+    pub own: crate::settings::Own,
 }
 
 impl SenderSetup {
@@ -150,6 +168,7 @@ pub const SENDERS: &[&dyn Sender] = &[
     &patient::Patient,
     &spool::Spool,
     &trickle::Trickle,
+    &external::External,
 ];
 
 /// Every sender kind, in the order `list` shows them.
@@ -186,6 +205,9 @@ pub struct SenderConfig {
     /// The network namespace to run it in (the veth topology's sender side); None:
     /// the trial's own.
     pub netns: Option<std::sync::Arc<crate::sys::netns::Netns>>,
+    /// The trial's own folder (`{tmp}`), shared with its helpers; None: a kind that
+    /// needs one makes its own.
+    pub tmp: Option<std::sync::Arc<crate::scratch::Scratch>>,
 }
 
 /// Starts one of zerowin's own senders as `zerowin serve --port 0 --bind ADDR ARGS`,

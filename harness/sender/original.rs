@@ -225,6 +225,7 @@ impl Sender for Original {
                 rate_text(&a)
             ),
             policy: a.close_policy.as_str().to_string(),
+            own: Default::default(),
             scratch_dir: None,
             load: match (a.close_policy, a.modelled_rate()) {
                 (ClosePolicy::ShutdownDrain, _) => Load::NotModelled(

@@ -47,6 +47,7 @@ impl Sender for Patient {
                 s.pace.text()
             ),
             policy: format!("patient/{}", s.on_full.as_str()),
+            own: Default::default(),
             scratch_dir: None,
             pace: Some(s.pace.clone()),
             store_messages: Some(

@@ -146,6 +146,7 @@ impl Sender for Spool {
                 c.pace.text()
             ),
             policy: format!("spool/{}", c.on_full.as_str()),
+            own: Default::default(),
             scratch_dir: s.dir.is_none().then_some("spool_dir"),
             pace: Some(c.pace.clone()),
             // Each message in the spool: sequence, stamp and payload.

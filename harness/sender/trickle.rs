@@ -126,6 +126,7 @@ impl Sender for Trickle {
             args,
             describe: format!("trickle ({}, {stall})", s.rate.to_text()),
             policy: "trickle".into(),
+            own: Default::default(),
             scratch_dir: None,
             pace: None,
             store_messages: None,

@@ -48,6 +48,8 @@ impl Strategy for Drain {
             ("chunk", "bytes per recv() while draining (1024)"),
             ("delay", "processing time after each batch (0ms)"),
             super::shared::REPLY,
+            super::shared::REQUEST,
+            super::shared::REQUEST_FILE,
             super::shared::RCVBUF,
         ])
     }
@@ -64,6 +66,10 @@ impl Strategy for Drain {
             chunk: chunk.unwrap_or(d.chunk),
         });
         Ok(())
+    }
+
+    fn obeys_pause(&self) -> bool {
+        true
     }
 
     fn socket_loop(&self) -> Option<&dyn SocketLoop> {
@@ -98,6 +104,7 @@ impl SocketLoop for Drain {
                     Ok(0) => return c.eof(),
                     Ok(n) => {
                         c.got(n);
+                        c.saw(&buf[..n]);
                         batch += n;
                     }
                     Err(e) if would_block(&e) => break,

@@ -5,15 +5,15 @@
 //! the wire ([`crate::observe::classify_external`]); its exit status is the fallback.
 
 use std::net::SocketAddr;
-use std::process::{Command, ExitStatus, Stdio};
+
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use std::path::Path;
 
 use super::{ClientHooks, ClientParams, Strategy};
-use crate::process::{Group, PipeTail};
+use crate::program::{Program, Spec, describe};
 use crate::record::{ClientRecord, ClockZero, Ending, ExternalRun, SignalSent, TrialRecord};
 use crate::settings::{Keys, ScenarioError};
 use crate::sys::monotonic_ns;
@@ -22,37 +22,10 @@ pub struct External;
 
 /// How long the program has to exit after SIGTERM at the end of the duration.
 const GRACE: Duration = Duration::from_millis(300);
-/// How much of its output is kept.
-const TAIL: usize = 4096;
-/// How long its output pipes may stay open after its group is stopped.
-const PIPE_WAIT: Duration = Duration::from_secs(1);
-
-/// "exited with code 1", "was killed by SIGTERM".
-fn describe(status: Option<ExitStatus>) -> (String, Option<i32>) {
-    use std::os::unix::process::ExitStatusExt;
-    match status.map(|st| (st.code(), st.signal())) {
-        Some((Some(c), _)) => (format!("exited with code {c}"), Some(c)),
-        Some((None, Some(s))) => (
-            format!("was killed by {}", crate::sys::signal_name(s)),
-            None,
-        ),
-        Some((None, None)) => ("ended".to_string(), None),
-        None => (
-            "did not exit after SIGTERM and was killed with SIGKILL".to_string(),
-            None,
-        ),
-    }
-}
 
 /// Fills `{host}` and `{port}` in every argument.
 pub fn fill(command: &[String], addr: SocketAddr) -> Vec<String> {
-    command
-        .iter()
-        .map(|a| {
-            a.replace("{host}", &addr.ip().to_string())
-                .replace("{port}", &addr.port().to_string())
-        })
-        .collect()
+    crate::program::fill(command, addr, None)
 }
 
 /// Its own settings.
@@ -91,31 +64,19 @@ impl Strategy for External {
         &self,
         keys: &mut Keys,
         p: &mut ClientParams,
-        dir: &Path,
+        _dir: &Path,
     ) -> Result<(), ScenarioError> {
-        let Some(v) = keys.strings("command")? else {
-            return Err(keys.invalid(
-                "command",
-                "strategy external needs a command, e.g. [\"python3\", \"client.py\", \"{host}\", \"{port}\"]",
-            ));
-        };
-        if v.is_empty() || v[0].trim().is_empty() {
-            return Err(keys.invalid("command", "must name a program"));
-        }
-        if !v.iter().any(|a| a.contains("{port}")) {
+        let argv = crate::program::read_command(
+            keys,
+            "strategy external",
+            "[\"python3\", \"client.py\", \"{host}\", \"{port}\"]",
+        )?;
+        if !argv.iter().any(|a| a.contains("{port}")) {
             return Err(keys.invalid(
                 "command",
                 "must contain {port} (and usually {host}), where the sender listens",
             ));
         }
-        // {dir} is the scenario file's directory, so shipped commands work from any
-        // working directory.
-        let argv: Vec<String> = v
-            .iter()
-            .map(|a| a.replace("{dir}", &dir.display().to_string()))
-            .collect();
-        // Checked now, so a missing program stops the run before its first trial.
-        crate::process::resolve_program(&argv[0]).map_err(|m| keys.invalid("command", m))?;
         p.own = super::Own::new(Settings { command: argv });
         Ok(())
     }
@@ -172,14 +133,17 @@ impl Strategy for External {
         let zero_ns = monotonic_ns();
         hooks.started(zero_ns);
         let us = |t: Instant| t.duration_since(zero).as_micros() as i64;
-        let mut prog = Program::spawn(&argv)?;
+        let mut prog = Program::spawn(Spec {
+            argv: argv.clone(),
+            ..Spec::default()
+        })?;
         let mut faults = Faults {
             control: hooks.control(),
             paused: false,
         };
         let mut signals = Vec::new();
         let (status, stopped_at_end, timed_out) =
-            supervise(&mut prog, &argv, &mut faults, params, zero, &mut signals)?;
+            supervise(&mut prog, &mut faults, params, zero, &mut signals)?;
         let ended = Instant::now();
         if status.is_none() {
             signals.push(SignalSent {
@@ -187,7 +151,8 @@ impl Strategy for External {
                 at_us: us(ended),
             });
         }
-        let (stdout, stderr) = prog.stop()?;
+        prog.kill()?;
+        let (stdout, stderr, _) = prog.take_output();
         let (status, code) = describe(status);
         let read = read_line(&stdout);
         let (bytes_read, reads) = read.unwrap_or((0, 0));
@@ -203,6 +168,8 @@ impl Strategy for External {
             reads,
             replies: 0,
             reply_bytes: 0,
+            request_bytes: 0,
+            first_bytes: String::new(),
             first_reply_us: None,
             ending: Ending::Exited {
                 status,
@@ -307,7 +274,6 @@ fn external_line(r: &TrialRecord, status: &str, at_us: u64) -> String {
 /// end, and whether the deadline passed.
 fn supervise(
     prog: &mut Program,
-    argv: &[String],
     faults: &mut Faults,
     params: &ClientParams,
     zero: Instant,
@@ -317,7 +283,7 @@ fn supervise(
     let end = zero + params.duration;
     let deadline = zero + params.deadline;
     loop {
-        if let Some(sig) = faults.obey(prog, argv)? {
+        if let Some(sig) = faults.obey(prog)? {
             signals.push(SignalSent {
                 signal: sig.into(),
                 at_us: us(Instant::now()),
@@ -333,87 +299,10 @@ fn supervise(
                 signal: "SIGTERM".into(),
                 at_us: us(now),
             });
-            let st = prog.terminate(GRACE.min(deadline.saturating_duration_since(now)))?;
-            return Ok((st, true, Instant::now() >= deadline));
+            let ended = prog.terminate(GRACE.min(deadline.saturating_duration_since(now)))?;
+            return Ok((ended.status, true, Instant::now() >= deadline));
         }
         std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
-/// The user's program, started again after a `kill-client` fault. Its output tails
-/// are kept over every run.
-struct Program {
-    group: Option<Group>,
-    stdout: Option<PipeTail>,
-    stderr: Option<PipeTail>,
-    out: String,
-    err: String,
-}
-
-impl Program {
-    fn spawn(argv: &[String]) -> Result<Program> {
-        let mut p = Program {
-            group: None,
-            stdout: None,
-            stderr: None,
-            out: String::new(),
-            err: String::new(),
-        };
-        p.start(argv)?;
-        Ok(p)
-    }
-
-    fn start(&mut self, argv: &[String]) -> Result<()> {
-        let mut cmd = Command::new(&argv[0]);
-        cmd.args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut group = Group::spawn(&mut cmd).with_context(|| format!("running {:?}", argv[0]))?;
-        self.stdout = Some(PipeTail::spawn(group.child_mut().stdout.take(), TAIL));
-        self.stderr = Some(PipeTail::spawn(group.child_mut().stderr.take(), TAIL));
-        self.group = Some(group);
-        Ok(())
-    }
-
-    /// Its exit status, if it exited; None while it runs or while it is killed.
-    fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
-        match self.group.as_mut() {
-            Some(g) => Ok(g.child_mut().try_wait()?),
-            None => Ok(None),
-        }
-    }
-
-    fn terminate(&mut self, grace: Duration) -> Result<Option<ExitStatus>> {
-        match self.group.as_mut() {
-            Some(g) => g.terminate(grace),
-            None => Ok(None),
-        }
-    }
-
-    fn signal(&mut self, sig: nix::sys::signal::Signal) -> Result<()> {
-        if let Some(g) = self.group.as_mut() {
-            g.signal(sig)?;
-        }
-        Ok(())
-    }
-
-    /// Kills and reaps it, keeping what it printed.
-    fn kill(&mut self) -> Result<()> {
-        if let Some(mut g) = self.group.take() {
-            g.stop()?;
-        }
-        let tail = |t: Option<PipeTail>| t.map(|t| t.finish(PIPE_WAIT)).unwrap_or_default();
-        self.out.push_str(&tail(self.stdout.take()));
-        self.err.push_str(&tail(self.stderr.take()));
-        Ok(())
-    }
-
-    /// Kills it, and returns the tails of its standard output and error.
-    fn stop(mut self) -> Result<(String, String)> {
-        self.kill()?;
-        let last = |s: &str| s[s.len().saturating_sub(TAIL)..].to_string();
-        Ok((last(&self.out), last(&self.err)))
     }
 }
 
@@ -425,23 +314,23 @@ struct Faults {
 
 impl Faults {
     /// Does what the schedule asks now; returns the signal sent, if any.
-    fn obey(&mut self, p: &mut Program, argv: &[String]) -> Result<Option<&'static str>> {
+    fn obey(&mut self, p: &mut Program) -> Result<Option<&'static str>> {
         use crate::fault::ClientState;
         use nix::sys::signal::Signal;
         let Some(state) = self.control.as_ref().map(|c| c.state()) else {
             return Ok(None);
         };
         Ok(match state {
-            ClientState::Killed if p.group.is_some() => {
+            ClientState::Killed if p.running() => {
                 p.kill()?;
                 self.paused = false;
                 Some("SIGKILL (kill-client)")
             }
-            ClientState::Running if p.group.is_none() => {
-                p.start(argv)?;
+            ClientState::Running if !p.running() => {
+                p.start()?;
                 Some("started again (restart-client)")
             }
-            ClientState::Paused if !self.paused && p.group.is_some() => {
+            ClientState::Paused if !self.paused && p.running() => {
                 p.signal(Signal::SIGSTOP)?;
                 self.paused = true;
                 Some("SIGSTOP (pause-client)")

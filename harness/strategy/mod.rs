@@ -14,7 +14,6 @@ pub mod postmortem;
 pub mod resume;
 pub mod threaded;
 
-use std::any::Any;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
@@ -28,6 +27,7 @@ use crate::fault::ClientControl;
 use crate::limits;
 use crate::record::{ClientRecord, ClockZero, Ending, SyscallError, TrialRecord};
 use crate::settings::{Keys, ScenarioError};
+pub use crate::settings::{Own, OwnSettings};
 use crate::sockopts;
 use crate::sys;
 use crate::words::ms_u;
@@ -66,6 +66,11 @@ pub trait Strategy: Send + Sync {
     /// Whether it carries out the client's faults (kill, restart, pause, resume).
     fn obeys_faults(&self) -> bool {
         false
+    }
+    /// Whether it carries out `pause-client` and `resume-client` (a read loop stops
+    /// reading between two reads, keeping its connection).
+    fn obeys_pause(&self) -> bool {
+        self.obeys_faults()
     }
     /// How this strategy reads with these parameters, for the report: "recv(10),
     /// delay 0ns, reply \"Hi i got the data\"". User strings are shown escaped.
@@ -140,6 +145,9 @@ pub fn names() -> String {
 pub struct ClientParams {
     /// The reply after each read (naive) or batch (drain); empty = no reply.
     pub reply: Vec<u8>,
+    /// Bytes sent once after each connect, before the first read (an HTTP GET, a
+    /// SUBSCRIBE); empty = none.
+    pub request: Vec<u8>,
     /// Processing time per read (naive), per batch (drain), per message or batch
     /// (resume) or per message (threaded).
     pub delay: Duration,
@@ -161,6 +169,7 @@ impl Default for ClientParams {
     fn default() -> Self {
         ClientParams {
             reply: Vec::new(),
+            request: Vec::new(),
             delay: Duration::ZERO,
             rcvbuf: None,
             duration: Duration::from_secs(10),
@@ -179,54 +188,26 @@ impl ClientParams {
     }
 }
 
-/// Settings that belong to one strategy.
-pub trait OwnSettings: Any + std::fmt::Debug + Send + Sync {
-    fn as_any(&self) -> &dyn Any;
-    fn same(&self, other: &dyn OwnSettings) -> bool;
-}
-
-impl<T: Any + std::fmt::Debug + Send + Sync + PartialEq> OwnSettings for T {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn same(&self, other: &dyn OwnSettings) -> bool {
-        other.as_any().downcast_ref::<T>() == Some(self)
-    }
-}
-
-/// One strategy's settings, of a type that strategy's module defines.
-#[derive(Debug, Clone, Default)]
-pub struct Own(Option<Arc<dyn OwnSettings>>);
-
-impl Own {
-    pub fn new(v: impl OwnSettings) -> Own {
-        Own(Some(Arc::new(v)))
-    }
-
-    /// The settings, if they are a `T`.
-    pub fn get<T: OwnSettings>(&self) -> Option<&T> {
-        self.0.as_deref()?.as_any().downcast_ref::<T>()
-    }
-}
-
-impl PartialEq for Own {
-    fn eq(&self, other: &Own) -> bool {
-        match (&self.0, &other.0) {
-            (Some(a), Some(b)) => a.same(b.as_ref()),
-            (a, b) => a.is_none() && b.is_none(),
-        }
-    }
-}
-
 /// The keys several strategies share, read the same way wherever they appear.
 pub mod shared {
     use super::*;
 
     pub const RCVBUF: (&str, &str) = ("rcvbuf", "SO_RCVBUF before connect(), bytes (autotuned)");
-    pub const REPLY: (&str, &str) = ("reply", "the reply sent after each read or batch");
+    pub const REPLY: (&str, &str) = (
+        "reply",
+        "the reply sent after each read or batch (\"\": none); escapes \\r \\n \\t \\0 \\xHH \\\\",
+    );
+    pub const REQUEST: (&str, &str) = (
+        "request",
+        "bytes sent once after each connect, before the first read; escapes as reply",
+    );
+    pub const REQUEST_FILE: (&str, &str) = (
+        "request_file",
+        "... or the bytes of this file (relative to the scenario's directory)",
+    );
 
     /// A byte loop's keys (naive, drain, threaded): its read size, if given, then
-    /// delay, reply and rcvbuf.
+    /// delay, reply, request and rcvbuf.
     pub fn byte_loop(
         keys: &mut Keys,
         p: &mut ClientParams,
@@ -235,6 +216,7 @@ pub mod shared {
         let size = keys.int(size_key, limits::RECV)?.map(|n| n as usize);
         delay(keys, p)?;
         reply(keys, p)?;
+        request(keys, p)?;
         socket(keys, p)?;
         rcvbuf(keys, p)?;
         Ok(size)
@@ -275,9 +257,50 @@ pub mod shared {
                     format!("is longer than {} bytes", limits::REPLY_MAX),
                 ));
             }
-            p.reply = r.into_bytes();
+            p.reply = crate::words::unescape(&r).map_err(|m| keys.invalid("reply", m))?;
         }
         Ok(())
+    }
+
+    /// `request` (with escapes) or `request_file` (its bytes), not both.
+    pub fn request(keys: &mut Keys, p: &mut ClientParams) -> Result<(), ScenarioError> {
+        let text = keys.string("request")?;
+        let file = keys.string("request_file")?;
+        p.request = match (text, file) {
+            (Some(_), Some(_)) => {
+                return Err(keys.invalid("request_file", "give request or request_file, not both"));
+            }
+            (Some(r), None) => {
+                crate::words::unescape(&r).map_err(|m| keys.invalid("request", m))?
+            }
+            (None, Some(f)) => {
+                read_request(&keys.dir().join(&f)).map_err(|m| keys.invalid("request_file", m))?
+            }
+            (None, None) => Vec::new(),
+        };
+        if p.request.len() > limits::REPLY_MAX {
+            return Err(keys.invalid(
+                "request",
+                format!("is longer than {} bytes", limits::REPLY_MAX),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A request file's bytes: a regular file of at most [`limits::REPLY_MAX`] bytes.
+    pub fn read_request(path: &Path) -> Result<Vec<u8>, String> {
+        use std::io::Read;
+        let f = std::fs::File::open(path)
+            .map_err(|e| format!("{}: {e}", crate::words::clean(&path.display().to_string())))?;
+        let meta = f.metadata().map_err(|e| e.to_string())?;
+        if !meta.is_file() {
+            return Err(format!("{} is not a regular file", path.display()));
+        }
+        let mut b = Vec::new();
+        f.take(limits::REPLY_MAX as u64 + 1)
+            .read_to_end(&mut b)
+            .map_err(|e| e.to_string())?;
+        Ok(b)
     }
 }
 
@@ -289,7 +312,13 @@ pub struct Counters {
     pub replies: u64,
     pub reply_bytes: u64,
     pub first_reply_us: Option<u64>,
+    pub request_bytes: u64,
+    /// The first bytes read, to show what a server answered a request.
+    pub first_bytes: Vec<u8>,
 }
+
+/// How many of the first bytes read a record keeps.
+pub const FIRST_BYTES: usize = 80;
 
 /// A connected socket and the clock and counters a strategy's loop works with.
 pub struct Conn<'a> {
@@ -299,6 +328,8 @@ pub struct Conn<'a> {
     pub errors: Vec<SyscallError>,
     /// A framed-protocol loop's account of the messages, for the record.
     pub messages: Option<crate::record::ClientMessages>,
+    /// What the fault schedule tells the client (`pause-client`), if anything.
+    control: Option<Arc<ClientControl>>,
     /// Time zero: the start of connect().
     zero: Instant,
     end: Instant,
@@ -313,6 +344,7 @@ impl<'a> Conn<'a> {
             counters: Counters::default(),
             errors: Vec::new(),
             messages: None,
+            control: None,
             zero,
             end: zero + params.duration,
             deadline: zero + params.deadline,
@@ -410,11 +442,21 @@ impl<'a> Conn<'a> {
         Instant::now() >= self.deadline
     }
 
-    /// The processing time of one read or batch, cut short by the deadline.
+    /// The processing time of one read or batch, cut short by the deadline; then,
+    /// while a `pause-client` fault holds, no reading (until `resume-client`, the
+    /// end of the duration or the deadline).
     pub fn process(&self) {
         let d = self.params.delay;
         if !d.is_zero() {
             std::thread::sleep(d.min(self.deadline.saturating_duration_since(Instant::now())));
+        }
+        let paused = || {
+            self.control
+                .as_ref()
+                .is_some_and(|c| c.state() == crate::fault::ClientState::Paused)
+        };
+        while paused() && Instant::now() < self.end.min(self.deadline) {
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 
@@ -433,6 +475,30 @@ impl<'a> Conn<'a> {
         Ok(())
     }
 
+    /// Sends the request, whole (retrying short writes), on the blocking socket, as a
+    /// client's first sendall() would; its bytes are counted apart from the replies.
+    pub fn send_request(&mut self) -> Result<(), std::io::Error> {
+        if self.params.request.is_empty() {
+            return Ok(());
+        }
+        self.sock.set_nonblocking(false)?;
+        let mut left: &[u8] = &self.params.request;
+        while !left.is_empty() {
+            let n = sys::send(self.fd(), left, libc::MSG_NOSIGNAL)?;
+            self.counters.request_bytes += n as u64;
+            left = &left[n..];
+        }
+        Ok(())
+    }
+
+    /// Keeps the first [`FIRST_BYTES`] bytes read (after [`Conn::got`]).
+    pub fn saw(&mut self, b: &[u8]) {
+        let room = FIRST_BYTES.saturating_sub(self.counters.first_bytes.len());
+        self.counters
+            .first_bytes
+            .extend_from_slice(&b[..b.len().min(room)]);
+    }
+
     pub fn got(&mut self, n: usize) {
         self.counters.bytes_read += n as u64;
         self.counters.reads += 1;
@@ -444,6 +510,11 @@ pub trait ClientHooks {
     /// At the client's time zero (CLOCK_MONOTONIC ns): the start of its first
     /// connect(), or an external program's start.
     fn started(&mut self, _zero_ns: u64) {}
+    /// Right before connect(): an observer that must know the client's port before
+    /// its SYN binds the socket here.
+    fn connecting(&mut self, _sock: &Socket) -> Result<()> {
+        Ok(())
+    }
     /// Right after connect() completed; `zero_ns` is when it started.
     fn connected(&mut self, _sock: &Socket, _zero_ns: u64) {}
     /// Right before the socket is closed.
@@ -482,6 +553,7 @@ pub fn run_client(
         .apply(&sock)
         .context("setting the client's socket options")?;
     let socket = sockopts::Readback::of(&sock).context("reading the socket options back")?;
+    hooks.connecting(&sock)?;
     // Time zero, on both clocks at the same moment, just before the SYN: every
     // `at_us` counts from here, and zero_ns puts it on the axis the sender and the
     // capture share.
@@ -489,12 +561,17 @@ pub fn run_client(
     let zero_ns = sys::monotonic_ns();
     hooks.started(zero_ns);
     let mut conn = Conn::new(&sock, params, zero);
+    conn.control = hooks.control();
     let wait = conn.wait_for(params.sock.connect_timeout);
     let (ending, connected_us) = match sock.connect_timeout(&addr.into(), wait) {
         Ok(()) => {
             let connected_us = zero.elapsed().as_micros() as u64;
             hooks.connected(&sock, zero_ns);
-            (strategy.run(&mut conn), Some(connected_us))
+            let ending = match conn.send_request() {
+                Err(e) => conn.fail("send", e),
+                Ok(()) => strategy.run(&mut conn),
+            };
+            (ending, Some(connected_us))
         }
         Err(e) if e.kind() == std::io::ErrorKind::TimedOut => (conn.gave_up("connect"), None),
         Err(e) => (conn.fail("connect", e), None),
@@ -525,6 +602,8 @@ pub fn run_client(
         reads: counters.reads,
         replies: counters.replies,
         reply_bytes: counters.reply_bytes,
+        request_bytes: counters.request_bytes,
+        first_bytes: crate::words::clean(&String::from_utf8_lossy(&counters.first_bytes)),
         first_reply_us: counters.first_reply_us,
         ending,
         errors,
@@ -544,7 +623,17 @@ pub fn describe_processing(p: &ClientParams) -> String {
             crate::words::clean(&String::from_utf8_lossy(&p.reply))
         )
     };
-    format!("delay {:?}, {reply}", p.delay)
+    let request = match p.request.is_empty() {
+        true => String::new(),
+        false => format!(
+            "; request \"{}\" ({} B) after connect",
+            crate::words::clean(&String::from_utf8_lossy(
+                &p.request[..p.request.len().min(60)]
+            )),
+            p.request.len()
+        ),
+    };
+    format!("delay {:?}, {reply}{request}", p.delay)
 }
 
 /// Whether an io::Error is EAGAIN/EWOULDBLOCK.

@@ -47,6 +47,8 @@ impl Strategy for Naive {
             ("recv_size", "bytes per recv() (10)"),
             ("delay", "processing time after each read (0ms)"),
             super::shared::REPLY,
+            super::shared::REQUEST,
+            super::shared::REQUEST_FILE,
             super::shared::RCVBUF,
         ])
     }
@@ -63,6 +65,10 @@ impl Strategy for Naive {
             recv_size: recv_size.unwrap_or(d.recv_size),
         });
         Ok(())
+    }
+
+    fn obeys_pause(&self) -> bool {
+        true
     }
 
     fn socket_loop(&self) -> Option<&dyn SocketLoop> {
@@ -100,7 +106,10 @@ impl SocketLoop for Naive {
             }
             match sys::recv(c.fd(), &mut buf, 0) {
                 Ok(0) => return c.eof(),
-                Ok(n) => c.got(n),
+                Ok(n) => {
+                    c.got(n);
+                    c.saw(&buf[..n]);
+                }
                 Err(e) if interrupted(&e) => continue,
                 // SO_RCVTIMEO expired: the client's own timeout, or the deadline.
                 Err(e) if would_block(&e) => return c.gave_up("recv"),

@@ -609,6 +609,8 @@ impl<'p> Run<'p> {
             reads: self.reads,
             replies: self.acks,
             reply_bytes: self.acks * protocol::ACK_LEN as u64,
+            request_bytes: 0,
+            first_bytes: String::new(),
             first_reply_us: None,
             ending,
             errors: self.errors,

@@ -88,6 +88,8 @@ impl Strategy for Threaded {
                 "the queue between reader and worker, bytes (67108864)",
             ),
             super::shared::REPLY,
+            super::shared::REQUEST,
+            super::shared::REQUEST_FILE,
             super::shared::RCVBUF,
         ])
         .into_iter()

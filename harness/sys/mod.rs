@@ -155,6 +155,14 @@ pub fn monotonic_ns() -> u64 {
     clock_ns(libc::CLOCK_MONOTONIC)
 }
 
+/// The page size, bytes (`statm` counts pages).
+pub fn page_size() -> u64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |n| n as u64)
+}
+
 /// CLOCK_REALTIME in nanoseconds, for pcap timestamps (which are wall-clock).
 pub fn realtime_ns() -> u64 {
     clock_ns(libc::CLOCK_REALTIME)
