@@ -270,9 +270,10 @@ pub struct CompareArgs {
     #[arg(long, value_delimiter = ',', value_parser = parse_strategy)]
     pub strategies: Option<Vec<&'static dyn Strategy>>,
     /// The senders, comma-separated, each with its default settings (the scenario's own
-    /// sender keeps its keys). A framed sender gets a framed client.
-    #[arg(long, value_delimiter = ',', value_parser = parse_sender)]
-    pub senders: Option<Vec<&'static dyn Sender>>,
+    /// sender keeps its keys); or a scenario file (ending in .toml) whose [sender] and
+    /// helpers to run, such as a server of yours. A framed sender gets a framed client.
+    #[arg(long, value_delimiter = ',', value_parser = parse_sender_choice)]
+    pub senders: Option<Vec<SenderArg>>,
     #[command(flatten)]
     pub overrides: Overrides,
 }
@@ -499,6 +500,22 @@ fn parse_socket_strategy(s: &str) -> Result<&'static dyn Strategy, String> {
 
 fn parse_close_policy(s: &str) -> Result<ClosePolicy, String> {
     s.parse()
+}
+
+/// A `compare --senders` item: a sender kind, or a scenario file whose sender to use.
+#[derive(Debug, Clone)]
+pub enum SenderArg {
+    Kind(&'static dyn Sender),
+    File(PathBuf),
+}
+
+fn parse_sender_choice(s: &str) -> Result<SenderArg, String> {
+    if s.trim().ends_with(".toml") {
+        return Ok(SenderArg::File(PathBuf::from(s.trim())));
+    }
+    parse_sender(s)
+        .map(SenderArg::Kind)
+        .map_err(|e| format!("{e}; or a scenario file (NAME.toml) whose [sender] to run"))
 }
 
 fn parse_sender(s: &str) -> Result<&'static dyn Sender, String> {

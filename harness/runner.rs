@@ -488,6 +488,7 @@ mod tests {
             spool_peak_bytes: None,
             drained_after_us: None,
             latency: None,
+            client_alone: false,
         });
         assert!(check(&e, std::slice::from_ref(&r)).is_empty());
         r.messages.as_mut().unwrap().dropped = 9;

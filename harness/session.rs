@@ -157,6 +157,31 @@ pub fn unique_stems(scenarios: &mut [Scenario]) {
     }
 }
 
+/// A sender `compare --senders` runs: a kind at its default settings, or the sender
+/// of another scenario file, with its keys and helpers (a server of yours).
+#[derive(Clone)]
+pub enum SenderChoice {
+    Kind(&'static dyn Sender),
+    Of(Box<Scenario>),
+}
+
+impl SenderChoice {
+    fn sender(&self) -> &'static dyn Sender {
+        match self {
+            SenderChoice::Kind(s) => *s,
+            SenderChoice::Of(sc) => sc.sender,
+        }
+    }
+
+    /// Its name in the comparison: the kind's, or the scenario file's.
+    fn label(&self) -> String {
+        match self {
+            SenderChoice::Kind(s) => s.name().to_string(),
+            SenderChoice::Of(sc) => sc.name.clone(),
+        }
+    }
+}
+
 /// The variants `compare` runs: every sender (the scenario's own by default) with every
 /// strategy (the scenario's own by default; naive and drain when neither list is
 /// given). A sender and a client must speak the same protocol: with `--senders` alone, a
@@ -165,7 +190,7 @@ pub fn unique_stems(scenarios: &mut [Scenario]) {
 pub fn compare_variants(
     base: &Scenario,
     strategies: Option<&[&'static dyn Strategy]>,
-    senders: Option<&[&'static dyn Sender]>,
+    senders: Option<&[SenderChoice]>,
 ) -> Result<(Vec<Scenario>, Vec<String>)> {
     let default_pair = ["naive", "drain"].map(|n| strategy::by_name(n).expect("built in"));
     let chosen: Vec<&'static dyn Strategy> = match (strategies, senders) {
@@ -173,10 +198,13 @@ pub fn compare_variants(
         (None, Some(_)) => vec![base.strategy],
         (None, None) => default_pair.to_vec(),
     };
-    let senders: Vec<&'static dyn Sender> = senders.map_or(vec![base.sender], |s| s.to_vec());
+    let senders: Vec<SenderChoice> =
+        senders.map_or(vec![SenderChoice::Kind(base.sender)], |s| s.to_vec());
     let mut variants = Vec::new();
     let mut notes = Vec::new();
-    for se in &senders {
+    for choice in &senders {
+        let se = choice.sender();
+        let label = choice.label();
         for st in &chosen {
             let talks = |st: &dyn Strategy| st.speaks(se.framed());
             let st = if talks(*st) {
@@ -185,8 +213,7 @@ pub fn compare_variants(
                 let sub = strategy::by_name(if se.framed() { "resume" } else { "naive" })
                     .expect("built in");
                 notes.push(format!(
-                    "{} {} the framed protocol: its client is {}",
-                    se.name(),
+                    "{label} {} the framed protocol: its client is {}",
                     if se.framed() {
                         "speaks"
                     } else {
@@ -197,14 +224,20 @@ pub fn compare_variants(
                 sub
             } else {
                 notes.push(format!(
-                    "left out: {} with {}, which do not speak the same protocol",
-                    se.name(),
+                    "left out: {label} with {}, which do not speak the same protocol",
                     st.name()
                 ));
                 continue;
             };
-            let mut v = base.with_strategy(st)?.with_sender(*se)?;
-            for (k, val) in [("sender.kind", se.name()), ("client.strategy", st.name())] {
+            let with = base.with_strategy(st)?;
+            let mut v = match choice {
+                SenderChoice::Kind(se) => with.with_sender(*se)?,
+                SenderChoice::Of(other) => with.with_sender_of(other),
+            };
+            for (k, val) in [
+                ("sender.kind", label.as_str()),
+                ("client.strategy", st.name()),
+            ] {
                 v.params.retain(|(x, _)| x != k);
                 v.params.push((k.to_string(), val.to_string()));
                 if !v.swept.iter().any(|x| x == k) {
@@ -212,7 +245,7 @@ pub fn compare_variants(
                 }
             }
             if base.cell_of.is_some() {
-                v.stem = format!("{}-{}-{}", base.stem, se.name(), st.name());
+                v.stem = format!("{}-{label}-{}", base.stem, st.name());
             }
             variants.push(v);
         }
@@ -554,8 +587,8 @@ mod tests {
         assert_eq!(pairs(&v), ["original+naive", "original+drain"]);
         assert!(notes.is_empty());
         let senders = [
-            sender::by_name("original").unwrap(),
-            sender::by_name("patient").unwrap(),
+            SenderChoice::Kind(sender::by_name("original").unwrap()),
+            SenderChoice::Kind(sender::by_name("patient").unwrap()),
         ];
         let (v, notes) = compare_variants(&b, None, Some(&senders)).unwrap();
         assert_eq!(pairs(&v), ["original+naive", "patient+resume"]);

@@ -46,6 +46,18 @@ fn run(text: &str, args: &[&str]) -> std::process::Output {
     out
 }
 
+/// The stdout of a run that must have exited 0 (else its output, in the failure).
+fn succeeded(out: &std::process::Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
 fn rand_tag() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -87,13 +99,7 @@ fn a_server_that_ignores_sigterm_is_killed_and_the_record_says_so() {
     let d = tempfile::tempdir().unwrap();
     let json = d.path().join("r.json");
     let out = run(&s, &["--json", json.to_str().unwrap()]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = succeeded(&out);
     assert!(
         text.contains("it ignored SIGTERM at the end and was killed with SIGKILL"),
         "{text}"
@@ -177,9 +183,7 @@ fn a_request_the_server_rejects_shows_its_answer() {
     )
     .replace("reply = \"\"", "reply = \"\"\nrequest = 'HELLO\\r\\n'")
     .replace("outcome = \"survived\"", "outcome = \"eof\"");
-    let out = run(&s, &[]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let text = succeeded(&run(&s, &[]));
     assert!(
         text.contains(r#"the client sent its 7 B request after connecting; the server's first bytes: "-ERR unknown command\r\n""#),
         "{text}"
@@ -202,11 +206,9 @@ label = "asyncio""#,
     )
     .unwrap();
     let f = file(d.path(), "s.toml", &s);
-    let out = zerowin().arg("run").arg(&f).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
     // The server's process is gone, so its kernel closes its socket: nothing of the
     // client's was unread (reply = ""), so a FIN, and the client reads to EOF.
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    let text = succeeded(&zerowin().arg("run").arg(&f).output().unwrap());
     assert!(
         text.contains("pause-sender at") && text.contains("kill-sender at"),
         "{text}"
@@ -215,4 +217,38 @@ label = "asyncio""#,
         text.contains("a kill-sender fault killed it (SIGKILL)"),
         "{text}"
     );
+}
+
+#[test]
+fn compare_takes_a_scenario_files_server_beside_zerowins_own() {
+    let d = tempfile::tempdir().unwrap();
+    let other = file(
+        d.path(),
+        "mine.toml",
+        &scenario(&format!("command = {SILENT}\nlabel = \"silent\""), ""),
+    );
+    let base = file(
+        d.path(),
+        "base.toml",
+        "[sender]\nsndbuf = 4096\n[client]\nstrategy = \"drain\"\nreply = \"\"\n[run]\nduration = \"300ms\"\n[expect]\noutcome = \"survived\"\n",
+    );
+    let senders = format!("original,{}", other.display());
+    let out = zerowin()
+        .args(["compare", base.to_str().unwrap(), "--senders", &senders])
+        .output()
+        .unwrap();
+    let text = succeeded(&out);
+    assert!(
+        text.contains("mine+drain") && text.contains("original+drain"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the server `python3 -c import socket"),
+        "{text}"
+    );
+    let missing = format!("original,{}", d.path().join("nope.toml").display());
+    zerowin()
+        .args(["compare", base.to_str().unwrap(), "--senders", &missing])
+        .assert()
+        .refused("nope.toml");
 }

@@ -18,12 +18,16 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
     // compare is a sweep over the senders and the strategies: every cell of the file
     // (one, unless it sweeps) with every pair. Every variant is built and checked
     // before any of them runs.
+    let senders = a
+        .senders
+        .as_ref()
+        .map(|v| v.iter().map(sender_choice).collect::<Result<Vec<_>>>())
+        .transpose()?;
     let mut variants = Vec::new();
     let mut notes = Vec::new();
     for cell in &loaded.scenarios {
         let base = a.overrides.apply(std::slice::from_ref(cell))?.remove(0);
-        let (v, n) =
-            session::compare_variants(&base, a.strategies.as_deref(), a.senders.as_deref())?;
+        let (v, n) = session::compare_variants(&base, a.strategies.as_deref(), senders.as_deref())?;
         variants.extend(v);
         notes.extend(
             n.into_iter()
@@ -43,7 +47,7 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
     let base = &variants[0];
     let names: Vec<String> = variants
         .iter()
-        .map(|v| format!("{}+{}", v.sender.name(), v.strategy.name()))
+        .map(|v| format!("{}+{}", v.sender_label(), v.strategy.name()))
         .collect();
     let mut header = text::compare_header(base, &names);
     for n in &notes {
@@ -67,4 +71,15 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
     s.out.print(&report)?;
     s.finish(&results)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// A `--senders` item as the library takes it: a scenario file is read (and checked)
+/// here, for its sender and helpers.
+fn sender_choice(a: &crate::cli::SenderArg) -> Result<session::SenderChoice> {
+    Ok(match a {
+        crate::cli::SenderArg::Kind(s) => session::SenderChoice::Kind(*s),
+        crate::cli::SenderArg::File(p) => session::SenderChoice::Of(Box::new(
+            crate::scenario::Scenario::load(p, &super::exe()?)?,
+        )),
+    })
 }

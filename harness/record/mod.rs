@@ -433,9 +433,51 @@ pub struct MessageAccounting {
     /// backlog was empty, µs; None without phases or if it never drained.
     pub drained_after_us: Option<u64>,
     pub latency: Option<Latency>,
+    /// True when the sender said nothing of its messages (a server of yours): every
+    /// count is the client's own, and `lost` is the gaps between the first and the
+    /// last sequence it saw.
+    pub client_alone: bool,
 }
 
 impl MessageAccounting {
+    /// A trial's accounting: from both sides' counts, or from the client's alone for
+    /// a server of yours; None when a side that must count did not.
+    pub fn of_trial(client: &ClientRecord, report: &SenderReport) -> Option<MessageAccounting> {
+        let sender = report.summary.as_ref().and_then(|s| s.remedy.as_ref());
+        match (sender, &client.messages) {
+            (Some(s), Some(c)) => Some(MessageAccounting::of(s, c, report)),
+            // A server of yours with a client that counts (its `zerowin-processed` line).
+            (None, Some(c)) if report.program.is_some() => Some(MessageAccounting::of_client(c)),
+            _ => None,
+        }
+    }
+
+    /// A trial whose sender gives no counts (an external server): what the client
+    /// counted, alone. Nothing is known of what was produced or is pending.
+    pub fn of_client(client: &ClientMessages) -> MessageAccounting {
+        MessageAccounting {
+            produced: 0,
+            accepted: None,
+            sent_first: 0,
+            redelivered: 0,
+            delivered: client.processed,
+            duplicates: client.duplicates,
+            lost: client.gaps,
+            void: 0,
+            reordered: client.reordered,
+            dropped: 0,
+            pending: None,
+            reconnects: client.reconnects,
+            sender_restarts: 0,
+            queue_peak_bytes: 0,
+            spool_peak_messages: None,
+            spool_peak_bytes: None,
+            drained_after_us: None,
+            latency: client.latency,
+            client_alone: true,
+        }
+    }
+
     /// The sender's report says which ranges it declared void and which it
     /// accepted: a gap counts as void only if it was declared void and never
     /// accepted, so a sender cannot hide a loss by declaring it void.
@@ -477,6 +519,7 @@ impl MessageAccounting {
                 .zip(sender.phases_end_ns)
                 .map(|(d, e)| d.saturating_sub(e) / 1000),
             latency: client.latency,
+            client_alone: false,
         }
     }
 }
@@ -669,11 +712,7 @@ impl TrialRecord {
             .and_then(|s| s.last_message_ns)
             .zip(client.ending.failure_at_us())
             .map(|(last, fail)| fail as i64 - (last as i64 - client.zero_ns as i64) / 1000);
-        let messages = summary
-            .as_ref()
-            .and_then(|s| s.remedy.as_ref())
-            .zip(client.messages.as_ref())
-            .map(|(s, c)| MessageAccounting::of(s, c, &sender_report));
+        let messages = MessageAccounting::of_trial(&client, &sender_report);
         let rate = |bytes: u64| bytes as f64 / active_us as f64;
         let takeovers_us = sender_report
             .takeovers

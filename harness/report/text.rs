@@ -333,6 +333,12 @@ fn evidence(o: &Observation) -> Vec<String> {
 
 /// The trial's messages, one by one.
 fn messages_line(m: &crate::record::MessageAccounting) -> String {
+    if m.client_alone {
+        return format!(
+            "message by message, from the client's own count (the server's are unknown): {} delivered (each once), {} lost (gaps between the first and the last sequence it saw), {} duplicates, {} reordered, {} reconnects",
+            m.delivered, m.lost, m.duplicates, m.reordered, m.reconnects
+        );
+    }
     let pending = m.pending.map_or(
         "pending at the end unknown (the sender was restarted)".to_string(),
         |p| format!("{p} pending at the end (queued or in flight)"),
@@ -610,7 +616,7 @@ pub fn compare_table(results: &[ScenarioResult], layout: Layout) -> String {
                 .map_or("-".into(), |v| v.to_string())
         };
         t.add_row(vec![
-            r.scenario.sender.name().to_string(),
+            r.scenario.sender_label(),
             r.scenario.strategy.name().to_string(),
             outcome_counts(&r.records),
             ms_opt(med(&|x| x.time_to_failure_us.map(|u| u as f64))),

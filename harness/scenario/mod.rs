@@ -62,8 +62,11 @@ pub struct Scenario {
     /// The line of the `[sysctl]` header, for errors about it.
     pub sysctl_line: usize,
     pub expect: Expect,
-    /// The faults a trial applies, in time order.
+    /// The faults a trial applies, in time order: those for its strategy.
     pub faults: fault::Schedule,
+    /// Every fault of the file, some perhaps for another strategy (`strategy = ...`),
+    /// for [`Scenario::with_strategy`].
+    pub all_faults: fault::Schedule,
     /// Programs that run beside the sender (`[[helper]]`).
     pub helpers: Vec<crate::helper::Helper>,
     /// What links the client and the sender.
@@ -180,6 +183,7 @@ impl Scenario {
             kinds::configure_client(cx, raw.client, sender, dir)?;
         let faults = fault::Schedule::read(cx.src(), raw.fault.unwrap_or_default())?;
         kinds::check_fault_strategies(cx, &faults)?;
+        let all_faults = faults.clone();
         let faults = faults.for_strategy(strategy.name());
         let helpers = crate::helper::read(cx.src(), raw.helper.unwrap_or_default(), dir)?;
         let (net, net_line) = kinds::read_net(cx, raw.net)?;
@@ -224,6 +228,7 @@ impl Scenario {
             reply_set,
             client,
             faults,
+            all_faults,
             helpers,
             net,
             net_line,
@@ -297,6 +302,7 @@ impl Scenario {
         }
         let mut out = self.clone();
         out.strategy = s;
+        out.faults = self.all_faults.clone().for_strategy(s.name());
         out.stem = format!("{}-{}", self.name, s.name());
         if !self.reply_set {
             out.client.reply = s.default_reply().as_bytes().to_vec();
@@ -325,6 +331,27 @@ impl Scenario {
             out.strategy.name()
         );
         Ok(out)
+    }
+
+    /// What the sender is called in a comparison: its kind, or the scenario file whose
+    /// sender it runs (`compare --senders FILE`).
+    pub fn sender_label(&self) -> String {
+        self.params
+            .iter()
+            .find(|(k, _)| k == "sender.kind")
+            .map_or(self.sender.name().to_string(), |(_, l)| l.clone())
+    }
+
+    /// The same scenario with the sender of `other` (for `compare --senders FILE`): its
+    /// kind, its keys and its helpers; this scenario's client, net and claims.
+    pub fn with_sender_of(&self, other: &Scenario) -> Scenario {
+        let mut out = self.clone();
+        out.sender = other.sender;
+        out.sender_config.setup = other.sender_config.setup.clone();
+        out.helpers = other.helpers.clone();
+        out.client.framed = other.sender.framed();
+        out.stem = format!("{}-{}-{}", self.name, other.name, out.strategy.name());
+        out
     }
 
     /// Overrides from the command line, already range-checked by their flags. The

@@ -453,3 +453,61 @@ fn every_shipped_scenario_parses() {
             .unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }
+
+#[test]
+fn a_fault_for_one_strategy_follows_the_strategy_of_each_variant() {
+    let text = r#"
+[client]
+strategy = "drain"
+[[fault]]
+at = "100ms"
+action = "pause-client"
+strategy = "naive"
+[[fault]]
+at = "200ms"
+action = "resume-client"
+strategy = "naive"
+[expect]
+outcome = "survived"
+"#;
+    let s = parse(text).unwrap();
+    assert!(s.faults.is_empty(), "drain is not paused: {:?}", s.faults);
+    let naive = s
+        .with_strategy(strategy::by_name("naive").unwrap())
+        .unwrap();
+    assert_eq!(naive.faults.faults.len(), 2);
+    let back = naive
+        .with_strategy(strategy::by_name("drain").unwrap())
+        .unwrap();
+    assert!(back.faults.is_empty());
+    let bad = text.replace(
+        "strategy = \"naive\"\n[[fault]]",
+        "strategy = \"nope\"\n[[fault]]",
+    );
+    assert!(
+        error_of(&bad).contains("fault.strategy: unknown strategy `nope`"),
+        "{}",
+        error_of(&bad)
+    );
+}
+
+#[test]
+fn a_server_of_yours_supports_only_the_clients_own_message_claims() {
+    let server =
+        "[sender]\nkind = \"external\"\ncommand = [\"sh\", \"-c\", \"sleep 9 # {port}\"]\n";
+    let client = "[client]\nstrategy = \"external\"\ncommand = [\"sh\", \"-c\", \"true {port}\"]\n";
+    let ok = format!("{server}{client}[expect]\noutcome = \"survived\"\nlost = 0\nreordered = 0\n");
+    assert!(parse(&ok).is_ok(), "{}", error_of(&ok));
+    let sender_claim = ok.replace("reordered = 0", "fills = true");
+    assert!(error_of(&sender_claim).contains("with an external sender"));
+    let naive = format!(
+        "{server}[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"survived\"\nlost = 0\n"
+    );
+    assert!(error_of(&naive).contains("count messages"));
+    let rss = "[client]\nstrategy = \"naive\"\n[expect]\noutcome = \"reset\"\nmin_rss_growth = 1\n";
+    assert!(
+        error_of(rss).contains("only an external sender's memory is sampled"),
+        "{}",
+        error_of(rss)
+    );
+}

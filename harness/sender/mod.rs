@@ -46,6 +46,12 @@ pub trait Sender: Send + Sync {
     fn framed(&self) -> bool {
         false
     }
+    /// True when its messages are counted by the client alone (a server of yours, with
+    /// a client program that prints `zerowin-processed` lines): `expect.lost`,
+    /// `duplicates` and `reordered` apply.
+    fn counted_by_client(&self) -> bool {
+        false
+    }
     /// True when its memory is sampled (`expect.min_rss_growth` applies).
     fn samples_memory(&self) -> bool {
         false

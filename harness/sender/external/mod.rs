@@ -259,6 +259,10 @@ impl Sender for External {
         true
     }
 
+    fn counted_by_client(&self) -> bool {
+        true
+    }
+
     fn start(&self, config: &SenderConfig) -> Result<Box<dyn SenderHandle>> {
         Ok(Box::new(handle::ProgramSender::start(config)?))
     }
