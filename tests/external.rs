@@ -252,3 +252,92 @@ fn compare_takes_a_scenario_files_server_beside_zerowins_own() {
         .assert()
         .refused("nope.toml");
 }
+
+#[test]
+fn an_external_server_is_killed_behind_a_blackhole_and_restarted() {
+    // On two hosts (veth): the link goes dark, the server is killed, the link comes
+    // back, and the server is started again on the same port. (Started while the
+    // link is dark, its bind() fails: the sender's host has lost its address, and the
+    // fault's event says so.) The killed server's FIN reaches the client once the
+    // link is back: EOF.
+    let s = scenario(
+        r#"command = ["python3", "{dir}/push_server.py", "{host}", "{port}", "--drain"]
+label = "asyncio""#,
+        "[net]\ntopology = \"veth\"\n[[fault]]\nat = \"100ms\"\naction = \"blackhole\"\n[[fault]]\nat = \"150ms\"\naction = \"kill-sender\"\n[[fault]]\nat = \"250ms\"\naction = \"heal\"\n[[fault]]\nat = \"300ms\"\naction = \"restart-sender\"\n",
+    )
+    .replace("duration = \"300ms\"", "duration = \"3s\"")
+    .replace("outcome = \"survived\"", "outcome = \"eof\"");
+    let d = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/push_server.py"),
+        d.path().join("push_server.py"),
+    )
+    .unwrap();
+    let f = file(d.path(), "s.toml", &s);
+    let text = succeeded(&zerowin().arg("run").arg(&f).output().unwrap());
+    assert!(text.contains("it was started again 1 time(s)"), "{text}");
+    assert!(
+        text.contains("blackhole at")
+            && text.contains("heal at")
+            && text.contains("restart-sender at"),
+        "{text}"
+    );
+    assert!(!text.contains("failed:"), "every fault was applied: {text}");
+}
+
+#[test]
+fn zerowin_client_runs_every_built_in_strategy_and_sends_its_request() {
+    // resume and threaded (framed) against the patient sender.
+    for (strategy, framed) in [("resume", false), ("threaded", true)] {
+        let (child, port, _out) = common::serve(&["--sender", "patient"]);
+        let mut args = vec!["--duration", "500ms"];
+        if framed {
+            args.push("--framed");
+        }
+        let out = zerowin()
+            .args([
+                "client",
+                strategy,
+                "--connect",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .args(&args)
+            .output()
+            .unwrap();
+        common::stop_group(child);
+        let text = succeeded(&out);
+        assert!(text.contains("survived"), "{strategy}: {text}");
+    }
+    // naive with a request, against a server that answers it.
+    let mut py = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); s.listen(); print(s.getsockname()[1], flush=True); c,_=s.accept(); r=c.recv(100); c.sendall(b'you said ' + r); c.close()",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(py.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let out = zerowin()
+        .args([
+            "client",
+            "naive",
+            "--connect",
+            &format!("127.0.0.1:{}", line.trim()),
+        ])
+        .args(["--request", "PING\\r\\n", "--reply", "", "--duration", "1s"])
+        .output()
+        .unwrap();
+    let _ = py.kill();
+    let _ = py.wait();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(r#"the server's first bytes: "you said PING\r\n""#),
+        "{text}"
+    );
+}

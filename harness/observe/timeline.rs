@@ -163,8 +163,12 @@ impl Timeline {
         if zero && self.first_zero_window_us.is_none() {
             self.first_zero_window_us = Some(s.t_us);
         }
-        self.sender_send_q_peak = self.sender_send_q_peak.max(s.sender.send_q);
-        self.sender_recv_q_peak = self.sender_recv_q_peak.max(s.sender.recv_q);
+        // Once the connection is gone, the lookup by its addresses finds the listener,
+        // whose queues are its accept queue and its backlog, not the connection's.
+        if s.sender.state != "LISTEN" {
+            self.sender_send_q_peak = self.sender_send_q_peak.max(s.sender.send_q);
+            self.sender_recv_q_peak = self.sender_recv_q_peak.max(s.sender.recv_q);
+        }
     }
 }
 
@@ -193,6 +197,11 @@ mod tests {
             tl.observe(&s);
         }
         assert_eq!(tl.first_zero_window_us, Some(2));
+        assert_eq!(tl.sender_send_q_peak, 900);
+        // The connection gone, the lookup finds the listener: its backlog is no queue.
+        let mut listener = sample(4, 0, 4096);
+        listener.sender.state = "LISTEN";
+        tl.observe(&listener);
         assert_eq!(tl.sender_send_q_peak, 900);
     }
 

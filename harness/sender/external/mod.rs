@@ -326,6 +326,14 @@ fn program_line(r: &TrialRecord, p: &ProgramRun) -> String {
             mb(peak)
         ));
     }
+    if let Some(t) = r.observation.as_ref().and_then(|o| o.timeline.as_ref())
+        && t.sender_send_q_peak + t.sender_recv_q_peak > 0
+    {
+        s.push_str(&format!(
+            "; TCP_INFO of its socket: up to {} B unsent or unacknowledged in its send queue, up to {} B unread in its receive queue",
+            t.sender_send_q_peak, t.sender_recv_q_peak
+        ));
+    }
     if p.restarts > 0 {
         s.push_str(&format!("; it was started again {} time(s)", p.restarts));
     }
