@@ -341,3 +341,54 @@ fn zerowin_client_runs_every_built_in_strategy_and_sends_its_request() {
         "{text}"
     );
 }
+
+#[test]
+fn the_plot_draws_an_external_servers_memory() {
+    let s = scenario(
+        r#"command = ["python3", "{dir}/push_server.py", "{host}", "{port}"]
+label = "asyncio""#,
+        "",
+    )
+    .replace("duration = \"300ms\"", "duration = \"500ms\"");
+    let d = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/push_server.py"),
+        d.path().join("push_server.py"),
+    )
+    .unwrap();
+    let f = file(d.path(), "s.toml", &s);
+    let plots = d.path().join("plots");
+    succeeded(
+        &zerowin()
+            .arg("run")
+            .arg(&f)
+            .arg("--plot")
+            .arg(&plots)
+            .output()
+            .unwrap(),
+    );
+    let svg: Vec<String> = walk(&plots)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "svg"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(svg.len(), 1);
+    // plotters escapes the apostrophe of the panel's legend.
+    assert!(
+        svg[0].contains("server&apos;s resident memory"),
+        "no memory panel"
+    );
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

@@ -110,6 +110,17 @@ fn sampled_steps(points: Points) -> Points {
     out
 }
 
+/// An external server's resident memory, MB, on the trial's axis.
+fn rss_points(r: &TrialRecord) -> Points {
+    let zero = r.client.zero_ns as i64;
+    r.sender_program.as_ref().map_or_else(Vec::new, |p| {
+        p.rss
+            .iter()
+            .map(|&(t, b)| (ms((t as i64 - zero) / 1000), b as f64 / 1e6))
+            .collect()
+    })
+}
+
 /// The panels with something to draw, top to bottom.
 fn panels(r: &TrialRecord) -> Vec<Panel> {
     let o = r.observation.as_ref();
@@ -168,6 +179,14 @@ fn panels(r: &TrialRecord) -> Vec<Panel> {
                     BLUE,
                 ),
             ],
+        },
+        Panel {
+            y_desc: "MB (sampled from /proc)",
+            lines: vec![sample_line(
+                "server's resident memory",
+                rss_points(r),
+                RGBColor(150, 0, 150),
+            )],
         },
     ];
     all.into_iter()
