@@ -283,6 +283,16 @@ label = "asyncio""#,
         "{text}"
     );
     assert!(!text.contains("failed:"), "every fault was applied: {text}");
+    // The pair lived in the trial's own namespaces, which died with it: the host's has
+    // no end of it, and no namespace was named.
+    for dev in ["zwc", "zws"] {
+        assert!(
+            !Path::new("/sys/class/net").join(dev).exists(),
+            "{dev} left"
+        );
+    }
+    let named = std::fs::read_dir("/run/netns").map_or(0, |d| d.count());
+    assert_eq!(named, 0, "a named network namespace was left");
 }
 
 #[test]
