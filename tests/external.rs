@@ -263,7 +263,10 @@ fn an_external_server_is_killed_behind_a_blackhole_and_restarted() {
     let s = scenario(
         r#"command = ["python3", "{dir}/push_server.py", "{host}", "{port}", "--drain"]
 label = "asyncio""#,
-        "[net]\ntopology = \"veth\"\n[[fault]]\nat = \"100ms\"\naction = \"blackhole\"\n[[fault]]\nat = \"150ms\"\naction = \"kill-sender\"\n[[fault]]\nat = \"250ms\"\naction = \"heal\"\n[[fault]]\nat = \"300ms\"\naction = \"restart-sender\"\n",
+        // The client is paused from 50 ms to 1.5 s, so the killed server's FIN, which
+        // reaches it once the link is back, cannot end the trial before the restart is
+        // done: a client done at its EOF halts the faults not yet applied.
+        "[net]\ntopology = \"veth\"\n[[fault]]\nat = \"50ms\"\naction = \"pause-client\"\n[[fault]]\nat = \"100ms\"\naction = \"blackhole\"\n[[fault]]\nat = \"150ms\"\naction = \"kill-sender\"\n[[fault]]\nat = \"250ms\"\naction = \"heal\"\n[[fault]]\nat = \"300ms\"\naction = \"restart-sender\"\n[[fault]]\nat = \"1500ms\"\naction = \"resume-client\"\n",
     )
     .replace("duration = \"300ms\"", "duration = \"3s\"")
     .replace("outcome = \"survived\"", "outcome = \"eof\"");
