@@ -86,15 +86,9 @@ impl Program {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The spec holds the namespace open past the child's exec.
         if let Some(ns) = &self.spec.netns {
-            let fd = ns.raw();
-            // SAFETY: the closure only calls setns, which is async-signal-safe; the
-            // spec holds the namespace (and so `fd`) open past the child's exec.
-            unsafe {
-                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                    crate::sys::netns::setns(fd)
-                });
-            }
+            ns.enter_on_exec(&mut cmd);
         }
         let mut group = Group::spawn(&mut cmd).with_context(|| format!("running {:?}", argv[0]))?;
         self.seen = Arc::new(AtomicBool::new(false));

@@ -58,6 +58,19 @@ fn succeeded(out: &std::process::Output) -> String {
     text
 }
 
+/// A scenario file `text` in a new folder, beside a copy of scripts/push_server.py
+/// (its `{dir}/push_server.py`).
+fn beside_push_server(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/push_server.py"),
+        d.path().join("push_server.py"),
+    )
+    .unwrap();
+    let f = file(d.path(), "s.toml", text);
+    (d, f)
+}
+
 fn rand_tag() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -199,13 +212,7 @@ label = "asyncio""#,
     )
     .replace("duration = \"300ms\"", "duration = \"2s\"")
     .replace("outcome = \"survived\"", "outcome = \"eof\"");
-    let d = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/push_server.py"),
-        d.path().join("push_server.py"),
-    )
-    .unwrap();
-    let f = file(d.path(), "s.toml", &s);
+    let (_d, f) = beside_push_server(&s);
     // The server's process is gone, so its kernel closes its socket: nothing of the
     // client's was unread (reply = ""), so a FIN, and the client reads to EOF.
     let text = succeeded(&zerowin().arg("run").arg(&f).output().unwrap());
@@ -270,13 +277,7 @@ label = "asyncio""#,
     )
     .replace("duration = \"300ms\"", "duration = \"3s\"")
     .replace("outcome = \"survived\"", "outcome = \"eof\"");
-    let d = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/push_server.py"),
-        d.path().join("push_server.py"),
-    )
-    .unwrap();
-    let f = file(d.path(), "s.toml", &s);
+    let (_d, f) = beside_push_server(&s);
     let text = succeeded(&zerowin().arg("run").arg(&f).output().unwrap());
     assert!(text.contains("it was started again 1 time(s)"), "{text}");
     assert!(
@@ -363,13 +364,7 @@ label = "asyncio""#,
         "",
     )
     .replace("duration = \"300ms\"", "duration = \"500ms\"");
-    let d = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/push_server.py"),
-        d.path().join("push_server.py"),
-    )
-    .unwrap();
-    let f = file(d.path(), "s.toml", &s);
+    let (d, f) = beside_push_server(&s);
     let plots = d.path().join("plots");
     succeeded(
         &zerowin()

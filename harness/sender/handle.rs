@@ -145,15 +145,9 @@ impl ChildSender {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // The config holds the namespace open past the child's exec.
         if let Some(ns) = &self.config.netns {
-            let fd = ns.raw();
-            // SAFETY: the closure only calls setns, which is async-signal-safe; the
-            // config holds the namespace (and so `fd`) open past the child's exec.
-            unsafe {
-                std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
-                    crate::sys::netns::setns(fd)
-                });
-            }
+            ns.enter_on_exec(&mut cmd);
         }
         let mut group = Group::spawn(&mut cmd)?;
         let stdout = group.child_mut().stdout.take().expect("stdout is piped");

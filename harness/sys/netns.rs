@@ -70,6 +70,16 @@ impl Netns {
         })
     }
 
+    /// Makes `cmd`'s child enter this namespace between fork and exec. The caller keeps
+    /// this `Netns` (and so its descriptor) open until the child has exec'd.
+    pub fn enter_on_exec(&self, cmd: &mut std::process::Command) {
+        let fd = self.raw();
+        // SAFETY: the closure only calls setns, which is async-signal-safe.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(cmd, move || setns(fd));
+        }
+    }
+
     /// The descriptor, for [`setns`] in a child between fork and exec.
     pub fn raw(&self) -> RawFd {
         self.0.as_raw_fd()
