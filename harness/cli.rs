@@ -57,6 +57,29 @@ pub enum Command {
     /// Look into a spool directory of the spool sender.
     #[command(subcommand)]
     Spool(SpoolCommand),
+    /// A NATS JetStream broker of zerowin's own, for the spool's store = jetstream.
+    #[command(subcommand)]
+    Broker(BrokerCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BrokerCommand {
+    /// Start nats-server nodes with JetStream on loopback, on free ports, with their
+    /// storage in a temporary directory; print the URLs for nats_url; stop and remove
+    /// them on Ctrl-C (or after --duration). Lines on stdin control the nodes:
+    /// `kill N`, `restart N`, `kill-leader`, `status`, `stop`.
+    Up(BrokerUpArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BrokerUpArgs {
+    /// 1, or 3 joined by cluster routes.
+    #[arg(long, default_value_t = 3, value_parser = flag::broker_nodes)]
+    pub nodes: usize,
+    /// Stop by itself after this long ("30s", "10min"); without it, on Ctrl-C, SIGTERM
+    /// or `stop` on stdin.
+    #[arg(long, value_parser = flag::duration)]
+    pub duration: Option<std::time::Duration>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -39,6 +39,10 @@
 //! - `rate` (veth only, with `direction` and `rate`): tbf on that side's way out is
 //!   set to the new rate, as congestion would: packets wait in its queue (100 ms of
 //!   it at most; what does not fit is dropped and retransmitted).
+//! - `kill-broker-node` (with `node`), `restart-broker-node` (with `node`, or every
+//!   killed node without it), `kill-broker-leader`: the scenario's `[broker]`
+//!   ([`crate::broker`]). A partition of the sender from the broker is `blackhole` on
+//!   veth: the broker runs on the client's side.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -71,9 +75,18 @@ impl Action {
         matches!(self, Action::RestartSender | Action::SecondSender)
     }
 
+    /// True for the actions on the scenario's broker.
+    pub fn on_broker(self) -> bool {
+        matches!(
+            self,
+            Action::KillBrokerNode | Action::RestartBrokerNode | Action::KillBrokerLeader
+        )
+    }
+
     /// True for the actions the client itself carries out.
     pub fn on_client(self) -> bool {
         !self.on_link()
+            && !self.on_broker()
             && !matches!(
                 self,
                 Action::KillSender
@@ -109,6 +122,8 @@ pub struct Fault {
     pub rate: Option<(Direction, Rate)>,
     /// `silent-connections`: how many.
     pub count: Option<u32>,
+    /// `kill-broker-node`, `restart-broker-node`: which node (1-based).
+    pub node: Option<u32>,
     /// Its line in the scenario file, for errors found later.
     pub line: usize,
 }
@@ -144,6 +159,7 @@ impl Schedule {
                 Action::SilentConnections => Some(read_count(&mut keys)?),
                 _ => None,
             };
+            let node = read_node(&mut keys, action)?;
             let strategy = match action.on_client() {
                 true => keys.string("strategy")?,
                 false => None,
@@ -153,6 +169,7 @@ impl Schedule {
                 match action {
                     Action::Rate => &["at", "action", "direction", "rate"],
                     Action::SilentConnections => &["at", "action", "count"],
+                    Action::KillBrokerNode | Action::RestartBrokerNode => &["at", "action", "node"],
                     a if a.on_client() => &["at", "action", "strategy"],
                     _ => &["at", "action"],
                 },
@@ -163,6 +180,7 @@ impl Schedule {
                 action,
                 rate,
                 count,
+                node,
                 line: src.line_of(line),
             });
             lines.push(line);
@@ -223,6 +241,19 @@ fn read_rate(keys: &mut Keys) -> Result<(Direction, Rate), ScenarioError> {
         (None, _) => Err(keys.invalid("direction", "is required: sender or client")),
         (_, None) => Err(keys.invalid("rate", "is required, as tc writes it: \"10mbit\"")),
     }
+}
+
+/// A broker node's number: required to kill one, optional to restart (every killed
+/// one without it).
+fn read_node(keys: &mut Keys, action: Action) -> Result<Option<u32>, ScenarioError> {
+    if !matches!(action, Action::KillBrokerNode | Action::RestartBrokerNode) {
+        return Ok(None);
+    }
+    let n = keys.int("node", limits::Int::new(1, 3))?.map(|n| n as u32);
+    if n.is_none() && action == Action::KillBrokerNode {
+        return Err(keys.invalid("node", "is required: which broker node, 1 to 3"));
+    }
+    Ok(n)
 }
 
 /// A `silent-connections` fault's `count`, required.
@@ -321,6 +352,8 @@ pub struct Targets {
     pub link: Option<Arc<Veth>>,
     /// The connections a `silent-connections` fault holds, to the end of the trial.
     pub held: Mutex<Vec<std::net::TcpStream>>,
+    /// The scenario's broker, when it has one.
+    pub broker: Option<Arc<crate::broker::Broker>>,
 }
 
 impl Targets {
@@ -357,9 +390,13 @@ fn apply_all(
             .starts_sender()
             .then(|| targets.time_wait())
             .flatten();
-        let result = apply(f, targets);
+        let result = match f.action.on_broker() {
+            true => on_broker(f, targets),
+            false => apply(f, targets).map(|()| None),
+        };
+        let said = result.as_ref().ok().cloned().flatten();
         let bind = f.action.starts_sender().then(|| match &result {
-            Ok(()) => Bind::Ok,
+            Ok(_) => Bind::Ok,
             Err(e) => e
                 .downcast_ref::<crate::sender::handle::BindFailed>()
                 .map_or(Bind::Failed, |b| {
@@ -376,7 +413,8 @@ fn apply_all(
             detail: f
                 .rate
                 .map(|(d, r)| format!("{} {r}", d.as_str()))
-                .or(f.count.map(|n| format!("{n} connections"))),
+                .or(f.count.map(|n| format!("{n} connections")))
+                .or(said),
         });
     }
     events
@@ -400,6 +438,21 @@ fn wait_for_zero(zero: &Receiver<u64>, stopped: &Receiver<()>) -> Option<u64> {
             return None;
         }
     }
+}
+
+/// A fault on the broker; what it did (which node it killed).
+fn on_broker(f: &Fault, targets: &Targets) -> anyhow::Result<Option<String>> {
+    let b = targets
+        .broker
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("the scenario has no [broker]"))?;
+    let node = f.node.map(|n| n as usize);
+    let said = match f.action {
+        Action::KillBrokerNode => b.kill(node.expect("read with its node"))?,
+        Action::RestartBrokerNode => b.restart(node)?,
+        _ => b.kill_leader()?,
+    };
+    Ok(Some(said))
 }
 
 fn apply(f: &Fault, targets: &Targets) -> anyhow::Result<()> {
@@ -452,6 +505,9 @@ fn apply(f: &Fault, targets: &Targets) -> anyhow::Result<()> {
         Action::RestartClient | Action::ResumeClient => {
             client.set(ClientState::Running);
             Ok(())
+        }
+        Action::KillBrokerNode | Action::RestartBrokerNode | Action::KillBrokerLeader => {
+            on_broker(f, targets).map(drop)
         }
     }
 }

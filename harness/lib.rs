@@ -13,7 +13,8 @@
 //! - [`session`] runs a command's scenarios: report, exports and artifacts;
 //! - [`limits`] holds the allowed range of every key and flag, and [`settings`] reads
 //!   a table's keys for the module that owns them;
-//! - [`store`] is the durable queue behind the `spool` sender;
+//! - [`store`] is the durable queue behind the `spool` sender, and [`broker`] starts
+//!   the NATS JetStream broker one of its backends stores in;
 //! - [`sockopts`] holds the socket options either side sets (timeouts, keepalive, ...);
 //! - [`protocol`] is the framed message stream of the remedy senders;
 //! - [`artifacts`] makes the files a run leaves (pcaps, plots, the HTML tree), by
@@ -23,6 +24,7 @@
 
 pub mod analysis;
 pub mod artifacts;
+pub mod broker;
 pub mod calibrate;
 pub mod cli;
 pub mod commands;

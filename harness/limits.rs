@@ -165,6 +165,13 @@ pub mod flag {
     pub fn recv(s: &str) -> Result<usize, String> {
         RECV.parse(s).map(|n| n as usize)
     }
+    pub fn broker_nodes(s: &str) -> Result<usize, String> {
+        match s.trim() {
+            "1" => Ok(1),
+            "3" => Ok(3),
+            _ => Err(format!("`{s}`: a broker has 1 node, or 3 joined by routes")),
+        }
+    }
     pub fn drain_timeout_ms(s: &str) -> Result<u64, String> {
         let ms = Int::new(
             DRAIN_TIMEOUT.min.as_millis() as i64,

@@ -90,6 +90,7 @@ pub fn check(expect: &Expect, records: &[TrialRecord]) -> Vec<String> {
         check_backlog(expect, r, &mut out);
         check_socket(expect, r, &mut out);
         check_rss(expect, r, &mut out);
+        check_outages(expect, r, &mut out);
         if let Some(want) = &expect.sender_bind {
             // The claim is about the started senders' bind(): a trial that recorded
             // none (the fault never ran, or failed before the bind) cannot hold it.
@@ -276,6 +277,37 @@ fn check_backlog(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
     }
 }
 
+/// `store_outage`: the spool's store was out of reach (and came back each time), or
+/// never was.
+fn check_outages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
+    let Some(want) = expect.store_outage else {
+        return;
+    };
+    let o = &r.store_outages;
+    if want && o.is_empty() {
+        out.push(format!(
+            "trial {}: the spool's store was never out of reach, expected an outage",
+            r.trial
+        ));
+    }
+    if want && let Some(open) = o.iter().find(|o| o.to_us.is_none()) {
+        out.push(format!(
+            "trial {}: the store went out of reach at {:.0} ms ({}) and was not back when the trial ended, expected the spool to resume",
+            r.trial,
+            open.from_us as f64 / 1000.0,
+            open.reason
+        ));
+    }
+    if !want && let Some(first) = o.first() {
+        out.push(format!(
+            "trial {}: the spool's store was out of reach at {:.0} ms ({}), expected never",
+            r.trial,
+            first.from_us as f64 / 1000.0,
+            first.reason
+        ));
+    }
+}
+
 /// The external sender's memory: how much its resident memory grew (its peak less
 /// its first sample), at least or at most so much.
 fn check_rss(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
@@ -322,8 +354,11 @@ fn check_messages(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
     }
     let Some(m) = &r.messages else {
         out.push(format!(
-            "trial {}: no message accounting (the sender gave no summary)",
-            r.trial
+            "trial {}: no message accounting (the sender gave no summary{})",
+            r.trial,
+            r.sender_exited
+                .as_ref()
+                .map_or(String::new(), |e| format!("; it had exited by itself: {e}"))
         ));
         return;
     };
@@ -411,6 +446,7 @@ mod tests {
             max_lag: None,
             catches_up_within: None,
             fills: None,
+            store_outage: None,
             sender_bind: None,
             since_fault: None,
             keepalive_probes: None,

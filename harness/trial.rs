@@ -20,10 +20,6 @@ use crate::scenario::Scenario;
 use crate::strategy::ClientHooks;
 use crate::sys::{self, diag::Diag};
 
-/// How long to wait for the sender's summary after the client is done. The sender
-/// prints it right after its close(), which the client's error already followed.
-const SUMMARY_WAIT: Duration = Duration::from_secs(1);
-
 /// Runs trial number `n` (1-based) of a scenario, on a thread of its own so that a
 /// network namespace entered for it holds for it alone.
 ///
@@ -259,6 +255,7 @@ struct Ran {
     report: crate::record::SenderReport,
     faults: Vec<crate::record::FaultEvent>,
     timeline: Option<Timeline>,
+    broker: Vec<crate::record::program::ProgramRun>,
 }
 
 /// Starts the sender, the sampler and the fault schedule, runs the client to its end,
@@ -271,6 +268,8 @@ fn drive(
 ) -> Result<Ran> {
     let mut config = sc.sender_config.clone();
     config.netns = link.as_ref().map(|l| l.sender_ns().clone());
+    let broker = start_broker(sc, link.is_some())?;
+    config.nats_url = broker.as_ref().map(|b| b.urls().join(","));
     if !sc.helpers.is_empty() {
         config.tmp = Some(Arc::new(crate::scratch::Scratch::new()?));
     }
@@ -301,6 +300,7 @@ fn drive(
             client: control.clone(),
             link: link.clone(),
             held: Default::default(),
+            broker: broker.clone(),
         };
         fault::Runner::start(&sc.faults, targets, zero_rx)
     });
@@ -326,14 +326,41 @@ fn drive(
     let report = sender
         .lock()
         .map_err(|_| anyhow!("the sender's lock is poisoned"))?
-        .finish(connections, SUMMARY_WAIT)?;
+        .finish(connections, sc.sender_config.setup.summary_wait)?;
+    let faults = faults.map(fault::Runner::finish).unwrap_or_default();
     Ok(Ran {
         client,
         helpers,
         report,
-        faults: faults.map(fault::Runner::finish).unwrap_or_default(),
+        faults,
         timeline: hooks.timeline,
+        broker: finish_broker(broker)?,
     })
+}
+
+/// The trial's broker (`[broker]`), started in its namespace: on the client's side
+/// of a veth pair, so that a `blackhole` cuts the sender off from it.
+fn start_broker(sc: &Scenario, veth: bool) -> Result<Option<Arc<crate::broker::Broker>>> {
+    let Some(cfg) = sc.broker else {
+        return Ok(None);
+    };
+    let host = match veth {
+        true => crate::net::CLIENT_ADDR,
+        false => std::net::Ipv4Addr::LOCALHOST,
+    };
+    let b = crate::broker::Broker::start(cfg, host).context("starting the scenario's [broker]")?;
+    Ok(Some(Arc::new(b)))
+}
+
+/// Stops the broker, once the sender and the faults are done with it.
+fn finish_broker(
+    broker: Option<Arc<crate::broker::Broker>>,
+) -> Result<Vec<crate::record::program::ProgramRun>> {
+    match broker.map(Arc::try_unwrap) {
+        None => Ok(Vec::new()),
+        Some(Ok(b)) => b.finish(),
+        Some(Err(_)) => Err(anyhow!("the broker is still in use after the trial")),
+    }
 }
 
 /// The TCP_INFO sampler, when the trial samples. The wire has the first
@@ -391,6 +418,7 @@ fn assemble(
     );
     record.faults = ran.faults;
     record.helpers = ran.helpers;
+    record.broker = ran.broker;
     record.params = sc.params.iter().cloned().collect();
     if sc.strategy.is_external() {
         classify_external(&mut record, wire.as_ref());

@@ -10,7 +10,7 @@
 #
 #   scripts/bench.sh                                                          # the full run
 #   TRIALS_4K=40 CHUNK=10 TRIALS_2014=10 CLAIM_TRIALS=2 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
-#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), remedies, sockopts, sweeps, lobby, diagnose or servers
+#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), remedies, sockopts, sweeps, lobby, diagnose, servers or jetstream
 #   PARTS=baseline BASELINE=473a978 scripts/bench.sh   # repro-4k, this build against another commit's, side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,7 +21,7 @@ TRIALS_2014=${TRIALS_2014:-30}
 CLAIM_TRIALS=${CLAIM_TRIALS:-10}
 DRAIN_TRIALS=${DRAIN_TRIALS:-10}
 DRAIN_DURATION=${DRAIN_DURATION:-10s}
-PARTS=${PARTS:-repro remedies sockopts sweeps lobby diagnose servers}
+PARTS=${PARTS:-repro remedies sockopts sweeps lobby diagnose servers jetstream}
 
 cargo build --release --quiet
 zw=target/release/zerowin
@@ -114,6 +114,12 @@ servers() {
     scenarios/repro-2014.toml scenarios/drain-survives.toml scenarios/spike-patient.toml \
     scenarios/spike-spool.toml >/dev/null || true
   python3 scripts/bench_servers.py "$zw" "$out/servers.json"
+}
+
+# The spool on NATS JetStream beside redb: spilling, delivering, restarting
+# (scripts/bench_jetstream.py says how).
+jetstream() {
+  python3 scripts/bench_jetstream.py "$zw"
 }
 
 # repro-4k with this build and with BASELINE's, side by side in one run: the arms

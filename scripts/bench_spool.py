@@ -34,7 +34,7 @@ TRIALS = int(os.environ.get("SPOOL_TRIALS", "10"))
 FSYNC_TRIALS = int(os.environ.get("FSYNC_TRIALS", "5"))
 CYCLES = int(os.environ.get("CYCLES", "100"))
 RECOVERY_TRIALS = int(os.environ.get("RECOVERY_TRIALS", "5"))
-TMP = tempfile.mkdtemp(prefix="zerowin-bench-")
+TMP = tempfile.mkdtemp(prefix="zerowin-bench-") if __name__ == "__main__" else None
 
 
 def run_json(text, name, *args):
@@ -184,11 +184,12 @@ def recovery():
           f"restart to first redelivered frame (seq {seq}) median {statistics.median(times) * 1000:.0f} ms (range {times[0] * 1000:.0f}-{times[-1] * 1000:.0f}); goal < 1 s: {'met' if times[-1] < 1 else 'NOT met'}")
 
 
-try:
-    print("== remedies")
-    throughput()
-    spilling()
-    crash_cycles()
-    recovery()
-finally:
-    shutil.rmtree(TMP, ignore_errors=True)
+if __name__ == "__main__":
+    try:
+        print("== remedies")
+        throughput()
+        spilling()
+        crash_cycles()
+        recovery()
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)

@@ -533,13 +533,16 @@ fn spool_inspect(dir: &Path) -> Output {
 /// folder without a spool, or with something else in its place, is refused by name.
 #[test]
 fn spool_inspect_reads_clean_and_killed_spools_and_refuses_others() {
-    use zerowin::store::{Batch, Fsync, Stored};
+    use zerowin::store::redb::RedbSpec;
+    use zerowin::store::{Batch, Fsync, StoreSpec, Stored};
     // Clean: written by the store itself, then closed.
     let clean = tempfile::tempdir().unwrap();
     {
-        let mut store = zerowin::store::default_backend()
-            .open(clean.path(), Fsync::Never)
-            .unwrap();
+        let mut store = RedbSpec {
+            fsync: Fsync::Never,
+        }
+        .open(Some(clean.path()))
+        .unwrap();
         let append: Vec<Stored> = (1..=5)
             .map(|seq| Stored {
                 seq,

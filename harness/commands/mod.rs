@@ -4,6 +4,7 @@
 //! harness or input error.
 
 pub mod boundary;
+pub mod broker;
 pub mod capacity;
 pub mod client;
 pub mod compare;
@@ -19,7 +20,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Command, SpoolCommand};
+use crate::cli::{BrokerCommand, Command, SpoolCommand};
 
 /// Runs the command.
 pub fn dispatch(command: Command) -> Result<ExitCode> {
@@ -34,6 +35,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Diagnose(a) => diagnose::diagnose(&a),
         Command::Client(a) => client::client(a),
         Command::Spool(SpoolCommand::Inspect { dir }) => spool::spool_inspect(&dir),
+        Command::Broker(BrokerCommand::Up(a)) => broker::up(&a),
     }
 }
 

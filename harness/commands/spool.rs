@@ -35,6 +35,9 @@ pub fn spool_inspect(dir: &std::path::Path) -> Result<ExitCode> {
         disk,
         match how {
             crate::store::Inspected::InPlace => "in place, read-only (it was closed cleanly)",
+            crate::store::Inspected::FromBroker => {
+                "from the broker that holds it (JetStream), read-only; \"on disk\" is the stream's bytes as the broker counts them"
+            }
             crate::store::Inspected::RepairedCopy => {
                 "from a repaired copy: a sender was killed with it open, and repair writes; the spool itself was not changed"
             }

@@ -27,6 +27,12 @@ names! {
         SilentConnections => "silent-connections",
         /// The client's connection dies silently (veth): its address moves to another.
         HalfDeadClient => "half-dead-client",
+        /// SIGKILL to one node of the scenario's broker (`node = N`).
+        KillBrokerNode => "kill-broker-node",
+        /// A killed node started again (`node = N`; without it, every killed one).
+        RestartBrokerNode => "restart-broker-node",
+        /// SIGKILL to the node that leads the spool's stream.
+        KillBrokerLeader => "kill-broker-leader",
     }
 }
 

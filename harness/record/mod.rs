@@ -639,6 +639,8 @@ pub struct TrialRecord {
     pub sender_program: Option<program::ProgramRun>,
     /// The helper programs' runs, in the scenario's order.
     pub helpers: Vec<program::ProgramRun>,
+    /// The nodes of the trial's broker (`[broker]`), in order.
+    pub broker: Vec<program::ProgramRun>,
     /// What the observers saw: isolation, counters, timeline, wire, events.
     pub observation: Option<Observation>,
     /// For an external client: how the outcome was classified from the wire.
@@ -656,6 +658,35 @@ pub struct TrialRecord {
     /// A framed sender's backlog over the trial, from its progress lines (every
     /// 100 ms): produced and acknowledged, µs since time zero.
     pub backlog: Vec<BacklogPoint>,
+    /// When the spool's store was out of reach, and why (a broker).
+    pub store_outages: Vec<OutageSpan>,
+    /// zerowin's own sender exited by itself before the trial stopped it (an error it
+    /// could not go on from): its exit status and what it said on stderr.
+    pub sender_exited: Option<String>,
+}
+
+/// A time the spool's store was out of reach, µs since time zero; `to_us` None: it
+/// had not ended when the sender stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutageSpan {
+    pub from_us: i64,
+    pub to_us: Option<i64>,
+    pub reason: String,
+}
+
+impl OutageSpan {
+    fn of(report: &SenderReport, zero_ns: u64) -> Vec<OutageSpan> {
+        let us = |ns: u64| (ns as i64 - zero_ns as i64) / 1000;
+        report
+            .outages
+            .iter()
+            .map(|o| OutageSpan {
+                from_us: us(o.start_ns),
+                to_us: o.end_ns.map(us),
+                reason: o.reason.clone(),
+            })
+            .collect()
+    }
 }
 
 /// The backlog at one instant, on the trial's clock.
@@ -721,6 +752,8 @@ impl TrialRecord {
             .collect();
         let refused_connections = sender_report.refused;
         let backlog = BacklogPoint::of(&sender_report, client.zero_ns);
+        let store_outages = OutageSpan::of(&sender_report, client.zero_ns);
+        let sender_exited = sender_report.exited.clone();
         TrialRecord {
             active_us,
             read_mb_s: bytes_read.map(rate),
@@ -753,12 +786,15 @@ impl TrialRecord {
             sender_summary: summary,
             sender_program: sender_report.program.clone(),
             helpers: Vec::new(),
+            broker: Vec::new(),
             observation: None,
             classified_from: None,
             faults: Vec::new(),
             takeovers_us,
             refused_connections,
             backlog,
+            store_outages,
+            sender_exited,
         }
     }
 }

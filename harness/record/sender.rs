@@ -221,4 +221,19 @@ pub struct SenderReport {
     pub refused: u32,
     /// An external sender's run: its command, exit, output and memory.
     pub program: Option<crate::record::program::ProgramRun>,
+    /// When its spool's store was out of reach (a broker without a quorum, a
+    /// partition), and why.
+    pub outages: Vec<StoreOutage>,
+    /// It had exited by itself before the trial stopped it: its exit status and last
+    /// words on stderr.
+    pub exited: Option<String>,
+}
+
+/// A time the spool's store was out of reach: CLOCK_MONOTONIC ns of its start and
+/// end (None: it had not ended when the sender stopped or died).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOutage {
+    pub start_ns: u64,
+    pub end_ns: Option<u64>,
+    pub reason: String,
 }

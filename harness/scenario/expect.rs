@@ -55,6 +55,9 @@ pub struct Expect {
     /// The queue (or the spool) filled and `on_full` applied, in every trial (true),
     /// or never (false).
     pub fills: Option<bool>,
+    /// true: the spool's store was out of reach at least once in every trial, and
+    /// came back each time before the trial ended (the spool resumed); false: never.
+    pub store_outage: Option<bool>,
     /// The bind() of every fault that starts a sender: "ok" or an errno's name.
     pub sender_bind: Option<String>,
     /// The first failure comes this long (between the two) after the latest fault
@@ -157,6 +160,7 @@ pub(super) fn read(
         max_lag: dur(&e.max_lag, "expect.max_lag")?,
         catches_up_within: dur(&e.catches_up_within, "expect.catches_up_within")?,
         fills: e.fills.as_ref().map(|v| *v.get_ref()),
+        store_outage: e.store_outage.as_ref().map(|v| *v.get_ref()),
         increasing: e
             .increasing
             .as_ref()
@@ -309,7 +313,8 @@ fn check_message_claims(
         || x.resume_within.is_some()
         || x.max_lag.is_some()
         || x.catches_up_within.is_some()
-        || x.fills.is_some();
+        || x.fills.is_some()
+        || x.store_outage.is_some();
     // A server of yours says nothing of its messages: the client's own count (its
     // gaps, duplicates and order) is all there is, so only those claims hold.
     let counted = about.strategy.counts_messages()
@@ -319,7 +324,7 @@ fn check_message_claims(
             raw.span(),
             "expect",
             format!(
-                "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}` (min_dropped, resume_within, max_lag, catches_up_within and fills too); with an external sender, an external client that prints zerowin-processed lines supports lost, duplicates and reordered",
+                "lost, duplicates, reordered and drained_within count messages, which only a framed client of a framed sender sees, not `{}` with `{}` (min_dropped, resume_within, max_lag, catches_up_within, fills and store_outage too); with an external sender, an external client that prints zerowin-processed lines supports lost, duplicates and reordered",
                 about.strategy.name(),
                 about.sender.name()
             ),

@@ -19,8 +19,10 @@ pub(super) fn configure_sender(
     cx: &Ctx,
     mut table: BTreeMap<String, Spanned<toml::Value>>,
     dir: &Path,
-) -> Result<(&'static dyn Sender, sender::SenderSetup), ScenarioError> {
+) -> Result<(&'static dyn Sender, sender::SenderSetup, usize), ScenarioError> {
     let src = cx.src();
+    // The `store` key's line, for an error about the broker it needs.
+    let store_line = table.get("store").map_or(0, |v| cx.line_of(v.span().start));
     let sender = match table.remove("kind") {
         None => sender::default_kind(),
         Some(k) => {
@@ -43,7 +45,7 @@ pub(super) fn configure_sender(
     let mut keys = Keys::new(src, "sender", table).in_dir(dir);
     let setup = sender.configure(&mut keys)?;
     keys.finish(&format!("sender `{}`", sender.name()), &sender.key_names())?;
-    Ok((sender, setup))
+    Ok((sender, setup, store_line))
 }
 
 /// Picks the strategy `[client] strategy` names and lets it read its own keys. Returns
@@ -104,6 +106,57 @@ pub(super) fn read_net(
     let known: Vec<&str> = NetConfig::KEYS.iter().map(|k| k.0).collect();
     keys.finish("[net]", &known)?;
     Ok((net, line))
+}
+
+/// The `[broker]` table, and what needs it: a spool on JetStream without `nats_url`
+/// (whose `store` key is at `store_line`), and the broker's faults.
+pub(super) fn read_broker(
+    cx: &Ctx,
+    table: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    setup: &sender::SenderSetup,
+    store_line: usize,
+    faults: &crate::fault::Schedule,
+) -> Result<Option<crate::broker::BrokerConfig>, ScenarioError> {
+    let err = |line: usize, key: &str, message: &str| ScenarioError {
+        path: cx.path.to_path_buf(),
+        line,
+        key: Some(key.into()),
+        message: message.into(),
+    };
+    let wants = setup.wants_broker;
+    let Some(t) = table else {
+        if wants {
+            return Err(err(
+                store_line,
+                "sender.store",
+                "store = \"jetstream\" needs nats_url, or a [broker] table that starts one (nodes = 1 or 3)",
+            ));
+        }
+        if let Some(f) = faults.faults.iter().find(|f| f.action.on_broker()) {
+            return Err(err(
+                f.line,
+                "fault.action",
+                &format!(
+                    "`{}` acts on the scenario's broker, and it has no [broker] table",
+                    f.action.as_str()
+                ),
+            ));
+        }
+        return Ok(None);
+    };
+    let line = cx.line_of(t.span().start);
+    if !wants {
+        return Err(err(
+            line,
+            "broker",
+            "a [broker] starts NATS JetStream for the spool sender's store = \"jetstream\" without nats_url, and this scenario's sender has none to give it",
+        ));
+    }
+    let mut keys = Keys::new(cx.src(), "broker", t.into_inner());
+    let b = crate::broker::BrokerConfig::read(&mut keys)?;
+    let known: Vec<&str> = crate::broker::KEYS.iter().map(|k| k.0).collect();
+    keys.finish("[broker]", &known)?;
+    Ok(Some(b))
 }
 
 /// zerowin's own strategies that speak the protocol, from the registry, as "a, b or c";

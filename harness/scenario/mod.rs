@@ -69,6 +69,8 @@ pub struct Scenario {
     pub all_faults: fault::Schedule,
     /// Programs that run beside the sender (`[[helper]]`).
     pub helpers: Vec<crate::helper::Helper>,
+    /// A NATS JetStream broker a trial starts for its spool (`[broker]`).
+    pub broker: Option<crate::broker::BrokerConfig>,
     /// What links the client and the sender.
     pub net: NetConfig,
     /// The line of the `[net]` header, for errors about it.
@@ -177,7 +179,7 @@ impl Scenario {
         exe: &Path,
         dir: &Path,
     ) -> Result<Scenario, ScenarioError> {
-        let (sender, sender_setup) =
+        let (sender, sender_setup, store_line) =
             kinds::configure_sender(cx, raw.sender.unwrap_or_default(), dir)?;
         let (strategy, reply_set, mut client) =
             kinds::configure_client(cx, raw.client, sender, dir)?;
@@ -187,6 +189,7 @@ impl Scenario {
         let faults = faults.for_strategy(strategy.name());
         let helpers = crate::helper::read(cx.src(), raw.helper.unwrap_or_default(), dir)?;
         let (net, net_line) = kinds::read_net(cx, raw.net)?;
+        let broker = kinds::read_broker(cx, raw.broker, &sender_setup, store_line, &faults)?;
         kinds::check_faults(cx, &faults, strategy, &net)?;
         let mut run = run::read_run(cx, raw.run.unwrap_or_default())?;
         let capacity_of =
@@ -223,7 +226,9 @@ impl Scenario {
                 setup: sender_setup,
                 netns: None,
                 tmp: None,
+                nats_url: None,
             },
+            broker,
             strategy,
             reply_set,
             client,
@@ -349,6 +354,7 @@ impl Scenario {
         out.sender = other.sender;
         out.sender_config.setup = other.sender_config.setup.clone();
         out.helpers = other.helpers.clone();
+        out.broker = other.broker;
         out.client.framed = other.sender.framed();
         out.stem = format!("{}-{}-{}", self.name, other.name, out.strategy.name());
         out

@@ -18,6 +18,8 @@ pub(super) struct RawScenario {
     pub(super) sysctl: Option<Spanned<RawSysctl>>,
     /// Read by [`crate::net`].
     pub(super) net: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
+    /// Read by [`crate::broker`].
+    pub(super) broker: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
     pub(super) expect: Spanned<RawExpect>,
     /// The fault schedule, read by [`crate::fault`].
     pub(super) fault: Option<Vec<BTreeMap<String, Spanned<toml::Value>>>>,
@@ -68,6 +70,7 @@ pub(super) struct RawExpect {
     pub(super) max_lag: Option<Spanned<String>>,
     pub(super) catches_up_within: Option<Spanned<String>>,
     pub(super) fills: Option<Spanned<bool>>,
+    pub(super) store_outage: Option<Spanned<bool>>,
     pub(super) sender_bind: Option<Spanned<String>>,
     pub(super) since_fault: Option<Spanned<Vec<String>>>,
     pub(super) keepalive_probes: Option<Spanned<i64>>,

@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 use super::SenderConfig;
 use super::lines::Line;
 use crate::process::{Group, PipeTail};
-use crate::record::sender::Progress;
+use crate::record::sender::{Progress, StoreOutage};
 use crate::record::{SenderMessages, SenderReport, SenderSummary};
 
 /// A started sender.
@@ -81,6 +81,7 @@ pub struct ChildSender {
     stderr: Option<PipeTail>,
     lives: Vec<Incarnation>,
     voids: Vec<(u64, u64)>,
+    outages: Vec<StoreOutage>,
     accepted: Vec<(u64, u64)>,
     takeovers: Vec<u64>,
     refused: u32,
@@ -101,6 +102,9 @@ impl ChildSender {
             }
             None => None,
         };
+        if let Some(url) = &config.nats_url {
+            args.extend(["--set".into(), format!("nats_url={url}")]);
+        }
         let mut s = ChildSender::new(
             config.clone(),
             scratch,
@@ -127,6 +131,7 @@ impl ChildSender {
             stderr: None,
             lives: Vec::new(),
             voids: Vec::new(),
+            outages: Vec::new(),
             accepted: Vec::new(),
             takeovers: Vec::new(),
             refused: 0,
@@ -226,6 +231,16 @@ impl ChildSender {
                 life.counts = Some(m.clone());
             }
             Some(Line::Void(a, z)) => self.voids.push((*a, *z)),
+            Some(Line::Outage(ns, why)) => self.outages.push(StoreOutage {
+                start_ns: *ns,
+                end_ns: None,
+                reason: why.clone(),
+            }),
+            Some(Line::OutageEnd(ns)) => {
+                if let Some(o) = self.outages.last_mut().filter(|o| o.end_ns.is_none()) {
+                    o.end_ns = Some(*ns);
+                }
+            }
             Some(Line::Committed(a, z)) => match self.accepted.last_mut() {
                 Some(last) if last.1 + 1 == *a => last.1 = *z,
                 _ => self.accepted.push((*a, *z)),
@@ -293,6 +308,8 @@ impl ChildSender {
             refused: self.refused,
             restarts: self.lives.len().saturating_sub(1) as u32,
             program: None,
+            outages: self.outages.clone(),
+            exited: None,
         }
     }
 }
@@ -349,8 +366,19 @@ impl SenderHandle for ChildSender {
                 }
             }
         }
+        // A sender that exited by itself (an error it could not go on from) says why
+        // on stderr: kept, never lost.
+        let exited = match self.group.as_mut() {
+            Some(g) => g.child_mut().try_wait()?,
+            None => None,
+        };
         self.stop()?;
-        Ok(self.report())
+        let mut report = self.report();
+        if let Some(status) = exited {
+            let said = self.stderr_note();
+            report.exited = Some(format!("{status}{said}"));
+        }
+        Ok(report)
     }
 }
 

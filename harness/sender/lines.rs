@@ -4,7 +4,8 @@
 //! ends (the C sender's `report_summary`, the framed engine's `summary`);
 //! `zerowin-progress ...` now and then (framed senders, so that a killed one's counts
 //! are known); `zerowin-void A B` and `zerowin-committed A B` for sequences a spool
-//! skipped as never accepted, and committed. A sender that is not zerowin's own
+//! skipped as never accepted, and committed; `zerowin-outage NS REASON` when its
+//! store goes out of reach and `zerowin-outage-end NS` when it is back. A sender that is not zerowin's own
 //! prints none of these, and its handle does not read them.
 
 use crate::record::{SenderMessages, SenderSummary, SpoolCounts};
@@ -23,6 +24,9 @@ pub enum Line {
     Committed(u64, u64),
     BindError(i32),
     Takeover(u64),
+    /// The spool's store went out of reach (CLOCK_MONOTONIC ns), and why.
+    Outage(u64, String),
+    OutageEnd(u64),
 }
 
 impl Line {
@@ -35,6 +39,13 @@ impl Line {
         }
         if let Some(ns) = line.strip_prefix("zerowin-takeover ") {
             return ns.trim().parse().ok().map(Line::Takeover);
+        }
+        if let Some(rest) = line.strip_prefix("zerowin-outage ") {
+            let (ns, why) = rest.split_once(' ').unwrap_or((rest, ""));
+            return ns.parse().ok().map(|ns| Line::Outage(ns, why.to_string()));
+        }
+        if let Some(ns) = line.strip_prefix("zerowin-outage-end ") {
+            return ns.trim().parse().ok().map(Line::OutageEnd);
         }
         if line == "zerowin-accepted" {
             return Some(Line::Accepted);

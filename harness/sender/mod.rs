@@ -117,7 +117,17 @@ pub struct SenderSetup {
     /// What only this kind reads back when it starts (an external program's command
     /// and readiness); zerowin's own senders carry theirs in `args`.
     pub own: crate::settings::Own,
+    /// Its store is a broker it was given no address of (`store = "jetstream"`
+    /// without `nats_url`): a scenario's `[broker]` starts one per trial.
+    pub wants_broker: bool,
+    /// How long it may take to print its summary once its client is gone: it may be
+    /// in a call to its store when the connection closes.
+    pub summary_wait: std::time::Duration,
 }
+
+/// How long a sender has to print its summary after its client is done: it prints
+/// it right after its close(), which the client's error already followed.
+pub const SUMMARY_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl SenderSetup {
     /// A rate is a multiple of the client's capacity ("0.5C"): the harness measures
@@ -214,6 +224,8 @@ pub struct SenderConfig {
     /// The trial's own folder (`{tmp}`), shared with its helpers; None: a kind that
     /// needs one makes its own.
     pub tmp: Option<std::sync::Arc<crate::scratch::Scratch>>,
+    /// The trial's broker (`[broker]`), given to the sender as `--set nats_url=...`.
+    pub nats_url: Option<String>,
 }
 
 /// Starts one of zerowin's own senders as `zerowin serve --port 0 --bind ADDR ARGS`,

@@ -226,6 +226,8 @@ impl Sender for Original {
             ),
             policy: a.close_policy.as_str().to_string(),
             own: Default::default(),
+            wants_broker: false,
+            summary_wait: super::SUMMARY_WAIT,
             scratch_dir: None,
             load: match (a.close_policy, a.modelled_rate()) {
                 (ClosePolicy::ShutdownDrain, _) => Load::NotModelled(

@@ -48,6 +48,8 @@ impl Sender for Patient {
             ),
             policy: format!("patient/{}", s.on_full.as_str()),
             own: Default::default(),
+            wants_broker: false,
+            summary_wait: super::SUMMARY_WAIT,
             scratch_dir: None,
             pace: Some(s.pace.clone()),
             store_messages: Some(

@@ -20,6 +20,7 @@
 //! removed after the trial. `zerowin serve --sender spool` needs one.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
@@ -29,12 +30,15 @@ use super::framed::{self, Common, Engine, OnFull};
 use super::{Sender, SenderSetup};
 use crate::limits::{self, Dur};
 use crate::settings::{Keys, ScenarioError};
-use crate::store::{self, Fsync};
+use crate::store::{self, StoreSpec};
 
 pub struct Spool;
 
 const SPOOL_KEYS: &[(&str, &str)] = &[
-    ("store", "the storage backend: redb (redb)"),
+    (
+        "store",
+        "the storage backend: redb or jetstream (redb); each has keys of its own below",
+    ),
     (
         "spool_dir",
         "directory of the durable queue (a fresh one per trial)",
@@ -43,23 +47,28 @@ const SPOOL_KEYS: &[(&str, &str)] = &[
         "spool_max_bytes",
         "the most the spool holds, bytes of messages (16 + payload each; the file on disk is about twice that); then on_full (536870912: about 1 GiB of file)",
     ),
-    ("fsync", "always, batch or never (batch)"),
     (
         "fsync_interval",
-        "batch and never: commit at most this often (10ms)",
+        "commit at most this often (redb: fsync batch and never; jetstream: each publish batch) (10ms)",
     ),
 ];
 
 const INTERVAL: Dur = Dur::new(Duration::ZERO, Duration::from_secs(10));
 
 /// The spool's own settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 struct Settings {
-    backend: &'static dyn store::Backend,
+    store: Arc<dyn StoreSpec>,
     dir: Option<PathBuf>,
     max_bytes: u64,
-    fsync: Fsync,
     interval: Duration,
+}
+
+impl PartialEq for Settings {
+    fn eq(&self, o: &Settings) -> bool {
+        *self.store == *o.store
+            && (&self.dir, self.max_bytes, self.interval) == (&o.dir, o.max_bytes, o.interval)
+    }
 }
 
 impl Settings {
@@ -70,19 +79,14 @@ impl Settings {
                 "the spool keeps what it accepted: drop-oldest would delete accepted messages; use block or close",
             ));
         }
-        let backend = match keys.string("store")? {
-            Some(name) => store::by_name(&name).map_err(|m| keys.invalid("store", m))?,
-            None => store::default_backend(),
-        };
         Ok(Settings {
-            backend,
+            store: store::read_spec(keys)?,
             dir: keys.string("spool_dir")?.map(PathBuf::from),
             max_bytes: keys
                 .int("spool_max_bytes", limits::SPOOL_BYTES)?
                 // redb's file measured 1.99 times what it held at 13-byte payloads
                 // (docs/outputs.md): 512 MiB held is about 1 GiB of file.
                 .unwrap_or(1 << 29) as u64,
-            fsync: keys.parse("fsync")?.unwrap_or_default(),
             interval: keys
                 .duration("fsync_interval", INTERVAL)?
                 .unwrap_or(Duration::from_millis(10)),
@@ -90,15 +94,14 @@ impl Settings {
     }
 
     fn to_pairs(&self) -> Vec<String> {
-        let mut v = vec![
-            format!("store={}", self.backend.name()),
+        let mut v = self.store.to_pairs();
+        v.extend([
             format!("spool_max_bytes={}", self.max_bytes),
-            format!("fsync={}", self.fsync.as_str()),
             format!(
                 "fsync_interval={}",
                 humantime::format_duration(self.interval)
             ),
-        ];
+        ]);
         if let Some(d) = &self.dir {
             v.push(format!("spool_dir={}", d.display()));
         }
@@ -112,13 +115,14 @@ impl Sender for Spool {
     }
 
     fn summary(&self) -> &'static str {
-        "remedies 2+3: patient, plus a durable redb queue for the overflow, replayed from the client's hello (framed)"
+        "remedies 2+3: patient, plus a durable queue (redb, or NATS JetStream) for the overflow, replayed from the client's hello (framed)"
     }
 
     fn keys(&self) -> Vec<(&'static str, &'static str)> {
         Common::keys()
             .into_iter()
             .chain(SPOOL_KEYS.iter().copied())
+            .chain(store::all_keys())
             .collect()
     }
 
@@ -136,10 +140,10 @@ impl Sender for Spool {
         Ok(SenderSetup {
             args: c.serve_args("spool", s.to_pairs()),
             describe: format!(
-                "spool (memory {} B, spool up to {} B, fsync {} every {:?}, on_full {}); sndbuf {}; {}",
+                "spool (memory {} B, spool up to {} B on {}, commits every {:?}, on_full {}); sndbuf {}; {}",
                 c.queue_bytes,
                 s.max_bytes,
-                s.fsync.as_str(),
+                s.store.describe(),
                 s.interval,
                 c.on_full.as_str(),
                 c.sndbuf.map_or("default".into(), |b| b.to_string()),
@@ -147,6 +151,10 @@ impl Sender for Spool {
             ),
             policy: format!("spool/{}", c.on_full.as_str()),
             own: Default::default(),
+            wants_broker: s.store.wants_broker(),
+            // A call to the store may be under way when the client goes: a publish's
+            // acknowledgement, then one more request, each bounded by its timeout.
+            summary_wait: super::SUMMARY_WAIT + 2 * s.store.longest_call(),
             scratch_dir: s.dir.is_none().then_some("spool_dir"),
             pace: Some(c.pace.clone()),
             // Each message in the spool: sequence, stamp and payload.
@@ -176,14 +184,16 @@ impl Sender for Spool {
         let c = Common::read(&mut keys)?;
         let s = Settings::read(&mut keys, c.on_full)?;
         keys.finish("sender `spool`", &self.key_names())?;
-        let Some(dir) = s.dir else {
-            bail!("--set spool_dir=DIR is required to serve the spool sender");
-        };
+        if s.dir.is_none() && s.store.needs_dir() {
+            bail!(
+                "--set spool_dir=DIR is required to serve the spool sender on {}",
+                s.store.backend().name()
+            );
+        }
         let spool = SpoolConfig {
-            backend: s.backend,
-            dir,
+            store: s.store,
+            dir: s.dir,
             max_bytes: s.max_bytes,
-            fsync: s.fsync,
             interval: s.interval,
         };
         framed::serve(Engine::new("spool", c, Some(spool))?, port, bind)
@@ -197,10 +207,11 @@ mod tests {
     #[test]
     fn spool_settings_survive_serve_arguments_and_refuse_drop_oldest() {
         let s = Settings {
-            backend: store::default_backend(),
+            store: Arc::new(store::redb::RedbSpec {
+                fsync: store::Fsync::Never,
+            }),
             dir: Some(PathBuf::from("/tmp/x")),
             max_bytes: 1 << 20,
-            fsync: Fsync::Never,
             interval: Duration::from_millis(5),
         };
         let pairs = s.to_pairs();
@@ -214,7 +225,7 @@ mod tests {
         let e = Settings::read(&mut keys, OnFull::Block).unwrap_err();
         assert!(
             e.to_string()
-                .contains("sender.store: unknown store `sqlite`; expected one of redb"),
+                .contains("sender.store: unknown store `sqlite`; expected one of redb, jetstream"),
             "{e}"
         );
     }

@@ -127,6 +127,8 @@ impl Sender for Trickle {
             describe: format!("trickle ({}, {stall})", s.rate.to_text()),
             policy: "trickle".into(),
             own: Default::default(),
+            wants_broker: false,
+            summary_wait: super::SUMMARY_WAIT,
             scratch_dir: None,
             pace: None,
             store_messages: None,

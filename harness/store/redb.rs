@@ -35,7 +35,8 @@ use redb::{
     ReadableTableMetadata, StorageBackend, TableDefinition,
 };
 
-use super::{Batch, Depth, Fsync, Inspected, Store, Stored, spool_file};
+use super::{Batch, Committed, Depth, Fsync, Inspected, Store, StoreSpec, Stored, spool_file};
+use crate::settings::{Keys, ScenarioError};
 
 const MESSAGES: TableDefinition<u64, &[u8]> = TableDefinition::new("messages");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -97,6 +98,7 @@ pub struct RedbStore {
     file: PathBuf,
     depth: Depth,
     syncs: Arc<AtomicU64>,
+    fsync: Fsync,
 }
 
 /// Turns redb's open errors into ones a user can act on.
@@ -149,13 +151,54 @@ fn open_file(file: &Path, write: bool) -> Result<File> {
 #[derive(Debug)]
 pub struct Redb;
 
+const KEYS: &[(&str, &str)] = &[("fsync", "redb: always, batch or never (batch)")];
+
+/// redb's settings: when a commit is synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RedbSpec {
+    pub fsync: Fsync,
+}
+
+impl StoreSpec for RedbSpec {
+    fn backend(&self) -> &'static dyn super::Backend {
+        &Redb
+    }
+
+    fn to_pairs(&self) -> Vec<String> {
+        vec![
+            "store=redb".into(),
+            format!("fsync={}", self.fsync.as_str()),
+        ]
+    }
+
+    fn describe(&self) -> String {
+        format!("redb, fsync {}", self.fsync.as_str())
+    }
+
+    fn open(&self, dir: Option<&Path>) -> Result<Box<dyn Store>> {
+        let Some(dir) = dir else {
+            bail!("the redb spool needs a directory: --set spool_dir=DIR");
+        };
+        Ok(Box::new(RedbStore::open(dir, self.fsync)?))
+    }
+
+    fn needs_dir(&self) -> bool {
+        true
+    }
+}
+
 impl super::Backend for Redb {
     fn name(&self) -> &'static str {
         "redb"
     }
 
-    fn open(&self, dir: &Path, fsync: Fsync) -> Result<Box<dyn Store>> {
-        Ok(Box::new(RedbStore::open(dir, fsync)?))
+    fn keys(&self) -> &'static [(&'static str, &'static str)] {
+        KEYS
+    }
+
+    fn read(&self, keys: &mut Keys) -> Result<Arc<dyn StoreSpec>, ScenarioError> {
+        let fsync = keys.parse("fsync")?.unwrap_or_default();
+        Ok(Arc::new(RedbSpec { fsync }))
     }
 
     fn holds(&self, dir: &Path) -> bool {
@@ -192,6 +235,7 @@ impl RedbStore {
             file,
             depth,
             syncs,
+            fsync,
         })
     }
 
@@ -310,16 +354,20 @@ fn read_depth(db: &impl ReadableDatabase, file: &Path) -> Result<Depth> {
 }
 
 impl Store for RedbStore {
-    fn commit(&mut self, b: &Batch) -> Result<()> {
+    fn commit(&mut self, b: &Batch) -> Result<Committed> {
         let file = self.file.clone();
         self.depth = guarded(&file, || {
             self.try_commit(b)
                 .with_context(|| format!("{}: committing to the spool", file.display()))
         })?;
-        Ok(())
+        Ok(Committed::all(b.append.len()))
     }
 
-    fn read(&self, from: u64, max: usize) -> Result<Vec<Stored>> {
+    fn commit_each(&self) -> bool {
+        self.fsync == Fsync::Always
+    }
+
+    fn read(&mut self, from: u64, max: usize) -> Result<Vec<Stored>> {
         guarded(&self.file, || {
             let ctx = || format!("{}: reading the spool", self.file.display());
             let tx = self.db.begin_read().with_context(ctx)?;

@@ -252,6 +252,8 @@ impl Sender for External {
             pace: None,
             store_messages: None,
             own: Own::new(s),
+            wants_broker: false,
+            summary_wait: crate::sender::SUMMARY_WAIT,
         })
     }
 

@@ -22,13 +22,14 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
 use super::OnFull;
 use crate::protocol::{DEFAULT_PAYLOAD, Frame};
-use crate::store::{self, Batch, Depth, Fsync, Store, Stored};
+use crate::store::{Batch, Depth, Store, StoreSpec, Stored};
 use crate::sys;
 
 /// Sequence numbers reserved per spool commit that reserves: one small commit per
@@ -45,13 +46,21 @@ pub struct Msg {
 }
 
 /// Where and how the spool sender spills.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SpoolConfig {
-    pub backend: &'static dyn store::Backend,
-    pub dir: PathBuf,
+    pub store: Arc<dyn StoreSpec>,
+    /// The spool directory (redb's file; another backend's note of where it stores).
+    pub dir: Option<PathBuf>,
     pub max_bytes: u64,
-    pub fsync: Fsync,
+    /// Commit at most this often.
     pub interval: Duration,
+}
+
+impl PartialEq for SpoolConfig {
+    fn eq(&self, o: &SpoolConfig) -> bool {
+        *self.store == *o.store
+            && (&self.dir, self.max_bytes, self.interval) == (&o.dir, o.max_bytes, o.interval)
+    }
 }
 
 /// What a push did.
@@ -105,6 +114,11 @@ struct Spill {
     /// What the spool said when it was opened: numbers after `acked` and before
     /// `next` that it does not hold were never accepted.
     recovered: (u64, u64),
+    /// The last read found nothing where the store holds messages (see
+    /// [`Spill::first_from`]).
+    held: bool,
+    /// The last commit took only part of what was pending, the store in reach.
+    more: bool,
 }
 
 impl Spill {
@@ -117,26 +131,35 @@ impl Spill {
     }
 
     /// Makes sure `seq` is reserved before it lives in memory only: a commit of the
-    /// next block when it is not.
-    fn reserve(&mut self, seq: u64) -> Result<()> {
-        if seq > self.reserved {
-            self.reserved = seq + RESERVE_BLOCK - 1;
-            self.store.commit(&Batch {
-                reserve: self.reserved,
-                ..Batch::default()
-            })?;
+    /// next block when it is not. False when the store is out of reach: `seq` must
+    /// not be handed out.
+    fn reserve(&mut self, seq: u64) -> Result<bool> {
+        if seq <= self.reserved {
+            return Ok(true);
         }
-        Ok(())
+        let want = seq + RESERVE_BLOCK - 1;
+        self.store.commit(&Batch {
+            reserve: want,
+            ..Batch::default()
+        })?;
+        if self.store.depth().reserved >= want {
+            self.reserved = want;
+        }
+        Ok(self.reserved >= seq)
     }
 
-    /// The first stored message at or after `seq`.
+    /// The first stored message at or after `seq`. When the store holds one but
+    /// could not give it now (a broker out of reach, or slow), `held` says so: then
+    /// nothing may be sent, or a later message in memory would overtake it.
     fn first_from(&mut self, seq: u64) -> Result<Option<&Stored>> {
         while self.ahead.front().is_some_and(|m| m.seq < seq) {
             self.ahead.pop_front();
         }
-        if self.ahead.is_empty() && self.depth().last >= seq {
+        let d = self.depth();
+        if self.ahead.is_empty() && d.last >= seq {
             self.ahead.extend(self.store.read(seq, READ_AHEAD)?);
         }
+        self.held = self.ahead.is_empty() && d.messages > 0 && d.last >= seq;
         Ok(self.ahead.front())
     }
 }
@@ -178,7 +201,7 @@ impl Backlog {
             committed: Vec::new(),
         };
         if let Some(cfg) = spool {
-            let store = cfg.backend.open(&cfg.dir, cfg.fsync)?;
+            let store = cfg.store.open(cfg.dir.as_deref())?;
             let d = store.depth();
             b.next_seq = d.reserved.max(d.last) + 1;
             b.c.acked = d.acked;
@@ -192,6 +215,8 @@ impl Backlog {
                 ahead: VecDeque::new(),
                 reserved: d.reserved,
                 recovered: (d.acked, b.next_seq),
+                held: false,
+                more: false,
             });
             b.note_spool_depth();
         }
@@ -235,7 +260,9 @@ impl Backlog {
         let fits_mem = self.mem_bytes() + frame_len() <= self.queue_bytes;
         if let Some(s) = self.spill.as_mut() {
             if !s.spilling && fits_mem {
-                s.reserve(seq)?;
+                if !s.reserve(seq)? {
+                    return Ok(self.full());
+                }
                 self.mem.push_back(Msg {
                     seq,
                     produced_ns: ns,
@@ -243,13 +270,9 @@ impl Backlog {
             } else {
                 let room = s.depth().bytes + s.pending_bytes() + 16 + DEFAULT_PAYLOAD.len() as u64
                     <= s.cfg.max_bytes;
-                if !room {
-                    self.c.full += 1;
-                    return Ok(match self.on_full {
-                        OnFull::Close => Push::Close,
-                        // drop-oldest is refused for the spool when it is configured.
-                        OnFull::Block | OnFull::DropOldest => Push::Blocked,
-                    });
+                // A store out of reach takes nothing: nothing more is held pending.
+                if !room || s.store.outage().is_some() {
+                    return Ok(self.full());
                 }
                 s.spilling = true;
                 s.pending.push(Stored {
@@ -257,7 +280,7 @@ impl Backlog {
                     produced_ns: ns,
                     payload: DEFAULT_PAYLOAD.to_vec(),
                 });
-                if s.cfg.fsync == Fsync::Always {
+                if s.store.commit_each() {
                     self.commit()?;
                 }
             }
@@ -288,6 +311,21 @@ impl Backlog {
         Ok(Push::Done)
     }
 
+    /// No room (a full spool, or one out of reach): `on_full` applies.
+    fn full(&mut self) -> Push {
+        self.c.full += 1;
+        match self.on_full {
+            OnFull::Close => Push::Close,
+            // drop-oldest is refused for the spool when it is configured.
+            OnFull::Block | OnFull::DropOldest => Push::Blocked,
+        }
+    }
+
+    /// Why the spool's store cannot take a commit now, if it cannot.
+    pub fn outage(&self) -> Option<&str> {
+        self.spill.as_ref().and_then(|s| s.store.outage())
+    }
+
     /// Commits what is pending (and forgets what was acknowledged) when the fsync
     /// interval has passed, and ends a spill once everything spilled was sent.
     pub fn tick(&mut self, now: Instant) -> Result<()> {
@@ -298,11 +336,13 @@ impl Backlog {
         // The sender has sent everything the spool holds, and what is pending fits in
         // memory: the client keeps up again. The pending messages go back to memory
         // (they were never accepted), and the spill ends.
-        if s.spilling && s.depth().last < self.next_send && s.pending.len() <= room {
-            // Memory-only numbers must be reserved first (see the module's header).
-            if let Some(last) = s.pending.last().map(|m| m.seq) {
-                s.reserve(last)?;
-            }
+        // Memory-only numbers must be reserved first (see the module's header).
+        let last = s.pending.last().map_or(0, |m| m.seq);
+        if s.spilling
+            && s.depth().last < self.next_send
+            && s.pending.len() <= room
+            && s.reserve(last)?
+        {
             let back = s.pending.drain(..).map(|m| Msg {
                 seq: m.seq,
                 produced_ns: m.produced_ns,
@@ -311,7 +351,9 @@ impl Backlog {
             s.spilling = false;
         }
         let acks_to_forget = s.depth().messages > 0 && s.depth().first <= self.c.acked;
-        let due = now.duration_since(s.last_commit) >= s.cfg.interval;
+        // A store that took part of a long batch (and is not out of reach) takes the
+        // rest on the next turn, not an interval later.
+        let due = now.duration_since(s.last_commit) >= s.cfg.interval || s.more;
         if due && (!s.pending.is_empty() || acks_to_forget) {
             self.commit()?;
         }
@@ -321,17 +363,32 @@ impl Backlog {
     fn commit(&mut self) -> Result<()> {
         let acked = self.c.acked;
         let s = self.spill.as_mut().expect("spill");
-        s.store.commit(&Batch {
+        let done = s.store.commit(&Batch {
             append: &s.pending,
             ack: acked,
             reserve: s.reserved,
         })?;
-        self.c.accepted += s.pending.len() as u64;
-        // Pending messages are consecutive numbers: one range per commit.
-        if let (Some(a), Some(z)) = (s.pending.first(), s.pending.last()) {
-            self.committed.push((a.seq, z.seq));
+        let n = done.appended.min(s.pending.len());
+        // Pending messages are consecutive numbers: one range per commit, less what
+        // the store voided. What a store out of reach did not take stays pending.
+        if n > 0 {
+            let voided: u64 = done.void.iter().map(|(a, z)| z - a + 1).sum();
+            self.c.accepted += n as u64 - voided;
+            self.c.void += voided;
+            let mut from = s.pending[0].seq;
+            for &(a, z) in &done.void {
+                if a > from {
+                    self.committed.push((from, a - 1));
+                }
+                from = z + 1;
+            }
+            if from <= s.pending[n - 1].seq {
+                self.committed.push((from, s.pending[n - 1].seq));
+            }
+            self.voids.extend(done.void.iter().copied());
         }
-        s.pending.clear();
+        s.pending.drain(..n);
+        s.more = !s.pending.is_empty() && done.outage.is_none();
         s.last_commit = Instant::now();
         self.note_spool_depth();
         Ok(())
@@ -362,6 +419,9 @@ impl Backlog {
                 Some(m.payload.clone()),
             )
         });
+        if s.held {
+            return Ok(None);
+        }
         let best = match (in_mem, stored) {
             (Some(m), Some(st)) if st.0.seq < m.seq => Some(st),
             (Some(m), _) => Some((m, None)),
@@ -435,6 +495,12 @@ impl Backlog {
             s.ahead.clear();
         }
         let first = self.first_from(want)?.map_or(self.next_seq, |(m, _)| m.seq);
+        // The store holds what comes next but cannot give it now: start at `want`,
+        // and skip (and report void) only once it is known what comes first.
+        if self.spill.as_ref().is_some_and(|s| s.held) {
+            self.next_send = want;
+            return Ok(Ok(want));
+        }
         let pending = self
             .spill
             .as_ref()
@@ -487,10 +553,9 @@ mod tests {
 
     fn spool(dir: &std::path::Path, max_bytes: u64) -> SpoolConfig {
         SpoolConfig {
-            backend: store::default_backend(),
-            dir: dir.to_path_buf(),
+            store: Arc::new(crate::store::redb::RedbSpec::default()),
+            dir: Some(dir.to_path_buf()),
             max_bytes,
-            fsync: Fsync::Batch,
             interval: Duration::ZERO,
         }
     }
@@ -623,10 +688,11 @@ mod simulation {
     fn sending_never_skips_while_spilling_on_and_off() {
         let dir = tempfile::tempdir().unwrap();
         let cfg = SpoolConfig {
-            backend: store::default_backend(),
-            dir: dir.path().to_path_buf(),
+            store: Arc::new(crate::store::redb::RedbSpec {
+                fsync: crate::store::Fsync::Never,
+            }),
+            dir: Some(dir.path().to_path_buf()),
             max_bytes: 1 << 30,
-            fsync: Fsync::Never,
             interval: Duration::ZERO,
         };
         let mut b = Backlog::new(50 * frame_len(), OnFull::Block, Some(cfg)).unwrap();

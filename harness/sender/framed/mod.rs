@@ -224,6 +224,8 @@ pub struct Engine {
     /// When, after the phases ended, the backlog was first empty (CLOCK_MONOTONIC ns).
     drained_ns: Option<u64>,
     last_progress: Instant,
+    /// Why the spool's store is out of reach, as last said.
+    outage: Option<String>,
 }
 
 impl Engine {
@@ -240,6 +242,7 @@ impl Engine {
             name,
             drained_ns: None,
             last_progress: Instant::now(),
+            outage: None,
         })
     }
 
@@ -294,6 +297,7 @@ impl Engine {
         for (a, z) in self.b.take_voids() {
             text += &format!("zerowin-void {a} {z}\n");
         }
+        text += &self.outage_line();
         if self.last_progress.elapsed() >= PROGRESS_EVERY {
             self.last_progress = Instant::now();
             text += &format!(
@@ -308,6 +312,22 @@ impl Engine {
             out.flush()?;
         }
         Ok(())
+    }
+
+    /// A line when the spool's store goes out of reach (with its first reason), and
+    /// one when it comes back: once each, not every turn.
+    fn outage_line(&mut self) -> String {
+        let now = self.b.outage().map(|w| w.replace(['\n', '\r'], " "));
+        if now.is_some() == self.outage.is_some() {
+            return String::new();
+        }
+        let ns = sys::monotonic_ns();
+        let line = match &now {
+            Some(why) => format!("zerowin-outage {ns} {why}\n"),
+            None => format!("zerowin-outage-end {ns}\n"),
+        };
+        self.outage = now;
+        line
     }
 
     /// How long until the next message is due (for poll's timeout).
