@@ -178,13 +178,36 @@ fn hostile_peers_leave_the_real_client_whole() {
     let (child, port, out) = sender("spool", &[&spool, "rate=2000/s", "max_pending_hellos=16"]);
     let lines = drain(out);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/resume_client.py");
-    let real = Command::new("python3")
+    let mut real = Command::new("python3")
         .arg(script)
         .args(["--port", &port.to_string(), "--duration", "6"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("python3 is installed by .ci/run");
-    std::thread::sleep(Duration::from_millis(300));
+    // The peers come once the real client has processed its first messages: a lying
+    // ack from a peer that took the session over before the client had any (a slow
+    // Python start on a cold machine: once in CI, after 300 ms) would be believed,
+    // and the client would never see what it acknowledged.
+    let (said, first) = std::sync::mpsc::channel();
+    let stdout = BufReader::new(real.stdout.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in stdout.lines() {
+            let Ok(line) = line else { break };
+            let count = line
+                .split_whitespace()
+                .nth(3)
+                .and_then(|c| c.parse::<u64>().ok());
+            if line.starts_with("zerowin-processed ") && count.is_some_and(|c| c > 3) {
+                let _ = said.send(());
+            }
+            all.push(line);
+        }
+        all
+    });
+    first
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the real client processes its first messages");
     let mut rng = common::Rng::new(common::seed("hostile_peers"));
     // A valid magic, a wrong version.
     let mut bad = Hello { seq: 1 }.encode();
@@ -212,7 +235,8 @@ fn hostile_peers_leave_the_real_client_whole() {
     let _ = s.write_all(&encode_ack(3));
     let _ = s.write_all(&encode_ack(1));
     drop(s);
-    let done = real.wait_with_output().unwrap();
+    real.wait().unwrap();
+    let said = reader.join().unwrap();
     stop(child);
     let lines = lines.join().unwrap();
     let ends = |end: &str| {
@@ -230,12 +254,8 @@ fn hostile_peers_leave_the_real_client_whole() {
     // taken back (each side takes over the other's): the refusal itself is checked
     // alone below.
     // Its last line is the JSON; the zerowin-processed lines come before it.
-    let last = done
-        .stdout
-        .split(|b| *b == b'\n')
-        .rev()
-        .find(|l| !l.is_empty());
-    let v: serde_json::Value = serde_json::from_slice(last.unwrap()).unwrap();
+    let last = said.iter().rev().find(|l| !l.is_empty());
+    let v: serde_json::Value = serde_json::from_str(last.unwrap()).unwrap();
     let n = |k: &str| v[k].as_u64().unwrap();
     assert!(n("processed") > 2000, "{v}");
     assert_eq!(n("gaps"), 0, "nothing lost: {v}");

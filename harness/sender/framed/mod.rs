@@ -376,6 +376,8 @@ impl Engine {
                 c.void,
                 self.b.syncs(),
             );
+            // A store out of reach says so on every progress line, not only once.
+            s += &format!(" store_out={}", u8::from(self.b.outage().is_some()));
         }
         if let Some(ns) = self.drained_ns {
             s += &format!(" drained_ns={ns}");
