@@ -383,6 +383,23 @@ fn messages_line(m: &crate::record::MessageAccounting) -> String {
     line
 }
 
+/// When the spool's store was out of reach, and why, on the trial's clock.
+fn outages_line(outages: &[crate::record::OutageSpan]) -> String {
+    let each: Vec<String> = outages
+        .iter()
+        .map(|o| {
+            let until = o
+                .to_us
+                .map_or("the end".to_string(), |t| format!("{}", ms(t)));
+            format!("from {} to {until} ({})", ms(o.from_us), clean(&o.reason))
+        })
+        .collect();
+    format!(
+        "the spool's store was out of reach {}: nothing more was accepted meanwhile, and on_full applied",
+        each.join(", ")
+    )
+}
+
 /// The faults the schedule applied, on the trial's clock.
 fn faults_line(faults: &[crate::fault::FaultEvent]) -> String {
     let each: Vec<String> = faults
@@ -392,6 +409,11 @@ fn faults_line(faults: &[crate::fault::FaultEvent]) -> String {
                 None => format!("{} at {}", f.action, ms(f.at_us)),
                 Some(e) => format!("{} at {} failed: {}", f.action, ms(f.at_us), clean(e)),
             };
+            if f.action.on_broker()
+                && let Some(d) = &f.detail
+            {
+                s.push_str(&format!(" ({})", clean(d)));
+            }
             if let (Some(b), Some(tw)) = (&f.bind, f.time_wait) {
                 s.push_str(&format!(
                     " ({tw} socket(s) in TIME_WAIT on its port; the new listener's bind(): {b})"
@@ -460,6 +482,15 @@ pub fn explain(r: &TrialRecord) -> String {
     }
     if let Some(m) = &r.messages {
         out.push(messages_line(m));
+    }
+    if !r.store_outages.is_empty() {
+        out.push(outages_line(&r.store_outages));
+    }
+    if let Some(e) = &r.sender_exited {
+        out.push(format!(
+            "the sender exited by itself before the trial stopped it: {}",
+            clean(e)
+        ));
     }
     if let Some(p) = &r.client.postmortem {
         out.push(postmortem_line(p));
