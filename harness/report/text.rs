@@ -388,9 +388,7 @@ fn outages_line(outages: &[crate::record::OutageSpan]) -> String {
     let each: Vec<String> = outages
         .iter()
         .map(|o| {
-            let until = o
-                .to_us
-                .map_or("the end".to_string(), |t| format!("{}", ms(t)));
+            let until = o.to_us.map_or("the end".to_string(), |t| ms(t).to_string());
             format!("from {} to {until} ({})", ms(o.from_us), clean(&o.reason))
         })
         .collect();
