@@ -607,6 +607,13 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether the broker answers for the stream now: its info, from its leader.
+    async fn probe(&mut self) -> Step<()> {
+        let info = within(self.timeout, "asking for the stream", self.data.info()).await?;
+        self.server_bytes = info.state.bytes;
+        Ok(())
+    }
+
     async fn commit(&mut self, b: &Batch<'_>) -> (usize, Step<()>) {
         // A long batch (the producer catching up after an outage) goes over several
         // commits: the sender's loop has a connection to serve between them.
@@ -762,6 +769,18 @@ impl Store for JetStore {
                 void: Vec::new(),
             });
         }
+        // Out of reach: the broker must answer (the stream's leader, its info) before
+        // anything counts as back; a commit with nothing to send proves nothing.
+        if self.outage.is_some() {
+            let probe = self.rt.block_on(self.inner.probe());
+            if self.settle(probe)?.is_none() {
+                return Ok(Committed {
+                    appended: 0,
+                    outage: self.outage.clone(),
+                    void: Vec::new(),
+                });
+            }
+        }
         let (n, r) = self.rt.block_on(self.inner.commit(b));
         self.settle(r)?;
         Ok(Committed {
@@ -775,8 +794,12 @@ impl Store for JetStore {
         if self.waiting() {
             return Ok(Vec::new());
         }
-        let r = self.rt.block_on(self.inner.read(from, max));
-        Ok(self.settle(r)?.unwrap_or_default())
+        // A read finds out that the broker is out of reach, never that it is back:
+        // it may not have asked it at all (nothing stored past `from`).
+        match self.rt.block_on(self.inner.read(from, max)) {
+            Ok(v) => Ok(v),
+            Err(f) => Ok(self.settle::<Vec<Stored>>(Err(f))?.unwrap_or_default()),
+        }
     }
 
     fn depth(&self) -> Depth {
