@@ -78,8 +78,6 @@ struct Inner {
     state_written: Instant,
     /// This process's mark on its state writes.
     writer: u64,
-    /// Late copies of its own messages it found in the stream, and skipped.
-    copies: u64,
     /// Messages of a batch the broker dropped while it stored later ones, since the
     /// last commit returned: void, never accepted.
     voided: Vec<(u64, u64)>,
@@ -210,7 +208,6 @@ impl Inner {
             state_seq: 0,
             state_written: Instant::now(),
             writer: writer_id(),
-            copies: 0,
             voided: Vec::new(),
             cursor: None,
             payload_len: crate::protocol::DEFAULT_PAYLOAD.len() as u64,
@@ -438,7 +435,6 @@ impl Inner {
     /// A late copy at `sseq`, the stream's next: it takes room, and is not read.
     fn skip_copy(&mut self, sseq: u64) {
         self.last_sseq = sseq;
-        self.copies += 1;
         if self.depth.messages == 0 {
             self.first_sseq = sseq;
             self.depth.first = self.depth.last;
@@ -473,8 +469,7 @@ impl Inner {
         match self.try_write_state(acked, reserved).await {
             // A write of ours whose acknowledgement was lost (the broker went out of
             // reach) and that landed after all: it is the last, so carry on from it.
-            Err(Fail::Fatal(e)) if self.last_state_is_ours().await? => {
-                let _ = e;
+            Err(Fail::Fatal(_)) if self.last_state_is_ours().await? => {
                 self.try_write_state(acked, reserved).await
             }
             r => r,
@@ -543,8 +538,7 @@ impl Inner {
         if x <= self.depth.first {
             return Ok(self.first_sseq);
         }
-        if let Some(front) = self.runs.front().filter(|r| x >= r.our) {
-            let _ = front;
+        if self.runs.front().is_some_and(|r| x >= r.our) {
             let i = self.runs.partition_point(|r| r.our + r.n <= x);
             return Ok(match self.runs.get(i) {
                 Some(r) if x >= r.our => r.sseq + (x - r.our),
