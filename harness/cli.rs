@@ -60,6 +60,39 @@ pub enum Command {
     /// A NATS JetStream broker of zerowin's own, for the spool's store = jetstream.
     #[command(subcommand)]
     Broker(BrokerCommand),
+    /// Watch a live host for TCP resets: one line per RST as it happens, with the
+    /// process that sent it and the kernel's own reason (tracepoints; needs root and
+    /// Linux 6.10 or later); a summary by reason and process on Ctrl-C.
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    /// Only this network namespace (a name from `ip netns`, /run/netns/NAME): its
+    /// addresses, and the processes in it.
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Only connections with this port at either end (repeatable).
+    #[arg(long)]
+    pub port: Vec<u16>,
+    /// Only resets of this process, or of a connection it owned (repeatable).
+    #[arg(long)]
+    pub pid: Vec<u32>,
+    /// Only resets of processes with this command name, as in /proc/PID/comm
+    /// (repeatable).
+    #[arg(long)]
+    pub comm: Vec<String>,
+    /// Also record `tcp_probe` on the --port connections, and say before each reset
+    /// how long the window had been zero. Needs --port: it fires on every segment.
+    #[arg(long, requires = "port")]
+    pub windows: bool,
+    /// Write one JSON object per reset, and the summary, to PATH ("-": stdout, the
+    /// human lines then go to stderr).
+    #[arg(long, value_name = "PATH")]
+    pub json: Option<PathBuf>,
+    /// Stop by itself after this long ("30s"); without it, on Ctrl-C or SIGTERM.
+    #[arg(long, value_parser = flag::duration)]
+    pub duration: Option<Duration>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -191,9 +224,22 @@ pub struct ObserveArgs {
     /// TCP_INFO sampling interval of both ends ("1ms"), or "off"; overrides run.sample.
     #[arg(long, value_name = "D|off", value_parser = |s: &str| parse_sample(s).map(Sample))]
     pub sample: Option<Sample>,
-    /// Do not capture packets (the wire columns then stay empty).
+    /// Capture packets (AF_PACKET) in every trial, as `[observe] capture = true`
+    /// does for one scenario. Off by default: it slows a CPU-bound race by ~30%.
+    #[arg(long, conflicts_with = "no_capture")]
+    pub capture: bool,
+    /// Capture no packets, even where a scenario asks for it (the wire columns then
+    /// stay empty).
     #[arg(long)]
     pub no_capture: bool,
+    /// Also record the kernel's `tcp:tcp_probe` event (every segment sent), as
+    /// `[observe] tcp_probe = true` does for one scenario.
+    #[arg(long, conflicts_with = "no_kernel_events")]
+    pub tcp_probe: bool,
+    /// Do not record the kernel's TCP tracepoints (resets with their reasons, state
+    /// changes, retransmits).
+    #[arg(long)]
+    pub no_kernel_events: bool,
     /// Write one pcap per trial into a new sub-directory of DIR (DIR is created if missing).
     #[arg(long, value_name = "DIR")]
     pub pcap: Option<PathBuf>,
@@ -247,7 +293,10 @@ impl Default for ObserveArgs {
         ObserveArgs {
             isolation: IsolationMode::Auto,
             sample: None,
+            capture: false,
             no_capture: false,
+            tcp_probe: false,
+            no_kernel_events: false,
             pcap: None,
             plot: None,
         }
@@ -266,7 +315,15 @@ impl ObserveArgs {
         Ok(ObserveOptions {
             isolation: self.isolation,
             sample: self.sample.map(|s| s.0),
-            capture: !self.no_capture,
+            capture: match (self.capture, self.no_capture) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            kernel: crate::observe::kernel::KernelEvents::new(
+                !self.no_kernel_events,
+                self.tcp_probe,
+            ),
             pcap_dir: None,
             plot_dir: None,
         })

@@ -6,7 +6,8 @@ use anyhow::Result;
 
 use crate::observe::ObserveOptions;
 use crate::record::TrialRecord;
-use crate::scenario::{Expect, Lost, Scenario};
+use crate::record::kernel::Side;
+use crate::scenario::{Expect, Lost, ResetClaim, Scenario};
 use crate::trial;
 
 /// A scenario and its trials.
@@ -165,6 +166,14 @@ fn check_socket(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
             )),
         }
     }
+    for (side, want) in [
+        (Side::Sender, expect.rst_reason),
+        (Side::Client, expect.client_rst_reason),
+    ] {
+        if let Some(want) = want {
+            check_reset(n, side, want, obs, out);
+        }
+    }
     if let Some(want) = &expect.final_state {
         let last = obs
             .and_then(|o| o.timeline.as_ref())
@@ -179,6 +188,48 @@ fn check_socket(expect: &Expect, r: &TrialRecord, out: &mut Vec<String>) {
                 "trial {n}: no TCP_INFO sample, expected the state {want}"
             )),
         }
+    }
+}
+
+/// `expect.rst_reason` (the sender's side) or `client_rst_reason`: an RST of that
+/// side had this reason by the kernel's word, or the side sent none.
+fn check_reset(
+    n: u32,
+    side: Side,
+    want: ResetClaim,
+    obs: Option<&crate::observe::Observation>,
+    out: &mut Vec<String>,
+) {
+    let Some(k) = obs.and_then(|o| o.kernel.as_ref()) else {
+        let why = obs
+            .and_then(|o| o.notes.iter().find(|n| n.starts_with("no kernel events")))
+            .map_or("the kernel's events were off".to_string(), |n| n.clone());
+        out.push(format!(
+            "trial {n}: {why}, so the {side}'s RST reasons are unknown; expected {want}"
+        ));
+        return;
+    };
+    let mut had: Vec<&str> = k
+        .resets_from(side)
+        .map(|r| r.reason_name.as_str())
+        .collect();
+    had.dedup();
+    let held = match want {
+        ResetClaim::NoReset => had.is_empty(),
+        ResetClaim::Reason(r) => k.resets_from(side).any(|x| x.reason == Some(r)),
+    };
+    if !held {
+        let got = match had.is_empty() {
+            true => "no RST".to_string(),
+            false => format!("RSTs with the reasons {}", had.join(", ")),
+        };
+        out.push(format!(
+            "trial {n}: the {side}'s kernel sent {got}, expected {}",
+            match want {
+                ResetClaim::NoReset => "none".to_string(),
+                ResetClaim::Reason(r) => format!("one with {r}"),
+            }
+        ));
     }
 }
 
@@ -451,6 +502,8 @@ mod tests {
             since_fault: None,
             keepalive_probes: None,
             final_state: None,
+            rst_reason: None,
+            client_rst_reason: None,
             increasing: None,
             min_rss_growth: None,
             max_rss_growth: None,

@@ -14,7 +14,7 @@ use crate::fault::{self, ClientControl};
 use crate::net::{Veth, in_sender_ns};
 use crate::observe::capture::Capture;
 use crate::observe::timeline::{QUIET_START, Sampler, Target, Timeline};
-use crate::observe::{Events, Observation, ObserveOptions, counters, isolation};
+use crate::observe::{Events, Observation, ObserveOptions, counters, isolation, kernel};
 use crate::record::{ClockZero, Ending, TrialRecord};
 use crate::scenario::Scenario;
 use crate::strategy::ClientHooks;
@@ -172,6 +172,7 @@ struct Watch {
     before: Option<counters::Snapshot>,
     sender_before: Option<counters::Snapshot>,
     capture: Option<Capture>,
+    kernel: Option<(kernel::Recording, Vec<&'static str>)>,
     pcap_file: Option<std::path::PathBuf>,
     notes: Vec<String>,
 }
@@ -181,6 +182,7 @@ struct Seen {
     counters: Option<counters::Counters>,
     kernels: Option<counters::Kernels>,
     wire: Option<crate::observe::wire::Wire>,
+    kernel: Option<(kernel::Collected, Vec<&'static str>)>,
     pcap_file: Option<std::path::PathBuf>,
     notes: Vec<String>,
 }
@@ -206,7 +208,11 @@ impl Watch {
             Some(_) => crate::net::CLIENT_DEV,
             None => "lo",
         };
-        let capture = if opts.capture || pcap_file.is_some() {
+        // A plot draws the first milliseconds from the wire: --plot captures too.
+        let wanted = opts
+            .capture
+            .unwrap_or(sc.observe.capture || opts.plot_dir.is_some());
+        let capture = if wanted || pcap_file.is_some() {
             match Capture::start(offset_ns, pcap_out.map(|(f, _)| f), device) {
                 Ok(c) => Some(c),
                 // Asked for by default, not by --pcap: go on without it, and say so.
@@ -221,10 +227,13 @@ impl Watch {
         } else {
             None
         };
+        let probe = opts.kernel.probe || sc.observe.tcp_probe;
+        let kernel = start_kernel(opts, probe, &mut notes);
         Ok(Watch {
             before,
             sender_before,
             capture,
+            kernel,
             pcap_file,
             notes,
         })
@@ -242,14 +251,42 @@ impl Watch {
             counters,
             kernels,
             wire: self.capture.map(Capture::stop).transpose()?,
+            kernel: self.kernel.map(|(r, e)| (r.finish(), e)),
             pcap_file: self.pcap_file,
             notes: self.notes,
         })
     }
 }
 
+/// The kernel's events for the trial, when the run has them; or a note why not.
+fn start_kernel(
+    opts: &ObserveOptions,
+    probe: bool,
+    notes: &mut Vec<String>,
+) -> Option<(kernel::Recording, Vec<&'static str>)> {
+    let tracer = match opts.kernel.tracer()? {
+        Ok(t) => t,
+        Err(why) => {
+            notes.push(why.0);
+            return None;
+        }
+    };
+    if let Some(m) = tracer.first_note() {
+        notes.push(m);
+    }
+    match tracer.begin(probe) {
+        Ok(r) => Some((r, tracer.events(probe))),
+        Err(e) => {
+            notes.push(format!("no kernel events: starting the recording: {e}"));
+            None
+        }
+    }
+}
+
 /// What the two sides did.
 struct Ran {
+    /// The address the client dialled.
+    addr: SocketAddr,
     client: crate::record::ClientRecord,
     helpers: Vec<crate::record::program::ProgramRun>,
     report: crate::record::SenderReport,
@@ -306,7 +343,7 @@ fn drive(
     });
     let mut hooks = Hooks {
         sender: v4(addr)?,
-        sampler: sampler(sc, opts, link.as_deref(), watch.capture.is_some())?,
+        sampler: sampler(sc, opts, link.as_deref())?,
         timeline: None,
         zero: Some(zero_tx),
         control: sc.faults.has_client_faults().then_some(control),
@@ -329,6 +366,7 @@ fn drive(
         .finish(connections, sc.sender_config.setup.summary_wait)?;
     let faults = faults.map(fault::Runner::finish).unwrap_or_default();
     Ok(Ran {
+        addr,
         client,
         helpers,
         report,
@@ -363,24 +401,16 @@ fn finish_broker(
     }
 }
 
-/// The TCP_INFO sampler, when the trial samples. The wire has the first
-/// milliseconds when there is a capture, so the sampler keeps quiet then.
-fn sampler(
-    sc: &Scenario,
-    opts: &ObserveOptions,
-    link: Option<&Veth>,
-    captured: bool,
-) -> Result<Option<Sampler>> {
+/// The TCP_INFO sampler, when the trial samples. It keeps quiet for the first
+/// milliseconds, the race: the kernel's events (and the wire, when captured) have
+/// them, and a sampler waking in them slows it.
+fn sampler(sc: &Scenario, opts: &ObserveOptions, link: Option<&Veth>) -> Result<Option<Sampler>> {
     let Some(interval) = opts.sample.unwrap_or(sc.sample) else {
         return Ok(None);
     };
-    let quiet = match captured {
-        true => QUIET_START,
-        false => Duration::ZERO,
-    };
     // The sender's socket is read in the sender's namespace.
     let diag = in_sender_ns(link, Diag::open).context("opening the sock_diag netlink socket")?;
-    Ok(Some(Sampler::spawn(interval, quiet, diag)))
+    Ok(Some(Sampler::spawn(interval, QUIET_START, diag)))
 }
 
 /// The trial's record, from what the two sides did and what the observers saw.
@@ -406,7 +436,15 @@ fn assemble(
             f.at_us += shift;
         }
     }
-    let events = events_of(&ran, wire.as_ref());
+    let kernel = seen
+        .kernel
+        .map(|(c, e)| kernel::attribute::attribute(&c, ran.addr, ran.client.zero_ns, &e));
+    let mut events = events_of(&ran, wire.as_ref());
+    if events.rst_us.is_none() {
+        events.rst_us = kernel
+            .as_ref()
+            .and_then(|k| k.resets.iter().map(|r| r.at_us).min());
+    }
     let mut record = TrialRecord::assemble(
         &sc.name,
         n,
@@ -430,6 +468,7 @@ fn assemble(
         counters: seen.counters,
         timeline: ran.timeline,
         wire,
+        kernel,
         pcap_file: seen.pcap_file,
         plot_file: None,
         events,

@@ -2,7 +2,7 @@
 # Benchmarks, not tests: the figures of docs/benchmarks.md, measured on this machine
 # with the release build. Prints one block of figures; exits 0 whether or not a goal
 # was met (goals are reported, never asserted). Observers (TCP_INFO sampling, packet
-# capture) are off unless a figure is about them.
+# capture, the kernel's tracepoints) are off unless a figure is about them.
 #
 # Figures that compare settings (observers on/off, netns/host) alternate the arms in
 # chunks, so drift on a shared machine falls on every arm alike, and intervals are
@@ -10,7 +10,7 @@
 #
 #   scripts/bench.sh                                                          # the full run
 #   TRIALS_4K=40 CHUNK=10 TRIALS_2014=10 CLAIM_TRIALS=2 DRAIN_TRIALS=2 DRAIN_DURATION=2s scripts/bench.sh   # quicker
-#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), remedies, sockopts, sweeps, lobby, diagnose, servers or jetstream
+#   PARTS=remedies scripts/bench.sh       # one part: repro (the reproduction and its observers), observers (the default observers against the null arm, 300 trials an arm), remedies, sockopts, sweeps, lobby, diagnose, servers, jetstream or watch
 #   PARTS=baseline BASELINE=473a978 scripts/bench.sh   # repro-4k, this build against another commit's, side by side
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,13 +21,14 @@ TRIALS_2014=${TRIALS_2014:-30}
 CLAIM_TRIALS=${CLAIM_TRIALS:-10}
 DRAIN_TRIALS=${DRAIN_TRIALS:-10}
 DRAIN_DURATION=${DRAIN_DURATION:-10s}
-PARTS=${PARTS:-repro remedies sockopts sweeps lobby diagnose servers jetstream}
+PARTS=${PARTS:-repro observers remedies sockopts sweeps lobby diagnose servers jetstream watch}
+TRIALS_OBS=${TRIALS_OBS:-300}
 
 cargo build --release --quiet
 zw=target/release/zerowin
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-off=(--sample off --no-capture)
+off=(--sample off --no-capture --no-kernel-events)
 
 run() { # file name, then zerowin arguments
   local name=$1; shift
@@ -47,7 +48,8 @@ rotate() { # arm names: TRIALS_4K / CHUNK cycles of `arm NAME CHUNK`, the order 
 repro() {
 # Arms: netns without observers (twice: "null" is a second, identical arm, whose
 # difference from "off" is the noise floor), netns with the default observers
-# (capture + TCP_INFO sampling at the scenario's 1 ms), netns with the capture alone,
+# (counters, the kernel's tracepoints, TCP_INFO sampling at the scenario's 1 ms after
+# the first 10 ms), netns with the capture alone,
 # and host mode. The order rotates every cycle, so that each arm runs in each position
 # (after each other arm) equally often: a fixed order let one arm inherit the
 # previous arm's aftermath (the kernel tears namespaces down asynchronously) and made
@@ -56,7 +58,7 @@ arm() { # name, chunk index
   case $1 in
     off | null) run "$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns "${off[@]}" ;;
     on) run "on-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns ;;
-    wire) run "wire-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns --sample off ;;
+    wire) run "wire-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns --sample off --no-kernel-events --capture ;;
     host) run "host-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation host "${off[@]}" ;;
   esac
 }
@@ -74,6 +76,30 @@ echo "== drain-survives: $DRAIN_TRIALS trials of $DRAIN_DURATION" >&2
 run drain scenarios/drain-survives.toml --trials "$DRAIN_TRIALS" --duration "$DRAIN_DURATION" "${off[@]}"
 
 python3 scripts/bench_summary.py "$out"
+}
+
+# The observers' effect on the race (scripts/bench_observers.py says how it is read):
+# repro-4k with no observer (off, and again as the null arm: the noise floor), the
+# default ones (counters, kernel tracepoints, TCP_INFO after the first 10 ms), the
+# capture on top, and the capture with tcp_probe; TRIALS_OBS trials an arm, in chunks
+# whose order rotates.
+observers() {
+  arm() { # name, chunk index
+    case $1 in
+      off | null) run "obs-$1-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns "${off[@]}" ;;
+      default) run "obs-default-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns ;;
+      capture) run "obs-capture-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns --capture ;;
+      probe) run "obs-probe-$2" scenarios/repro-4k.toml --trials "$CHUNK" --isolation netns --capture --tcp-probe ;;
+    esac
+  }
+  TRIALS_4K=$TRIALS_OBS rotate off default capture probe null
+  python3 scripts/bench_observers.py "$out"
+}
+
+# `zerowin watch` on a busy host: resets a second until it loses events, and its CPU
+# (scripts/bench_watch.py says how).
+watch() {
+  python3 scripts/bench_watch.py "$zw"
 }
 
 # The remedies: the spool's throughput, spilling per fsync policy, crash cycles and

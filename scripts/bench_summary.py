@@ -97,7 +97,7 @@ def observers(d, off):
     print(f"observers    {len(off)} chunks of {len(off[0])} trials per arm; ratio = median t_reset of the arm / of 'off', 95% interval from {RESAMPLES} chunk resamples")
     n_pt, n_lo, n_hi = ratio_interval(null, off)
     print(f"observers    null (off again)        {n_pt:.3f}  [{n_lo:.3f}, {n_hi:.3f}]   the noise floor")
-    for name, arm in (("on (capture+sampling)", on), ("capture only", wire)):
+    for name, arm in (("on (the default observers)", on), ("capture only", wire)):
         pt, lo, hi = ratio_interval(arm, off)
         inside = n_lo <= pt <= n_hi
         effect = "its own interval holds 1: no effect seen" if lo <= 1 <= hi else "its own interval excludes 1: an effect"

@@ -403,6 +403,7 @@ fn auto_falls_back_to_the_host_when_namespaces_are_not_allowed() {
             "scenarios/repro-4k.toml",
             "--trials",
             "1",
+            "--capture",
         ])
         .output()
         .expect("unshare (util-linux)");

@@ -65,12 +65,18 @@ fn commands(text: &str) -> Vec<String> {
             None => joined.push(std::mem::take(&mut pending) + line),
         }
     }
+    // A ```text block is a program's output, not commands.
+    let mut output = false;
     for line in &joined {
-        if line.trim_start().starts_with("```") {
+        if let Some(lang) = line.trim_start().strip_prefix("```") {
             in_block = !in_block;
+            output = in_block && lang.trim() == "text";
             continue;
         }
         let mut candidates: Vec<&str> = Vec::new();
+        if output {
+            continue;
+        }
         if in_block {
             candidates.push(line.trim().trim_start_matches("$ "));
         } else {

@@ -538,10 +538,24 @@ fn many_trials_are_summarised_without_rules_between_rows() {
     );
     assert!(
         stdout.contains(
-            "close route (who sent RST, from the wire; which abort, from the sender's counters): "
+            "close route (the kernel's reason; without it, who sent RST from the wire and which abort from the sender's counters): "
         ),
         "{stdout}"
     );
+    // Every RST of the 25 trials, by the kernel's reason: the original sender's
+    // close is one of its two routes in each.
+    let reasons = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("RSTs by the kernel's reason: "))
+        .unwrap_or_else(|| panic!("no reasons line: {stdout}"));
+    let closes: usize = reasons
+        .split(", ")
+        .filter(|p| {
+            p.ends_with("sender TCP_ABORT_ON_CLOSE") || p.ends_with("sender TCP_ABORT_ON_DATA")
+        })
+        .map(|p| p.split(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(closes, 25, "{reasons}");
     assert!(
         stdout.contains("The first 3 trials and the 3 slowest"),
         "{stdout}"

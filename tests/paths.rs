@@ -118,7 +118,12 @@ fn linger0_closes_with_an_rst_and_the_record_says_so() {
         ("silent.toml", "reply = \"\"\n", true),
     ] {
         let f = scenario_file(d.path(), name, &text(reply));
-        let v = json_of(&zerowin().arg("run").arg(&f).arg("--json").arg("-").assert());
+        let run = zerowin()
+            .arg("run")
+            .arg(&f)
+            .args(["--capture", "--json", "-"])
+            .assert();
+        let v = json_of(&run);
         let s = &v["scenarios"][0];
         assert_eq!(s["passed"], true, "{}", s["violations"]);
         let (mut on_close, mut on_data) = (0, 0);
@@ -149,6 +154,18 @@ fn linger0_closes_with_an_rst_and_the_record_says_so() {
             );
             assert_eq!(c + d, 1, "{name}: one abort: {story}");
             assert_eq!(story["TCPAbortOnLinger"], 0, "{name}: {story}");
+            // The kernel's own reason for the abort, the first RST: unread data
+            // first (TCP_ABORT_ON_CLOSE), else the zero linger's tcp_disconnect(),
+            // which names the RST by the state it resets (TCP_STATE).
+            let k = &t["observation"]["kernel"];
+            let first = &k["resets"][0];
+            assert_eq!(first["side"], "sender", "{k}");
+            let want = if c == 1 {
+                "TCP_ABORT_ON_CLOSE"
+            } else {
+                "TCP_STATE"
+            };
+            assert_eq!(first["reason"], want, "{name}: {k}");
             (on_close, on_data) = (on_close + c, on_data + d);
         }
         let routes = &s["summary"]["close_routes"];
@@ -327,27 +344,55 @@ fn a_run_without_capture_has_counters_and_no_wire() {
         "q.toml",
         "[sender]\nsndbuf = 4096\n[client]\nstrategy = \"naive\"\nrcvbuf = 4096\n[run]\nduration = \"5s\"\ntrials = 2\n[expect]\noutcome = \"reset\"\n",
     );
-    let v = json_of(
-        &zerowin()
+    let run = |flags: &[&str]| {
+        let a = zerowin()
             .arg("run")
             .arg(&f)
             .args(["--no-capture", "--json", "-"])
-            .assert(),
-    );
-    let s = &v["scenarios"][0];
+            .args(flags)
+            .assert();
+        json_of(&a)["scenarios"][0].clone()
+    };
+    let s = run(&["--no-kernel-events"]);
     assert_eq!(s["passed"], true);
     for t in s["trials"].as_array().unwrap() {
         let o = &t["observation"];
-        assert!(o["wire"].is_null(), "{o}");
+        assert!(o["wire"].is_null() && o["kernel"].is_null(), "{o}");
         assert!(o["events"]["rst_us"].is_null(), "{o}");
         assert!(o["counters"]["story"]["TCPAbortOnClose"].is_u64(), "{o}");
     }
-    // Without the wire, who sent an RST in a shared namespace is unknown.
+    // Without the wire or the kernel's events, who sent an RST in a shared
+    // namespace is unknown.
     assert!(
         s["summary"]["close_routes"].as_object().unwrap().is_empty(),
         "{}",
         s["summary"]
     );
+    // With the kernel's events (the default), every trial's RST has its side, its
+    // reason and its time, and the close route comes from the reason.
+    let s = run(&[]);
+    assert_eq!(s["passed"], true);
+    let mut routes = 0;
+    for t in s["trials"].as_array().unwrap() {
+        let o = &t["observation"];
+        assert!(o["wire"].is_null(), "{o}");
+        let first = &o["kernel"]["resets"][0];
+        assert_eq!(first["side"], "sender", "{o}");
+        let reason = first["reason"].as_str().unwrap();
+        assert!(
+            ["TCP_ABORT_ON_CLOSE", "TCP_ABORT_ON_DATA"].contains(&reason),
+            "{o}"
+        );
+        assert_eq!(o["events"]["rst_us"], first["at_us"], "{o}");
+        routes += 1;
+    }
+    let counted: u64 = s["summary"]["close_routes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, routes, "{}", s["summary"]);
 }
 
 // ---- exports read back

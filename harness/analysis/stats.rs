@@ -87,10 +87,80 @@ impl Route {
 /// sender's data unread, at the end of its run).
 pub const CLIENT_RESET: &str = "client RST at its close";
 
-/// The trial's route, when the sender closed and the wire or the sender's own
-/// counters show it; None otherwise.
+/// The trial's route, when the sender closed: the kernel's own reason for the
+/// sender's RST where the tracepoints saw the trial, else what the wire or the
+/// sender's own counters show; None when none of them can tell.
 pub fn route(r: &TrialRecord) -> Option<Route> {
     r.sender_close_at_us?;
+    let k = r.observation.as_ref()?.kernel.as_ref();
+    k.and_then(kernel_route).or_else(|| inferred_route(r))
+}
+
+/// The route by the kernel's reason for the sender's first RST; None for a reason
+/// that is not a close route (a refused connect, a keep-alive timeout, ...).
+pub fn kernel_route(k: &crate::record::kernel::KernelWord) -> Option<Route> {
+    use crate::record::kernel::{RstReason, Side};
+    let Some(first) = k.first_from(Side::Sender) else {
+        return Some(Route::NoAbort);
+    };
+    match first.reason? {
+        RstReason::AbortOnClose => Some(Route::RstAtClose),
+        RstReason::AbortOnData => Some(Route::FinThenRstOnData),
+        RstReason::State => Some(Route::Linger0),
+        _ => None,
+    }
+}
+
+/// Where the kernel's events and the other instruments disagree, in words: the
+/// route, and each side's count of RSTs against the wire's and, where the counters
+/// are the trial's alone, against `Tcp.OutRsts`. Shown, never hidden.
+pub fn disagreements(r: &TrialRecord) -> Vec<String> {
+    let mut out = Vec::new();
+    let Some(obs) = r.observation.as_ref() else {
+        return out;
+    };
+    let Some(k) = obs.kernel.as_ref() else {
+        return out;
+    };
+    if r.sender_close_at_us.is_some()
+        && let (Some(by_kernel), Some(inferred)) = (kernel_route(k), inferred_route(r))
+        && by_kernel != inferred
+    {
+        out.push(format!(
+            "the kernel's reason says \"{}\", the wire and the counters say \"{}\"",
+            by_kernel.describe(),
+            inferred.describe()
+        ));
+    }
+    use crate::record::kernel::Side;
+    let count = |s| k.resets_from(s).count() as u64;
+    if let Some(w) = &obs.wire {
+        for (side, on_wire) in [
+            (Side::Sender, w.from_sender.rsts),
+            (Side::Client, w.from_client.rsts),
+        ] {
+            if count(side) != on_wire {
+                out.push(format!(
+                    "the kernel's events saw {} RST(s) from the {side}, the wire {on_wire}",
+                    count(side)
+                ));
+            }
+        }
+    }
+    let total = count(Side::Sender) + count(Side::Client);
+    if let Some(c) = obs.counters.as_ref().filter(|c| c.isolated)
+        && c.get("Tcp.OutRsts") != total
+    {
+        out.push(format!(
+            "the kernel's events saw {total} RST(s) in all, the counters' Tcp.OutRsts {}",
+            c.get("Tcp.OutRsts")
+        ));
+    }
+    out
+}
+
+/// The route from the wire and the counters alone.
+fn inferred_route(r: &TrialRecord) -> Option<Route> {
     let obs = r.observation.as_ref()?;
     let wire = obs.wire.as_ref();
     let counters = sender_counters(obs);
@@ -102,12 +172,20 @@ pub fn route(r: &TrialRecord) -> Option<Route> {
     }
 }
 
-/// Whether the client sent an RST in the trial, by the wire.
+/// Whether the client sent an RST in the trial: by the kernel's events where they
+/// saw it, else by the wire.
 pub fn client_reset(r: &TrialRecord) -> bool {
-    r.observation
-        .as_ref()
-        .and_then(|o| o.wire.as_ref())
-        .is_some_and(|w| w.from_client.rsts > 0)
+    let Some(o) = r.observation.as_ref() else {
+        return false;
+    };
+    match (&o.kernel, &o.wire) {
+        (Some(k), _) => k
+            .resets_from(crate::record::kernel::Side::Client)
+            .next()
+            .is_some(),
+        (None, Some(w)) => w.from_client.rsts > 0,
+        (None, None) => false,
+    }
 }
 
 /// The sender's kernel counters, where they are the sender's alone: its own
@@ -120,7 +198,13 @@ fn sender_counters(
         return Some(&k.sender);
     }
     let c = obs.counters.as_ref().filter(|c| c.isolated)?;
-    let client_quiet = obs.wire.as_ref().is_some_and(|w| w.from_client.rsts == 0);
+    let client_quiet = match (&obs.kernel, &obs.wire) {
+        (Some(k), _) => k
+            .resets_from(crate::record::kernel::Side::Client)
+            .next()
+            .is_none(),
+        (None, w) => w.as_ref().is_some_and(|w| w.from_client.rsts == 0),
+    };
     client_quiet.then_some(c)
 }
 
@@ -179,6 +263,35 @@ pub fn route_mix(records: &[TrialRecord]) -> Option<String> {
     if clients > 0 {
         parts.push(format!("{clients} {CLIENT_RESET}"));
     }
+    Some(parts.join(", "))
+}
+
+/// "20 sender TCP_ABORT_ON_CLOSE, 3 client TCP_ABORT_ON_CLOSE": every RST the
+/// kernel's events saw, by side and reason; None when no trial had them.
+pub fn reason_mix(records: &[TrialRecord]) -> Option<String> {
+    let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut seen = false;
+    for k in records
+        .iter()
+        .filter_map(|r| r.observation.as_ref()?.kernel.as_ref())
+    {
+        seen = true;
+        for x in &k.resets {
+            *counts
+                .entry((x.side.to_string(), x.reason_name.clone()))
+                .or_default() += 1;
+        }
+    }
+    if !seen {
+        return None;
+    }
+    if counts.is_empty() {
+        return Some("none".into());
+    }
+    let parts: Vec<String> = counts
+        .iter()
+        .map(|((side, reason), n)| format!("{n} {side} {reason}"))
+        .collect();
     Some(parts.join(", "))
 }
 

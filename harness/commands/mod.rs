@@ -14,6 +14,7 @@ pub mod predict;
 pub mod run;
 pub mod serve;
 pub mod spool;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ pub fn dispatch(command: Command) -> Result<ExitCode> {
         Command::Client(a) => client::client(a),
         Command::Spool(SpoolCommand::Inspect { dir }) => spool::spool_inspect(&dir),
         Command::Broker(BrokerCommand::Up(a)) => broker::up(&a),
+        Command::Watch(a) => watch::watch(&a),
     }
 }
 

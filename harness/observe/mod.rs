@@ -6,6 +6,7 @@
 pub mod capture;
 pub mod counters;
 pub mod isolation;
+pub mod kernel;
 pub mod rss;
 pub mod timeline;
 pub mod wire;
@@ -23,8 +24,12 @@ pub struct ObserveOptions {
     pub isolation: IsolationMode,
     /// Overrides the scenario's `run.sample`; `Some(None)` turns sampling off.
     pub sample: Option<Option<Duration>>,
-    /// Capture packets (in memory) and analyse them.
-    pub capture: bool,
+    /// Capture packets (in memory) and analyse them: Some(true) for every trial
+    /// (`--capture`), Some(false) for none (`--no-capture`), None where the scenario
+    /// asks for it (`[observe] capture`).
+    pub capture: Option<bool>,
+    /// The kernel's tracepoints.
+    pub kernel: kernel::KernelEvents,
     /// Also write one pcap per trial here: this run's own sub-directory of `--pcap`.
     pub pcap_dir: Option<crate::artifacts::OutDir>,
     /// Draw one SVG per trial here (needs sampling).
@@ -36,7 +41,8 @@ impl Default for ObserveOptions {
         ObserveOptions {
             isolation: IsolationMode::Auto,
             sample: None,
-            capture: true,
+            capture: None,
+            kernel: kernel::KernelEvents::new(true, false),
             pcap_dir: None,
             plot_dir: None,
         }

@@ -16,8 +16,8 @@ pub use crate::record::observation::{End, Sample, Timeline};
 /// At most this many samples are kept per trial (200 s at 1 ms).
 const MAX_SAMPLES: usize = 200_000;
 
-/// With a capture running, the sampler stays idle this long after connect. The
-/// capture records those milliseconds exactly (the plot draws them from the wire),
+/// The sampler stays idle this long after connect. The kernel's events record those
+/// milliseconds (and the capture, when on: the plot draws them from the wire),
 /// while a sampler waking in them takes CPU, and the socket locks of both ends, from
 /// the race the trial measures: on two cores, with the sender and the client busy,
 /// 1 ms sampling from the start moved the median time to reset of repro-4k and its

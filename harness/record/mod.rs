@@ -10,6 +10,7 @@ use crate::names::names;
 use crate::sys::errno_name;
 
 pub mod fault;
+pub mod kernel;
 pub mod observation;
 pub mod program;
 pub mod sender;

@@ -84,6 +84,9 @@ pub struct Observation {
     pub timeline: Option<Timeline>,
     /// The capture's analysis (None when capture is off).
     pub wire: Option<Wire>,
+    /// The kernel's tracepoints (None when they were off or not available; the notes
+    /// say why).
+    pub kernel: Option<crate::record::kernel::KernelWord>,
     /// The pcap file written, if any.
     pub pcap_file: Option<PathBuf>,
     /// The SVG plot written, if any.

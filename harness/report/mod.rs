@@ -16,6 +16,7 @@ pub mod diagnose_html;
 pub mod export;
 pub mod html;
 pub mod json;
+pub mod kernel;
 pub mod markdown;
 pub mod output;
 pub mod plot;

@@ -161,10 +161,7 @@ pub fn trial_table(records: &[TrialRecord], layout: Layout) -> String {
             },
             sender_cell(r),
             zw,
-            r.observation
-                .as_ref()
-                .and_then(|o| o.wire.as_ref())
-                .map_or("-".into(), |w| w.rst_direction.to_string()),
+            rst_cell(r),
             r.observation
                 .as_ref()
                 .map_or("-".into(), |o| o.isolation.mode.to_string()),
@@ -180,6 +177,19 @@ pub fn trial_table(records: &[TrialRecord], layout: Layout) -> String {
         s.push_str("? unknown: zerowin cannot see what an external program read\n");
     }
     s
+}
+
+/// The RST cell: the kernel's reasons when its events saw the trial, else the wire's
+/// direction.
+fn rst_cell(r: &TrialRecord) -> String {
+    let Some(o) = r.observation.as_ref() else {
+        return "-".into();
+    };
+    match (&o.kernel, &o.wire) {
+        (Some(k), _) => super::kernel::cell(k),
+        (None, Some(w)) => w.rst_direction.to_string(),
+        (None, None) => "-".into(),
+    }
 }
 
 /// For many trials: the distribution, then the first and the slowest few trials.
@@ -217,8 +227,11 @@ pub fn distribution(records: &[TrialRecord], layout: Layout) -> String {
     }
     if let Some(mix) = stats::route_mix(records) {
         s.push_str(&format!(
-            "  close route (who sent RST, from the wire; which abort, from the sender's counters): {mix}\n"
+            "  close route (the kernel's reason; without it, who sent RST from the wire and which abort from the sender's counters): {mix}\n"
         ));
+    }
+    if let Some(mix) = stats::reason_mix(records) {
+        s.push_str(&format!("  RSTs by the kernel's reason: {mix}\n"));
     }
     let mut slow: Vec<&TrialRecord> = records.iter().collect();
     slow.sort_by_key(|r| std::cmp::Reverse(r.time_to_failure_us.unwrap_or(r.active_us)));
@@ -267,6 +280,10 @@ fn evidence(o: &Observation) -> Vec<String> {
             .map(|(k, v)| format!("{k} = {}", clean(v)))
             .collect();
         out.push(format!("sysctls in the namespace: {}", s.join(", ")));
+    }
+    out.push(super::kernel::instruments(o));
+    if let Some(k) = &o.kernel {
+        out.extend(super::kernel::evidence(k));
     }
     if let Some(w) = &o.wire {
         out.push(format!(
@@ -496,6 +513,9 @@ pub fn explain(r: &TrialRecord) -> String {
     if let Some(o) = &r.observation {
         out.extend(evidence(o));
     }
+    for d in stats::disagreements(r) {
+        out.push(format!("the instruments disagree: {d}"));
+    }
     if let Some(lost) = r.bytes_lost {
         out.push(match lost {
             0 => "every byte that send() accepted reached the client".into(),
@@ -722,6 +742,7 @@ mod tests {
             }),
             timeline: None,
             wire: Some(wire),
+            kernel: None,
             pcap_file: None,
             plot_file: None,
             events: Events::default(),

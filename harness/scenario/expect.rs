@@ -11,6 +11,7 @@ use super::raw::RawExpect;
 use crate::fault;
 use crate::limits::{self, Dur, Int};
 use crate::record::Outcome;
+use crate::record::kernel::RstReason;
 use crate::sender::Sender;
 use crate::strategy::Strategy;
 
@@ -20,6 +21,22 @@ pub enum Lost {
     Exactly(u64),
     /// Equal to the sender's count of messages dropped to make room.
     Dropped,
+}
+
+/// `expect.rst_reason`: a reason the kernel gave for one of a side's RSTs, or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetClaim {
+    NoReset,
+    Reason(RstReason),
+}
+
+impl std::fmt::Display for ResetClaim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ResetClaim::NoReset => f.write_str("none"),
+            ResetClaim::Reason(r) => write!(f, "{r}"),
+        }
+    }
 }
 
 /// What a scenario claims about every one of its trials.
@@ -67,6 +84,11 @@ pub struct Expect {
     pub keepalive_probes: Option<u64>,
     /// The client socket's TCP state at the last TCP_INFO sample ("ESTAB", ...).
     pub final_state: Option<String>,
+    /// An RST the sender's side sent had this reason by the kernel's word (the
+    /// tracepoint `tcp_send_reset`), or it sent none.
+    pub rst_reason: Option<ResetClaim>,
+    /// The same for the client's side.
+    pub client_rst_reason: Option<ResetClaim>,
     /// A sweep's claim: the median time to failure rises with this swept key; and
     /// the line that says so.
     pub increasing: Option<(String, usize)>,
@@ -154,6 +176,8 @@ pub(super) fn read(
         since_fault: read_since_fault(cx, e, about.faults, about.deadline)?,
         keepalive_probes: count(&e.keepalive_probes, "expect.keepalive_probes")?,
         final_state: read_final_state(cx, e, about.sampled)?,
+        rst_reason: read_reset(cx, &e.rst_reason, "expect.rst_reason")?,
+        client_rst_reason: read_reset(cx, &e.client_rst_reason, "expect.client_rst_reason")?,
         drained_within: dur(&e.drained_within, "expect.drained_within")?,
         lost: read_lost(cx, e)?,
         resume_within: dur(&e.resume_within, "expect.resume_within")?,
@@ -171,6 +195,25 @@ pub(super) fn read(
     check_rss(cx, e, about.sender)?;
     check_message_claims(cx, raw, &expect, about)?;
     Ok(expect)
+}
+
+/// `expect.rst_reason` and `client_rst_reason`: a reason's name as the kernel prints
+/// it, or "none".
+fn read_reset(
+    cx: &Ctx,
+    v: &Option<Spanned<String>>,
+    key: &str,
+) -> Result<Option<ResetClaim>, ScenarioError> {
+    let Some(v) = v else {
+        return Ok(None);
+    };
+    if v.get_ref() == "none" {
+        return Ok(Some(ResetClaim::NoReset));
+    }
+    v.get_ref()
+        .parse()
+        .map(|r| Some(ResetClaim::Reason(r)))
+        .map_err(|m: String| cx.err(v.span(), key, format!("{m}, or none")))
 }
 
 /// `expect.within`, which a survived trial cannot have.

@@ -29,8 +29,9 @@ pub mod sweep;
 mod tests;
 
 use errors::{Ctx, read_bounded};
-pub use expect::{Expect, Lost};
+pub use expect::{Expect, Lost, ResetClaim};
 use raw::RawScenario;
+pub use run::Instruments;
 
 pub use crate::limits::{parse_duration, parse_sample};
 
@@ -57,6 +58,8 @@ pub struct Scenario {
     pub predict: bool,
     /// TCP_INFO sampling interval; None = off.
     pub sample: Option<Duration>,
+    /// `[observe]`: the capture and `tcp_probe`, when asked for or needed.
+    pub observe: run::Instruments,
     /// net.ipv4.* settings for the trial's namespace, by key (e.g. "tcp_rmem").
     pub sysctls: BTreeMap<String, String>,
     /// The line of the `[sysctl]` header, for errors about it.
@@ -203,6 +206,7 @@ impl Scenario {
             sampled: run.sample.is_some(),
         };
         let expect = expect::read(cx, &raw.expect, &about)?;
+        let observe = run::read_observe(cx, raw.observe.as_ref(), &expect, strategy)?;
         client.duration = run.duration;
         client.deadline = run.deadline;
         let name = cx
@@ -244,6 +248,7 @@ impl Scenario {
             trials: run.trials,
             predict: run.predict,
             sample: run.sample,
+            observe,
             sysctls,
             sysctl_line,
             expect,

@@ -15,6 +15,7 @@ pub(super) struct RawScenario {
     /// `strategy` is read here; the rest by the strategy it names.
     pub(super) client: Spanned<BTreeMap<String, Spanned<toml::Value>>>,
     pub(super) run: Option<RawRun>,
+    pub(super) observe: Option<Spanned<RawObserve>>,
     pub(super) sysctl: Option<Spanned<RawSysctl>>,
     /// Read by [`crate::net`].
     pub(super) net: Option<Spanned<BTreeMap<String, Spanned<toml::Value>>>>,
@@ -54,6 +55,15 @@ pub(super) struct RawRun {
     pub(super) capacity_of: Option<Spanned<String>>,
 }
 
+/// `[observe]`: the instruments that cost the trial time, asked for by the claims
+/// that need them.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawObserve {
+    pub(super) capture: Option<Spanned<bool>>,
+    pub(super) tcp_probe: Option<Spanned<bool>>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawExpect {
@@ -75,6 +85,8 @@ pub(super) struct RawExpect {
     pub(super) since_fault: Option<Spanned<Vec<String>>>,
     pub(super) keepalive_probes: Option<Spanned<i64>>,
     pub(super) final_state: Option<Spanned<String>>,
+    pub(super) rst_reason: Option<Spanned<String>>,
+    pub(super) client_rst_reason: Option<Spanned<String>>,
     pub(super) increasing: Option<Spanned<String>>,
     pub(super) min_rss_growth: Option<Spanned<i64>>,
     pub(super) max_rss_growth: Option<Spanned<i64>>,

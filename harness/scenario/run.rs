@@ -8,7 +8,7 @@ use super::ScenarioError;
 use toml::Spanned;
 
 use super::errors::Ctx;
-use super::raw::{RawRun, RawSysctl};
+use super::raw::{RawObserve, RawRun, RawSysctl};
 use super::{DEFAULT_DEADLINE_SLACK, DEFAULT_DURATION, DEFAULT_SAMPLE};
 use crate::limits::{self, Int, parse_sample};
 
@@ -153,4 +153,53 @@ pub(super) fn read_capacity_of(
         )));
     }
     Ok(Some(Box::new(other)))
+}
+
+/// `[observe]`: the instruments that cost a trial time, on only when asked for or
+/// when a claim needs them. The kernel's events and counters are always on.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Instruments {
+    /// The packet capture (AF_PACKET).
+    pub capture: bool,
+    /// The `tcp:tcp_probe` tracepoint: every segment the trial's sockets send.
+    pub tcp_probe: bool,
+    /// Why the capture is on, in words; None when it is off.
+    pub why_capture: Option<String>,
+}
+
+/// `[observe]`, with the claims that need the wire: the keep-alive probes counted
+/// on it, and an external client's outcome, read from it.
+pub(super) fn read_observe(
+    cx: &Ctx,
+    o: Option<&Spanned<RawObserve>>,
+    expect: &super::Expect,
+    strategy: &dyn crate::strategy::Strategy,
+) -> Result<Instruments, ScenarioError> {
+    let needs_wire = match (expect.keepalive_probes, strategy.is_external()) {
+        (Some(_), _) => Some("expect.keepalive_probes counts probes on the wire"),
+        (_, true) => Some("an external client's outcome is read from the wire"),
+        _ => None,
+    };
+    let raw = o.map(|o| o.get_ref());
+    let capture = raw.and_then(|r| r.capture.as_ref());
+    let tcp_probe = raw
+        .and_then(|r| r.tcp_probe.as_ref())
+        .is_some_and(|v| *v.get_ref());
+    let why_capture = match (capture, needs_wire) {
+        (Some(v), Some(need)) if !*v.get_ref() => {
+            return Err(cx.err(
+                v.span(),
+                "observe.capture",
+                format!("{need}; capture = false leaves no wire to read"),
+            ));
+        }
+        (Some(v), _) if *v.get_ref() => Some("[observe] capture = true".to_string()),
+        (_, Some(need)) => Some(need.to_string()),
+        _ => None,
+    };
+    Ok(Instruments {
+        capture: why_capture.is_some(),
+        tcp_probe,
+        why_capture,
+    })
 }

@@ -53,6 +53,11 @@ impl Netns {
         })
     }
 
+    /// A namespace by its file (`/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub fn open(path: &std::path::Path) -> io::Result<Netns> {
+        Ok(Netns(std::fs::File::open(path)?.into()))
+    }
+
     /// Moves the calling thread into this namespace.
     pub fn enter(&self) -> io::Result<()> {
         setns(self.0.as_raw_fd())
