@@ -250,3 +250,55 @@ fn without_tracefs_the_run_says_so_and_watch_refuses() {
         "{stdout}"
     );
 }
+
+/// The instance directories of a process, under tracefs.
+fn instances_of(pid: u32) -> Vec<String> {
+    std::fs::read_dir("/sys/kernel/tracing/instances")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| n.starts_with(&format!("zerowin-{pid}-")))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The run's instance exists while it runs, is removed on SIGTERM, and one a
+/// SIGKILLed run left is removed by the next run.
+#[test]
+fn a_runs_instance_goes_on_sigterm_and_a_killed_runs_with_the_next() {
+    let d = tempfile::tempdir().unwrap();
+    let f = scenario_file(
+        d.path(),
+        "long.toml",
+        "[sender]\nkind = \"patient\"\nrate = \"1000/s\"\n[client]\nstrategy = \"resume\"\n[run]\nduration = \"20s\"\n[expect]\noutcome = \"survived\"\n",
+    );
+    let started = |g: &Group| {
+        let end = Instant::now() + Duration::from_secs(10);
+        while instances_of(g.0.id()).is_empty() {
+            assert!(Instant::now() < end, "no instance for {}", g.0.id());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut run = spawn(Command::new(exe()).args(["run", "--quiet"]).arg(&f));
+    started(&run);
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(run.0.id() as i32, libc::SIGTERM) };
+    let status = run.0.wait().unwrap();
+    assert_eq!(status.code(), Some(143));
+    assert!(instances_of(run.0.id()).is_empty(), "left after SIGTERM");
+    let killed = spawn(Command::new(exe()).args(["run", "--quiet"]).arg(&f));
+    started(&killed);
+    let pid = killed.0.id();
+    drop(killed); // SIGKILL to its group
+    assert_eq!(
+        instances_of(pid).len(),
+        1,
+        "a SIGKILLed run cannot clean up"
+    );
+    zerowin()
+        .arg("run")
+        .arg(scenario_file(d.path(), "q.toml", QUICK))
+        .assert()
+        .code(0);
+    assert!(instances_of(pid).is_empty(), "the next run removes it");
+}

@@ -1,4 +1,5 @@
-//! The TCP_INFO timeline: both ends of the connection sampled every `interval`.
+//! The TCP_INFO timeline: both ends of the connection sampled every `interval` after a
+//! quiet start, and once more at the end of the trial.
 //! The client's socket is ours (getsockopt TCP_INFO, SIOCINQ/SIOCOUTQ); the sender's
 //! lives in another process and is read through inet_diag netlink, as `ss` does.
 
@@ -71,6 +72,30 @@ fn end_from(info: tcpinfo::TcpInfo, recv_q: u32, send_q: u32) -> End {
     }
 }
 
+/// One sample of both ends, kept up to [`MAX_SAMPLES`].
+fn take(tl: &mut Timeline, t: &Target, diag: &mut Diag) {
+    let t_us = monotonic_ns().saturating_sub(t.zero_ns) / 1000;
+    let client_end = match (tcpinfo::get(t.client_fd), tcpinfo::queues(t.client_fd)) {
+        (Ok(i), Ok((rq, wq))) => end_from(i, rq, wq),
+        _ => GONE,
+    };
+    let sender_end = match diag.query(t.sender, t.client) {
+        Ok(Some(d)) => end_from(d.info.unwrap_or_default(), d.rqueue, d.wqueue),
+        _ => GONE,
+    };
+    let s = Sample {
+        t_us,
+        client: client_end,
+        sender: sender_end,
+    };
+    tl.observe(&s);
+    if tl.samples.len() < MAX_SAMPLES {
+        tl.samples.push(s);
+    } else {
+        tl.truncated = true;
+    }
+}
+
 impl Sampler {
     /// Starts the thread, idle until [`Sampler::watch`]. `diag` must have been opened
     /// in the trial's namespace. The first sample comes `quiet` after connect, and one
@@ -87,49 +112,26 @@ impl Sampler {
                 ..Timeline::default()
             };
             // Nothing to watch if the client never connected (the sender is dropped).
-            let Ok(Target {
-                client_fd,
-                client,
-                sender,
-                zero_ns,
-            }) = rx.recv()
-            else {
+            let Ok(target) = rx.recv() else {
                 return tl;
             };
             // The first sample one interval after connect (or after the quiet start),
-            // not at it.
+            // not at it; and one more when told to stop: the trial's end, however short.
             let first = interval.max(quiet);
             let mut next = Instant::now() + first;
             if wait(first) {
+                take(&mut tl, &target, &mut diag);
                 return tl;
             }
             loop {
-                let t_us = monotonic_ns().saturating_sub(zero_ns) / 1000;
-                let client_end = match (tcpinfo::get(client_fd), tcpinfo::queues(client_fd)) {
-                    (Ok(i), Ok((rq, wq))) => end_from(i, rq, wq),
-                    _ => GONE,
-                };
-                let sender_end = match diag.query(sender, client) {
-                    Ok(Some(d)) => end_from(d.info.unwrap_or_default(), d.rqueue, d.wqueue),
-                    _ => GONE,
-                };
-                let s = Sample {
-                    t_us,
-                    client: client_end,
-                    sender: sender_end,
-                };
-                tl.observe(&s);
-                if tl.samples.len() < MAX_SAMPLES {
-                    tl.samples.push(s);
-                } else {
-                    tl.truncated = true;
-                }
+                take(&mut tl, &target, &mut diag);
                 next += interval;
                 let now = Instant::now();
                 if next <= now {
                     next = now; // fell behind: do not burst to catch up
                 }
                 if wait(next - now) {
+                    take(&mut tl, &target, &mut diag);
                     return tl;
                 }
             }
