@@ -12,8 +12,8 @@ pub mod live;
 pub mod parse;
 pub mod tracefs;
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock, mpsc};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -129,25 +129,31 @@ impl Tracer {
     /// out whenever the buffer is half full.
     pub fn begin(self: &Arc<Tracer>, probe: bool) -> std::io::Result<Recording> {
         self.set_probe(probe)?;
+        let since_ns = crate::sys::monotonic_ns();
+        let lost_before = self.inst.fill().1;
         self.inst.start()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let (t, s) = (self.clone(), stop.clone());
+        let (stop, stopped) = mpsc::channel::<()>();
+        let t = self.clone();
         let thread = std::thread::Builder::new()
             .name("kernel-events".into())
-            .spawn(move || t.record(&s))?;
+            .spawn(move || t.record(&stopped))?;
         Ok(Recording {
             tracer: self.clone(),
-            stop,
+            stop: Some(stop),
             thread: Some(thread),
+            since_ns,
+            lost_before,
         })
     }
 
-    /// The recorder's loop: sleeps, and drains only a buffer over half full.
-    fn record(&self, stop: &AtomicBool) -> Collected {
+    /// The recorder's loop: waits, and drains only a buffer over half full. Its wait
+    /// ends at once when the trial stops it: a trial that waited out the check would
+    /// leave the CPU idle between trials, and the next race would start on a CPU
+    /// that had slowed down (measured: docs/benchmarks.md).
+    fn record(&self, stopped: &mpsc::Receiver<()>) -> Collected {
         let mut got = Collected::default();
         let half = self.inst.size_bytes() / 2;
-        while !stop.load(Ordering::Acquire) {
-            std::thread::sleep(CHECK);
+        while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECK) {
             if self.inst.fill().0 > half {
                 got.take(&self.inst);
             }
@@ -159,8 +165,13 @@ impl Tracer {
 /// A trial's recording, until [`Recording::finish`].
 pub struct Recording {
     tracer: Arc<Tracer>,
-    stop: Arc<AtomicBool>,
+    /// Dropped to stop the recorder at once.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<Collected>>,
+    /// When it began (CLOCK_MONOTONIC): older events are another trial's.
+    since_ns: u64,
+    /// The buffer's count of lost events then.
+    lost_before: u64,
 }
 
 impl Recording {
@@ -168,21 +179,24 @@ impl Recording {
     /// events the buffer lost.
     pub fn finish(mut self) -> Collected {
         let _ = self.tracer.inst.stop();
-        self.stop.store(true, Ordering::Release);
+        self.stop = None;
         let mut got = self
             .thread
             .take()
             .and_then(|t| t.join().ok())
             .unwrap_or_default();
-        got.lost += self.tracer.inst.fill().1;
+        got.lost += self.tracer.inst.fill().1.saturating_sub(self.lost_before);
         got.take(&self.tracer.inst);
+        // The text has µs: an event in the trial's first µs prints as its start.
+        let since = self.since_ns / 1000 * 1000;
+        got.lines.retain(|l| l.ts_ns >= since);
         got
     }
 }
 
 impl Drop for Recording {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
+        self.stop = None;
         let _ = self.tracer.inst.stop();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
