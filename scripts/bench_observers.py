@@ -31,7 +31,8 @@ def main():
     off = arms["off"]
     n = len(flat(off))
     print(f"observers    repro-4k, {n} trials an arm in chunks of {len(off[0])}, order rotating")
-    print(f"observers    off: median time to reset {med(t_fail(flat(off))):.2f} ms")
+    s, s_lo, s_hi = share_interval(off)
+    print(f"observers    off: median time to reset {med(t_fail(flat(off))):.2f} ms, FIN-route share {s:.0%} [{s_lo:.0%}, {s_hi:.0%}]")
     null_r = ratio_interval(arms["null"], off)
     null_s = share_interval(arms["null"])
     for a in ARMS[1:]:

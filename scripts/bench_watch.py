@@ -20,7 +20,7 @@ import tempfile
 import time
 
 STEP_S = 3.0
-RATES = [1_000, 5_000, 20_000, 50_000, 100_000, 1_000_000]
+RATES = [1_000, 5_000, 10_000, 15_000, 20_000, 50_000, 100_000]
 
 
 def load(rate, seconds, port):

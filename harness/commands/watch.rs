@@ -45,12 +45,14 @@ pub fn watch(a: &WatchArgs) -> Result<ExitCode> {
         std::thread::sleep(TICK);
         w.read(&mut pipe, &mut partial, &mut sink)?;
         w.check_lost(&inst, &mut sink)?;
+        sink.flush()?;
     }
     let _ = inst.stop();
     w.read(&mut pipe, &mut partial, &mut sink)?;
     w.check_lost(&inst, &mut sink)?;
     drop(pipe);
     sink.summary(&w, started.elapsed())?;
+    sink.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -168,10 +170,14 @@ impl Watcher {
                 Err(e) => return Err(e).context("reading trace_pipe"),
             };
             partial.push_str(&String::from_utf8_lossy(&buf[..k]));
-            while let Some(i) = partial.find('\n') {
-                let line: String = partial.drain(..=i).collect();
-                self.line(line.trim_end(), sink)?;
+            let Some(end) = partial.rfind('\n') else {
+                continue;
+            };
+            let rest = partial.split_off(end + 1);
+            for line in partial.lines() {
+                self.line(line, sink)?;
             }
+            *partial = rest;
         }
     }
 
@@ -208,8 +214,14 @@ impl Sink {
     fn open(a: &WatchArgs) -> Result<Sink> {
         let (human, json): (Stream, Option<Box<dyn Write>>) = match &a.json {
             None => (Stream::Stdout, None),
-            Some(p) if p.as_os_str() == "-" => (Stream::Stderr, Some(Box::new(std::io::stdout()))),
-            Some(p) => (Stream::Stdout, Some(Box::new(open_new(p)?))),
+            Some(p) if p.as_os_str() == "-" => (
+                Stream::Stderr,
+                Some(Box::new(std::io::BufWriter::new(std::io::stdout()))),
+            ),
+            Some(p) => (
+                Stream::Stdout,
+                Some(Box::new(std::io::BufWriter::new(open_new(p)?))),
+            ),
         };
         Ok(Sink { human, json })
     }
@@ -218,9 +230,16 @@ impl Sink {
         self.human.write(text.as_bytes())
     }
 
+    /// One JSON line, written whole; flushed every tick ([`Sink::flush`]).
     fn json(&mut self, v: serde_json::Value) -> Result<()> {
         if let Some(j) = self.json.as_mut() {
-            writeln!(j, "{v}").context("--json")?;
+            j.write_all(format!("{v}\n").as_bytes()).context("--json")?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if let Some(j) = self.json.as_mut() {
             j.flush().context("--json")?;
         }
         Ok(())

@@ -64,7 +64,7 @@ fn write(
 #[derive(Clone, Copy)]
 pub struct CsvTrials;
 
-const TRIAL_COLUMNS: [&str; 16] = [
+const TRIAL_COLUMNS: [&str; 17] = [
     "trial",
     "sender",
     "strategy",
@@ -78,13 +78,28 @@ const TRIAL_COLUMNS: [&str; 16] = [
     "sender_close_ms",
     "client_zero_windows",
     "rst_direction",
+    "rst_reasons",
     "read_mb_s",
     "active_ms",
     "trial_ms",
 ];
 
+/// Which way the RSTs went: by the kernel's events where they saw the trial, else
+/// by the wire.
+fn rst_direction(r: &TrialRecord) -> String {
+    let Some(o) = r.observation.as_ref() else {
+        return String::new();
+    };
+    match (&o.kernel, &o.wire) {
+        (Some(k), _) => k.direction().to_string(),
+        (None, Some(w)) => w.rst_direction.to_string(),
+        (None, None) => String::new(),
+    }
+}
+
 fn trial_row(r: &TrialRecord) -> Vec<String> {
     let wire = r.observation.as_ref().and_then(|o| o.wire.as_ref());
+    let kernel = r.observation.as_ref().and_then(|o| o.kernel.as_ref());
     let first_error = match &r.client.ending {
         crate::record::Ending::Failed { error } => format!("{}:{}", error.call, error.name),
         _ => String::new(),
@@ -102,7 +117,8 @@ fn trial_row(r: &TrialRecord) -> Vec<String> {
         opt(r.messages.as_ref().map(|m| m.lost)),
         opt(r.sender_close_at_us.map(|u| u as f64 / 1e3)),
         opt(wire.map(|w| w.from_client.zero_windows)),
-        wire.map_or(String::new(), |w| w.rst_direction.to_string()),
+        rst_direction(r),
+        kernel.map_or(String::new(), super::kernel::cell),
         opt(r.read_mb_s.map(|v| (v * 1000.0).round() / 1000.0)),
         ms(Some(r.active_us)),
         ms(Some(r.trial_us)),
