@@ -302,3 +302,95 @@ fn a_runs_instance_goes_on_sigterm_and_a_killed_runs_with_the_next() {
         .code(0);
     assert!(instances_of(pid).is_empty(), "the next run removes it");
 }
+
+/// A network namespace this test makes (`ip netns add`), removed when dropped.
+struct NamedNetns(String);
+
+impl NamedNetns {
+    fn new() -> NamedNetns {
+        let name = format!("zw-watch-{}", std::process::id());
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {name}");
+        let up = ["netns", "exec", &name, "ip", "link", "set", "lo", "up"];
+        assert!(Command::new("ip").args(up).status().unwrap().success());
+        NamedNetns(name)
+    }
+}
+
+impl Drop for NamedNetns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+/// The 2014 incident twice at once on the same port, once inside a namespace and once
+/// on the host's loopback: `watch --netns` reports the namespace's reset alone, by its
+/// sender's process.
+#[test]
+fn watch_netns_keeps_the_namespaces_resets_and_no_other() {
+    let ns = NamedNetns::new();
+    let incident = |inside: bool| {
+        let mut cmd = Command::new(if inside { "ip" } else { "python3" });
+        if inside {
+            cmd.args(["netns", "exec", &ns.0, "python3"]);
+        }
+        cmd.args([&script("nonblocking_sender.py"), "--port", "0"]);
+        let mut sender = spawn(&mut cmd);
+        let out = lines(sender.0.stdout.take().unwrap());
+        let port = wait_for(&out, "port ", Duration::from_secs(10))
+            .trim()
+            .trim_start_matches("port ")
+            .to_string();
+        (sender, port)
+    };
+    let mut watch = spawn(Command::new(exe()).args(["watch", "--netns", &ns.0, "--json", "-"]));
+    let json = lines(watch.0.stdout.take().unwrap());
+    let human = lines(watch.0.stderr.take().unwrap());
+    wait_for(&human, "only netns", Duration::from_secs(10));
+    let (inner, inner_port) = incident(true);
+    let (outer, outer_port) = incident(false);
+    let client = |inside: bool, port: &str| {
+        let mut cmd = Command::new(if inside { "ip" } else { "python3" });
+        if inside {
+            cmd.args(["netns", "exec", &ns.0, "python3"]);
+        }
+        cmd.args([
+            &script("original_client.py"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+        ]);
+        spawn(&mut cmd)
+    };
+    let mut clients = [client(true, &inner_port), client(false, &outer_port)];
+    // The host's incident happens too: its client is reset.
+    let outer_err = lines(clients[1].0.stderr.take().unwrap());
+    wait_for(&outer_err, "ECONNRESET", Duration::from_secs(20));
+    let reset = wait_for(&json, "\"reason\"", Duration::from_secs(20));
+    // Both incidents end by themselves; then Ctrl-C for the summary.
+    let end = Instant::now() + Duration::from_secs(20);
+    for mut c in clients {
+        while c.0.try_wait().unwrap().is_none() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: a signal to the child this test started.
+    unsafe { libc::kill(watch.0.id() as i32, libc::SIGINT) };
+    let summary = wait_for(&json, "\"summary\"", Duration::from_secs(10));
+    let r: serde_json::Value = serde_json::from_str(&reset).unwrap();
+    assert_eq!(r["reason"], "TCP_ABORT_ON_CLOSE", "{r}");
+    assert_eq!(r["src"], format!("127.0.0.1:{inner_port}"), "{r}");
+    // `ip netns exec` execs python3: the sender's pid is the child's.
+    assert_eq!(r["tgid"], inner.0.id(), "{r}");
+    let s: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(
+        s["summary"]["resets"], 1,
+        "the host's own incident is not the namespace's: {s}"
+    );
+    drop(outer);
+}

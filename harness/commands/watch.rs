@@ -29,6 +29,10 @@ pub fn watch(a: &WatchArgs) -> Result<ExitCode> {
         netns: a.netns.as_deref().map(netns_match).transpose()?,
     };
     let inst = instance(a).map_err(|u| anyhow::anyhow!("zerowin watch: {u}"))?;
+    let _tables = match (&a.netns, &filter.netns) {
+        (Some(name), Some(m)) => Some(Tables::start(name, m.clone())?),
+        _ => None,
+    };
     let mut sink = Sink::open(a)?;
     sink.say(&header(a, &filter))?;
     let mut w = Watcher {
@@ -87,6 +91,54 @@ fn instance(a: &WatchArgs) -> Result<tracefs::Instance, tracefs::Unavailable> {
     Ok(inst)
 }
 
+/// A thread inside `--netns`'s namespace that reads its TCP tables every tick, so
+/// that a reset on loopback (whose addresses every namespace has) is known by its
+/// port; stopped when dropped.
+struct Tables {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Tables {
+    fn start(name: &str, m: NetnsMatch) -> Result<Tables> {
+        let ns =
+            crate::sys::netns::Netns::open(std::path::Path::new(&format!("/run/netns/{name}")))
+                .with_context(|| format!("--netns {name}"))?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("netns-tables".into())
+            .spawn(move || {
+                if ns.enter().is_err() {
+                    return;
+                }
+                loop {
+                    for t in ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"] {
+                        m.saw(&std::fs::read_to_string(t).unwrap_or_default());
+                    }
+                    if !matches!(
+                        stopped.recv_timeout(TICK / 2),
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                    ) {
+                        return;
+                    }
+                }
+            })?;
+        Ok(Tables {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Tables {
+    fn drop(&mut self) {
+        self.stop = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// `--netns NAME`: the namespace's inode and its addresses, but loopback's.
 fn netns_match(name: &str) -> Result<NetnsMatch> {
     if name.contains('/') || name.is_empty() || name.starts_with('.') {
@@ -107,7 +159,11 @@ fn netns_match(name: &str) -> Result<NetnsMatch> {
             .filter(|ip| !ip.is_loopback())
             .collect::<Vec<IpAddr>>())
     })?;
-    Ok(NetnsMatch { addrs, inode })
+    Ok(NetnsMatch {
+        addrs,
+        inode,
+        sockets: Default::default(),
+    })
 }
 
 fn header(a: &WatchArgs, f: &Filter) -> String {

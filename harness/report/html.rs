@@ -643,6 +643,8 @@ fn trials_section(p: &Page, dir: &Path) -> String {
                 esc(&t.outcome.to_string()),
                 t.time_to_failure_us
                     .map_or("-".into(), |u| format!("{:.2}", u as f64 / 1e3)),
+                obs.and_then(|o| o.kernel.as_ref())
+                    .map_or("-".into(), |k| esc(&super::kernel::cell(k))),
                 plot.map_or("-".into(), |f| {
                     format!("<a href=\"{}\">timeline</a>", link(f, dir))
                 }),
@@ -667,12 +669,13 @@ fn trials_section(p: &Page, dir: &Path) -> String {
             "trial",
             "outcome",
             "time to failure ms",
+            "RSTs (the kernel's reasons)",
             "timeline",
             "pcap",
         ],
         &rows,
     ));
-    if rows.iter().all(|r| r[5] == "-") {
+    if rows.iter().all(|r| r[6] == "-") {
         s.push_str(
             "<p class=\"note\">No pcaps: run with <code>--pcap DIR</code> to keep them.</p>\n",
         );

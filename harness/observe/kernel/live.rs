@@ -22,11 +22,59 @@ pub struct Filter {
     pub netns: Option<NetnsMatch>,
 }
 
-/// One namespace, recognised by its addresses and by the namespace of a task.
+/// One namespace, recognised by its addresses, by the sockets seen in it (its own
+/// TCP table, read from inside it every tick: loopback's addresses are every
+/// namespace's, its ports are not), and by the namespace of a task still alive.
 #[derive(Debug, Clone, Default)]
 pub struct NetnsMatch {
     pub addrs: Vec<IpAddr>,
     pub inode: u64,
+    pub sockets: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<SocketAddr>>>,
+}
+
+impl NetnsMatch {
+    /// Adds the local endpoints of a `/proc/net/tcp` or `tcp6` table read inside the
+    /// namespace; the set is bounded (emptied when full).
+    pub fn saw(&self, table: &str) {
+        let Ok(mut set) = self.sockets.lock() else {
+            return;
+        };
+        if set.len() >= TRACKED {
+            set.clear();
+        }
+        set.extend(table.lines().skip(1).filter_map(proc_local));
+    }
+
+    fn has(&self, a: &SocketAddr) -> bool {
+        self.sockets.lock().is_ok_and(|s| s.contains(a))
+    }
+}
+
+/// The local address of one row of /proc/net/tcp(6): `0100007F:2008` is 127.0.0.1:8200
+/// (each 32-bit word printed in the machine's byte order).
+fn proc_local(row: &str) -> Option<SocketAddr> {
+    let local = row.split_whitespace().nth(1)?;
+    let (ip, port) = local.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let word = |i: usize| -> Option<[u8; 4]> {
+        Some(
+            u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16)
+                .ok()?
+                .to_ne_bytes(),
+        )
+    };
+    let ip: IpAddr = match ip.len() {
+        8 => std::net::Ipv4Addr::from(word(0)?).into(),
+        32 => {
+            let mut b = [0u8; 16];
+            for i in 0..4 {
+                b[i * 4..i * 4 + 4].copy_from_slice(&word(i)?);
+            }
+            std::net::Ipv6Addr::from(b).into()
+        }
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 /// The process that made a connection's last change in process context.
@@ -231,7 +279,7 @@ impl Live {
         let Some(ns) = self.filter.netns.clone() else {
             return true;
         };
-        if ns.addrs.contains(&local.ip()) {
+        if ns.addrs.contains(&local.ip()) || ns.has(&local) {
             return true;
         }
         let mut tasks: Vec<u32> = owner.map(|o| o.tgid).into_iter().collect();
@@ -289,6 +337,21 @@ mod tests {
                 .get(&("TCP_ABORT_ON_DATA".into(), "python3".into())),
             Some(&1)
         );
+    }
+
+    #[test]
+    fn a_tcp_tables_local_addresses() {
+        let v4 = "  sl  local_address rem_address   st\n   0: 0100007F:2008 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1";
+        assert_eq!(
+            proc_local(v4.lines().nth(1).unwrap()),
+            Some("127.0.0.1:8200".parse().unwrap())
+        );
+        let v6 =
+            "   0: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A";
+        assert_eq!(proc_local(v6), Some("[::1]:80".parse().unwrap()));
+        let ns = NetnsMatch::default();
+        ns.saw(v4);
+        assert!(ns.has(&"127.0.0.1:8200".parse().unwrap()));
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //! race, and matched to the trial's connections ([`attribute`]).
 //!
 //! One instance serves a whole run (made at its first trial, removed when the run
-//! ends); each trial empties it, records, and reads it back. Nothing wakes during the
-//! trial but a check of the buffer's fill every [`CHECK`], which takes the text out
-//! only once the buffer is half full.
+//! ends); each trial turns recording on, off again, and reads the buffer back through
+//! `trace_pipe`, which empties it (events older than the trial are dropped by time).
+//! Nothing wakes during the trial but a check of the buffer's fill every [`CHECK`],
+//! which takes the text out only once the buffer is half full.
 
 pub mod attribute;
 pub mod live;
