@@ -96,11 +96,12 @@ pub fn route(r: &TrialRecord) -> Option<Route> {
     k.and_then(kernel_route).or_else(|| inferred_route(r))
 }
 
-/// The route by the kernel's reason for the sender's first RST; None for a reason
-/// that is not a close route (a refused connect, a keep-alive timeout, ...).
+/// The route by the kernel's reason for the sender's first abort (its connection's
+/// own RST, not its listener's answer to a late segment); None for a reason that is
+/// not a close route (a refused connect, a keep-alive timeout, ...).
 pub fn kernel_route(k: &crate::record::kernel::KernelWord) -> Option<Route> {
     use crate::record::kernel::{RstReason, Side};
-    let Some(first) = k.first_from(Side::Sender) else {
+    let Some(first) = k.first_abort(Side::Sender) else {
         return Some(Route::NoAbort);
     };
     match first.reason? {

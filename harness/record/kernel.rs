@@ -161,9 +161,13 @@ impl KernelWord {
         self.resets.iter().filter(move |r| r.side == side)
     }
 
-    /// The first RST one side sent.
-    pub fn first_from(&self, side: Side) -> Option<&KernelReset> {
-        self.resets_from(side).min_by_key(|r| r.at_us)
+    /// The first RST one side's connection sent itself: not its listening socket's
+    /// answer to a segment for a connection already gone (printed with the peer
+    /// 0.0.0.0:0), which can come first when the segment races the close.
+    pub fn first_abort(&self, side: Side) -> Option<&KernelReset> {
+        self.resets_from(side)
+            .filter(|r| !r.dest.ends_with(":0"))
+            .min_by_key(|r| r.at_us)
     }
 
     /// Which way the RSTs went, by the kernel's word.
