@@ -101,9 +101,12 @@ pub fn route(r: &TrialRecord) -> Option<Route> {
 /// not a close route (a refused connect, a keep-alive timeout, ...).
 pub fn kernel_route(k: &crate::record::kernel::KernelWord) -> Option<Route> {
     use crate::record::kernel::{RstReason, Side};
-    let Some(first) = k.first_abort(Side::Sender) else {
+    if k.resets_from(Side::Sender).next().is_none() {
         return Some(Route::NoAbort);
-    };
+    }
+    // Only a listener's answers (a connection gone by a timeout, say): the wire and
+    // the counters tell the route.
+    let first = k.first_abort(Side::Sender)?;
     match first.reason? {
         RstReason::AbortOnClose => Some(Route::RstAtClose),
         RstReason::AbortOnData => Some(Route::FinThenRstOnData),
