@@ -113,6 +113,14 @@ pub struct ReceivedReset {
     pub at_us: i64,
 }
 
+impl KernelReset {
+    /// A listening socket's answer to a segment for a connection it no longer has:
+    /// the tracepoint then prints the listener's peer, 0.0.0.0:0.
+    pub fn from_listener(&self) -> bool {
+        self.dest.ends_with(":0")
+    }
+}
+
 /// One state change of one socket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateChange {
@@ -166,7 +174,7 @@ impl KernelWord {
     /// 0.0.0.0:0), which can come first when the segment races the close.
     pub fn first_abort(&self, side: Side) -> Option<&KernelReset> {
         self.resets_from(side)
-            .filter(|r| !r.dest.ends_with(":0"))
+            .filter(|r| !r.from_listener())
             .min_by_key(|r| r.at_us)
     }
 

@@ -57,7 +57,7 @@ fn reset_line(r: &KernelReset) -> String {
     let meaning = r
         .reason
         .map_or("a reason zerowin does not know", |x| x.meaning());
-    let to = match r.dest.ends_with(":0") {
+    let to = match r.from_listener() {
         true => format!("{}, its listening socket, to a segment's sender", r.src),
         false => format!("{} → {}", r.src, r.dest),
     };
